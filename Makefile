@@ -1,0 +1,27 @@
+# brainstem — the two commands of the README, and their helpers.
+SHELL := /bin/bash
+ENV := . scripts/env.sh
+TEST_PATHS := tests ab_bridge/test detector_node/test pilot_hw/test rl_agents/test robot_bringup/test
+
+.PHONY: setup run test lint bench clean
+
+setup:
+	@scripts/setup.sh
+
+## The main job: the embedded demo (Ctrl-C stops it; ARGS="--duration 60" etc.).
+run: setup
+	@$(ENV) && python -m robot_bringup.demo $(ARGS)
+
+## Every test, lint included.
+test: setup
+	@$(ENV) && python -m pytest $(TEST_PATHS) $(PYTEST_ARGS)
+
+lint: setup
+	@$(ENV) && ruff check .
+
+## Every benchmark, one after the other.
+bench: setup
+	@$(ENV) && for b in bench/*.py; do echo "== $$b"; python "$$b" || exit 1; done
+
+clean:
+	rm -rf build install log

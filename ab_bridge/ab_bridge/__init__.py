@@ -1,0 +1,1 @@
+"""The realtime session with an Artificial Brains brain (cloud or embedded): input streaming, spike decoding, rewards, deviations, contract sync and policies; and the embedded spiking brain server."""

@@ -1,0 +1,1 @@
+"""Raspberry Pi hardware drivers on pigpio, safe on every exit, and a virtual Pi speaking the pigpio daemon protocol."""

@@ -1,0 +1,24 @@
+from setuptools import find_packages, setup
+
+PACKAGE = "robot_bringup"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
+        ("share/" + PACKAGE, ["package.xml"]),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=True,
+    maintainer="brainstem maintainers",
+    maintainer_email="maintainers@brainstem.dev",
+    description="Launch files, parameter files, rviz configuration, the simulated robot and the one-command demo of brainstem.",
+    license="Apache-2.0",
+    tests_require=["pytest"],
+    entry_points={
+        "console_scripts": [
+        ],
+    },
+)
