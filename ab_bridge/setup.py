@@ -20,6 +20,9 @@ setup(
     entry_points={
         "console_scripts": [
             "spike_source = ab_bridge.spike_source_node:main",
+            "brain_session = ab_bridge.brain_session_node:main",
+            "spike_decoder = ab_bridge.spike_decoder_node:main",
+            "brain_server = ab_bridge.embedded.brain_server_node:main",
         ],
     },
 )

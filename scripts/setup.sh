@@ -18,10 +18,15 @@ VENV="$ROOT/.venv"
 
 say() { printf '[setup] %s\n' "$*"; }
 
-digest() { # digest FILE... -> one sha256 over names and contents
-    find "$@" -type f -not -path '*/__pycache__/*' -not -path '*/test/*' \
-        -not -name '*.pyc' -print0 2>/dev/null | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1
+# One setup at a time per checkout (parallel `make test` runs share .venv and build/).
+exec 9>"$ROOT/.setup.lock"
+flock 9
+
+digest() { # digest PATH... -> one sha256 over the names and contents of the files
+    find "$@" -type f -not -path '*/__pycache__/*' -not -path '*/test/*' -not -name '*.pyc' \
+        "${DIGEST_EXCLUDE[@]}" -print0 2>/dev/null | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1
 }
+DIGEST_EXCLUDE=()
 
 if [ -z "${ROS_DISTRO:-}" ]; then
     arch=$(uname -m)
@@ -61,6 +66,9 @@ if [ -z "${ROS_DISTRO:-}" ]; then
     export AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV"
 fi
 
+# --symlink-install links each package's Python modules, so editing them needs
+# no rebuild; everything else (package.xml, setup.py, msg/, launch/, config/) does.
+for pkg in $PACKAGES; do DIGEST_EXCLUDE+=(-not -path "$pkg/$pkg/*"); done
 want=$(digest $PACKAGES)
 if [ "$(cat build/.brainstem-build 2>/dev/null)" != "$want" ] || [ ! -f install/setup.bash ]; then
     say "colcon build"
