@@ -50,6 +50,7 @@ if [ -z "${ROS_DISTRO:-}" ]; then
         say "creating $VENV with $($PY --version)"
         "$PY" -m venv "$VENV"
     fi
+    touch "$VENV/COLCON_IGNORE"  # a colcon build from a parent workspace must not crawl it
     want=$(digest requirements.txt constraints.txt scripts/setup.sh scripts/fix_ros_wheels.py)
     if [ "$(cat "$VENV/.brainstem-deps" 2>/dev/null)" != "$want" ]; then
         say "installing ROS 2 Kilted wheels and Python dependencies (about a minute)"
