@@ -14,7 +14,7 @@ from interface_samples import message_class, sample
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 HERE = pathlib.Path(__file__).parent
-INTERFACES = pathlib.Path(__file__).resolve().parents[1] / "ab_interfaces"
+INTERFACES = pathlib.Path(__file__).resolve().parents[1]
 MESSAGES = sorted(f"ab_interfaces/msg/{p.stem}" for p in (INTERFACES / "msg").glob("*.msg"))
 SERVICES = sorted(f"ab_interfaces/srv/{p.stem}" for p in (INTERFACES / "srv").glob("*.srv"))
 QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
