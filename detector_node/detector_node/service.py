@@ -1,0 +1,823 @@
+"""The detector service: models and version control, detection, autoupload, outbox,
+and the Learning-Loop-compatible REST + Socket.IO API (aiohttp + python-socketio).
+
+`DetectorService` is the core (no rclpy). `build_app()` puts the HTTP/Socket.IO API on
+it; `ServiceThread` runs both on an asyncio loop in a thread (how the ROS node hosts
+it); `python -m detector_node.service` runs it as a plain process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import io
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import threading
+import zipfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import numpy as np
+import socketio
+from aiohttp import web
+
+from detector_node.images import ImageError, decode_image, encode_jpeg, image_from_dict
+from detector_node.logic import DetectorLogic, build_logic, builtin_model
+from detector_node.metadata import (
+    ImageMetadata,
+    ModelInformation,
+    image_metadata_from_dict,
+    now_iso,
+)
+from detector_node.outbox import Outbox
+from detector_node.relevance import RelevanceFilter
+
+log = logging.getLogger("detector_node.service")
+
+AUTOUPLOAD_MODES = ("filtered", "all", "disabled")
+OPERATION_MODES = ("startup", "idle", "detecting")
+_VERSION = re.compile(r"^\d+(\.\d+)*$")
+
+
+@dataclass(slots=True)
+class ServiceConfig:
+    """Everything the service needs; environment variables of the reference map onto it."""
+
+    data_folder: str
+    model_folder: str | None = None
+    logic: str = "colour_blobs"
+    loop_url: str | None = None  # e.g. http://127.0.0.1:8080/api
+    organization: str = ""
+    project: str = ""
+    min_uncertain: float = 0.3
+    max_uncertain: float = 0.6
+    max_outbox_items: int = 1000
+    upload_interval_s: float = 5.0
+    upload_batch_size: int = 20
+    upload_timeout_s: float = 30.0
+    outbox_fsync: bool = False
+    version_control: str = "follow_loop"
+    model_poll_interval_s: float = 10.0
+    max_request_bytes: int = 32 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    detect_threads: int = 2
+
+    def validate(self) -> None:
+        if not self.data_folder:
+            raise ValueError("data_folder must not be empty")
+        if not 0.0 <= self.min_uncertain <= self.max_uncertain <= 1.0:
+            raise ValueError("need 0 <= min_uncertain <= max_uncertain <= 1, got "
+                             f"{self.min_uncertain}, {self.max_uncertain}")
+        if self.version_control not in ("follow_loop", "pause"):
+            raise ValueError(f"version_control must be 'follow_loop' or 'pause', got {self.version_control!r}")
+        if self.loop_url and not (self.organization and self.project):
+            raise ValueError("a loop_url needs organization and project")
+        for name in ("max_outbox_items", "upload_batch_size", "max_request_bytes",
+                     "max_image_pixels", "detect_threads"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+
+    def images_url(self) -> str | None:
+        if not self.loop_url:
+            return None
+        return f"{self.loop_url.rstrip('/')}/{self.organization}/projects/{self.project}/images"
+
+
+@dataclass(slots=True, frozen=True)
+class ActiveModel:
+    logic: DetectorLogic
+    info: ModelInformation
+
+
+class DetectorUnavailable(RuntimeError):
+    """No model can evaluate images right now."""
+
+
+class DetectorService:
+    """Detection, autoupload and model version control; thread-safe detection entry points."""
+
+    def __init__(self, config: ServiceConfig) -> None:
+        config.validate()
+        self.config = config
+        os.makedirs(config.data_folder, exist_ok=True)
+        self.models_path = os.path.join(config.data_folder, "models")
+        os.makedirs(self.models_path, exist_ok=True)
+        self.outbox = Outbox(config.data_folder, config.images_url(),
+                             max_items=config.max_outbox_items, batch_size=config.upload_batch_size,
+                             interval_s=config.upload_interval_s, timeout_s=config.upload_timeout_s,
+                             fsync=config.outbox_fsync)
+        self.relevance = RelevanceFilter(config.min_uncertain, config.max_uncertain)
+        self._relevance_lock = threading.Lock()
+        self.active: ActiveModel | None = None
+        self.operation_mode = "startup"
+        self.version_control = config.version_control
+        self.target_version: str | None = None
+        self.target_model_id: str | None = None
+        self.loop_version: str | None = None
+        self.loop_model_id: str | None = None
+        self.loop_reachable: bool | None = None
+        self.last_model_error: str | None = None
+        self.pool = ThreadPoolExecutor(config.detect_threads, thread_name_prefix="detect")
+        self._update_lock: asyncio.Lock | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._http: aiohttp.ClientSession | None = None
+        # Called (from any thread) with (rgb, metadata) after every detection, e.g. by the ROS node.
+        self.on_detection: Callable[[np.ndarray, ImageMetadata, str | None], None] | None = None
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    async def start(self) -> None:
+        """Load the first model, start the uploader and (with a Loop) the model sync."""
+        self._update_lock = asyncio.Lock()
+        folder = self.config.model_folder or self._current_model_link()
+        if folder:
+            await self._build_and_swap(folder)
+            if self.active is None:
+                raise RuntimeError(f"could not load the model in {folder}: {self.last_model_error}")
+        else:
+            info = builtin_model(self.config.logic)
+            self.active = ActiveModel(build_logic(info, self.config.logic), info)
+        self.outbox.start()
+        self.operation_mode = "idle"
+        if self.config.loop_url:
+            self._spawn(self._sync_forever())
+        log.info("detector ready with model %s", self.active.info.version)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            await self.outbox.close()
+        except TimeoutError:
+            log.warning("outbox upload still running at shutdown; it will resume on restart")
+        if self._http is not None:
+            await self._http.close()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def _spawn(self, coro) -> asyncio.Task:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # ---- detection (blocking, thread-safe) ----------------------------------------------
+    def require_model(self) -> ActiveModel:
+        active = self.active
+        if active is None:
+            raise DetectorUnavailable("detector not yet initialized: no model loaded")
+        return active
+
+    def detect_blocking(self, image: np.ndarray | bytes, *, camera_id: str | None = None,
+                        tags: list[str] | None = None, source: str | None = None,
+                        autoupload: str = "filtered", creation_date: str | None = None,
+                        jpeg: bytes | None = None) -> ImageMetadata:
+        """Evaluate one image (RGB array or encoded bytes), autoupload it, return the metadata.
+        Raises ImageError (bad image), ValueError (bad argument), DetectorUnavailable."""
+        if autoupload not in AUTOUPLOAD_MODES:
+            raise ValueError(f"autoupload must be one of {', '.join(AUTOUPLOAD_MODES)}, got {autoupload!r}")
+        active = self.require_model()  # fail fast, before decoding
+        if isinstance(image, (bytes, bytearray)):
+            jpeg = bytes(image)
+            image = decode_image(jpeg, self.config.max_image_pixels)
+        meta = active.logic.evaluate(image)
+        self._finish(meta, active.info, tags, source, creation_date)
+        self._autoupload(image, jpeg, meta, camera_id, autoupload)
+        if self.on_detection is not None:
+            self.on_detection(image, meta, camera_id)
+        return meta
+
+    def batch_detect_blocking(self, images: list[tuple[np.ndarray, bytes | None]], *,
+                              camera_id: str | None = None, tags: list[str] | None = None,
+                              source: str | None = None, autoupload: str = "filtered",
+                              creation_date: str | None = None) -> list[ImageMetadata]:
+        if autoupload not in AUTOUPLOAD_MODES:
+            raise ValueError(f"autoupload must be one of {', '.join(AUTOUPLOAD_MODES)}, got {autoupload!r}")
+        active = self.require_model()
+        metas = active.logic.batch_evaluate([rgb for rgb, _ in images])
+        for (rgb, jpeg), meta in zip(images, metas, strict=True):
+            self._finish(meta, active.info, tags, source, creation_date)
+            self._autoupload(rgb, jpeg, meta, camera_id, autoupload)
+        return metas
+
+    @staticmethod
+    def _finish(meta: ImageMetadata, info: ModelInformation, tags: list[str] | None,
+                source: str | None, creation_date: str | None) -> None:
+        for detection in meta.detections():
+            if detection.category_id is None:
+                detection.category_id = info.category_id(detection.category_name)
+        meta.tags.extend(tags or [])
+        meta.source = source
+        meta.created = creation_date or now_iso()
+
+    def _autoupload(self, rgb: np.ndarray, jpeg: bytes | None, meta: ImageMetadata,
+                    camera_id: str | None, autoupload: str) -> None:
+        if autoupload == "disabled":
+            return
+        if autoupload == "filtered":
+            with self._relevance_lock:
+                causes = self.relevance.causes(meta, camera_id)
+            if not causes:
+                return
+            meta.tags.extend(causes)
+        self.outbox.save(jpeg if jpeg is not None else encode_jpeg(rgb), meta.to_json())
+
+    def upload_blocking(self, images: list[tuple[np.ndarray | None, bytes | None]],
+                        metas: list[ImageMetadata] | None, priority: bool) -> None:
+        """Queue images for the Loop, tagged `picked_by_system` (encoded bytes are checked)."""
+        if metas is not None and len(metas) != len(images):
+            raise ValueError("number of images and number of metadata items do not match")
+        prepared = []
+        for i, (rgb, jpeg) in enumerate(images):
+            if jpeg is None:
+                assert rgb is not None
+                jpeg = encode_jpeg(rgb)
+            elif rgb is None:
+                decode_image(jpeg, self.config.max_image_pixels)  # reject before queueing any
+            meta = metas[i] if metas is not None else ImageMetadata()
+            meta.tags.append("picked_by_system")
+            prepared.append((jpeg, meta))
+        for jpeg, meta in prepared:
+            self.outbox.save(jpeg, meta.to_json(), priority)
+
+    def add_category_ids(self, meta: ImageMetadata) -> None:
+        active = self.active
+        if active is None:
+            return
+        for detection in meta.detections():
+            detection.category_id = active.info.category_id(detection.category_name) or ""
+
+    # ---- asyncio wrappers ---------------------------------------------------------------
+    async def run_blocking(self, fn: Callable, *args, **kwargs):
+        return await asyncio.get_running_loop().run_in_executor(
+            self.pool, functools.partial(fn, *args, **kwargs))
+
+    # ---- model versions -----------------------------------------------------------------
+    def local_versions(self) -> list[str]:
+        return sorted(v for v in os.listdir(self.models_path)
+                      if _VERSION.match(v) and os.path.isdir(os.path.join(self.models_path, v)))
+
+    def model_version_response(self) -> dict[str, Any]:
+        active = self.active
+        return {"current_version": active.info.version if active else "None",
+                "target_version": self.target_version or "None",
+                "loop_version": self.loop_version or "None",
+                "local_versions": self.local_versions(),
+                "version_control": self.version_control}
+
+    def about_response(self) -> dict[str, Any]:
+        active = self.active
+        state = "offline" if self.config.loop_url and self.loop_reachable is False else "online"
+        return {"operation_mode": self.operation_mode, "state": state,
+                "model_info": active.info.to_dict() if active else None,
+                "target_model": self.target_version,
+                "version_control": self.version_control}
+
+    async def set_model_version_mode(self, mode: str) -> None:
+        """`follow_loop`, `pause` or a version such as `1.2`; raises ValueError on a bad one."""
+        mode = mode.strip()
+        if mode == "follow_loop":
+            self.version_control = "follow_loop"
+            if self.loop_version:
+                self.target_version, self.target_model_id = self.loop_version, self.loop_model_id
+        elif mode == "pause":
+            self.version_control = "pause"
+            return
+        else:
+            if not _VERSION.match(mode):
+                raise ValueError(f"Invalid version number {mode!r}: expected 'follow_loop', "
+                                 "'pause' or a version like '1.2'")
+            self.version_control = "specific_version"
+            if mode in self.local_versions():
+                self.target_version, self.target_model_id = mode, None
+            elif self.config.loop_url:
+                model_id = await self._loop_model_id(mode)
+                self.target_version, self.target_model_id = mode, model_id
+            else:
+                self.version_control = "pause"
+                raise ValueError(f"No Model with version {mode}: not in {self.models_path} and "
+                                 "no Loop configured")
+        self._spawn(self.update_model_if_required())
+
+    async def _loop_model_id(self, version: str) -> str:
+        try:
+            data = await self._loop_get_json(
+                f"/{self.config.organization}/projects/{self.config.project}/models")
+        except Exception as exc:
+            self.version_control = "pause"
+            raise ValueError(f"Failed to load models from learning loop: {exc}") from exc
+        matches = [m for m in data.get("models", []) if str(m.get("version")) == version]
+        if len(matches) != 1:
+            self.version_control = "pause"
+            raise ValueError(f"No Model with version {version}" if not matches
+                             else f"Multiple models with version {version}")
+        return str(matches[0]["id"])
+
+    async def update_model_if_required(self) -> None:
+        """Bring the active model to the target version (download from the Loop if needed)."""
+        assert self._update_lock is not None
+        async with self._update_lock:
+            target = self.target_version
+            if target is None or self.version_control == "pause":
+                return
+            if self.active is not None and self.active.info.version == target:
+                return
+            folder = os.path.join(self.models_path, target)
+            if not (os.path.isdir(folder) and os.listdir(folder)):
+                if not await self._download_model(target, self.target_model_id, folder):
+                    self.target_version = None
+                    return
+            if await self._build_and_swap(folder):
+                self._set_current_model_link(folder)
+            elif self.target_version == target:
+                self.target_version = None  # the next follow_loop sync retries
+
+    async def _build_and_swap(self, folder: str) -> bool:
+        """Build the model's logic off the event loop, then swap it in: requests in flight
+        finish on the old logic, later ones use the new one; nothing is refused meanwhile."""
+        try:
+            info = await asyncio.to_thread(ModelInformation.load, folder)
+            logic = await asyncio.to_thread(build_logic, info, self.config.logic)
+        except Exception as exc:
+            self.last_model_error = f"{type(exc).__name__}: {exc}"
+            log.error("could not load model from %s: %s", folder, self.last_model_error)
+            return False
+        previous = self.active
+        self.active = ActiveModel(logic, info)
+        self.last_model_error = None
+        log.info("model %s active (was %s)", info.version, previous.info.version if previous else "none")
+        return True
+
+    def _current_model_link(self) -> str | None:
+        link = os.path.join(self.config.data_folder, "current_model")
+        return os.path.realpath(link) if os.path.islink(link) and os.path.isdir(link) else None
+
+    def _set_current_model_link(self, folder: str) -> None:
+        link = os.path.join(self.config.data_folder, "current_model")
+        tmp = link + ".tmp"
+        if os.path.lexists(tmp):
+            os.remove(tmp)
+        os.symlink(os.path.abspath(folder), tmp)
+        os.replace(tmp, link)
+
+    # ---- the Loop -----------------------------------------------------------------------
+    def _session(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        return self._http
+
+    async def _loop_get_json(self, path: str) -> dict:
+        url = f"{self.config.loop_url.rstrip('/')}{path}"
+        async with self._session().get(url) as response:
+            if response.status != 200:
+                raise RuntimeError(f"GET {path} answered {response.status}")
+            return await response.json(content_type=None)
+
+    async def sync_with_loop(self) -> None:
+        """Ask the Loop for its deployment target; follow it when version control says so."""
+        if self.operation_mode != "idle":
+            return
+        try:
+            data = await self._loop_get_json(
+                f"/{self.config.organization}/projects/{self.config.project}/deployment/target")
+            self.loop_version, self.loop_model_id = str(data["version"]), str(data["model_uuid"])
+            self.loop_reachable = True
+        except Exception as exc:
+            self.loop_reachable = False
+            log.warning("could not ask the Loop for its deployment target: %s", exc)
+            return
+        if self.version_control == "follow_loop" and self.target_version != self.loop_version:
+            self.target_version, self.target_model_id = self.loop_version, self.loop_model_id
+        await self.update_model_if_required()
+
+    async def _sync_forever(self) -> None:
+        while True:
+            try:
+                await self.sync_with_loop()
+            except Exception:
+                log.exception("model sync with the Loop failed")
+            await asyncio.sleep(self.config.model_poll_interval_s)
+
+    async def _download_model(self, version: str, model_id: str | None, folder: str) -> bool:
+        if not self.config.loop_url:
+            self.last_model_error = f"model {version} is not local and no Loop is configured"
+            return False
+        try:
+            if model_id is None:
+                model_id = await self._loop_model_id(version)
+            url = (f"{self.config.loop_url.rstrip('/')}/{self.config.organization}/projects/"
+                   f"{self.config.project}/models/{model_id}/{self.config.logic}/file")
+            async with self._session().get(url) as response:
+                if response.status != 200:
+                    raise RuntimeError(f"download answered {response.status}: {(await response.text())[:200]}")
+                content = await response.read()
+            await asyncio.to_thread(_unpack_model, content, folder)
+        except Exception as exc:
+            self.last_model_error = f"could not download model {version}: {exc}"
+            log.error("%s", self.last_model_error)
+            return False
+        log.info("downloaded model %s to %s", version, folder)
+        return True
+
+
+def _unpack_model(content: bytes, folder: str) -> None:
+    """Unzip a model into `folder` atomically (flattened, as the Loop's detector does)."""
+    tmp = folder + ".download"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        for member in archive.infolist():
+            if member.is_dir():
+                continue
+            name = os.path.basename(member.filename)
+            if name:
+                with archive.open(member) as src, open(os.path.join(tmp, name), "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+    if not os.path.isfile(os.path.join(tmp, "model.json")):
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ValueError("the downloaded model has no model.json")
+    shutil.rmtree(folder, ignore_errors=True)
+    os.rename(tmp, folder)
+
+
+# ---- HTTP + Socket.IO API ---------------------------------------------------------------
+def _error(status: int, detail: str) -> web.Response:
+    return web.json_response({"detail": detail}, status=status)
+
+
+async def _read_part(part, limit: int) -> bytes:
+    chunks, size = [], 0
+    while chunk := await part.read_chunk(256 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=size)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _multipart_files(request: web.Request, field: str, limit: int) -> list[tuple[str, bytes]]:
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+    if not request.content_type.startswith("multipart/"):
+        raise ValueError(f"expected multipart/form-data with the image in field '{field}', "
+                         f"got content type {request.content_type!r}")
+    reader = await request.multipart()
+    files = []
+    while (part := await reader.next()) is not None:
+        data = await _read_part(part, limit)
+        if part.name == field:
+            files.append((part.filename or field, data))
+    if not files:
+        raise ValueError(f"no file in multipart field '{field}'")
+    return files
+
+
+def _bool_query(value: str | None, name: str) -> bool:
+    if value is None:
+        return False
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"query parameter {name} must be a boolean, got {value!r}")
+
+
+def build_app(service: DetectorService) -> tuple[web.Application, socketio.AsyncServer]:
+    """The REST routes and Socket.IO server (path `/ws/socket.io`, also `/socket.io`)."""
+    limit = service.config.max_request_bytes
+    app = web.Application(client_max_size=limit)
+    sio = socketio.AsyncServer(async_mode="aiohttp", max_http_buffer_size=64 * 1024 * 1024)
+    sio.attach(app, socketio_path="ws/socket.io")
+    app.router.add_route("*", "/socket.io/", sio.handle_request)
+    routes = web.RouteTableDef()
+
+    @routes.post("/detect")
+    async def detect(request: web.Request) -> web.Response:
+        headers = request.headers
+        autoupload = headers.get("autoupload") or "filtered"
+        if autoupload not in AUTOUPLOAD_MODES:
+            return _error(422, f"header autoupload must be one of {', '.join(AUTOUPLOAD_MODES)}, "
+                               f"got {autoupload!r}")
+        try:
+            files = await _multipart_files(request, "file", limit)
+        except ValueError as exc:
+            return _error(400, str(exc))
+        name, data = files[0]
+        tags = headers.get("tags")
+        try:
+            meta = await service.run_blocking(
+                service.detect_blocking, data,
+                camera_id=headers.get("camera_id") or headers.get("mac") or None,
+                tags=[t for t in tags.split(",") if t] if tags else [],
+                source=headers.get("source"), autoupload=autoupload,
+                creation_date=headers.get("creation_date"))
+        except ImageError as exc:
+            status = 413 if "too large" in str(exc) else 415 if str(exc).startswith(("not an image", "empty")) else 400
+            return _error(status, f"{name}: {exc}")
+        except DetectorUnavailable as exc:
+            return _error(503, str(exc))
+        return web.json_response(meta.to_dict())
+
+    @routes.post("/upload")
+    async def upload(request: web.Request) -> web.Response:
+        try:
+            priority = _bool_query(request.query.get("upload_priority"), "upload_priority")
+            files = await _multipart_files(request, "files", limit)
+        except ValueError as exc:
+            return _error(400 if "multipart" in str(exc) or "field" in str(exc) else 422, str(exc))
+        source, created = request.query.get("source"), request.query.get("creation_date")
+        metas = [ImageMetadata(source=source, created=created) for _ in files]
+        try:
+            await service.run_blocking(service.upload_blocking, [(None, data) for _, data in files],
+                                       metas, priority)
+        except ImageError as exc:
+            return _error(415 if str(exc).startswith(("not an image", "empty")) else 400,
+                          f"nothing queued: {exc}")
+        return web.json_response([200, "OK"])
+
+    @routes.get("/model_version")
+    async def get_model_version(request: web.Request) -> web.Response:
+        return web.json_response(service.model_version_response())
+
+    @routes.put("/model_version")
+    async def put_model_version(request: web.Request) -> web.Response:
+        try:
+            await service.set_model_version_mode(await request.text())
+        except ValueError as exc:
+            return _error(400, str(exc))
+        return web.json_response("OK")
+
+    @routes.get("/outbox_mode")
+    async def get_outbox_mode(request: web.Request) -> web.Response:
+        return web.Response(text=service.outbox.get_mode().value)
+
+    @routes.put("/outbox_mode")
+    async def put_outbox_mode(request: web.Request) -> web.Response:
+        try:
+            await service.outbox.set_mode((await request.text()).strip())
+        except ValueError as exc:
+            return _error(422, f"Could not set outbox mode: {exc}")
+        except TimeoutError as exc:
+            return _error(202, f"Setting has not completed, yet: {exc}")
+        return web.json_response("OK")
+
+    @routes.get("/outbox")
+    async def get_outbox(request: web.Request) -> web.Response:
+        return web.json_response(service.outbox.stats().to_dict())
+
+    @routes.get("/operation_mode")
+    async def get_operation_mode(request: web.Request) -> web.Response:
+        return web.Response(text=service.operation_mode)
+
+    @routes.put("/operation_mode")
+    async def put_operation_mode(request: web.Request) -> web.Response:
+        mode = (await request.text()).strip()
+        if mode not in OPERATION_MODES:
+            return _error(422, f"operation mode must be one of {', '.join(OPERATION_MODES)}, got {mode!r}")
+        service.operation_mode = mode
+        return web.json_response("OK")
+
+    @routes.get("/about")
+    async def about(request: web.Request) -> web.Response:
+        return web.json_response(service.about_response())
+
+    app.add_routes(routes)
+    _register_sio(service, sio)
+    return app, sio
+
+
+def _register_sio(service: DetectorService, sio: socketio.AsyncServer) -> None:
+    async def parse_images(raw: list) -> list[tuple[np.ndarray, bytes | None]]:
+        return await service.run_blocking(
+            lambda: [image_from_dict(i, service.config.max_image_pixels) for i in raw])
+
+    @sio.event
+    async def detect(sid, data):
+        if not isinstance(data, dict) or "image" not in data:
+            return {"error": "could not parse image from data: expected {image: {...}, ...}"}
+        try:
+            [(rgb, jpeg)] = await parse_images([data["image"]])
+        except ImageError as exc:
+            return {"error": f"could not parse image from data: {exc}"}
+        try:
+            meta = await service.run_blocking(
+                service.detect_blocking, rgb, jpeg=jpeg, camera_id=data.get("camera_id"),
+                tags=list(data.get("tags") or []), source=data.get("source"),
+                autoupload=data.get("autoupload") or "filtered",
+                creation_date=data.get("creation_date"))
+        except (ValueError, DetectorUnavailable) as exc:
+            return {"error": str(exc)}
+        return meta.to_dict()
+
+    @sio.event
+    async def batch_detect(sid, data):
+        if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+            return {"error": "could not parse images from data: expected {images: [...], ...}"}
+        try:
+            images = await parse_images(data["images"])
+        except ImageError as exc:
+            return {"error": f"could not parse images from data: {exc}"}
+        try:
+            metas = await service.run_blocking(
+                service.batch_detect_blocking, images, camera_id=data.get("camera_id"),
+                tags=list(data.get("tags") or []), source=data.get("source"),
+                autoupload=data.get("autoupload") or "filtered",
+                creation_date=data.get("creation_date"))
+        except (ValueError, DetectorUnavailable) as exc:
+            return {"error": str(exc)}
+        return {"items": [m.to_dict() for m in metas]}
+
+    @sio.event
+    async def upload(sid, data):
+        if not isinstance(data, dict) or "image" not in data:
+            return {"error": "could not parse image from data: expected {image: {...}, metadata?}"}
+        metas = None
+        if data.get("metadata"):
+            try:
+                meta = image_metadata_from_dict(data["metadata"])
+            except ValueError as exc:
+                return {"error": f"could not parse metadata: {exc}"}
+            service.add_category_ids(meta)
+            metas = [meta]
+        try:
+            [(rgb, jpeg)] = await parse_images([data["image"]])
+        except ImageError as exc:
+            return {"error": f"could not parse image from data: {exc}"}
+        try:
+            await service.run_blocking(service.upload_blocking, [(rgb, jpeg)], metas,
+                                       bool(data.get("upload_priority", False)))
+        except (ValueError, OSError) as exc:
+            return {"error": str(exc)}
+        return {"status": "OK"}
+
+    @sio.event
+    async def info(sid):
+        active = service.active
+        return active.info.to_dict() if active else {"status": "No model loaded"}
+
+    @sio.event
+    async def about(sid):
+        return service.about_response()
+
+    @sio.event
+    async def get_model_version(sid):
+        return service.model_version_response()
+
+    @sio.event
+    async def set_model_version_mode(sid, data):
+        try:
+            await service.set_model_version_mode(str(data))
+        except ValueError as exc:
+            return {"error": str(exc)}
+        return {"status": "OK"}
+
+    @sio.event
+    async def get_outbox_mode(sid):
+        return {"outbox_mode": service.outbox.get_mode().value}
+
+    @sio.event
+    async def set_outbox_mode(sid, data):
+        try:
+            await service.outbox.set_mode(str(data))
+        except (ValueError, TimeoutError) as exc:
+            return {"error": str(exc)}
+        return {"status": "OK"}
+
+
+# ---- hosting ----------------------------------------------------------------------------
+class ServiceThread:
+    """Runs a DetectorService (and, with serve_http, its API) on an asyncio loop in a thread."""
+
+    def __init__(self, config: ServiceConfig, host: str = "127.0.0.1", port: int = 8004,
+                 serve_http: bool = True) -> None:
+        self.service = DetectorService(config)
+        self.host, self.port, self.serve_http = host, port, serve_http
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="detector-service", daemon=True)
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._runner: web.AppRunner | None = None
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        self._thread.start()
+        if not self._ready.wait(timeout_s):
+            raise TimeoutError("detector service did not start in time")
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self._startup())
+        except BaseException as exc:  # handed to start()
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        self.loop.run_forever()
+
+    async def _startup(self) -> None:
+        await self.service.start()
+        if self.serve_http:
+            self._runner, self.port = await start_site(self.service, self.host, self.port)
+
+    def call(self, coro, timeout_s: float = 30.0):
+        """Run a coroutine on the service loop from another thread and return its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout_s)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        if not self._thread.is_alive():
+            return
+        try:
+            self.call(self._shutdown(), timeout_s)
+        except Exception:
+            log.exception("detector service did not shut down cleanly")
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout_s)
+
+    async def _shutdown(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self.service.close()
+
+
+async def start_site(service: DetectorService, host: str, port: int) -> tuple[web.AppRunner, int]:
+    app, _ = build_app(service)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    return runner, runner.addresses[0][1]
+
+
+def config_from_env(**overrides) -> ServiceConfig:
+    """A ServiceConfig from the reference's environment variables, then overrides."""
+    env = os.environ
+    host = env.get("LOOP_HOST") or env.get("HOST")
+    loop_url = None
+    if host:
+        loop_url = host if host.startswith("http") else \
+            f"http{'s' if 'learning-loop.ai' in host else ''}://{host}/api"
+    values: dict[str, Any] = {
+        "data_folder": env.get("DATA_FOLDER", "/tmp/detector_node"),
+        "loop_url": loop_url,
+        "organization": env.get("LOOP_ORGANIZATION") or env.get("ORGANIZATION") or "",
+        "project": env.get("LOOP_PROJECT") or env.get("PROJECT") or "",
+        "min_uncertain": float(env.get("MIN_UNCERTAIN_THRESHOLD", "0.3")),
+        "max_uncertain": float(env.get("MAX_UNCERTAIN_THRESHOLD", "0.6")),
+        "max_outbox_items": int(env.get("MAX_OUTBOX_SIZE", "1000")),
+        "version_control": "pause" if env.get("VERSION_CONTROL_DEFAULT", "").lower() == "pause"
+        else "follow_loop",
+    }
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return ServiceConfig(**values)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Learning-Loop-compatible detector (no ROS).")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8004)
+    parser.add_argument("--data-folder")
+    parser.add_argument("--model-folder")
+    parser.add_argument("--logic")
+    parser.add_argument("--loop-url", help="Loop API base, e.g. http://127.0.0.1:8080/api")
+    parser.add_argument("--organization")
+    parser.add_argument("--project")
+    parser.add_argument("--upload-interval-s", type=float)
+    parser.add_argument("--max-outbox-items", type=int)
+    parser.add_argument("--version-control", choices=["follow_loop", "pause"])
+    parser.add_argument("--model-poll-interval-s", type=float)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = config_from_env(
+        data_folder=args.data_folder, model_folder=args.model_folder, logic=args.logic,
+        loop_url=args.loop_url, organization=args.organization, project=args.project,
+        upload_interval_s=args.upload_interval_s, max_outbox_items=args.max_outbox_items,
+        version_control=args.version_control, model_poll_interval_s=args.model_poll_interval_s)
+
+    async def serve() -> None:
+        service = DetectorService(config)
+        await service.start()
+        runner, port = await start_site(service, args.host, args.port)
+        print(json.dumps({"listening": f"http://{args.host}:{port}", "port": port}), flush=True)
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await runner.cleanup()
+        await service.close()
+
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()
