@@ -1,3 +1,5 @@
+from glob import glob
+
 from setuptools import find_packages, setup
 
 PACKAGE = "robot_bringup"
@@ -9,6 +11,10 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
         ("share/" + PACKAGE, ["package.xml"]),
+        ("share/" + PACKAGE + "/launch", sorted(glob("launch/*.launch.py"))),
+        ("share/" + PACKAGE + "/config", sorted(glob("config/*.yaml"))),
+        ("share/" + PACKAGE + "/rviz", sorted(glob("rviz/*.rviz"))),
+        ("share/" + PACKAGE + "/urdf", sorted(glob("urdf/*.urdf"))),
     ],
     install_requires=["setuptools"],
     zip_safe=True,
@@ -19,6 +25,10 @@ setup(
     tests_require=["pytest"],
     entry_points={
         "console_scripts": [
+            "sim_arm = robot_bringup.sim_arm_node:main",
+            "reward_from_detections = robot_bringup.reward_from_detections_node:main",
+            "spike_raster = robot_bringup.spike_raster_node:main",
+            "demo = robot_bringup.demo:main",
         ],
     },
 )

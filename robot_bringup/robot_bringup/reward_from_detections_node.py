@@ -1,0 +1,153 @@
+"""`reward_from_detections`: the arm's reward from where the detector sees the target.
+
+Subscribes `detections` (the target's box), `joint_states` (the arm's tip by
+forward kinematics), `sim/target` (the simulator's ground truth, used when no
+detection is fresh and `use_ground_truth` is true) and `actuator_command` (the
+brain cycle being judged). For every brain cycle it publishes `reward`
+(exp(-distance / scale) in [0, 1]), `deviation` (feedback `arm_error`: the
+distance as a fraction of the reach, per timestep) and `target_error`
+(std_msgs/Float32MultiArray: joint-space error to the target / pi, the brain's
+`target` input, at the joint_states rate).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import rclpy
+from geometry_msgs.msg import PointStamped
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float32MultiArray
+
+from ab_interfaces.msg import ActuatorCommand, Detections, Deviation, Reward
+from robot_bringup.arm import ArmGeometry
+from robot_bringup.camera import CameraModel
+from robot_bringup.params import declare, require_length
+from robot_bringup.reward import Box, RewardEstimator, deviation_values, target_from_boxes
+
+
+class RewardFromDetections(Node):
+    """Judges each brain cycle by the tip-to-target distance."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("reward_from_detections", **kwargs)
+        lengths = require_length("link_lengths_m", declare(
+            self, "link_lengths_m", [0.5, 0.4], "Arm link lengths (m), as the sim's.",
+            0.01, 10.0), 2)
+        width = declare(self, "camera.width_px", 320, "Camera image width (px).", 16, 4096)
+        height = declare(self, "camera.height_px", 240, "Camera image height (px).", 16, 4096)
+        window = require_length("camera.window_m", declare(
+            self, "camera.window_m", [-1.0, 1.0, -0.5, 1.0],
+            "World window the camera shows: x_min, x_max, y_min, y_max (m)."), 4)
+        scale = declare(self, "scale_m", 0.25,
+                        "Distance at which the reward falls to 1/e (m).", 1e-4, 100.0)
+        timeout = declare(self, "detection_timeout_s", 0.5,
+                          "Age after which a detection no longer counts (s).", 1e-3, 60.0)
+        use_ground_truth = declare(self, "use_ground_truth", True,
+                                   "Use sim/target when no detection is fresh.")
+        self.category = declare(self, "category", "target", "Detection category of the target.")
+        self.min_confidence = declare(self, "min_confidence", 0.3,
+                                      "Lowest confidence of a usable detection.", 0.0, 1.0)
+        self.feedback_id = declare(self, "feedback_id", "arm_error",
+                                   "Feedback input id of the deviation.")
+        self.feedback_timesteps = declare(self, "feedback_timesteps", 20,
+                                          "Values per deviation (the contract's feedbackT).",
+                                          1, 100000)
+        self.ignore_sources = list(declare(
+            self, "ignore_sources", ["sim_arm"],
+            "actuator_command sources that are not brain cycles (not judged)."))
+        if not self.category:
+            raise ValueError("parameter 'category' must not be empty")
+        try:
+            self.geometry = ArmGeometry(tuple(lengths))
+            self.camera = CameraModel(width, height, *window)
+            self.estimator = RewardEstimator(self.geometry, scale, timeout, use_ground_truth)
+        except ValueError as error:
+            raise ValueError(f"reward_from_detections parameters: {error}") from None
+
+        reliable = QoSProfile(depth=10)
+        self.reward_publisher = self.create_publisher(Reward, "reward", reliable)
+        self.deviation_publisher = self.create_publisher(Deviation, "deviation", reliable)
+        self.error_publisher = self.create_publisher(Float32MultiArray, "target_error", reliable)
+        self.create_subscription(JointState, "joint_states", self.on_joints,
+                                 qos_profile_sensor_data)
+        self.create_subscription(Detections, "detections", self.on_detections, reliable)
+        self.create_subscription(PointStamped, "sim/target", self.on_ground_truth, reliable)
+        self.create_subscription(ActuatorCommand, "actuator_command", self.on_command, reliable)
+        self.rewards_published = 0
+        self.last_sample = None
+        self.detections_seen = 0
+
+    def on_joints(self, msg: JointState) -> None:
+        names = list(msg.name)
+        try:
+            if "joint0" in names and "joint1" in names:
+                joints = [msg.position[names.index("joint0")], msg.position[names.index("joint1")]]
+            else:
+                joints = list(msg.position[:2])
+        except IndexError:
+            self.get_logger().warning("joint_states without positions for joint0/joint1",
+                                      throttle_duration_sec=5.0)
+            return
+        if len(joints) == 2 and all(math.isfinite(j) for j in joints):
+            self.estimator.set_joints(joints)
+            # The brain's `target` input follows the arm at the joint_states rate.
+            sample = self.estimator.judge(time.monotonic())
+            if sample is not None:
+                self.error_publisher.publish(Float32MultiArray(
+                    data=[float(e) for e in sample.joint_error]))
+
+    def on_detections(self, msg: Detections) -> None:
+        boxes = [Box(b.category_name, b.x, b.y, b.width, b.height, b.confidence)
+                 for b in msg.boxes]
+        # Point detections count too (a detector logic may report the blob centre only).
+        boxes += [Box(p.category_name, p.x - 0.5, p.y - 0.5, 1.0, 1.0, p.confidence)
+                  for p in msg.points]
+        target = target_from_boxes(boxes, self.camera, self.category, self.min_confidence)
+        if target is not None:
+            self.detections_seen += 1
+            self.estimator.set_detection(target, time.monotonic())
+
+    def on_ground_truth(self, msg: PointStamped) -> None:
+        self.estimator.set_ground_truth((msg.point.x, msg.point.y), time.monotonic())
+
+    def on_command(self, msg: ActuatorCommand) -> None:
+        if msg.source in self.ignore_sources:
+            return
+        self.judge(int(msg.cycle))
+
+    def judge(self, cycle: int) -> None:
+        sample = self.estimator.judge(time.monotonic())
+        if sample is None:
+            return
+        self.last_sample = sample
+        stamp = self.get_clock().now().to_msg()
+        reward = Reward()
+        reward.header.stamp = stamp
+        reward.cycle = cycle
+        reward.global_reward = sample.reward
+        self.reward_publisher.publish(reward)
+        deviation = Deviation()
+        deviation.header.stamp = stamp
+        deviation.cycle = cycle
+        deviation.feedback_id = self.feedback_id
+        deviation.values = deviation_values(sample, self.geometry.reach_m,
+                                            self.feedback_timesteps)
+        self.deviation_publisher.publish(deviation)
+        self.rewards_published += 1
+
+
+def main(args: list[str] | None = None) -> None:
+    try:
+        with rclpy.init(args=args):
+            rclpy.spin(RewardFromDetections())
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+import math
+
+import numpy as np
+import pytest
+
+from robot_bringup.arm import ArmGeometry, forward_kinematics
+from robot_bringup.camera import CameraModel
+from robot_bringup.reward import (
+    Box,
+    RewardEstimator,
+    deviation_values,
+    distance_reward,
+    target_from_boxes,
+)
+
+
+def test_reward_is_one_on_target_and_falls_with_distance():
+    assert distance_reward(0.0, 0.25) == 1.0
+    values = [distance_reward(d, 0.25) for d in np.linspace(0, 2, 20)]
+    assert all(a > b for a, b in zip(values, values[1:], strict=False))
+    assert all(0.0 <= v <= 1.0 for v in values)
+    with pytest.raises(ValueError, match="scale_m"):
+        distance_reward(0.1, 0.0)
+
+
+def test_the_most_confident_target_box_wins_and_others_are_ignored():
+    camera = CameraModel()
+    uv = camera.world_to_pixel(np.array([0.3, 0.4]))
+    boxes = [Box("target", uv[0] - 5, uv[1] - 5, 10, 10, 0.9),
+             Box("target", 0, 0, 10, 10, 0.5),
+             Box("cup", 100, 100, 10, 10, 0.99),
+             Box("target", 50, 50, 10, 10, 0.1)]
+    xy = target_from_boxes(boxes, camera, "target", min_confidence=0.3)
+    assert np.allclose(xy, [0.3, 0.4])
+    assert target_from_boxes(boxes[2:], camera, "target", 0.3) is None
+
+
+def test_detections_win_while_fresh_then_ground_truth_takes_over():
+    geometry = ArmGeometry()
+    estimator = RewardEstimator(geometry, 0.25, detection_timeout_s=0.5, use_ground_truth=True)
+    assert estimator.judge(0.0) is None
+    joints = [math.pi / 2, 0.0]
+    estimator.set_joints(joints)
+    tip = forward_kinematics(geometry, joints)[2]
+    estimator.set_ground_truth(tip + [0.5, 0.0], 0.0)
+    estimator.set_detection(tip, 0.0)
+    near = estimator.judge(0.1)
+    assert near.source == "detection" and near.reward == pytest.approx(1.0)
+    far = estimator.judge(1.0)
+    assert far.source == "ground_truth" and far.distance_m == pytest.approx(0.5)
+    assert far.reward < near.reward
+
+
+def test_joint_error_points_toward_the_target():
+    geometry = ArmGeometry()
+    estimator = RewardEstimator(geometry, 0.25, 0.5, use_ground_truth=True)
+    estimator.set_joints([math.pi / 2, 0.5])
+    target = forward_kinematics(geometry, [math.pi / 2 - 0.4, 0.5])[2]
+    estimator.set_ground_truth(target, 0.0)
+    sample = estimator.judge(0.0)
+    assert sample.joint_error[0] == pytest.approx(-0.4 / math.pi, abs=1e-6)
+    assert sample.joint_error[1] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_deviation_is_distance_over_reach_per_timestep():
+    estimator = RewardEstimator(ArmGeometry(), 0.25, 0.5, use_ground_truth=True)
+    estimator.set_joints([math.pi / 2, 0.0])
+    estimator.set_ground_truth([0.0, 0.45], 0.0)
+    values = deviation_values(estimator.judge(0.0), 0.9, 20)
+    assert len(values) == 20 and values[0] == pytest.approx(0.5)

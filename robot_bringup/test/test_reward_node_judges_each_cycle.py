@@ -1,0 +1,110 @@
+"""RewardFromDetections on a real ROS graph: one reward and deviation per brain cycle."""
+
+import math
+
+import numpy as np
+import pytest
+import rclpy
+from geometry_msgs.msg import PointStamped
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float32MultiArray
+
+from ab_interfaces.msg import ActuatorCommand, BoxDetection, Detections, Deviation, Reward
+from robot_bringup.arm import ArmGeometry, forward_kinematics
+from robot_bringup.camera import CameraModel
+from robot_bringup.reward_from_detections_node import RewardFromDetections
+
+pytestmark = pytest.mark.timeout(60)
+RELIABLE = QoSProfile(depth=10)
+
+
+@pytest.fixture
+def graph(ros_context, executor, spin_until):
+    node = RewardFromDetections(context=ros_context)
+    probe = rclpy.create_node("probe", context=ros_context)
+    executor.add_node(node)
+    executor.add_node(probe)
+    got = {"reward": [], "deviation": [], "target_error": []}
+    probe.create_subscription(Reward, "reward", got["reward"].append, RELIABLE)
+    probe.create_subscription(Deviation, "deviation", got["deviation"].append, RELIABLE)
+    probe.create_subscription(Float32MultiArray, "target_error", got["target_error"].append,
+                              RELIABLE)
+    pubs = {
+        "joints": probe.create_publisher(JointState, "joint_states", qos_profile_sensor_data),
+        "truth": probe.create_publisher(PointStamped, "sim/target", RELIABLE),
+        "detections": probe.create_publisher(Detections, "detections", RELIABLE),
+        "command": probe.create_publisher(ActuatorCommand, "actuator_command", RELIABLE),
+    }
+    assert spin_until(executor, lambda: all(p.get_subscription_count() for p in pubs.values()))
+    return node, pubs, got
+
+
+def joints_msg(q):
+    msg = JointState()
+    msg.name = ["joint0", "joint1", "gripper"]
+    msg.position = [float(q[0]), float(q[1]), 1.0]
+    return msg
+
+
+def cycle(n, source="brain_session"):
+    msg = ActuatorCommand()
+    msg.source = source
+    msg.cycle = n
+    return msg
+
+
+def test_rewards_follow_the_ground_truth_distance(graph, executor, spin_until):
+    node, pubs, got = graph
+    q = [math.pi / 2, 0.0]
+    tip = forward_kinematics(ArmGeometry(), q)[2]
+    truth = PointStamped()
+    truth.point.x, truth.point.y = float(tip[0] + 0.25), float(tip[1])
+    pubs["joints"].publish(joints_msg(q))
+    pubs["truth"].publish(truth)
+    assert spin_until(executor, lambda: node.estimator.ground_truth is not None and
+                      node.estimator.joints_rad is not None)
+    pubs["joints"].publish(joints_msg(q))  # target known now: the brain's input follows
+    pubs["command"].publish(cycle(7))
+    pubs["command"].publish(cycle(8, source="sim_arm"))  # not a brain cycle
+    assert spin_until(executor, lambda: got["reward"] and got["deviation"] and
+                      got["target_error"])
+    executor.spin_once(timeout_sec=0.2)
+    assert [r.cycle for r in got["reward"]] == [7]
+    assert got["reward"][0].global_reward == pytest.approx(math.exp(-1.0), rel=1e-3)
+    deviation = got["deviation"][0]
+    assert deviation.feedback_id == "arm_error" and len(deviation.values) == 20
+    assert deviation.values[0] == pytest.approx(0.25 / 0.9, rel=1e-3)
+    assert list(got["target_error"][-1].data) == pytest.approx([0.0, 0.0], abs=0.5)
+    assert len(got["target_error"][-1].data) == 2
+
+
+def test_a_detection_of_the_target_overrides_the_ground_truth(graph, executor, spin_until):
+    node, pubs, got = graph
+    q = [math.pi / 2, 0.0]
+    tip = forward_kinematics(ArmGeometry(), q)[2]
+    truth = PointStamped()
+    truth.point.x, truth.point.y = 0.5, 0.1
+    pubs["joints"].publish(joints_msg(q))
+    pubs["truth"].publish(truth)
+    u, v = CameraModel().world_to_pixel(tip)
+    detections = Detections()
+    detections.boxes = [BoxDetection(category_name="target", x=int(round(u)) - 6,
+                                     y=int(round(v)) - 6, width=12, height=12, confidence=0.9)]
+    pubs["detections"].publish(detections)
+    assert spin_until(executor, lambda: node.detections_seen and
+                      node.estimator.joints_rad is not None)
+    pubs["command"].publish(cycle(1))
+    assert spin_until(executor, lambda: got["reward"])
+    assert node.last_sample.source == "detection"
+    assert got["reward"][0].global_reward > 0.9
+    assert np.isfinite(got["reward"][0].global_reward)
+
+
+def test_no_reward_before_the_target_is_known(graph, executor, spin_until):
+    node, pubs, got = graph
+    pubs["joints"].publish(joints_msg([1.0, 0.5]))
+    assert spin_until(executor, lambda: node.estimator.joints_rad is not None)
+    pubs["command"].publish(cycle(1))
+    spin_until(executor, lambda: False, 0.5)
+    assert got["reward"] == []
