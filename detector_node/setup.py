@@ -19,6 +19,8 @@ setup(
     tests_require=["pytest"],
     entry_points={
         "console_scripts": [
+            "detector = detector_node.detector_node:main",
+            "detector_service = detector_node.service:main",
         ],
     },
 )

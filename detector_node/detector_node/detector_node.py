@@ -1,0 +1,255 @@
+"""`detector`: runs the Learning-Loop-compatible detector on camera images.
+
+Subscribes `camera/image_raw` (sensor_msgs/Image; with `compressed:=true`,
+`camera/image_raw/compressed` as sensor_msgs/CompressedImage), publishes
+`detections` (ab_interfaces/Detections) and `detections/image` (annotated bgr8
+sensor_msgs/Image for rviz). Serves the detector's REST + Socket.IO API on
+`http_host:http_port` from the same process (`serve_http`), uploads to a Learning Loop
+through the outbox, and offers `detector/set_outbox_mode` and
+`detector/set_model_version_mode`.
+
+`ros2 run detector_node detector --ros-args -p camera_id:=front -p autoupload:=all`
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import rclpy
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
+
+from ab_interfaces.msg import (
+    BoxDetection,
+    ClassificationDetection,
+    Detections,
+    Point2D,
+    PointDetection,
+    SegmentationDetection,
+)
+from ab_interfaces.srv import SetModelVersionMode, SetOutboxMode
+from detector_node.images import ImageError, bgr_bytes, decode_image, rgb_from_ros
+from detector_node.logic import annotate
+from detector_node.metadata import ImageMetadata, Shape
+from detector_node.service import AUTOUPLOAD_MODES, ServiceConfig, ServiceThread
+
+
+def detections_msg(meta: ImageMetadata, header: Header, width: int, height: int,
+                   camera_id: str, model_version: str, min_confidence: float) -> Detections:
+    """The Detections message for one image's metadata (detections below min_confidence left out)."""
+    msg = Detections(header=header, image_width=width, image_height=height,
+                     camera_id=camera_id, model_version=model_version, tags=list(meta.tags))
+    for d in meta.box_detections:
+        if d.confidence >= min_confidence:
+            msg.boxes.append(BoxDetection(
+                category_name=d.category_name, category_id=d.category_id or "", x=int(d.x), y=int(d.y),
+                width=int(d.width), height=int(d.height), model_name=d.model_name,
+                confidence=float(d.confidence)))
+    for d in meta.point_detections:
+        if d.confidence >= min_confidence:
+            msg.points.append(PointDetection(
+                category_name=d.category_name, category_id=d.category_id or "", x=float(d.x),
+                y=float(d.y), model_name=d.model_name, confidence=float(d.confidence)))
+    for d in meta.segmentation_detections:
+        if d.confidence >= min_confidence:
+            points = [Point2D(x=float(p.x), y=float(p.y)) for p in d.shape.points] \
+                if isinstance(d.shape, Shape) else []
+            msg.segmentations.append(SegmentationDetection(
+                category_name=d.category_name, category_id=d.category_id or "", points=points,
+                model_name=d.model_name, confidence=float(d.confidence)))
+    for d in meta.classification_detections:
+        if d.confidence >= min_confidence:
+            msg.classifications.append(ClassificationDetection(
+                category_name=d.category_name, category_id=d.category_id or "",
+                model_name=d.model_name, confidence=float(d.confidence)))
+    return msg
+
+
+class DetectorNode(Node):
+    """Camera images in, detections and an annotated image out; the detector API alongside."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("detector", **kwargs)
+
+        def param(name, default, description, **extra):
+            return self.declare_parameter(
+                name, default, ParameterDescriptor(description=description, **extra)).value
+
+        unit = [FloatingPointRange(from_value=0.0, to_value=1.0)]
+        self.camera_id: str = param("camera_id", "camera", "Camera id for the relevance filter and uploads.")
+        self.autoupload: str = param("autoupload", "filtered",
+                                     "Upload camera images to the Loop: filtered, all or disabled.")
+        self.min_confidence: float = param("min_confidence", 0.0,
+                                           "Detections below this confidence are not published.",
+                                           floating_point_range=unit)
+        min_uncertain: float = param("min_uncertain_threshold", 0.3,
+                                     "Lower bound of the 'uncertain' confidence band.",
+                                     floating_point_range=unit)
+        max_uncertain: float = param("max_uncertain_threshold", 0.6,
+                                     "Upper bound of the 'uncertain' confidence band.",
+                                     floating_point_range=unit)
+        self.compressed: bool = param("compressed", False,
+                                      "Subscribe camera/image_raw/compressed (CompressedImage) instead.")
+        self.publish_annotated: bool = param("publish_annotated", True,
+                                             "Publish detections/image (annotated copy).")
+        model_folder: str = param("model_folder", "", "Folder with model.json ('' = built-in red blobs).")
+        logic: str = param("logic", "colour_blobs",
+                           "Detector logic for models whose model.json names no format.")
+        data_folder: str = param("data_folder", "~/.ros/detector_node",
+                                 "Where the outbox and downloaded models live.")
+        loop_url: str = param("loop_url", "", "Learning Loop API base URL ('' = no uploads).")
+        organization: str = param("organization", "", "Learning Loop organization.")
+        project: str = param("project", "", "Learning Loop project.")
+        version_control: str = param("version_control", "follow_loop",
+                                     "Model version control at start: follow_loop or pause.")
+        max_outbox: int = param("max_outbox_items", 1000, "Normal outbox items kept (oldest dropped).",
+                                integer_range=[IntegerRange(from_value=1, to_value=1_000_000, step=1)])
+        upload_interval_s: float = param("upload_interval_s", 5.0, "Seconds between outbox uploads.",
+                                         floating_point_range=[FloatingPointRange(from_value=0.01, to_value=3600.0)])
+        self.serve_http: bool = param("serve_http", True, "Serve the REST + Socket.IO API.")
+        http_host: str = param("http_host", "127.0.0.1", "Address the API binds to.")
+        http_port: int = param("http_port", 8004, "API port (0 = any free port).",
+                               integer_range=[IntegerRange(from_value=0, to_value=65535, step=1)])
+
+        if self.autoupload not in AUTOUPLOAD_MODES:
+            raise ValueError(f"parameter 'autoupload' must be one of {', '.join(AUTOUPLOAD_MODES)}, "
+                             f"got {self.autoupload!r}")
+        if not self.camera_id:
+            raise ValueError("parameter 'camera_id' must not be empty")
+        if model_folder and not os.path.isfile(os.path.join(model_folder, "model.json")):
+            raise ValueError(f"parameter 'model_folder': no model.json in {model_folder!r}")
+        if loop_url and not (organization and project):
+            raise ValueError("parameter 'loop_url' needs parameters 'organization' and 'project'")
+        config = ServiceConfig(
+            data_folder=os.path.expanduser(data_folder), model_folder=model_folder or None,
+            logic=logic, loop_url=loop_url or None, organization=organization, project=project,
+            min_uncertain=min_uncertain, max_uncertain=max_uncertain, max_outbox_items=max_outbox,
+            upload_interval_s=upload_interval_s, version_control=version_control)
+        try:
+            config.validate()
+        except ValueError as exc:
+            raise ValueError(f"bad detector parameters: {exc}") from exc
+
+        self.host = ServiceThread(config, http_host, http_port, serve_http=self.serve_http)
+        self.host.start()
+        self.service = self.host.service
+        if self.serve_http:
+            self.get_logger().info(f"detector API on http://{http_host}:{self.host.port}")
+
+        self.detections_pub = self.create_publisher(Detections, "detections", 10)
+        self.annotated_pub = self.create_publisher(Image, "detections/image", qos_profile_sensor_data)
+        if self.compressed:
+            self.create_subscription(CompressedImage, "camera/image_raw/compressed", self.on_image,
+                                     qos_profile_sensor_data)
+        else:
+            self.create_subscription(Image, "camera/image_raw", self.on_image, qos_profile_sensor_data)
+        self.create_service(SetOutboxMode, "detector/set_outbox_mode", self.on_set_outbox_mode)
+        self.create_service(SetModelVersionMode, "detector/set_model_version_mode",
+                            self.on_set_model_version_mode)
+
+        # The newest frame waits here for the worker; a frame still waiting when the next
+        # arrives is dropped (sensor semantics: late detections are worth less than fresh ones).
+        self.frames_received = 0
+        self.frames_dropped = 0
+        self.frames_processed = 0
+        self._pending: Image | CompressedImage | None = None
+        self._cond = threading.Condition()
+        self._running = True
+        self._worker = threading.Thread(target=self._work, name="detector-worker", daemon=True)
+        self._worker.start()
+
+    def on_image(self, msg: Image | CompressedImage) -> None:
+        with self._cond:
+            self.frames_received += 1
+            if self._pending is not None:
+                self.frames_dropped += 1
+            self._pending = msg
+            self._cond.notify()
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while self._pending is None and self._running:
+                    self._cond.wait()
+                if not self._running:
+                    return
+                msg, self._pending = self._pending, None
+            try:
+                self._process(msg)
+            except (ImageError, ValueError) as exc:
+                self.get_logger().warning(f"dropped a camera image: {exc}", throttle_duration_sec=5.0)
+            except Exception as exc:  # the node must survive any one bad frame
+                self.get_logger().error(f"detection failed: {type(exc).__name__}: {exc}",
+                                        throttle_duration_sec=5.0)
+
+    def _process(self, msg: Image | CompressedImage) -> None:
+        if isinstance(msg, CompressedImage):
+            jpeg = bytes(msg.data)
+            rgb = decode_image(jpeg)
+        else:
+            jpeg = None
+            rgb = rgb_from_ros(msg.width, msg.height, msg.encoding, msg.step, msg.data)
+        active = self.service.require_model()
+        meta = self.service.detect_blocking(rgb, jpeg=jpeg, camera_id=self.camera_id,
+                                            source="ros", autoupload=self.autoupload)
+        height, width = rgb.shape[:2]
+        self.detections_pub.publish(detections_msg(meta, msg.header, width, height, self.camera_id,
+                                                   active.info.version, self.min_confidence))
+        if self.publish_annotated and self.annotated_pub.get_subscription_count() > 0:
+            out = Image(header=msg.header, height=height, width=width, encoding="bgr8",
+                        is_bigendian=0, step=width * 3)
+            out.data = bgr_bytes(annotate(rgb, meta))
+            self.annotated_pub.publish(out)
+        self.frames_processed += 1
+
+    def on_set_outbox_mode(self, request: SetOutboxMode.Request,
+                           response: SetOutboxMode.Response) -> SetOutboxMode.Response:
+        try:
+            self.host.call(self.service.outbox.set_mode(request.mode))
+            response.success, response.message = True, ""
+        except (ValueError, TimeoutError) as exc:
+            response.success, response.message = False, str(exc)
+        response.mode = self.service.outbox.get_mode().value
+        return response
+
+    def on_set_model_version_mode(self, request: SetModelVersionMode.Request,
+                                  response: SetModelVersionMode.Response) -> SetModelVersionMode.Response:
+        try:
+            self.host.call(self.service.set_model_version_mode(request.mode))
+            response.success, response.message = True, ""
+        except (ValueError, TimeoutError) as exc:
+            response.success, response.message = False, str(exc)
+        versions = self.service.model_version_response()
+        response.current_version = versions["current_version"]
+        response.target_version = versions["target_version"]
+        response.version_control = versions["version_control"]
+        return response
+
+    def destroy_node(self) -> None:
+        with self._cond:
+            self._running = False
+            self._cond.notify()
+        self._worker.join(timeout=5.0)
+        self.host.stop()  # the outbox keeps unsent items on disk for the next start
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> None:
+    try:
+        with rclpy.init(args=args):
+            node = DetectorNode()
+            try:
+                rclpy.spin(node)
+            finally:
+                node.destroy_node()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+
+
+if __name__ == "__main__":
+    main()
