@@ -1,0 +1,172 @@
+"""The realtime link: a python-socketio client for one brain run. No rclpy.
+
+Runs on its own threads (python-socketio's reader and a connect thread):
+connects with the API key in the handshake headers and auth dict, tries the
+websocket transport first and then the default transports, retries with
+exponential backoff until connected, joins the run's room (`run:join`) on
+every (re)connection, and hands every server event to one callback. The key
+is never logged: python-socketio's own loggers stay off, and errors are
+reported without headers.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import socketio
+
+from ab_bridge.rest import auth_headers
+
+#: Events the server sends (the protocol's names).
+SERVER_EVENTS = ("io:need", "cycle:update", "robot:cmd")
+
+LinkHandler = Callable[[str, str], None]          # (state, detail)
+EventHandler = Callable[[str, Any], None]         # (event, payload)
+
+_log = logging.getLogger(__name__)
+
+
+class RealtimeClient:
+    """One Socket.IO connection to a brain run.
+
+    `on_event(event, payload)` is called on the client's reader thread for each
+    server event; `on_link(state, detail)` with state "connected",
+    "disconnected" or "connect_failed". Both must not block for long.
+    """
+
+    def __init__(self, url: str, run_id: str, *, namespace: str = "/ab",
+                 api_key: str | None = None, on_event: EventHandler,
+                 on_link: LinkHandler, reconnect_delay_s: float = 0.5,
+                 reconnect_delay_max_s: float = 5.0, connect_timeout_s: float = 5.0) -> None:
+        if reconnect_delay_s <= 0 or reconnect_delay_max_s < reconnect_delay_s:
+            raise ValueError("reconnect delays must satisfy 0 < delay <= delay_max")
+        self.url = url
+        self.run_id = run_id
+        self.namespace = namespace
+        self._api_key = api_key
+        self._on_event = on_event
+        self._on_link = on_link
+        self._delay_s = reconnect_delay_s
+        self._delay_max_s = reconnect_delay_max_s
+        self._timeout_s = connect_timeout_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._sio = socketio.Client(
+            reconnection=True, reconnection_attempts=0,
+            reconnection_delay=reconnect_delay_s, reconnection_delay_max=reconnect_delay_max_s,
+            randomization_factor=0.2, logger=False, engineio_logger=False)
+        self._sio.on("connect", self._connected, namespace=namespace)
+        self._sio.on("disconnect", self._disconnected, namespace=namespace)
+        self._sio.on("connect_error", self._connect_error, namespace=namespace)
+        for event in SERVER_EVENTS:
+            self._sio.on(event, self._handler(event), namespace=namespace)
+        self._sio.on("*", self._other_event, namespace=namespace)
+
+    def __repr__(self) -> str:
+        return f"RealtimeClient({self.url!r}, run={self.run_id!r}, ns={self.namespace!r})"
+
+    @property
+    def connected(self) -> bool:
+        return bool(self._sio.connected) and self.namespace in (self._sio.namespaces or {})
+
+    def start(self) -> None:
+        """Connect in the background (returns at once)."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._connect_loop, name="ab-realtime-connect",
+                                        daemon=True)
+        self._thread.start()
+
+    def emit(self, event: str, payload: dict[str, Any]) -> bool:
+        """Send an event; False (nothing sent) when not connected."""
+        if not self.connected:
+            return False
+        try:
+            self._sio.emit(event, payload, namespace=self.namespace)
+            return True
+        except socketio.exceptions.SocketIOError:
+            return False
+
+    def close(self) -> None:
+        """Disconnect and stop reconnecting."""
+        self._stop.set()
+        try:
+            self._sio.shutdown()
+        except Exception as error:  # closing a half-open link must not raise
+            _log.debug("realtime shutdown: %s", type(error).__name__)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=self._timeout_s + 1.0)
+
+    def _connect_loop(self) -> None:
+        delay = self._delay_s
+        while not self._stop.is_set():
+            error = self._try_connect()
+            if error is None:
+                return
+            self._on_link("connect_failed", error)
+            wait = min(delay, self._delay_max_s) * (1.0 + 0.2 * (2 * random.random() - 1))
+            delay = min(delay * 2, self._delay_max_s)
+            if self._stop.wait(wait):
+                return
+
+    def _try_connect(self) -> str | None:
+        headers = auth_headers(self._api_key)
+        auth = {"token": self._api_key, "apiKey": self._api_key} if self._api_key else None
+        errors = []
+        for transports in (["websocket"], None):
+            if self._stop.is_set():
+                return "stopped"
+            try:
+                self._sio.connect(self.url, headers=headers, auth=auth, transports=transports,
+                                  namespaces=[self.namespace], wait=True,
+                                  wait_timeout=self._timeout_s)
+                return None
+            except (socketio.exceptions.ConnectionError, ValueError) as error:
+                errors.append(f"{'websocket' if transports else 'default transports'}: "
+                              f"{_redact(str(error), self._api_key)}")
+                try:
+                    self._sio.disconnect()
+                except Exception:  # already down
+                    pass
+        return f"cannot connect to {self.url} namespace {self.namespace} (" \
+            + "; ".join(errors) + ")"
+
+    def _connected(self) -> None:
+        # Join the run's room on every (re)connection.
+        self._sio.emit("run:join", {"runId": self.run_id}, namespace=self.namespace)
+        self._on_link("connected", f"{self.url} {self.namespace}")
+
+    def _disconnected(self, reason: Any = None) -> None:
+        self._on_link("disconnected", str(reason or ""))
+        # python-socketio reconnects by itself after a lost transport, not after
+        # the server closed the namespace: the run still needs its link, retry here.
+        if reason == self._sio.reason.SERVER_DISCONNECT and not self._stop.is_set():
+            self._thread = threading.Thread(target=self._reconnect_after_kick, daemon=True,
+                                            name="ab-realtime-reconnect")
+            self._thread.start()
+
+    def _reconnect_after_kick(self) -> None:
+        # Wait until the old transport is fully down before connecting again.
+        while self._sio.eio.state != "disconnected" and not self._stop.wait(0.05):
+            pass
+        if not self._stop.wait(self._delay_s):
+            self._connect_loop()
+
+    def _connect_error(self, data: Any = None) -> None:
+        self._on_link("connect_failed", _redact(str(data), self._api_key))
+
+    def _handler(self, event: str) -> Callable[..., None]:
+        def handle(*args: Any) -> None:
+            self._on_event(event, args[0] if len(args) == 1 else list(args))
+        return handle
+
+    def _other_event(self, event: str, *args: Any) -> None:
+        self._on_event(event, args[0] if len(args) == 1 else list(args))
+
+
+def _redact(text: str, secret: str | None) -> str:
+    return text.replace(secret, "***") if secret else text

@@ -1,0 +1,441 @@
+"""A brain run from start to stop: REST, realtime link, inputs, decoding, rewards. No rclpy.
+
+`BrainSession` owns the protocol: it starts a run over REST, syncs the
+contract into the policies folder, connects the realtime link, answers
+`io:need` from the input streamer, validates and decodes every
+`cycle:update`, sends rewards and deviations, and calls the user policies.
+Results go to the `SessionListener` callbacks, on the realtime thread; the
+ROS node hands them over to its executor. Bad payloads are reported through
+`on_error` and skipped: the session keeps running.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from ab_bridge.contract import (
+    Contract,
+    ContractError,
+    Policies,
+    load_policies,
+    parse_contract,
+    sync_policies,
+)
+from ab_bridge.decoding import (
+    MAX_NEURONS,
+    CycleSpikes,
+    DecodedCycle,
+    DecodeError,
+    Decoder,
+    rows_to_cycle,
+)
+from ab_bridge.inputs import InputError, InputStreamer, parse_io_need
+from ab_bridge.policies import (
+    PolicyError,
+    build_reward,
+    clamp_deviation,
+    feedback_raster,
+    raster_bytes,
+)
+from ab_bridge.realtime import RealtimeClient
+from ab_bridge.rest import RestClient, resolve_api_key, server_root
+
+
+class SessionError(RuntimeError):
+    """A session operation that failed (start without server, bad contract...)."""
+
+
+@dataclass
+class SessionConfig:
+    url: str
+    project_id: str
+    api_key: str | None = None
+    namespace: str = "/ab"
+    decoder_mapping: list[dict[str, Any]] = field(default_factory=list)
+    policies_dir: str = ""
+    use_reward_policy: bool = False
+    reconnect_delay_s: float = 0.5
+    reconnect_delay_max_s: float = 5.0
+    request_timeout_s: float = 10.0
+    max_neurons: int = MAX_NEURONS
+
+
+@dataclass
+class CycleSummary:
+    """What a reward policy sees of one cycle."""
+
+    cycle: int
+    spike_counts: dict[str, int]
+    channels: list[str]
+    deltas: np.ndarray
+
+
+@dataclass
+class CycleResult:
+    """One decoded output cycle."""
+
+    run_id: str
+    cycle: int
+    spikes: CycleSpikes
+    decoded: DecodedCycle
+    dt_s: float
+    received_s: float
+    decode_latency_s: float
+    input_to_output_s: float | None
+
+
+class SessionListener(Protocol):
+    def on_cycle(self, result: CycleResult) -> None: ...
+    def on_hold(self, reason: str) -> None: ...
+    def on_link(self, state: str, detail: str) -> None: ...
+    def on_error(self, message: str) -> None: ...
+
+
+@dataclass
+class SessionStats:
+    link: str = "idle"
+    cycles: int = 0
+    errors: int = 0
+    last_error: str = ""
+    last_decode_latency_s: float = 0.0
+    last_input_to_output_s: float | None = None
+    chunks_sent: int = 0
+    rewards_sent: int = 0
+    deviations_sent: int = 0
+    reconnects: int = 0
+    cycle_times: deque = field(default_factory=lambda: deque(maxlen=50))
+
+    def cycle_rate_hz(self) -> float:
+        times = self.cycle_times
+        if len(times) < 2 or times[-1] <= times[0]:
+            return 0.0
+        return (len(times) - 1) / (times[-1] - times[0])
+
+
+class BrainSession:
+    """The client side of one brain project (one run at a time)."""
+
+    def __init__(self, config: SessionConfig, listener: SessionListener,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if not config.project_id:
+            raise ValueError("project_id must be non-empty")
+        self.config = config
+        self.listener = listener
+        self._clock = clock
+        self._api_key = resolve_api_key(config.api_key)
+        self.rest = RestClient(config.url, self._api_key, config.request_timeout_s)
+        self.decoder = Decoder(config.decoder_mapping)
+        self.streamer = InputStreamer()
+        self.stats = SessionStats()
+        self.contract: Contract | None = None
+        self.policies = Policies(None, None)
+        self._link: RealtimeClient | None = None
+        self._lock = threading.RLock()
+        self._inputs_sent_at: dict[int, float] = {}
+        self._deviations: dict[str, np.ndarray] = {}
+        self._feedback_baseline: dict[str, np.ndarray] = {}
+
+    def __repr__(self) -> str:
+        return f"BrainSession({self.rest.base_url!r}, project={self.config.project_id!r})"
+
+    @property
+    def run_id(self) -> str:
+        return self.contract.run_id if self.contract else ""
+
+    @property
+    def running(self) -> bool:
+        return self._link is not None
+
+    def start(self, options: Mapping[str, Any] | None = None) -> Contract:
+        """Start a run and connect (the link comes up in the background)."""
+        with self._lock:
+            if self._link is not None:
+                raise SessionError(f"run {self.run_id!r} is already running")
+            try:
+                contract = parse_contract(self.rest.start(self.config.project_id,
+                                                          dict(options or {})))
+            except ContractError as error:
+                raise SessionError(f"bad start response: {error}") from None
+            except Exception as error:
+                raise SessionError(str(error)) from None
+            self.contract = contract
+            self._check_mapping(contract)
+            if self.config.policies_dir:
+                try:
+                    sync_policies(contract.raw, self.config.policies_dir)
+                    self.policies = load_policies(self.config.policies_dir)
+                except (ContractError, OSError) as error:
+                    self._error(f"policies in {self.config.policies_dir}: {error}")
+            url = contract.realtime_url or server_root(self.config.url)
+            self._link = RealtimeClient(
+                url, contract.run_id, namespace=contract.namespace or self.config.namespace,
+                api_key=self._api_key, on_event=self._on_event, on_link=self._on_link,
+                reconnect_delay_s=self.config.reconnect_delay_s,
+                reconnect_delay_max_s=self.config.reconnect_delay_max_s,
+                connect_timeout_s=self.config.request_timeout_s)
+            self.stats.link = "connecting"
+            self._link.start()
+            return contract
+
+    def stop(self) -> str:
+        """Stop the run (REST stop, disconnect); actuators get a hold. Returns the run id."""
+        with self._lock:
+            link, self._link = self._link, None
+            run_id = self.run_id
+        if link is None:
+            return ""
+        link.close()
+        self.stats.link = "stopped"
+        self.listener.on_hold("run stopped")
+        try:
+            self.rest.stop(self.config.project_id, run_id)
+        except Exception as error:
+            self._error(f"stop run {run_id!r}: {error}")
+        return run_id
+
+    def close(self) -> None:
+        self.stop()
+        self.rest.close()
+
+    def _check_mapping(self, contract: Contract) -> None:
+        outputs = set(contract.output_ids)
+        unknown = [p for p in self.decoder.populations if outputs and p not in outputs]
+        if unknown:
+            self._error(f"decoder mapping names populations the contract does not output: "
+                        f"{unknown} (outputs: {sorted(outputs)})")
+
+    # -- from the robot ------------------------------------------------------------------
+    def send_reward(self, cycle: int, global_reward: Any,
+                    by_layer: Mapping[str, Any] | None = None) -> bool:
+        """Send learn:reward (clamped, learning layers filled); False when not sent."""
+        contract, link = self.contract, self._link
+        if contract is None or link is None:
+            self._error("reward dropped: no run")
+            return False
+        try:
+            payload = build_reward(cycle, global_reward, by_layer, contract.stdp_layers)
+        except PolicyError as error:
+            self._error(f"reward for cycle {cycle} rejected: {error}")
+            return False
+        unknown = sorted(set(by_layer or {}) - set(contract.stdp_layers))
+        if unknown:
+            self._error(f"reward names layers that are not learning layers: {unknown}")
+        if not link.emit("learn:reward", payload.to_wire(contract.run_id)):
+            self._error(f"reward for cycle {cycle} dropped: link down")
+            return False
+        self.stats.rewards_sent += 1
+        return True
+
+    def send_deviation(self, feedback_id: str, values: Sequence[float], cycle: int) -> bool:
+        """Send a deviation now as a Feedback raster chunk; False when rejected or not sent."""
+        contract, link = self.contract, self._link
+        if contract is None or link is None:
+            self._error("deviation dropped: no run")
+            return False
+        known = [f.id for f in contract.feedback]
+        if known and feedback_id not in known:
+            self._error(f"deviation for unknown feedback input {feedback_id!r} (known: {known})")
+            return False
+        try:
+            deviation = clamp_deviation(values, contract.feedback_t, feedback_id)
+        except PolicyError as error:
+            self._error(str(error))
+            return False
+        self._deviations[feedback_id] = deviation
+        chunk = self._feedback_chunk(contract, feedback_id, deviation, cycle)
+        if not link.emit("io:chunk", chunk):
+            self._error(f"deviation for {feedback_id!r} dropped: link down")
+            return False
+        self.stats.deviations_sent += 1
+        return True
+
+    def _feedback_chunk(self, contract: Contract, feedback_id: str, deviation: np.ndarray,
+                        cycle: int) -> dict[str, Any]:
+        raster = feedback_raster(deviation, contract.gamma, contract.feedback_n,
+                                 self._feedback_baseline.get(feedback_id))
+        return {"runId": contract.run_id, "inputId": feedback_id, "kind": "Feedback",
+                "seq": int(time.time() * 1000), "t": time.time(), "format": "raster_f32",
+                "meta": {"T": contract.gamma, "N": contract.feedback_n, "cycle": int(cycle)},
+                "data": raster_bytes(raster)}
+
+    def send_robot_state(self, state: Mapping[str, Any]) -> bool:
+        link, contract = self._link, self.contract
+        if link is None or contract is None:
+            return False
+        return link.emit("robot:state", {"runId": contract.run_id, "state": dict(state)})
+
+    # -- from the brain (realtime thread) -----------------------------------------------
+    def _on_link(self, state: str, detail: str) -> None:
+        if state == "connected":
+            if self.stats.link == "disconnected":
+                self.stats.reconnects += 1
+            self.stats.link = "connected"
+        elif state == "disconnected":
+            if self._link is None:
+                return
+            self.stats.link = "disconnected"
+            self.listener.on_hold(f"link lost ({detail})" if detail else "link lost")
+        elif state == "connect_failed":
+            self.stats.link = "connecting"
+        self.listener.on_link(state, detail)
+
+    def _on_event(self, event: str, payload: Any) -> None:
+        try:
+            if event == "io:need":
+                self._serve_need(payload)
+            elif event == "cycle:update":
+                self._handle_cycle(payload)
+            elif event == "robot:cmd":
+                pass  # legacy server-side commands: decoding happens here instead
+            else:
+                self._error(f"unexpected event {event!r} ignored")
+        except (DecodeError, InputError, PolicyError, ContractError) as error:
+            self._error(f"{event}: {error}")
+        except Exception as error:  # the session must survive whatever arrives
+            self._error(f"{event}: {type(error).__name__}: {error}")
+
+    def _serve_need(self, payload: Any) -> None:
+        contract, link = self.contract, self._link
+        if contract is None or link is None:
+            return
+        self._check_run(payload, "io:need")
+        cycle, needs = parse_io_need(payload)
+        feedback_ids = {f.id for f in contract.feedback}
+        plain = [n for n in needs if n.kind != "Feedback" and n.input_id not in feedback_ids]
+        chunks, errors = self.streamer.serve(contract.run_id, cycle, plain, time.time())
+        for need in needs:
+            if need.kind == "Feedback" or need.input_id in feedback_ids:
+                chunks.append(self._feedback_for_need(contract, need.input_id, cycle))
+        for chunk in chunks:
+            if link.emit("io:chunk", chunk):
+                self.stats.chunks_sent += 1
+        if chunks:
+            self._inputs_sent_at[cycle] = self._clock()
+            while len(self._inputs_sent_at) > 64:
+                self._inputs_sent_at.pop(next(iter(self._inputs_sent_at)))
+        for message in errors:
+            self._error(f"io:need cycle {cycle}: {message}")
+
+    def _feedback_for_need(self, contract: Contract, feedback_id: str, cycle: int
+                           ) -> dict[str, Any]:
+        deviation = self._deviations.pop(feedback_id, None)
+        if deviation is None and self.policies.compute_deviation is not None:
+            try:
+                deviation = clamp_deviation(
+                    self.policies.compute_deviation(feedback_id, T=contract.feedback_t, ctx=None),
+                    contract.feedback_t, feedback_id)
+            except Exception as error:
+                self._error(f"deviation policy for {feedback_id!r}: {error}")
+        if deviation is None:
+            deviation = np.zeros(contract.feedback_t, dtype=np.float32)
+        return self._feedback_chunk(contract, feedback_id, deviation, cycle)
+
+    def _check_run(self, payload: Any, event: str) -> None:
+        if isinstance(payload, Mapping):
+            run_id = payload.get("runId")
+            if run_id is not None and run_id != self.run_id:
+                raise DecodeError(f"payload for run {run_id!r}, this session runs "
+                                  f"{self.run_id!r}")
+
+    def _handle_cycle(self, payload: Any) -> None:
+        contract = self.contract
+        if contract is None:
+            return
+        received = self._clock()
+        if not isinstance(payload, Mapping):
+            raise DecodeError(f"payload must be an object, got {type(payload).__name__}")
+        self._check_run(payload, "cycle:update")
+        cycle = payload.get("cycle")
+        if isinstance(cycle, bool) or not isinstance(cycle, (int, float)) \
+                or not math.isfinite(cycle) or cycle < 0 or int(cycle) != cycle:
+            raise DecodeError(f"'cycle' must be a non-negative integer, got {cycle!r}")
+        cycle = int(cycle)
+        outputs = payload.get("outputs")
+        if outputs is None:
+            raise DecodeError(f"cycle {cycle}: no 'outputs'")
+        widths = {o.id: o.extra.get("n") for o in contract.outputs}
+        max_neurons = max([self.config.max_neurons]
+                          + [n for n in widths.values() if isinstance(n, int)])
+        spikes = rows_to_cycle(outputs, max_timesteps=contract.gamma, max_neurons=max_neurons,
+                               max_rows=contract.gamma * max(1, len(contract.outputs) or 64))
+        spikes = self._keep_known(spikes, cycle, widths)
+        decoded = self.decoder.decode(spikes)
+        done = self._clock()
+        sent = self._inputs_sent_at.pop(cycle, None)
+        result = CycleResult(contract.run_id, cycle, spikes, decoded, contract.dt_s, received,
+                             done - received, None if sent is None else received - sent)
+        self.stats.cycles += 1
+        self.stats.cycle_times.append(received)
+        self.stats.last_decode_latency_s = result.decode_latency_s
+        self.stats.last_input_to_output_s = result.input_to_output_s
+        self.listener.on_cycle(result)
+        if self.config.use_reward_policy and self.policies.compute_reward is not None:
+            self._policy_reward(contract, result)
+
+    def _keep_known(self, spikes: CycleSpikes, cycle: int, widths: dict[str, Any]
+                    ) -> CycleSpikes:
+        """Drop (and report) populations the contract does not list; check declared widths."""
+        if not widths:
+            return spikes
+        keep = []
+        for i, pid in enumerate(spikes.populations):
+            if pid not in widths:
+                self._error(f"cycle:update cycle {cycle}: unknown population {pid!r} "
+                            f"(contract outputs: {sorted(widths)}); its rows are ignored")
+                continue
+            declared = widths[pid]
+            if isinstance(declared, int) and spikes.rasters[i].shape[1] != declared:
+                raise DecodeError(f"cycle {cycle}: population {pid!r} sent "
+                                  f"{spikes.rasters[i].shape[1]} bits per row, the contract "
+                                  f"declares n={declared}")
+            keep.append(i)
+        if len(keep) == len(spikes.populations):
+            return spikes
+        return CycleSpikes(
+            spikes.timesteps, [spikes.populations[i] for i in keep],
+            [spikes.rasters[i] for i in keep],
+            None if spikes.present is None else spikes.present[keep],
+            None if spikes.arrival is None else spikes.arrival[keep])
+
+    def _policy_reward(self, contract: Contract, result: CycleResult) -> None:
+        summary = CycleSummary(
+            result.cycle,
+            {p: int(r.sum()) for p, r in zip(result.spikes.populations, result.spikes.rasters,
+                                             strict=True)},
+            result.decoded.channels, result.decoded.deltas)
+        try:
+            reward = self.policies.compute_reward(summary, stdp_layers=list(contract.stdp_layers))
+            global_reward, by_layer = reward
+        except Exception as error:
+            self._error(f"reward policy: {type(error).__name__}: {error}")
+            return
+        self.send_reward(result.cycle, global_reward, by_layer)
+
+    def _error(self, message: str) -> None:
+        self.stats.errors += 1
+        self.stats.last_error = message
+        self.listener.on_error(message)
+
+
+def load_path_or_inline(text: str) -> Any:
+    """YAML from a file path, or the text itself when it is not an existing file."""
+    import yaml
+
+    if not text.strip():
+        return None
+    path = Path(text)
+    try:
+        if path.is_file():
+            return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError:
+        pass
+    return yaml.safe_load(text)

@@ -1,0 +1,47 @@
+"""Test helpers: a listener that records what a BrainSession reports."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from ab_bridge.session import CycleResult
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.cycles: list[CycleResult] = []
+        self.holds: list[str] = []
+        self.links: list[tuple[str, str]] = []
+        self.errors: list[str] = []
+        self._lock = threading.Lock()
+
+    def on_cycle(self, result: CycleResult) -> None:
+        with self._lock:
+            self.cycles.append(result)
+
+    def on_hold(self, reason: str) -> None:
+        with self._lock:
+            self.holds.append(reason)
+
+    def on_link(self, state: str, detail: str) -> None:
+        with self._lock:
+            self.links.append((state, detail))
+
+    def on_error(self, message: str) -> None:
+        with self._lock:
+            self.errors.append(message)
+
+    def link_states(self) -> list[str]:
+        with self._lock:
+            return [state for state, _ in self.links]
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
