@@ -1,0 +1,167 @@
+"""Sensor readings, actuator setpoints and rewards, each with its space and uid."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from rl_agents.spaces import Space
+
+
+class OutOfActionSpaceError(ValueError):
+    """A setpoint that is not in its actuator's space."""
+
+
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(f"'{old}' is deprecated, use '{new}'", DeprecationWarning, stacklevel=3)
+
+
+class SensorInformation:
+    """One sensor reading: `value` in `space`, named `uid`; calling it returns the value."""
+
+    def __init__(self, value: Any, space: Space, uid: str,
+                 value_ids: Sequence[str] | None = None) -> None:
+        self.value = value
+        self.space = space
+        self.uid = uid
+        self.value_ids = list(value_ids) if value_ids is not None else None
+
+    def __call__(self) -> Any:
+        return self.value
+
+    def flat_value(self) -> np.ndarray:
+        return self.space.flatten(self.value)
+
+    def __repr__(self) -> str:
+        return f"SensorInformation(value={self.value!r}, space={self.space}, uid={self.uid!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, SensorInformation) and self.uid == other.uid
+                and self.space == other.space
+                and np.array_equal(np.asarray(self.value), np.asarray(other.value)))
+
+    __hash__ = None  # mutable
+
+    @property
+    def sensor_value(self) -> Any:
+        _deprecated("sensor_value", "value")
+        return self.value
+
+    @sensor_value.setter
+    def sensor_value(self, value: Any) -> None:
+        _deprecated("sensor_value", "value")
+        self.value = value
+
+    @property
+    def observation_space(self) -> Space:
+        _deprecated("observation_space", "space")
+        return self.space
+
+    @property
+    def sensor_id(self) -> str:
+        _deprecated("sensor_id", "uid")
+        return self.uid
+
+
+class ActuatorInformation:
+    """One actuator: its `space`, `uid` and current setpoint `value`; calling it sets the value."""
+
+    def __init__(self, value: Any, space: Space, uid: str,
+                 value_ids: Sequence[str] | None = None) -> None:
+        self.space = space
+        self.uid = uid
+        self.value_ids = list(value_ids) if value_ids is not None else None
+        self._value = None
+        if value is not None:
+            self(value)
+
+    @property
+    def value(self) -> Any:
+        return self._value
+
+    @value.setter
+    def value(self, setpoint: Any) -> None:
+        self(setpoint)
+
+    def __call__(self, setpoint: Any) -> None:
+        if not self.space.contains(setpoint):
+            raise OutOfActionSpaceError(
+                f"setpoint {setpoint!r} for actuator {self.uid!r} is not in {self.space}")
+        self._value = setpoint
+
+    def flat_value(self) -> np.ndarray:
+        """The setpoint as a flat float64 vector (zeros when unset)."""
+        if self._value is None:
+            return np.zeros(self.space.flat_size)
+        return self.space.flatten(self._value)
+
+    def __repr__(self) -> str:
+        return f"ActuatorInformation(value={self._value!r}, space={self.space}, uid={self.uid!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, ActuatorInformation) and self.uid == other.uid
+                and self.space == other.space
+                and np.array_equal(np.asarray(self._value), np.asarray(other._value)))
+
+    __hash__ = None  # mutable
+
+    @property
+    def setpoint(self) -> Any:
+        _deprecated("setpoint", "value")
+        return self.value
+
+    @setpoint.setter
+    def setpoint(self, setpoint: Any) -> None:
+        _deprecated("setpoint", "value")
+        self(setpoint)
+
+    @property
+    def action_space(self) -> Space:
+        _deprecated("action_space", "space")
+        return self.space
+
+    @property
+    def actuator_id(self) -> str:
+        _deprecated("actuator_id", "uid")
+        return self.uid
+
+
+class RewardInformation:
+    """One reward from the environment: `value` in `space`, named `uid`."""
+
+    def __init__(self, value: Any, space: Space, uid: str) -> None:
+        self.value = value
+        self.space = space
+        self.uid = uid
+
+    def __call__(self) -> Any:
+        return self.value
+
+    def __repr__(self) -> str:
+        return f"RewardInformation(value={self.value!r}, space={self.space}, uid={self.uid!r})"
+
+    @property
+    def reward_value(self) -> Any:
+        _deprecated("reward_value", "value")
+        return self.value
+
+    @property
+    def observation_space(self) -> Space:
+        _deprecated("observation_space", "space")
+        return self.space
+
+
+def flat_values(infos: Sequence[SensorInformation | ActuatorInformation]) -> np.ndarray:
+    """The values of several sensors (or actuators) as one flat float64 vector."""
+    if not infos:
+        return np.zeros(0)
+    return np.concatenate([i.flat_value() for i in infos])
+
+
+def flat_rewards(rewards: Sequence[RewardInformation]) -> np.ndarray:
+    if not rewards:
+        return np.zeros(0)
+    return np.concatenate([np.asarray(r.value, dtype=np.float64).reshape(-1) for r in rewards])
