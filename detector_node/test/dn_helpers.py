@@ -13,6 +13,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from urllib.parse import unquote
 
 import cv2
 import numpy as np
@@ -96,7 +97,8 @@ def _fake_loop_app(loop_state: FakeLoop) -> web.Application:
         parts: dict[str, bytes] = {}
         while (part := await reader.next()) is not None:
             assert part.name == "files", f"unexpected field {part.name}"
-            parts[part.filename] = bytes(await part.read())
+            # aiohttp clients (ours and the reference's) percent-quote file names.
+            parts[unquote(part.filename)] = bytes(await part.read())
         ids = sorted({name[len("image_"):].rsplit(".", 1)[0] for name in parts})
         with loop_state.lock:
             loop_state.requests += 1

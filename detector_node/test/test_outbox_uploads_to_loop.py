@@ -1,0 +1,142 @@
+"""The outbox delivers to a real (local) Learning Loop: multipart `files` batches, priority
+first, retry with backoff, 422 splitting, stopped mode, bounded size, restart."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+
+import requests
+from dn_helpers import ORG, PROJECT, jpeg_bytes, red_disc_bgr, wait_for
+
+from detector_node.outbox import Outbox
+
+JPEG = jpeg_bytes(red_disc_bgr(64, 48, (32, 24), 8))
+
+
+def images_url(loop) -> str:
+    return f"{loop.api()}/{ORG}/projects/{PROJECT}/images"
+
+
+async def drain(outbox: Outbox, timeout_s: float = 10.0) -> bool:
+    outbox.start()
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while outbox.pending_ids() and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.02)
+    await outbox.close()
+    return not outbox.pending_ids()
+
+
+def test_uploads_reach_the_loop_from_the_service(start_service, fake_loop):
+    host = start_service(loop_url=fake_loop.api(), organization=ORG, project=PROJECT)
+    response = requests.post(f"http://127.0.0.1:{host.port}/upload?source=cam",
+                             files=[("files", JPEG)] * 3, timeout=10)
+    assert response.status_code == 200
+    assert wait_for(lambda: len(fake_loop.received) == 3)
+    assert wait_for(lambda: host.service.outbox.stats().normal_queued == 0)
+    assert all(m["tags"] == ["picked_by_system"] and m["source"] == "cam"
+               for m in fake_loop.metadata.values())
+    assert host.service.outbox.stats().uploaded_count == 3
+    assert os.listdir(os.path.join(host.service.config.data_folder, "outbox", "normal")) == []
+
+
+def test_priority_items_go_first(tmp_path, fake_loop):
+    async def scenario() -> None:
+        outbox = Outbox(str(tmp_path), images_url(fake_loop), batch_size=2, interval_s=0.05)
+        normal = [outbox.save(JPEG, "{}") for _ in range(3)]
+        priority = [outbox.save(JPEG, "{}", priority=True) for _ in range(2)]
+        assert await drain(outbox)
+        assert sorted(fake_loop.received[:2]) == sorted(priority)
+        assert sorted(fake_loop.received[2:]) == sorted(normal)
+        assert sorted(fake_loop.received[2:4]) == normal[1:], "normal items go newest first"
+        assert fake_loop.received[4] == normal[0]
+
+    asyncio.run(scenario())
+
+
+def test_failures_keep_items_and_retry_with_backoff(tmp_path, fake_loop):
+    fake_loop.status_for = lambda ids: 503
+
+    async def scenario() -> None:
+        outbox = Outbox(str(tmp_path), images_url(fake_loop), interval_s=0.05, backoff_max_s=0.2)
+        ids = [outbox.save(JPEG, "{}") for _ in range(3)]
+        outbox.start()
+        await asyncio.sleep(0.6)
+        failed = outbox.failed_attempts
+        assert failed >= 2, "retried"
+        assert failed <= 8, "with backoff, not in a tight loop"
+        assert sorted(outbox.pending_ids()) == sorted(ids) and fake_loop.received == []
+        fake_loop.status_for = lambda ids: 200
+        deadline = asyncio.get_running_loop().time() + 5
+        while outbox.pending_ids() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+        await outbox.close()
+        assert sorted(fake_loop.received) == sorted(ids)
+
+    asyncio.run(scenario())
+
+
+def test_unreachable_loop_keeps_items(tmp_path):
+    async def scenario() -> None:
+        outbox = Outbox(str(tmp_path), "http://127.0.0.1:9/api/o/projects/p/images",
+                        interval_s=0.05, backoff_max_s=0.1)
+        outbox.save(JPEG, "{}")
+        outbox.start()
+        await asyncio.sleep(0.3)
+        await outbox.close()
+        assert outbox.failed_attempts >= 1 and len(outbox.pending_ids()) == 1
+
+    asyncio.run(scenario())
+
+
+def test_a_broken_item_is_isolated_by_splitting(tmp_path, fake_loop):
+    async def scenario() -> None:
+        outbox = Outbox(str(tmp_path), images_url(fake_loop), batch_size=8, interval_s=0.05)
+        good = [outbox.save(JPEG, json.dumps({"tags": []})) for _ in range(4)]
+        broken = outbox.save(b"\xff\xd8\xff not really a jpeg", "{}")
+        good += [outbox.save(JPEG, "{}") for _ in range(3)]
+        assert await drain(outbox)
+        assert sorted(fake_loop.received) == sorted(good)
+        assert broken not in fake_loop.received
+        assert outbox.rejected_count == 1 and outbox.uploaded_count == 7
+
+    asyncio.run(scenario())
+
+
+def test_stopped_mode_holds_items(tmp_path, fake_loop):
+    async def scenario() -> None:
+        outbox = Outbox(str(tmp_path), images_url(fake_loop), interval_s=0.05)
+        await outbox.set_mode("stopped")
+        outbox.save(JPEG, "{}")
+        await asyncio.sleep(0.3)
+        assert fake_loop.requests == 0 and len(outbox.pending_ids()) == 1
+        assert outbox.get_mode().value == "stopped"
+        await outbox.set_mode("continuous_upload")
+        assert outbox.get_mode().value == "continuous_upload"
+        assert await drain(outbox)
+        assert outbox.uploaded_count == 1
+
+    asyncio.run(scenario())
+
+
+def test_bounded_size_drops_oldest_normal_items(tmp_path):
+    outbox = Outbox(str(tmp_path), None, max_items=3)
+    ids = [outbox.save(JPEG, "{}") for _ in range(5)]
+    kept_priority = outbox.save(JPEG, "{}", priority=True)
+    assert outbox.pending_ids() == [kept_priority, *ids[2:]]
+    stats = outbox.stats()
+    assert stats.dropped_count == 2 and stats.normal_queued == 3 and stats.priority_queued == 1
+    assert sorted(os.listdir(tmp_path / "outbox" / "normal")) == ids[2:]
+
+
+def test_restart_requeues_and_discards_partial_writes(tmp_path):
+    first = Outbox(str(tmp_path), None)
+    ids = [first.save(JPEG, "{}"), first.save(JPEG, "{}", priority=True)]
+    # What a kill -9 can leave: a half-written item in tmp/, a half-deleted one in done/.
+    os.makedirs(tmp_path / "outbox" / "tmp" / "x")
+    (tmp_path / "outbox" / "tmp" / "x" / "image_x.json").write_text("{")
+    os.makedirs(tmp_path / "outbox" / "done" / "y")
+    second = Outbox(str(tmp_path), None)
+    assert sorted(second.pending_ids()) == sorted(ids)
+    assert os.listdir(tmp_path / "outbox" / "tmp") == [] and os.listdir(tmp_path / "outbox" / "done") == []
