@@ -1,3 +1,5 @@
+from glob import glob
+
 from setuptools import find_packages, setup
 
 PACKAGE = "pilot_hw"
@@ -8,7 +10,8 @@ setup(
     packages=find_packages(exclude=["test"]),
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
-        ("share/" + PACKAGE, ["package.xml"]),
+        ("share/" + PACKAGE, ["package.xml", "README.md"]),
+        ("share/" + PACKAGE + "/config", glob("config/*.yaml")),
     ],
     install_requires=["setuptools"],
     zip_safe=True,
@@ -19,6 +22,8 @@ setup(
     tests_require=["pytest"],
     entry_points={
         "console_scripts": [
+            "pilot = pilot_hw.pilot_node:main",
+            "virtual_pi = pilot_hw.virtual_pi:main",
         ],
     },
 )

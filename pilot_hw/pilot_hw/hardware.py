@@ -1,0 +1,377 @@
+"""The pilot's hardware: devices on one pigpio connection, kept safe on every exit.
+
+PilotHardware owns the `pigpio.pi` connection and the drivers built from a
+PilotConfig. A supervisor thread feeds the in-daemon dead-man switch, zeroes
+motors whose commands stopped arriving, and notices a lost connection; it then
+reconnects and re-attaches every device in its safe state. `close()` (also
+run at interpreter exit and by `with`) is the one shutdown path: every driver's
+`safe()`, then the dead-man script is removed and the connection closed.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pigpio
+
+from pilot_hw.config import PilotConfig
+from pilot_hw.deadman import DeadmanSwitch
+from pilot_hw.devices import (
+    ChannelTarget,
+    DcMotor,
+    Device,
+    ImuSample,
+    InputEvent,
+    Mpu6050,
+    Solenoid,
+    build_device,
+)
+
+# What a broken daemon link raises inside the pigpio client.
+LINK_ERRORS = (OSError, struct.error)
+
+
+class DeviceSetupError(RuntimeError):
+    """A device could not be set up on a live daemon (wrong hardware, refused settings)."""
+
+
+@dataclass
+class ChannelBinding:
+    """An actuator channel: its value in channel units, mapped linearly onto a device output."""
+
+    device: Device
+    target: ChannelTarget
+    low: float
+    high: float
+    value: float = 0.0
+
+    def normalised(self, value: float) -> float:
+        t = self.target
+        return t.low + (value - self.low) / (self.high - self.low) * (t.high - t.low)
+
+    def safe_value(self) -> float:
+        t = self.target
+        return self.low + (t.safe_value - t.low) / (t.high - t.low) * (self.high - self.low)
+
+
+@dataclass
+class HardwareStatus:
+    connected: bool = False
+    connects: int = 0
+    link_losses: int = 0
+    deadman_trips: int = 0
+    watchdog_stops: int = 0
+    last_error: str = ""
+    devices: dict[str, str] = field(default_factory=dict)
+
+
+def _close_client(pi: pigpio.pi) -> None:
+    """Close a pigpio client even when its daemon is gone (pi.stop() alone may raise)."""
+    notify = getattr(pi, "_notify", None)
+    if notify is not None:
+        notify.go = False
+        with contextlib.suppress(OSError):
+            notify.sl.s.shutdown(socket.SHUT_RDWR)  # wakes its thread from recv()
+    with contextlib.suppress(Exception):
+        pi.stop()
+    with contextlib.suppress(Exception):
+        if pi.sl.s is not None:
+            pi.sl.s.close()
+            pi.sl.s = None
+    pi.connected = False
+
+
+class PilotHardware:
+    """Devices of a PilotConfig on the pigpio daemon at host:port."""
+
+    def __init__(self, config: PilotConfig, host: str = "127.0.0.1", port: int = 8888, *,
+                 on_event: Callable[[InputEvent], None] | None = None,
+                 heartbeat_period_s: float = 0.1, deadman_timeout_ms: int = 500,
+                 command_timeout_s: float = 0.5, reconnect_period_s: float = 0.5,
+                 io_timeout_s: float = 2.0, logger: logging.Logger | None = None) -> None:
+        self.config = config
+        self.host = host
+        self.port = port
+        self.on_event = on_event
+        self.heartbeat_period_s = heartbeat_period_s
+        self.deadman_timeout_ms = deadman_timeout_ms
+        self.command_timeout_s = command_timeout_s
+        self.reconnect_period_s = reconnect_period_s
+        self.io_timeout_s = io_timeout_s
+        self.log = logger or logging.getLogger("pilot_hw")
+        self._lock = threading.RLock()  # one pigpio conversation at a time, connection changes
+        self._wave_lock = threading.Lock()
+        self.devices: dict[str, Device] = {
+            spec.name: build_device(spec, self._emit, self._wave_lock) for spec in config.devices}
+        self.channels: dict[str, ChannelBinding] = {}
+        for spec in config.devices:
+            for target in self.devices[spec.name].channel_targets():
+                low, high = spec.channel_range
+                binding = ChannelBinding(self.devices[spec.name], target, low, high)
+                binding.value = binding.safe_value()
+                self.channels[target.channel] = binding
+        self.pi: pigpio.pi | None = None
+        self._deadman: DeadmanSwitch | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._status = HardwareStatus()
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> bool:
+        """Connect (once) and start supervising; returns whether the daemon answered.
+
+        Without a daemon the supervisor keeps trying every reconnect_period_s.
+        Raises DeviceSetupError when the daemon answers but a device cannot be set up.
+        """
+        atexit.register(self.close)
+        connected = self._connect()
+        self._thread = threading.Thread(target=self._supervise, name="pilot_hw-supervisor",
+                                        daemon=True)
+        self._thread.start()
+        return connected
+
+    def __enter__(self) -> PilotHardware:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def connected(self) -> bool:
+        return self.pi is not None
+
+    def close(self) -> list[Exception]:
+        """Drive every output to its safe state, remove the dead-man script, disconnect."""
+        if self._closed:
+            return []
+        self._closed = True
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+        errors: list[Exception] = []
+        with self._lock:
+            for device in self.devices.values():
+                errors += device.close()
+            if self._deadman is not None:
+                try:
+                    self._deadman.disarm()
+                except Exception as exc:
+                    errors.append(exc)
+                self._deadman = None
+            if self.pi is not None:
+                _close_client(self.pi)
+                self.pi = None
+            self._status.connected = False
+        atexit.unregister(self.close)
+        for exc in errors:
+            self.log.warning(f"while making outputs safe: {exc}")
+        return errors
+
+    def _prepare(self) -> bool:
+        pi = pigpio.pi(self.host, self.port, show_errors=False)
+        if not pi.connected:
+            return False
+        pi.sl.s.settimeout(self.io_timeout_s)
+        try:
+            for device in self.devices.values():
+                device.prepare(pi)
+        except LINK_ERRORS:
+            return False
+        finally:
+            _close_client(pi)
+        return True
+
+    def _connect(self) -> bool:
+        if not self._prepare():
+            self._status.last_error = f"no pigpio daemon at {self.host}:{self.port}"
+            return False
+        pi = pigpio.pi(self.host, self.port, show_errors=False)
+        if not pi.connected:
+            self._status.last_error = f"no pigpio daemon at {self.host}:{self.port}"
+            return False
+        pi.sl.s.settimeout(self.io_timeout_s)
+        with self._lock:
+            try:
+                for device in self.devices.values():
+                    device.attach(pi)
+                deadman = None
+                if self.deadman_timeout_ms > 0:
+                    deadman = DeadmanSwitch(pi, [op for d in self.devices.values()
+                                                 for op in d.safe_ops()],
+                                            self.deadman_timeout_ms)
+                    deadman.arm()
+            except LINK_ERRORS as exc:
+                self._detach_all()
+                _close_client(pi)
+                self._status.last_error = f"link lost during setup: {exc}"
+                return False
+            except (pigpio.error, RuntimeError) as exc:
+                self._detach_all()
+                _close_client(pi)
+                self._status.last_error = str(exc)
+                raise DeviceSetupError(str(exc)) from exc
+            self.pi = pi
+            self._deadman = deadman
+            self._reset_channels()
+            self._status.connected = True
+            self._status.connects += 1
+            self._status.last_error = ""
+        self.log.info(f"connected to pigpio at {self.host}:{self.port}; "
+                      f"{len(self.devices)} device(s) in their safe state")
+        return True
+
+    def _detach_all(self) -> None:
+        for device in self.devices.values():
+            device.detach()
+
+    def _lost(self, exc: BaseException) -> None:
+        """The link broke: forget the connection; the supervisor reconnects."""
+        with self._lock:
+            pi, self.pi = self.pi, None
+            if pi is None:
+                return
+            pi.connected = False
+            self._deadman = None
+            self._detach_all()
+            _close_client(pi)
+            self._status.connected = False
+            self._status.link_losses += 1
+            self._status.last_error = f"lost pigpio link: {exc!r}"
+        self.log.error(f"lost the pigpio daemon at {self.host}:{self.port} ({exc!r}); "
+                       "its dead-man script makes the outputs safe; reconnecting")
+
+    def _supervise(self) -> None:
+        last_attempt = time.monotonic()
+        while not self._stop.wait(self.heartbeat_period_s):
+            if self.pi is None:
+                if time.monotonic() - last_attempt < self.reconnect_period_s:
+                    continue
+                last_attempt = time.monotonic()
+                try:
+                    self._connect()
+                except DeviceSetupError as exc:
+                    self.log.error(f"reconnected but a device failed: {exc}")
+                continue
+            try:
+                with self._lock:
+                    if self.pi is None or self._stop.is_set():
+                        continue
+                    if self._deadman is not None and not self._deadman.beat():
+                        self._status.deadman_trips += 1
+                        self.log.error("the dead-man script fired (heartbeats were late): "
+                                       "outputs are in their safe state; re-arming")
+                        for device in self.devices.values():
+                            device.mark_safe()
+                        self._reset_channels()
+                        self._deadman.arm()
+                    self._stop_idle_motors()
+            except LINK_ERRORS as exc:
+                self._lost(exc)
+
+    def _stop_idle_motors(self) -> None:
+        now = time.monotonic()
+        for device in self.devices.values():
+            if (isinstance(device, DcMotor) and device.speed != 0.0
+                    and now - device.last_command_s > self.command_timeout_s):
+                device.safe()
+                for binding in self.channels.values():
+                    if binding.device is device:
+                        binding.value = binding.safe_value()
+                self._status.watchdog_stops += 1
+                self.log.warning(f"motor '{device.name}': no command for "
+                                 f"{self.command_timeout_s} s, stopped")
+
+    def _reset_channels(self) -> None:
+        for binding in self.channels.values():
+            binding.value = binding.safe_value()
+
+    def _emit(self, event: InputEvent) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
+
+    # ------------------------------------------------------------- commands
+    def _io(self, fn: Callable, *args: object) -> object:
+        with self._lock:
+            if self.pi is None:
+                raise ConnectionError(f"not connected to pigpio at {self.host}:{self.port}")
+            try:
+                return fn(*args)
+            except LINK_ERRORS as exc:
+                self._lost(exc)
+                raise ConnectionError(f"lost pigpio at {self.host}:{self.port}") from exc
+
+    def device(self, name: str) -> Device:
+        try:
+            return self.devices[name]
+        except KeyError:
+            raise ValueError(f"no device named '{name}'; devices: "
+                             f"{', '.join(self.devices) or '(none)'}") from None
+
+    def run(self, fn: Callable, *args: object) -> object:
+        """Call a driver method under the connection lock, turning a broken link into
+        ConnectionError (and a reconnect)."""
+        return self._io(fn, *args)
+
+    def apply_channel_deltas(self, deltas: Mapping[str, float]) -> list[str]:
+        """Add each channel's delta to its value (clamped to its range) and drive the device.
+
+        Returns the channels this pilot does not drive. A command keeps motors alive
+        even when its delta is zero ("hold").
+        """
+        unknown = []
+        now = time.monotonic()
+        with self._lock:
+            for channel, delta in deltas.items():
+                binding = self.channels.get(channel)
+                if binding is None:
+                    unknown.append(channel)
+                    continue
+                if isinstance(binding.device, DcMotor):
+                    binding.device.last_command_s = now
+                value = float(np.clip(binding.value + delta, binding.low, binding.high))
+                if value != binding.value:
+                    self._io(binding.target.apply, binding.normalised(value))
+                    binding.value = value
+        return unknown
+
+    def set_channel(self, channel: str, value: float) -> None:
+        """Set a channel to an absolute value (in channel units)."""
+        binding = self.channels[channel]
+        with self._lock:
+            delta = value - binding.value
+        self.apply_channel_deltas({channel: delta})
+
+    def timed_pulse(self, name: str, duration_us: int, level: int = 1) -> int:
+        """A us-exact pulse on a solenoid; returns the tick it was queued at."""
+        device = self.device(name)
+        if not isinstance(device, Solenoid):
+            raise ValueError(f"device '{name}' is a {device.kind}; timed pulses need a solenoid")
+        return self._io(device.pulse, duration_us, level)  # type: ignore[return-value]
+
+    def read_imu(self, name: str) -> ImuSample:
+        device = self.device(name)
+        if not isinstance(device, Mpu6050):
+            raise ValueError(f"device '{name}' is a {device.kind}, not an IMU")
+        return self._io(device.read)  # type: ignore[return-value]
+
+    def status(self) -> HardwareStatus:
+        with self._lock:
+            s = HardwareStatus(**{k: getattr(self._status, k) for k in
+                                  ("connected", "connects", "link_losses", "deadman_trips",
+                                   "watchdog_stops", "last_error")})
+            for name, binding in self.channels.items():
+                s.devices[f"channel {name}"] = f"{binding.value:.4g}"
+            for name, device in self.devices.items():
+                s.devices[name] = f"{device.kind} {'attached' if device.pi else 'detached'}"
+        return s
