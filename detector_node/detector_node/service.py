@@ -142,14 +142,15 @@ class DetectorService:
             await self._build_and_swap(folder)
             if self.active is None:
                 raise RuntimeError(f"could not load the model in {folder}: {self.last_model_error}")
-        else:
+        elif self.config.logic == "colour_blobs" or not self.config.loop_url:
             info = builtin_model(self.config.logic)
             self.active = ActiveModel(build_logic(info, self.config.logic), info)
+        # else: no model until the Loop's deployment target is downloaded (detect answers 503)
         self.outbox.start()
         self.operation_mode = "idle"
         if self.config.loop_url:
             self._spawn(self._sync_forever())
-        log.info("detector ready with model %s", self.active.info.version)
+        log.info("detector ready with model %s", self.active.info.version if self.active else "none yet")
 
     async def close(self) -> None:
         for task in list(self._tasks):
