@@ -114,6 +114,8 @@ class PilotHardware:
             spec.name: build_device(spec, self._emit, self._wave_lock) for spec in config.devices}
         self.channels: dict[str, ChannelBinding] = {}
         for spec in config.devices:
+            if not spec.channel:
+                continue
             for target in self.devices[spec.name].channel_targets():
                 low, high = spec.channel_range
                 binding = ChannelBinding(self.devices[spec.name], target, low, high)
