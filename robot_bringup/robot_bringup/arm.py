@@ -2,8 +2,8 @@
 
 No rclpy here. Lengths in metres, angles in radians, the base at the world
 origin, x to the right, y up; joint 0 rotates the upper arm from the +x axis,
-joint 1 the forearm relative to the upper arm. The gripper opening is a
-fraction in [0, 1] (0 closed, 1 open).
+joint 1 the forearm relative to the upper arm. The gripper is a closure
+fraction in [0, 1] (0 open, 1 closed), as pilot_hw's gripper servo channel.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ class ArmState:
 
     geometry: ArmGeometry = field(default_factory=ArmGeometry)
     joints_rad: np.ndarray = field(default_factory=lambda: np.array([math.pi / 2, 0.8]))
-    gripper: float = 1.0
+    gripper: float = 0.0
 
     def __post_init__(self) -> None:
         self.joints_rad = self.geometry.clip(np.asarray(self.joints_rad, dtype=float).copy())

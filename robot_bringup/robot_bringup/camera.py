@@ -87,10 +87,10 @@ def render(camera: CameraModel, arm_points_m: np.ndarray, gripper: float,
     for p in fixed:
         cv2.circle(image, (int(p[0]), int(p[1])), int(thickness * 0.8 * scale), JOINT_BGR,
                    thickness=-1, lineType=cv2.LINE_AA, shift=shift)
-    # Gripper: two fingers at the tip, spread by the opening.
+    # Gripper: two fingers at the tip, spread wide when open (closure 0).
     tip, elbow = arm_points_m[2], arm_points_m[1]
     heading = math.atan2(tip[1] - elbow[1], tip[0] - elbow[0])
-    spread = 0.15 + 0.6 * float(np.clip(gripper, 0.0, 1.0))
+    spread = 0.15 + 0.6 * (1.0 - float(np.clip(gripper, 0.0, 1.0)))
     for side in (-1.0, 1.0):
         angle = heading + side * spread
         finger = np.array([tip[0] + 0.07 * math.cos(angle), tip[1] + 0.07 * math.sin(angle)])
@@ -116,12 +116,17 @@ class TargetSchedule:
         for p in self.positions:
             if p.shape != (2,) or not np.all(np.isfinite(p)):
                 raise ValueError(f"target position must be a finite (x, y), got {p.tolist()}")
-        self.rng = np.random.default_rng(seed)
+        self.seed = seed
         self.min_height_m = min_height_m
+        self.switch_count = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Start over: the first position (the same random sequence again) from the next update."""
+        self.rng = np.random.default_rng(self.seed)
         self.index = 0
         self.position = self.positions[0] if self.positions else self._random()
         self.switched_at_s: float | None = None
-        self.switch_count = 0
 
     def _random(self) -> np.ndarray:
         l1, l2 = self.geometry.link_lengths_m

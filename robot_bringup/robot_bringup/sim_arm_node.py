@@ -73,7 +73,8 @@ class SimArm(Node):
         except ValueError as error:
             raise ValueError(f"parameters link_lengths_m/joint_min_rad/joint_max_rad: "
                              f"{error}") from None
-        self.arm = ArmState(self.geometry, np.array(initial, dtype=float))
+        self.initial_joints_rad = np.array(initial, dtype=float)
+        self.arm = ArmState(self.geometry, self.initial_joints_rad)
         width = declare(self, "camera.width_px", 320, "Camera image width (px).", 16, 4096)
         height = declare(self, "camera.height_px", 240, "Camera image height (px).", 16, 4096)
         window = require_length("camera.window_m", declare(
@@ -114,6 +115,9 @@ class SimArm(Node):
             "Publish gripper/led channels on actuator_command for pilot_hw.")
         self.button_device = declare(self, "button_device", "button",
                                      "pilot_hw input device whose press moves the target.")
+        self.button_press_level = declare(
+            self, "button_press_level", 0,
+            "gpio/edges level of a press (0 for a button to ground with pull-up).", 0, 1)
         try:
             self.schedule = TargetSchedule(self.geometry, period, positions, seed)
         except ValueError as error:
@@ -147,6 +151,12 @@ class SimArm(Node):
             f"sim arm: links {lengths} m, camera {width}x{height} at {camera_hz} Hz, "
             f"target every {period} s")
 
+    def reset(self) -> None:
+        """Back to the start: initial joints, open gripper, the target schedule from its start."""
+        self.arm = ArmState(self.geometry, self.initial_joints_rad)
+        self.schedule.reset()
+        self.reached = False
+
     def now_s(self) -> float:
         return time.monotonic()
 
@@ -167,7 +177,7 @@ class SimArm(Node):
             self.get_logger().info(f"channel {name!r} is not part of the arm; ignored")
 
     def on_edge(self, msg: GpioEdge) -> None:
-        if msg.device == self.button_device and msg.level == GpioEdge.LEVEL_HIGH:
+        if msg.device == self.button_device and msg.level == self.button_press_level:
             self.schedule.next()
             self.get_logger().info(f"button: target moved to {self.schedule.position.round(3)}")
 
@@ -216,7 +226,7 @@ class SimArm(Node):
         msg.channels = [GRIPPER_CHANNEL, LED_CHANNEL]
         msg.step_count = 1
         msg.step_dt_s = 0.0
-        grip_goal = 0.0 if reached else 1.0
+        grip_goal = 1.0 if reached else 0.0
         msg.deltas = [grip_goal - self.arm.gripper, 1.0 if reached else -1.0]
         self.command_publisher.publish(msg)
 

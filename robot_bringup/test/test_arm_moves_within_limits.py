@@ -39,11 +39,12 @@ def test_one_command_moves_a_joint_at_most_max_delta():
     assert arm.joints_rad[0] == pytest.approx(1.1)
 
 
-def test_gripper_stays_between_closed_and_open():
+def test_gripper_stays_between_open_and_closed():
     arm = ArmState()
-    arm.apply(["gripper"], [-3.0], 1)
-    assert arm.gripper == 0.0
-    arm.apply(["gripper"], [0.25, 0.25], 2)
+    assert arm.gripper == 0.0  # starts open
+    arm.apply(["gripper"], [3.0], 1)
+    assert arm.gripper == 1.0
+    arm.apply(["gripper"], [-0.25, -0.25], 2)
     assert arm.gripper == pytest.approx(0.5)
 
 

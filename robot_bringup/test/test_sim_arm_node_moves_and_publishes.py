@@ -108,7 +108,7 @@ def test_reaching_the_target_closes_the_gripper_through_the_command_topic(
                               lambda m: own.append(m) if m.source == "sim_arm" else None,
                               QoSProfile(depth=10))
     sim.arm.joints_rad = inverse_kinematics(sim.geometry, sim.target())
-    assert spin_until(executor, lambda: own and sim.arm.gripper == 0.0, 10)
+    assert spin_until(executor, lambda: own and sim.arm.gripper == 1.0, 10)
     assert list(own[-1].channels) == ["gripper", "led"]
     assert own[-1].deltas[1] == 1.0
 

@@ -1,0 +1,626 @@
+"""`make run`: the simulated arm learns to reach the target, with no cloud and no `ros2 launch`.
+
+    python -m robot_bringup.demo [--duration S] [--no-learning] [--report DIR] [--seed N]
+
+The graph of launch/sim.launch.py from the same config files: the embedded
+brain server and the virtual Pi run as child processes; sim_arm, pilot,
+detector, brain_session, reward_from_detections and spike_raster are composed
+in this process on one multi-threaded executor, each with its parameters from
+robot_bringup/config/*.yaml (robot_bringup.config).
+
+The run has two phases on the same task: a learning-off baseline (the brain's
+network as initialised, weights frozen), then learning on. A refreshing line
+shows the cycle, the reward moving average, the loop latency (camera frame
+published → the actuator command answering it) and detections per second.
+After --duration or on Ctrl-C the actuators hold, the children stop, and a
+report folder gets reward_curve.png, spike_raster.png and metrics.json, whose
+`reward_gain` is the mean reward of the last fifth of the learning phase minus
+the same for the baseline phase (positive: the arm learned).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robot_bringup.config import ConfigError, config_file, node_parameters
+
+DEMO_CONFIG = "demo.yaml"
+
+
+@dataclass
+class Part:
+    """A node of the graph: where its class lives and which config files configure it."""
+
+    name: str
+    module: str
+    cls: str
+    config: str
+    role: str
+
+
+PARTS = (
+    Part("pilot", "pilot_hw.pilot_node", "PilotNode", "pilot_sim.yaml",
+         "gripper servo, LED and button on the virtual Pi"),
+    Part("sim_arm", "robot_bringup.sim_arm_node", "SimArm", "sim.yaml", "the simulated arm"),
+    Part("detector", "detector_node.detector_node", "DetectorNode", "detector.yaml",
+         "target detection (else the reward uses the sim's ground truth)"),
+    Part("reward_from_detections", "robot_bringup.reward_from_detections_node",
+         "RewardFromDetections", "sim.yaml", "the reward"),
+    Part("spike_raster", "robot_bringup.spike_raster_node", "SpikeRasterNode", "sim.yaml",
+         "the spike raster image"),
+    Part("brain_session", "ab_bridge.brain_session_node", "BrainSession", "brain.yaml",
+         "the link to the brain"),
+)
+
+
+def say(message: str) -> None:
+    print(f"[demo] {message}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, child: subprocess.Popen, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+@dataclass
+class Child:
+    """A child process of the demo (brain server, virtual Pi)."""
+
+    name: str
+    args: list[str]
+    port: int
+    log_path: Path
+    process: subprocess.Popen | None = None
+
+    def start(self, timeout_s: float = 60.0) -> bool:
+        log = open(self.log_path, "w")  # the child writes it; our handle closes below
+        self.process = subprocess.Popen([sys.executable, *self.args], stdout=log,
+                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                        start_new_session=True)
+        log.close()
+        if wait_for_port(self.port, self.process, timeout_s):
+            return True
+        self.stop()
+        return False
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def log_tail(self, lines: int = 5) -> str:
+        try:
+            return "\n".join(self.log_path.read_text().splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+@dataclass
+class PhaseRecord:
+    name: str
+    learning: bool
+    start_s: float
+    end_s: float = math.nan
+    rewards: list[tuple[float, float]] = field(default_factory=list)  # (t_s, reward)
+
+    def last_fifth_mean(self) -> float | None:
+        if not self.rewards:
+            return None
+        values = np.array([r for _, r in self.rewards])
+        tail = values[int(len(values) * 0.8):]
+        return float(tail.mean()) if tail.size else float(values.mean())
+
+
+class Monitor:
+    """What the demo watches, fed by ROS callbacks (any thread)."""
+
+    def __init__(self, history_steps: int) -> None:
+        from robot_bringup.raster import SpikeRaster
+
+        self.lock = threading.Lock()
+        self.phases: list[PhaseRecord] = []
+        self.reward_window: deque[float] = deque(maxlen=100)
+        self.latencies_ms: deque[float] = deque(maxlen=2000)
+        self.all_latencies_ms: list[float] = []
+        self.detection_times: deque[float] = deque(maxlen=500)
+        self.frame_stamps_ns: deque[int] = deque(maxlen=200)
+        self.commands = 0
+        self.last_cycle = 0
+        self.raster = SpikeRaster(history_steps)
+        self.t0 = time.monotonic()
+
+    def now(self) -> float:
+        return time.monotonic() - self.t0
+
+    def begin_phase(self, name: str, learning: bool) -> None:
+        with self.lock:
+            if self.phases:
+                self.phases[-1].end_s = self.now()
+            self.phases.append(PhaseRecord(name, learning, self.now()))
+            self.reward_window.clear()
+            self.latencies_ms.clear()
+
+    def end(self) -> None:
+        with self.lock:
+            if self.phases and math.isnan(self.phases[-1].end_s):
+                self.phases[-1].end_s = self.now()
+
+    def on_reward(self, msg) -> None:
+        with self.lock:
+            value = float(msg.global_reward)
+            self.reward_window.append(value)
+            if self.phases:
+                self.phases[-1].rewards.append((self.now(), value))
+
+    def on_frame(self, msg) -> None:
+        stamp = msg.header.stamp
+        with self.lock:
+            self.frame_stamps_ns.append(stamp.sec * 1_000_000_000 + stamp.nanosec)
+
+    def on_detections(self, msg) -> None:
+        if any(b.category_name == "target" for b in msg.boxes) or msg.points:
+            with self.lock:
+                self.detection_times.append(time.monotonic())
+
+    def on_command(self, msg, now_ns: int, served_ns: int | None) -> None:
+        """A brain command arrived at now_ns; its inputs were served at served_ns (if known):
+        its latency runs from the newest frame published before then."""
+        with self.lock:
+            self.commands += 1
+            self.last_cycle = int(msg.cycle)
+            if served_ns is None:
+                return
+            frames = [s for s in self.frame_stamps_ns if s <= served_ns]
+            if frames:
+                latency = (now_ns - frames[-1]) / 1e6
+                self.latencies_ms.append(latency)
+                self.all_latencies_ms.append(latency)
+
+    def on_spikes(self, msg) -> None:
+        from ab_bridge.spikes_msg import raster_of
+
+        try:
+            rasters = [(p.population_id, raster_of(p)) for p in msg.populations]
+        except ValueError:
+            return
+        with self.lock:
+            self.raster.add(rasters)
+
+    def progress(self) -> dict[str, Any]:
+        with self.lock:
+            now = time.monotonic()
+            detections = [t for t in self.detection_times if now - t <= 5.0]
+            latencies = np.array(self.latencies_ms) if self.latencies_ms else None
+            return {
+                "cycle": self.last_cycle,
+                "reward_avg": float(np.mean(self.reward_window)) if self.reward_window else None,
+                "loop_p50_ms": float(np.percentile(latencies, 50)) if latencies is not None
+                else None,
+                "loop_p99_ms": float(np.percentile(latencies, 99)) if latencies is not None
+                else None,
+                "detections_per_s": len(detections) / 5.0,
+            }
+
+
+def fmt(value: float | None, spec: str) -> str:
+    return "  -  " if value is None else format(value, spec)
+
+
+class Demo:
+    """Builds the graph, runs the phases, writes the report."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.settings = node_parameters([config_file(DEMO_CONFIG)], "demo")
+        self.stop_event = threading.Event()
+        self.children: list[Child] = []
+        self.nodes: dict[str, Any] = {}
+        self.missing: dict[str, str] = {}
+        self.workdir = Path(tempfile.mkdtemp(prefix="brainstem-demo-"))
+        self.monitor = Monitor(int(self.settings.get("raster_history_steps", 600)))
+        self.context = None
+        self.executor = None
+        self.spin_thread: threading.Thread | None = None
+        self.last_shown = 0.0
+
+    # ---- children -------------------------------------------------------------------------
+
+    def start_children(self) -> dict[str, Any]:
+        """Start the virtual Pi and the embedded brain server; parameter overrides they imply."""
+        overrides: dict[str, dict[str, Any]] = {}
+        if importlib.util.find_spec("pilot_hw.virtual_pi") is not None:
+            port = free_port()
+            child = Child("virtual_pi", ["-m", "pilot_hw.virtual_pi", "--host", "127.0.0.1",
+                                         "--port", str(port)], port,
+                          self.workdir / "virtual_pi.log")
+            if child.start(30):
+                self.children.append(child)
+                overrides["pilot"] = {"host": "127.0.0.1", "port": port}
+                say(f"virtual Pi on 127.0.0.1:{port}")
+            else:
+                self.missing["virtual_pi"] = f"did not start: {child.log_tail()}"
+        else:
+            self.missing["virtual_pi"] = "pilot_hw.virtual_pi is not installed"
+        if importlib.util.find_spec("ab_bridge.embedded.server") is not None:
+            port = free_port()
+            server = node_parameters([config_file("brain.yaml")], "brain_server")
+            graph = str(server.get("graph", "demo_arm"))
+            state_dir = self.workdir / "brain_state"
+            state_dir.mkdir()
+            child = Child("brain_server", [
+                "-m", "ab_bridge.embedded.server", "--host", "127.0.0.1", "--port", str(port),
+                "--graph", graph, "--state-dir", str(state_dir),
+                *(["--seed", str(self.args.seed)] if self.args.seed is not None else [])],
+                port, self.workdir / "brain_server.log")
+            say("starting the embedded brain server ...")
+            if child.start(90):
+                self.children.append(child)
+                overrides["brain_session"] = {"url": f"http://127.0.0.1:{port}"}
+                say(f"embedded brain on http://127.0.0.1:{port} (graph {graph})")
+            else:
+                self.missing["brain_server"] = f"did not start: {child.log_tail()}"
+        else:
+            self.missing["brain_server"] = "ab_bridge.embedded.server is not installed"
+        return overrides
+
+    # ---- nodes ----------------------------------------------------------------------------
+
+    def build_nodes(self, overrides: dict[str, dict[str, Any]]) -> None:
+        import rclpy
+        from rclpy.executors import MultiThreadedExecutor
+        from rclpy.signals import SignalHandlerOptions
+
+        from robot_bringup.config import parameter_overrides
+
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
+        extra_by_node: dict[str, dict[str, Any]] = {
+            "sim_arm": {} if self.args.seed is None else {"seed": self.args.seed},
+            # The demo's own outbox and a free port: never collide with another detector.
+            "detector": {"data_folder": str(self.workdir / "detector"), "http_port": 0},
+        }
+        for part in PARTS:
+            if part.name == "pilot" and "pilot" not in overrides:
+                self.missing.setdefault("pilot", "no virtual Pi to drive")
+                continue
+            if part.name == "brain_session" and "brain_session" not in overrides \
+                    and not self.settings.get("external_brain", False):
+                self.missing.setdefault("brain_session", "no brain server to talk to")
+                continue
+            try:
+                cls = getattr(importlib.import_module(part.module), part.cls)
+            except (ImportError, AttributeError) as error:
+                self.missing[part.name] = f"{part.module}.{part.cls} not available ({error})"
+                continue
+            extra = {**extra_by_node.get(part.name, {}), **overrides.get(part.name, {})}
+            try:
+                params = parameter_overrides([config_file(part.config)], part.name, extra=extra)
+                self.nodes[part.name] = cls(context=self.context, parameter_overrides=params)
+            except Exception as error:  # a part that cannot start must not stop the others
+                self.missing[part.name] = f"could not start: {type(error).__name__}: {error}"
+        for name, why in self.missing.items():
+            say(f"without {name}: {why}")
+        self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
+        for node in self.nodes.values():
+            self.executor.add_node(node)
+        self.monitor_node = self._monitor_node()
+        self.executor.add_node(self.monitor_node)
+        self.spin_thread = threading.Thread(target=self._spin, name="executor", daemon=True)
+        self.spin_thread.start()
+
+    def _spin(self) -> None:
+        from rclpy.executors import ExternalShutdownException
+
+        try:
+            self.executor.spin()
+        except (ExternalShutdownException, KeyboardInterrupt):
+            pass
+        except Exception as error:  # reported, the main thread shuts down cleanly
+            say(f"executor stopped: {type(error).__name__}: {error}")
+            self.stop_event.set()
+
+    def _monitor_node(self):
+        import rclpy
+        from rclpy.qos import QoSProfile, qos_profile_sensor_data
+        from sensor_msgs.msg import Image
+
+        from ab_interfaces.msg import ActuatorCommand, CycleSpikes, Detections, Reward
+
+        node = rclpy.create_node("demo_monitor", context=self.context)
+        reliable = QoSProfile(depth=50)
+        monitor = self.monitor
+        session_node = self.nodes.get("brain_session")
+
+        def on_command(msg: ActuatorCommand) -> None:
+            if msg.source in ("sim_arm", "demo"):
+                return
+            now_ns = time.time_ns()
+            monitor.on_command(msg, now_ns, served_time_ns(session_node, now_ns))
+
+        node.create_subscription(Reward, "reward", monitor.on_reward, reliable)
+        node.create_subscription(Image, "camera/image_raw", monitor.on_frame,
+                                 qos_profile_sensor_data)
+        node.create_subscription(Detections, "detections", monitor.on_detections, reliable)
+        node.create_subscription(ActuatorCommand, "actuator_command", on_command, reliable)
+        node.create_subscription(CycleSpikes, "spikes", monitor.on_spikes, reliable)
+        self.hold_publisher = node.create_publisher(ActuatorCommand, "actuator_command", reliable)
+        return node
+
+    # ---- phases ---------------------------------------------------------------------------
+
+    def call_session(self, service: str, options: dict[str, Any] | None = None,
+                     timeout_s: float = 30.0) -> tuple[bool, str]:
+        """Call brain_session/start_run or stop_run from the monitor node."""
+        from ab_interfaces.srv import StartRun, StopRun
+
+        kind = StartRun if service == "start_run" else StopRun
+        client = self.monitor_node.create_client(kind, f"brain_session/{service}")
+        try:
+            if not client.wait_for_service(timeout_sec=10.0):
+                return False, f"brain_session/{service} is not available"
+            request = kind.Request()
+            if options is not None:
+                request.options_json = json.dumps(options)
+            future = client.call_async(request)
+            deadline = time.monotonic() + timeout_s
+            while not future.done() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if not future.done():
+                return False, f"brain_session/{service} timed out"
+            result = future.result()
+            return bool(result.success), result.message
+        finally:
+            self.monitor_node.destroy_client(client)
+
+    def run_phase(self, name: str, learning: bool, duration_s: float) -> None:
+        if "brain_session" in self.nodes:
+            self.call_session("stop_run")
+        sim = self.nodes.get("sim_arm")
+        if sim is not None:
+            sim.reset()
+        self.monitor.begin_phase(name, learning)
+        if "brain_session" in self.nodes:
+            options = {"learning": learning}
+            if self.args.seed is not None:
+                options["seed"] = self.args.seed
+            ok, message = self.call_session("start_run", options)
+            if not ok:
+                say(f"{name}: could not start a brain run: {message}")
+        end = time.monotonic() + duration_s
+        while not self.stop_event.is_set() and time.monotonic() < end:
+            self.show(name, duration_s - (end - time.monotonic()), duration_s)
+            self.stop_event.wait(0.5)
+            self.check_children()
+        if sys.stdout.isatty():
+            print(flush=True)
+
+    def check_children(self) -> None:
+        for child in self.children:
+            if not child.alive() and child.name not in self.missing:
+                self.missing[child.name] = f"exited: {child.log_tail(3)}"
+                print(flush=True)
+                say(f"{child.name} stopped unexpectedly (log: {child.log_path})")
+
+    def show(self, phase: str, elapsed_s: float, total_s: float) -> None:
+        """One refreshing line on a terminal; a line every 10 s into a pipe or file."""
+        tty = sys.stdout.isatty()
+        if not tty:
+            if time.monotonic() - self.last_shown < 10.0:
+                return
+            self.last_shown = time.monotonic()
+        p = self.monitor.progress()
+        line = (f"[{phase} {elapsed_s:5.0f}/{total_s:.0f} s] cycle {p['cycle']:6d} | "
+                f"reward avg {fmt(p['reward_avg'], '5.3f')} | loop p50 "
+                f"{fmt(p['loop_p50_ms'], '6.1f')} ms p99 {fmt(p['loop_p99_ms'], '6.1f')} ms | "
+                f"detections {p['detections_per_s']:5.1f}/s")
+        sys.stdout.write(f"\r{line}\x1b[K" if tty else f"{line}\n")
+        sys.stdout.flush()
+
+    # ---- shutdown and report -------------------------------------------------------------
+
+    def hold(self) -> None:
+        """Every actuator holds: a zero command on every channel of the arm."""
+        try:
+            from ab_interfaces.msg import ActuatorCommand
+
+            msg = ActuatorCommand()
+            msg.source = "demo"
+            msg.channels = ["joint:0", "joint:1"]
+            msg.step_count = 1
+            msg.deltas = [0.0, 0.0]
+            self.hold_publisher.publish(msg)
+        except Exception:  # shutting down: holding is best effort, the session holds too
+            pass
+
+    def shutdown(self) -> None:
+        self.monitor.end()
+        if self.executor is not None:
+            if "brain_session" in self.nodes:
+                try:
+                    self.call_session("stop_run", timeout_s=5.0)
+                except Exception:
+                    pass
+            self.hold()
+            time.sleep(0.2)
+            # Stop spinning before any node goes: no callback may run on a destroyed node.
+            self.executor.shutdown(timeout_sec=5.0)
+            if self.spin_thread is not None:
+                self.spin_thread.join(timeout=5.0)
+            # Hardware first: pilot drives its outputs to their safe state before anything else.
+            for name, node in self.nodes.items():
+                try:
+                    node.destroy_node()
+                except Exception as error:
+                    say(f"{name}: {type(error).__name__} while stopping: {error}")
+            self.monitor_node.destroy_node()
+            self.context.try_shutdown()
+        for child in reversed(self.children):
+            child.stop()
+
+    def metrics(self) -> dict[str, Any]:
+        baseline = next((p for p in self.monitor.phases if not p.learning), None)
+        learning = next((p for p in self.monitor.phases if p.learning), None)
+        base_mean = baseline.last_fifth_mean() if baseline else None
+        learn_mean = learning.last_fifth_mean() if learning else None
+        latencies = np.array(self.monitor.all_latencies_ms)
+        progress = self.monitor.progress()
+        return {
+            "reward_gain": None if base_mean is None or learn_mean is None
+            else round(learn_mean - base_mean, 4),
+            "reward_last_fifth_learning": learn_mean,
+            "reward_last_fifth_baseline": base_mean,
+            "phases": [{"name": p.name, "learning": p.learning,
+                        "duration_s": round(p.end_s - p.start_s, 1),
+                        "rewards": len(p.rewards),
+                        "mean_reward": float(np.mean([r for _, r in p.rewards]))
+                        if p.rewards else None} for p in self.monitor.phases],
+            "cycles": self.monitor.last_cycle,
+            "commands": self.monitor.commands,
+            "loop_latency_p50_ms": float(np.percentile(latencies, 50)) if latencies.size
+            else None,
+            "loop_latency_p99_ms": float(np.percentile(latencies, 99)) if latencies.size
+            else None,
+            "detections_per_s": progress["detections_per_s"],
+            "seed": self.args.seed,
+            "missing_parts": self.missing,
+        }
+
+    def write_report(self) -> Path:
+        folder = Path(self.args.report).expanduser() if self.args.report else \
+            Path("~/.brainstem/reports").expanduser() / time.strftime("demo-%Y%m%d-%H%M%S")
+        folder.mkdir(parents=True, exist_ok=True)
+        metrics = self.metrics()
+        (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        from robot_bringup.report import plot_reward_curve, save_raster
+
+        plot_reward_curve(folder / "reward_curve.png", self.monitor.phases)
+        with self.monitor.lock:
+            raster = self.monitor.raster.image()
+        save_raster(folder / "spike_raster.png", raster)
+        return folder
+
+    def run(self) -> int:
+        overrides = self.start_children()
+        self.build_nodes(overrides)
+        duration = float(self.args.duration)
+        baseline_s = 0.0 if self.args.no_learning else \
+            duration * float(self.settings.get("baseline_fraction", 0.25))
+        say(f"running {duration:.0f} s: " + ("learning off" if self.args.no_learning else
+            f"{baseline_s:.0f} s learning-off baseline, then {duration - baseline_s:.0f} s "
+            "learning on") + " (Ctrl-C stops early and still writes the report)")
+        if baseline_s > 0 or self.args.no_learning:
+            self.run_phase("baseline", False, duration if self.args.no_learning else baseline_s)
+        if not self.args.no_learning and not self.stop_event.is_set():
+            self.run_phase("learning", True, duration - baseline_s)
+        return 0
+
+
+def served_time_ns(session_node: Any, now_ns: int) -> int | None:
+    """When the brain session served the inputs of the cycle that just arrived: now minus
+    the session's input-to-output time (None when the session does not report it)."""
+    session = getattr(session_node, "session", None)
+    stats = getattr(session, "stats", None)
+    seconds = getattr(stats, "last_input_to_output_s", None)
+    if seconds is None:
+        return None
+    return now_ns - int(seconds * 1e9)
+
+
+def parse_args(argv: list[str] | None, settings: dict[str, Any]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m robot_bringup.demo",
+        description="The simulated arm learns to reach a target with the embedded spiking "
+                    "brain; writes a report folder at the end.")
+    parser.add_argument("--duration", type=float, default=float(settings.get("duration_s", 240)),
+                        help="seconds in all, baseline included (default %(default)s)")
+    parser.add_argument("--no-learning", action="store_true",
+                        help="learning off for the whole run (no baseline phase)")
+    parser.add_argument("--report", default=None,
+                        help="report folder (default ~/.brainstem/reports/demo-<time>)")
+    parser.add_argument("--seed", type=int, default=settings.get("seed"),
+                        help="seed of the brain and the target schedule")
+    args = parser.parse_args(argv)
+    if not args.duration > 0:
+        parser.error("--duration must be positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    try:
+        settings = node_parameters([config_file(DEMO_CONFIG)], "demo")
+    except ConfigError as error:
+        print(f"demo: {error}", file=sys.stderr)
+        return 2
+    args = parse_args(argv if argv is not None else sys.argv[1:], settings)
+    demo = Demo(args)
+    previous = signal.signal(signal.SIGINT, lambda *_: demo.stop_event.set())
+    signal.signal(signal.SIGTERM, lambda *_: demo.stop_event.set())
+    code = 0
+    try:
+        code = demo.run()
+    except KeyboardInterrupt:
+        demo.stop_event.set()
+    except Exception as error:
+        print(flush=True)
+        say(f"stopped by {type(error).__name__}: {error}")
+        code = 1
+    finally:
+        if demo.stop_event.is_set():
+            print(flush=True)
+            say("stopping: actuators hold, children stop")
+        # A second Ctrl-C during shutdown must not leave children behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        demo.shutdown()
+        folder = demo.write_report()
+        signal.signal(signal.SIGINT, previous)
+        metrics = json.loads((folder / "metrics.json").read_text())
+        say(f"report: {folder}")
+        say(f"reward_gain {metrics['reward_gain']} (learning last fifth "
+            f"{fmt(metrics['reward_last_fifth_learning'], '.3f')}, baseline last fifth "
+            f"{fmt(metrics['reward_last_fifth_baseline'], '.3f')})")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
