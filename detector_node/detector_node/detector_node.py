@@ -197,6 +197,7 @@ class DetectorNode(Node):
         active = self.service.require_model()
         meta = self.service.detect_blocking(rgb, jpeg=jpeg, camera_id=self.camera_id,
                                             source="ros", autoupload=self.autoupload)
+        self.frames_processed += 1
         height, width = rgb.shape[:2]
         self.detections_pub.publish(detections_msg(meta, msg.header, width, height, self.camera_id,
                                                    active.info.version, self.min_confidence))
@@ -205,7 +206,6 @@ class DetectorNode(Node):
                         is_bigendian=0, step=width * 3)
             out.data = bgr_bytes(annotate(rgb, meta))
             self.annotated_pub.publish(out)
-        self.frames_processed += 1
 
     def on_set_outbox_mode(self, request: SetOutboxMode.Request,
                            response: SetOutboxMode.Response) -> SetOutboxMode.Response:

@@ -1,0 +1,168 @@
+"""The ROS path: camera images in on `camera/image_raw`, `detections` and
+`detections/image` out, the detector services, bad frames and bad parameters."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+import requests
+from dn_helpers import jpeg_bytes, red_disc_bgr, wait_for
+
+rclpy = pytest.importorskip("rclpy")
+from rclpy.node import Node  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from rclpy.qos import qos_profile_sensor_data  # noqa: E402
+from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
+
+from ab_interfaces.msg import Detections  # noqa: E402
+from ab_interfaces.srv import SetModelVersionMode, SetOutboxMode  # noqa: E402
+from detector_node.detector_node import DetectorNode  # noqa: E402
+
+
+def image_msg(bgr, encoding: str = "bgr8") -> Image:
+    msg = Image(height=bgr.shape[0], width=bgr.shape[1], encoding=encoding, is_bigendian=0,
+                step=bgr.shape[1] * 3)
+    msg.header.frame_id = "camera"
+    msg.data = bgr.tobytes()
+    return msg
+
+
+class Camera(Node):
+    """Publishes frames and collects what the detector publishes."""
+
+    def __init__(self, context) -> None:
+        super().__init__("test_camera", context=context)
+        self.image_pub = self.create_publisher(Image, "camera/image_raw", qos_profile_sensor_data)
+        self.compressed_pub = self.create_publisher(CompressedImage, "camera/image_raw/compressed",
+                                                    qos_profile_sensor_data)
+        self.detections: list[Detections] = []
+        self.annotated: list[Image] = []
+        self.create_subscription(Detections, "detections", self.detections.append, 10)
+        self.create_subscription(Image, "detections/image", self.annotated.append, qos_profile_sensor_data)
+
+
+def make_detector(ros_context, tmp_path, **params) -> DetectorNode:
+    values = {"data_folder": str(tmp_path / "data"), "http_port": 0, "autoupload": "disabled",
+              "camera_id": "front"}
+    values.update(params)
+    return DetectorNode(context=ros_context,
+                        parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
+
+
+def publish_until(executor, spin_until, publish, predicate, timeout_s: float = 15.0) -> bool:
+    """Publish repeatedly (sensor QoS is best effort; discovery takes a moment) until predicate."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        publish()
+        if spin_until(executor, predicate, timeout_s=0.3):
+            return True
+    return predicate()
+
+
+@pytest.mark.timeout(60)
+def test_camera_image_gives_detections_and_annotated_image(ros_context, executor, spin_until, tmp_path):
+    detector = make_detector(ros_context, tmp_path)
+    camera = Camera(ros_context)
+    executor.add_node(detector)
+    executor.add_node(camera)
+    frame = image_msg(red_disc_bgr(centre=(400, 120), radius=35))
+    assert publish_until(executor, spin_until, lambda: camera.image_pub.publish(frame),
+                         lambda: camera.detections and camera.annotated)
+    msg = camera.detections[-1]
+    assert msg.camera_id == "front" and msg.model_version == "builtin"
+    assert (msg.image_width, msg.image_height) == (640, 480)
+    assert msg.header.frame_id == "camera"
+    [found] = msg.boxes
+    assert found.category_name == "target" and found.category_id == "target"
+    assert abs(found.x + found.width / 2 - 400) <= 2 and abs(found.y + found.height / 2 - 120) <= 2
+    annotated = camera.annotated[-1]
+    assert annotated.encoding == "bgr8" and (annotated.width, annotated.height) == (640, 480)
+    assert bytes(annotated.data) != bytes(frame.data)
+
+    # The API is served from the node's process too.
+    about = requests.get(f"http://127.0.0.1:{detector.host.port}/about", timeout=10).json()
+    assert about["model_info"]["version"] == "builtin"
+
+
+@pytest.mark.timeout(60)
+def test_compressed_images_and_a_bad_frame(ros_context, executor, spin_until, tmp_path):
+    detector = make_detector(ros_context, tmp_path, compressed=True, autoupload="all")
+    camera = Camera(ros_context)
+    executor.add_node(detector)
+    executor.add_node(camera)
+    bad = CompressedImage(format="jpeg", data=b"not a jpeg at all")
+    good = CompressedImage(format="jpeg", data=jpeg_bytes(red_disc_bgr(centre=(100, 100), radius=30)))
+    camera.compressed_pub.publish(bad)
+    assert publish_until(executor, spin_until, lambda: camera.compressed_pub.publish(good),
+                         lambda: any(m.boxes for m in camera.detections))
+    assert detector.frames_processed >= 1
+    # autoupload: all keeps the camera's JPEG bytes for the Loop.
+    assert wait_for(lambda: detector.service.outbox.stats().normal_queued >= 1)
+
+
+@pytest.mark.timeout(60)
+def test_detector_services(ros_context, executor, spin_until, tmp_path):
+    detector = make_detector(ros_context, tmp_path)
+    client_node = Node("service_client", context=ros_context)
+    executor.add_node(detector)
+    executor.add_node(client_node)
+
+    def call(srv_type, name, mode):
+        client = client_node.create_client(srv_type, name)
+        assert client.wait_for_service(timeout_sec=10)
+        future = client.call_async(srv_type.Request(mode=mode))
+        assert spin_until(executor, future.done, timeout_s=10)
+        return future.result()
+
+    result = call(SetOutboxMode, "detector/set_outbox_mode", "stopped")
+    assert result.success and result.mode == "stopped"
+    result = call(SetOutboxMode, "detector/set_outbox_mode", "whenever")
+    assert not result.success and "unknown outbox mode" in result.message and result.mode == "stopped"
+    result = call(SetModelVersionMode, "detector/set_model_version_mode", "pause")
+    assert result.success and result.version_control == "pause" and result.current_version == "builtin"
+    result = call(SetModelVersionMode, "detector/set_model_version_mode", "9.9")
+    assert not result.success and "No Model with version 9.9" in result.message
+
+
+@pytest.mark.timeout(60)
+def test_bad_encoding_is_survived(ros_context, executor, spin_until, tmp_path):
+    detector = make_detector(ros_context, tmp_path)
+    camera = Camera(ros_context)
+    executor.add_node(detector)
+    executor.add_node(camera)
+    bad = image_msg(red_disc_bgr(), encoding="32FC1")
+    good = image_msg(red_disc_bgr())
+
+    def publish_both() -> None:
+        camera.image_pub.publish(bad)
+        camera.image_pub.publish(good)
+
+    assert publish_until(executor, spin_until, publish_both, lambda: camera.detections)
+
+
+def test_bad_parameters_are_named(ros_context, tmp_path):
+    with pytest.raises(ValueError, match="'autoupload'"):
+        make_detector(ros_context, tmp_path, autoupload="sometimes")
+    with pytest.raises(ValueError, match="'model_folder'"):
+        make_detector(ros_context, tmp_path, model_folder=str(tmp_path / "nowhere"))
+
+
+@pytest.mark.timeout(90)
+def test_detector_executable(ros_context, executor, spin_until, tmp_path, start_process):
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    exe = os.path.join(root, "install", "detector_node", "lib", "detector_node", "detector")
+    args = [exe] if os.path.exists(exe) else ["python", "-m", "detector_node.detector_node"]
+    process = start_process([*args, "--ros-args", "-p", "http_port:=0", "-p", "serve_http:=false",
+                             "-p", f"data_folder:={tmp_path / 'data'}", "-p", "autoupload:=disabled"],
+                            stdout=subprocess.DEVNULL)
+    camera = Camera(ros_context)
+    executor.add_node(camera)
+    frame = image_msg(red_disc_bgr())
+    assert publish_until(executor, spin_until, lambda: camera.image_pub.publish(frame),
+                         lambda: camera.detections, timeout_s=40)
+    assert camera.detections[-1].boxes[0].category_name == "target"
+    assert process.poll() is None
