@@ -1,0 +1,592 @@
+"""The embedded brain server: the Artificial Brains REST + realtime protocol, served locally.
+
+aiohttp serves REST under /api and python-socketio (AsyncServer, namespace /ab) on the
+same port and event loop. Each run owns a Network; its loop emits `io:need`, waits for
+the requested `io:chunk`s (or the deadline), runs gamma timesteps in a worker thread and
+emits `cycle:update` with the output spikes as rows {"t", "id", "bits"}. `learn:reward`
+applies reward-modulated STDP; feedback chunks drive feedback populations for the next
+cycle; `robot:state` is kept (its `q` feeds JointState inputs that got no chunk).
+Weights are saved per project to the state dir (on stop, periodically, at shutdown) and
+loaded when a run starts.
+
+    python -m ab_bridge.embedded.server --host 127.0.0.1 --port 8765 --graph FILE --state-dir DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures
+import hmac
+import json
+import logging
+import os
+import signal
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import socketio
+from aiohttp import web
+
+from ab_bridge.embedded.encoders import (
+    EncodeError,
+    encode_feedback,
+    encode_input,
+    poisson_spikes,
+    population_code,
+)
+from ab_bridge.embedded.graph import BrainGraph, Encoder, GraphError, load_graph
+from ab_bridge.embedded.snn import Network
+
+NAMESPACE = "/ab"
+logger = logging.getLogger("ab_bridge.embedded.server")
+
+
+def encoder_summary(enc: Encoder) -> dict[str, Any]:
+    """What a client needs to know about an encoder (e.g. the range a scalar is coded in)."""
+    if enc.type == "retina":
+        return {"type": enc.type, "width": enc.width, "height": enc.height,
+                "onOff": enc.on_off, "maxRateHz": enc.max_rate_hz}
+    return {"type": enc.type, "count": enc.count, "perValue": enc.per_value, "min": enc.min,
+            "max": enc.max, "maxRateHz": enc.max_rate_hz}
+
+
+def contract_of(graph: BrainGraph) -> dict[str, Any]:
+    """The run-independent part of the contract: constants and io."""
+    pops = graph.populations
+    return {
+        "projectId": graph.project,
+        "constants": {
+            "gamma": graph.gamma,
+            "outputWindowN": graph.output_window_n,
+            "feedbackN": graph.feedback_n,
+            "feedbackT": graph.feedback_t,
+            "dtMs": graph.dt_ms,
+        },
+        "io": {
+            "inputs": [{"id": i.id, "kind": i.kind, "n": pops[i.population].size,
+                        "encoder": encoder_summary(i.encoder)} for i in graph.inputs],
+            "outputs": [{"id": o.id, "n": pops[o.population].size} for o in graph.outputs],
+            "feedback": [{"id": f.id, "n": f.n, "fromOutput": f.from_output,
+                          "outputKind": "bipolarSplit" if f.from_output else None}
+                         for f in graph.feedback],
+            "stdp3": {"layers": graph.learning_layers},
+        },
+    }
+
+
+@dataclass
+class Run:
+    """One running brain session."""
+    run_id: str
+    graph: BrainGraph
+    network: Network
+    rng: np.random.Generator
+    needs: list[dict[str, str]]
+    cycle: int = 0
+    started_s: float = field(default_factory=time.monotonic)
+    rates: dict[str, np.ndarray] = field(default_factory=dict)        # held input rates
+    feedback_rates: dict[str, np.ndarray] = field(default_factory=dict)  # next cycle only
+    received: set[str] = field(default_factory=set)
+    robot_state: dict[str, Any] = field(default_factory=dict)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    stopping: bool = False
+    rewards: int = 0
+    chunk_errors: int = 0
+    last_cycle_ms: float = 0.0
+    task: asyncio.Task | None = None
+
+
+class BrainServer:
+    """REST + Socket.IO brain server for one or more graphs (one graph per project)."""
+
+    def __init__(self, graphs: list[BrainGraph], state_dir: str | Path, *,
+                 api_key: str | None = None, seed: int | None = None, learning: bool = True,
+                 deadline_ms: float = 50.0, realtime: bool = True,
+                 save_interval_s: float = 30.0) -> None:
+        if not graphs:
+            raise ValueError("the brain server needs at least one graph")
+        self.graphs = {g.project: g for g in graphs}
+        if len(self.graphs) != len(graphs):
+            raise ValueError("two graphs have the same project id")
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.api_key = api_key or None
+        self.seed = seed
+        self.learning = learning
+        self.deadline_ms = float(deadline_ms)
+        self.realtime = realtime
+        self.save_interval_s = save_interval_s
+        self.runs: dict[str, Run] = {}
+        # One worker thread runs every network step and reward, in submission order.
+        self.worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="brain")
+        self.sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins=[],
+                                        max_http_buffer_size=16 * 1024 * 1024)
+        self.app = web.Application(middlewares=[self._auth_middleware],
+                                   client_max_size=16 * 1024 * 1024)
+        self.sio.attach(self.app)
+        self._routes()
+        self._events()
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+        self._last_save = time.monotonic()
+
+    # ---- persistence -------------------------------------------------------------------
+    def state_path(self, project: str) -> Path:
+        return self.state_dir / f"{project}.npz"
+
+    def _load_state(self, network: Network) -> bool:
+        path = self.state_path(network.graph.project)
+        if not path.exists():
+            return False
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                network.load_state_arrays(dict(saved))
+        except (OSError, ValueError, KeyError) as exc:
+            logger.warning("ignoring saved brain state %s: %s", path, exc)
+            return False
+        logger.info("loaded brain state %s (cycle %d)", path, network.cycle)
+        return True
+
+    def save_state(self, network: Network) -> Path:
+        """Write the network's weights atomically to <state_dir>/<project>.npz."""
+        path = self.state_path(network.graph.project)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **network.state_arrays())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        return path
+
+    # ---- auth ----------------------------------------------------------------------------
+    def _key_ok(self, candidates: list[str | None]) -> bool:
+        if self.api_key is None:
+            return True
+        return any(c is not None and hmac.compare_digest(c.encode(), self.api_key.encode())
+                   for c in candidates)
+
+    @staticmethod
+    def _bearer(value: str | None) -> str | None:
+        if value and value.lower().startswith("bearer "):
+            return value[7:].strip()
+        return None
+
+    @web.middleware
+    async def _auth_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path.startswith("/api") and not self._key_ok(
+                [request.headers.get("x-api-key"),
+                 self._bearer(request.headers.get("Authorization"))]):
+            return web.json_response({"ok": False, "error": "missing or invalid API key "
+                                      "(send x-api-key or Authorization: Bearer)"}, status=401)
+        return await handler(request)
+
+    # ---- REST ----------------------------------------------------------------------------
+    def _routes(self) -> None:
+        r = self.app.router
+        r.add_post("/api/robot/{project}/start", self._start)
+        r.add_post("/api/robot/{project}/stop", self._stop)
+        r.add_get("/api/robot/{project}/io/state", self._io_state)
+        r.add_get("/api/robot/{project}/contract", self._contract)
+        r.add_get("/api/health", self._health)
+
+    def _graph_or_404(self, request: web.Request) -> BrainGraph:
+        project = request.match_info["project"]
+        graph = self.graphs.get(project)
+        if graph is None:
+            raise web.HTTPNotFound(text=json.dumps({
+                "ok": False, "error": f"unknown project {project!r}; known: {sorted(self.graphs)}"}),
+                content_type="application/json")
+        return graph
+
+    @staticmethod
+    async def _json_body(request: web.Request) -> dict[str, Any]:
+        if not request.can_read_body:
+            return {}
+        try:
+            body = await request.json()
+        except ValueError as exc:
+            raise web.HTTPBadRequest(text=json.dumps({"ok": False, "error": f"body is not JSON: {exc}"}),
+                                     content_type="application/json") from exc
+        if not isinstance(body, dict):
+            raise web.HTTPBadRequest(text='{"ok": false, "error": "body must be a JSON object"}',
+                                     content_type="application/json")
+        return body
+
+    async def _start(self, request: web.Request) -> web.Response:
+        graph = self._graph_or_404(request)
+        options = await self._json_body(request)
+        learning = options.get("learning", True)
+        seed = options.get("seed", self.seed)
+        if not isinstance(learning, bool) or (seed is not None and (
+                isinstance(seed, bool) or not isinstance(seed, int) or seed < 0)):
+            return web.json_response({"ok": False, "error": "options: 'learning' must be a "
+                                      "boolean and 'seed' a non-negative integer"}, status=400)
+        run = self.start_run(graph, learning=self.learning and learning, seed=seed)
+        origin = f"{request.scheme}://{request.host}"
+        return web.json_response({"ok": True, "runId": run.run_id, **contract_of(graph),
+                                  "learning": run.network.learning_enabled,
+                                  "realtime": {"url": origin, "namespace": NAMESPACE}})
+
+    async def _stop(self, request: web.Request) -> web.Response:
+        graph = self._graph_or_404(request)
+        body = await self._json_body(request)
+        run_id = body.get("runId")
+        if run_id is not None:
+            run = self.runs.get(str(run_id))
+            if run is None or run.graph.project != graph.project:
+                return web.json_response({"ok": False, "error": f"no run {run_id!r} in project "
+                                          f"{graph.project!r}"}, status=404)
+            targets = [run]
+        else:
+            targets = [r for r in self.runs.values() if r.graph.project == graph.project]
+        for run in targets:
+            await self.stop_run(run)
+        return web.json_response({"ok": True, "stopped": [r.run_id for r in targets]})
+
+    def _run_state(self, run: Run) -> dict[str, Any]:
+        return {"runId": run.run_id, "cycle": run.cycle, "needs": run.needs,
+                "learning": run.network.learning_enabled, "rewards": run.rewards,
+                "chunkErrors": run.chunk_errors, "lastCycleMs": run.last_cycle_ms,
+                "robotState": run.robot_state}
+
+    async def _io_state(self, request: web.Request) -> web.Response:
+        graph = self._graph_or_404(request)
+        runs = [self._run_state(r) for r in self.runs.values() if r.graph.project == graph.project]
+        latest = runs[-1] if runs else {"runId": None, "cycle": None, "needs": []}
+        return web.json_response({"ok": True, "projectId": graph.project, **latest,
+                                  "runs": runs})
+
+    async def _contract(self, request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, **contract_of(self._graph_or_404(request))})
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "projects": sorted(self.graphs),
+                                  "runs": len(self.runs)})
+
+    # ---- realtime ------------------------------------------------------------------------
+    def _events(self) -> None:
+        sio = self.sio
+
+        @sio.on("connect", namespace=NAMESPACE)
+        async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+            auth = auth if isinstance(auth, dict) else {}
+            if not self._key_ok([auth.get("token"), auth.get("apiKey"),
+                                 environ.get("HTTP_X_API_KEY"),
+                                 self._bearer(environ.get("HTTP_AUTHORIZATION"))]):
+                raise socketio.exceptions.ConnectionRefusedError("missing or invalid API key")
+
+        @sio.on("run:join", namespace=NAMESPACE)
+        async def run_join(sid: str, data: Any) -> dict[str, Any]:
+            run = self._run_of(data)
+            if run is None:
+                return await self._reject(sid, "run:join", data)
+            await sio.enter_room(sid, run.run_id, namespace=NAMESPACE)
+            run.arrived.set()
+            return {"ok": True, "runId": run.run_id, "cycle": run.cycle}
+
+        @sio.on("io:chunk", namespace=NAMESPACE)
+        async def io_chunk(sid: str, data: Any) -> None:
+            run = self._run_of(data)
+            if run is None:
+                await self._reject(sid, "io:chunk", data)
+                return
+            try:
+                self._accept_chunk(run, data)
+            except EncodeError as exc:
+                run.chunk_errors += 1
+                logger.warning("run %s: %s", run.run_id, exc)
+                await sio.emit("io:error", {"runId": run.run_id, "event": "io:chunk",
+                                            "inputId": data.get("inputId"), "error": str(exc)},
+                               to=sid, namespace=NAMESPACE)
+
+        @sio.on("learn:reward", namespace=NAMESPACE)
+        async def learn_reward(sid: str, data: Any) -> None:
+            run = self._run_of(data)
+            if run is None:
+                await self._reject(sid, "learn:reward", data)
+                return
+            try:
+                global_reward, by_layer = self._parse_reward(run, data)
+            except ValueError as exc:
+                await sio.emit("io:error", {"runId": run.run_id, "event": "learn:reward",
+                                            "error": str(exc)}, to=sid, namespace=NAMESPACE)
+                return
+            run.rewards += 1
+            await asyncio.get_running_loop().run_in_executor(
+                self.worker, run.network.apply_reward, global_reward, by_layer)
+
+        @sio.on("robot:state", namespace=NAMESPACE)
+        async def robot_state(sid: str, data: Any) -> None:
+            run = self._run_of(data)
+            if run is None:
+                await self._reject(sid, "robot:state", data)
+                return
+            state = data.get("state")
+            if isinstance(state, dict):
+                run.robot_state = state
+
+    def _run_of(self, data: Any) -> Run | None:
+        if not isinstance(data, dict):
+            return None
+        return self.runs.get(str(data.get("runId")))
+
+    async def _reject(self, sid: str, event: str, data: Any) -> dict[str, Any]:
+        run_id = data.get("runId") if isinstance(data, dict) else None
+        error = (f"{event}: payload must be an object with a runId" if run_id is None
+                 else f"{event}: unknown run {run_id!r}")
+        await self.sio.emit("io:error", {"runId": run_id, "event": event, "error": error},
+                            to=sid, namespace=NAMESPACE)
+        return {"ok": False, "error": error}
+
+    @staticmethod
+    def _parse_reward(run: Run, data: dict[str, Any]) -> tuple[float, dict[str, float]]:
+        def value(x: Any, what: str) -> float:
+            if isinstance(x, bool) or not isinstance(x, (int, float)) or not np.isfinite(x):
+                raise ValueError(f"learn:reward: {what} must be a finite number, got {x!r}")
+            return float(min(max(x, 0.0), 1.0))
+
+        global_reward = value(data.get("globalReward"), "globalReward")
+        by_layer_raw = data.get("byLayer") or {}
+        if not isinstance(by_layer_raw, dict):
+            raise ValueError("learn:reward: byLayer must be an object {layer: value}")
+        layers = set(run.graph.learning_layers)
+        unknown = sorted(set(by_layer_raw) - layers)
+        if unknown:
+            raise ValueError(f"learn:reward: unknown layer(s) {unknown}; stdp3 layers: "
+                             f"{sorted(layers)}")
+        return global_reward, {k: value(v, f"byLayer[{k}]") for k, v in by_layer_raw.items()}
+
+    def _accept_chunk(self, run: Run, data: dict[str, Any]) -> None:
+        input_id = data.get("inputId")
+        spec = next((i for i in run.graph.inputs if i.id == input_id), None)
+        fb = next((f for f in run.graph.feedback if f.id == input_id), None)
+        if spec is None and fb is None:
+            raise EncodeError(f"io:chunk: unknown inputId {input_id!r}; inputs: "
+                              f"{[i.id for i in run.graph.inputs]}, feedback: "
+                              f"{[f.id for f in run.graph.feedback]}")
+        if fb is not None:
+            run.feedback_rates[fb.id] = encode_feedback(fb, run.graph.gamma, data.get("format"),
+                                                        data.get("meta"), data.get("data"))
+        else:
+            run.rates[spec.id] = encode_input(spec, data.get("format"), data.get("meta"),
+                                              data.get("data"))
+        run.received.add(str(input_id))
+        if all(n["id"] in run.received for n in run.needs):
+            run.arrived.set()
+
+    # ---- runs ----------------------------------------------------------------------------
+    def start_run(self, graph: BrainGraph, learning: bool = True, seed: int | None = None) -> Run:
+        network = Network(graph, seed=seed, learning=learning)
+        self._load_state(network)
+        run_id = uuid.uuid4().hex[:12]
+        needs = [{"id": i.id, "kind": i.kind} for i in graph.inputs] + \
+                [{"id": f.id, "kind": "Feedback"} for f in graph.feedback]
+        run = Run(run_id, graph, network, np.random.default_rng(network.seed + 1), needs,
+                  cycle=network.cycle)
+        self.runs[run_id] = run
+        run.task = asyncio.get_running_loop().create_task(self._run_loop(run))
+        logger.info("run %s started for project %s (learning %s)", run_id, graph.project,
+                    "on" if learning else "off")
+        return run
+
+    async def stop_run(self, run: Run) -> None:
+        run.stopping = True
+        run.arrived.set()
+        if run.task is not None:
+            await asyncio.gather(run.task, return_exceptions=True)
+        self.runs.pop(run.run_id, None)
+        if run.network.learning_enabled:
+            await asyncio.get_running_loop().run_in_executor(self.worker, self.save_state,
+                                                             run.network)
+        await self.sio.emit("run:stopped", {"runId": run.run_id, "cycle": run.cycle},
+                            room=run.run_id, namespace=NAMESPACE)
+        logger.info("run %s stopped at cycle %d", run.run_id, run.cycle)
+
+    def _members(self, run: Run) -> int:
+        rooms = self.sio.manager.rooms.get(NAMESPACE, {})
+        return len(rooms.get(run.run_id, {}))
+
+    def _rasters(self, run: Run) -> dict[str, np.ndarray]:
+        graph = run.graph
+        rasters = {}
+        for spec in graph.inputs:
+            rates = run.rates.get(spec.id)
+            if rates is None and spec.kind == "JointState" and "q" in run.robot_state:
+                try:
+                    q = np.asarray(run.robot_state["q"], dtype=np.float64)[:spec.encoder.count]
+                    if q.size == spec.encoder.count and np.all(np.isfinite(q)):
+                        rates = population_code(q, spec.encoder)
+                except (TypeError, ValueError):
+                    rates = None
+            if rates is not None:
+                rasters[spec.id] = poisson_spikes(run.rng, rates, graph.gamma, graph.dt_ms)
+        for fb in graph.feedback:
+            rates = run.feedback_rates.pop(fb.id, None)
+            if rates is not None:
+                rasters[fb.id] = poisson_spikes(run.rng, rates, graph.gamma, graph.dt_ms)
+        return rasters
+
+    async def _run_loop(self, run: Run) -> None:
+        loop = asyncio.get_running_loop()
+        graph = run.graph
+        period_s = graph.gamma * graph.dt_ms / 1000.0
+        next_start = time.monotonic()
+        try:
+            while not run.stopping:
+                if self._members(run) == 0:      # nobody listening: pause, do not burn CPU
+                    run.arrived.clear()
+                    try:
+                        await asyncio.wait_for(run.arrived.wait(), 0.2)
+                    except TimeoutError:
+                        pass
+                    next_start = time.monotonic()
+                    continue
+                if self.realtime:
+                    delay = next_start - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    next_start = max(next_start + period_s, time.monotonic() - period_s)
+                run.received.clear()
+                run.arrived.clear()
+                await self.sio.emit("io:need", {"runId": run.run_id, "cycle": run.cycle,
+                                                "needs": run.needs,
+                                                "deadlineMs": self.deadline_ms},
+                                    room=run.run_id, namespace=NAMESPACE)
+                if run.needs:
+                    try:
+                        await asyncio.wait_for(run.arrived.wait(), self.deadline_ms / 1000.0)
+                    except TimeoutError:
+                        pass
+                if run.stopping:
+                    break
+                rasters = self._rasters(run)
+                t0 = time.perf_counter()
+                result = await loop.run_in_executor(self.worker, run.network.run_cycle, rasters)
+                run.last_cycle_ms = (time.perf_counter() - t0) * 1000.0
+                rows = [{"t": t, "id": oid, "bits": raster[t].tolist()}
+                        for oid, raster in result.outputs.items() for t in range(graph.gamma)]
+                await self.sio.emit("cycle:update", {
+                    "runId": run.run_id, "cycle": run.cycle, "outputs": rows,
+                    "spikeCounts": {o.id: result.spike_counts[o.population]
+                                    for o in graph.outputs},
+                    "computeMs": round(run.last_cycle_ms, 3)},
+                    room=run.run_id, namespace=NAMESPACE)
+                run.cycle += 1
+                if run.network.learning_enabled and \
+                        time.monotonic() - self._last_save > self.save_interval_s:
+                    self._last_save = time.monotonic()
+                    await loop.run_in_executor(self.worker, self.save_state, run.network)
+        except Exception:
+            logger.exception("run %s failed", run.run_id)
+            raise
+
+    # ---- lifecycle -----------------------------------------------------------------------
+    async def start(self, host: str = "127.0.0.1", port: int = 8765) -> int:
+        """Start serving; returns the bound port (useful with port 0)."""
+        self.runner = web.AppRunner(self.app, handle_signals=False)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, host, port)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # the real port when 0 was asked
+        logger.info("brain server on http://%s:%d (projects %s)", host, self.port,
+                    sorted(self.graphs))
+        return self.port
+
+    async def close(self) -> None:
+        """Stop every run (saving weights), then the HTTP server."""
+        for run in list(self.runs.values()):
+            await self.stop_run(run)
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+        self.worker.shutdown(wait=True)
+
+
+class ServerThread:
+    """A BrainServer on its own event loop in a background thread (for nodes and tests)."""
+
+    def __init__(self, server: BrainServer, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.server = server
+        self.host = host
+        self.requested_port = port
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="brain-server",
+                                       daemon=True)
+        self.port = 0
+
+    def start(self, timeout_s: float = 10.0) -> int:
+        self.thread.start()
+        future = asyncio.run_coroutine_threadsafe(
+            self.server.start(self.host, self.requested_port), self.loop)
+        self.port = future.result(timeout_s)
+        return self.port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        if not self.thread.is_alive():
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self.server.close(), self.loop).result(timeout_s)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout_s)
+
+
+def build_server(graph_paths: list[str], state_dir: str, **kwargs: Any) -> BrainServer:
+    return BrainServer([load_graph(p) for p in graph_paths], state_dir, **kwargs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ab_bridge.embedded.server",
+                                     description="Embedded spiking brain server (Artificial "
+                                     "Brains REST + Socket.IO protocol).")
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="port (default 8765, 0 = any)")
+    parser.add_argument("--graph", action="append", required=True,
+                        help="brain graph YAML (repeat for several projects)")
+    parser.add_argument("--state-dir", required=True, help="where weights are saved/loaded")
+    parser.add_argument("--api-key", default=os.environ.get("AB_API_KEY"),
+                        help="require this API key (default: $AB_API_KEY; none = open)")
+    parser.add_argument("--seed", type=int, default=None, help="run seed (default: graph's)")
+    parser.add_argument("--no-learning", action="store_true", help="freeze the weights")
+    parser.add_argument("--deadline-ms", type=float, default=50.0,
+                        help="how long a cycle waits for its inputs (default 50)")
+    parser.add_argument("--free-run", action="store_true",
+                        help="do not pace cycles to real time (gamma x dt per cycle)")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        server = build_server(args.graph, args.state_dir, api_key=args.api_key, seed=args.seed,
+                              learning=not args.no_learning, deadline_ms=args.deadline_ms,
+                              realtime=not args.free_run)
+    except GraphError as exc:
+        print(f"error: invalid brain graph: {exc}", flush=True)
+        return 2
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        port = await server.start(args.host, args.port)
+        print(f"brain server listening on http://{args.host}:{port}", flush=True)
+        await stop.wait()
+        await server.close()
+
+    asyncio.run(serve())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
