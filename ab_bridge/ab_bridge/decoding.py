@@ -7,7 +7,7 @@ up), computed with numpy over whole [timesteps x neurons] rasters instead of
 bit by bit. No rclpy here.
 
 Inputs come in three forms, all reduced to rasters before decoding:
-- rasters: {population: [timesteps, neurons] 0/1 array} (CycleSpikes messages);
+- rasters: {population: [timesteps, neurons] 0/1 array} (CycleRasters messages);
 - protocol rows: `cycle:update` outputs, `{"t", "id", "bits"}` dicts or
   `[t, id, bits]` triples (see `rows_to_cycle`);
 - sparse neuron events of newer SDK releases: `{"step", "outputs": [{"t",
@@ -147,7 +147,7 @@ def parse_mapping(entries: Iterable[Mapping[str, Any] | MappingEntry]) -> list[M
 
 
 @dataclass
-class CycleSpikes:
+class CycleRasters:
     """Spikes of one cycle: per population a [timesteps, neurons] raster on a shared time axis.
 
     `present[p, i]` is False where population p sent no row at step i (a
@@ -206,7 +206,7 @@ class Decoder:
                 self._neuron_count[x.population] = max(self._neuron_count.get(x.population, 0),
                                                        x.neuron_count)
 
-    def decode(self, spikes: CycleSpikes) -> DecodedCycle:
+    def decode(self, spikes: CycleRasters) -> DecodedCycle:
         """Deltas for one cycle. Populations no entry maps are ignored (and listed)."""
         widths = tuple(int(r.shape[1]) for r in spikes.rasters)
         plan = self._plan(tuple(spikes.populations), widths)
@@ -234,7 +234,7 @@ class Decoder:
                                 np.zeros((len(self.channels), steps)), plan.unknown)
         spikes_by_column = stack.transpose(1, 0, 2).reshape(steps, count * width)
         return self._finish(plan, spikes_by_column,
-                            CycleSpikes(timesteps, list(populations), [], None, None))
+                            CycleRasters(timesteps, list(populations), [], None, None))
 
     def _plan(self, populations: tuple[str, ...], widths: tuple[int, ...]) -> _Plan:
         plan = self._plans.get((populations, widths))
@@ -246,7 +246,7 @@ class Decoder:
         return plan
 
     def _finish(self, plan: _Plan, spikes_by_column: np.ndarray,
-                spikes: CycleSpikes) -> DecodedCycle:
+                spikes: CycleRasters) -> DecodedCycle:
         # One product gives every entry's spike count (addition, booleanThreshold)
         # or first-half minus second-half count (bipolarSplit, bipolarScalar) per step.
         value = plan.weights @ spikes_by_column.T.astype(np.float64)      # [rows, T]
@@ -407,7 +407,7 @@ def _bits_array(bits: Any, where: str, max_neurons: int) -> np.ndarray:
 
 
 def rows_to_cycle(rows: Any, *, max_timesteps: int = MAX_TIMESTEPS,
-                  max_neurons: int = MAX_NEURONS, max_rows: int | None = None) -> CycleSpikes:
+                  max_neurons: int = MAX_NEURONS, max_rows: int | None = None) -> CycleRasters:
     """Validate `cycle:update` output rows and gather them into rasters.
 
     Rows are `{"t": int, "id": str, "bits": [0/1...]}` or `[t, id, bits]`;
@@ -458,7 +458,7 @@ def rows_to_cycle(rows: Any, *, max_timesteps: int = MAX_TIMESTEPS,
         ids.append(pid)
         bits_of_row.append(bits)
     if not times:
-        return CycleSpikes(np.zeros(0, dtype=np.int64), [], [], None)
+        return CycleRasters(np.zeros(0, dtype=np.int64), [], [], None)
 
     timesteps = np.unique(np.array(times, dtype=np.int64))
     if timesteps.size > max_timesteps:
@@ -507,7 +507,7 @@ def rows_to_cycle(rows: Any, *, max_timesteps: int = MAX_TIMESTEPS,
                 [bits_of_row[r] for r in mine.tolist()], populations[p],
                 [times[r] for r in mine.tolist()])
         rasters.append(raster)
-    return CycleSpikes(timesteps, populations, rasters, None if present.all() else present,
+    return CycleRasters(timesteps, populations, rasters, None if present.all() else present,
                        None if consistent else arrival)
 
 
@@ -537,7 +537,7 @@ _NEURON_ID = re.compile(r"^([^:]+):(\d+)$")
 
 
 def neuron_event_to_cycle(event: Mapping[str, Any], neuron_counts: Mapping[str, int] | None = None,
-                          max_neurons: int = MAX_NEURONS) -> CycleSpikes:
+                          max_neurons: int = MAX_NEURONS) -> CycleRasters:
     """A one-step cycle from a sparse event `{"step", "outputs": [{"t", "neurons": ["pop:i"]}]}`.
 
     Spikes of all of the event's rows are ORed per population; widths come from
@@ -576,7 +576,7 @@ def neuron_event_to_cycle(event: Mapping[str, Any], neuron_counts: Mapping[str, 
         row = np.zeros((1, widths[pid]), dtype=np.uint8)
         row[0, active.get(pid, [])] = 1
         rasters.append(row)
-    return CycleSpikes(np.array([int(step)], dtype=np.int64), populations, rasters, None)
+    return CycleRasters(np.array([int(step)], dtype=np.int64), populations, rasters, None)
 
 
 def deltas_to_dq_dg(channels: Sequence[str], deltas: np.ndarray, dof: int,

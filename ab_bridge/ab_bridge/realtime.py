@@ -92,8 +92,9 @@ class RealtimeClient:
             return False
 
     def close(self) -> None:
-        """Disconnect and stop reconnecting."""
+        """Disconnect and stop reconnecting; no callback fires afterwards."""
         self._stop.set()
+        self._sio.reconnection = False
         try:
             self._sio.shutdown()
         except Exception as error:  # closing a half-open link must not raise
@@ -105,7 +106,7 @@ class RealtimeClient:
         delay = self._delay_s
         while not self._stop.is_set():
             error = self._try_connect()
-            if error is None:
+            if error is None or self._stop.is_set():
                 return
             self._on_link("connect_failed", error)
             wait = min(delay, self._delay_max_s) * (1.0 + 0.2 * (2 * random.random() - 1))
@@ -136,11 +137,15 @@ class RealtimeClient:
             + "; ".join(errors) + ")"
 
     def _connected(self) -> None:
+        if self._stop.is_set():
+            return
         # Join the run's room on every (re)connection.
         self._sio.emit("run:join", {"runId": self.run_id}, namespace=self.namespace)
         self._on_link("connected", f"{self.url} {self.namespace}")
 
     def _disconnected(self, reason: Any = None) -> None:
+        if self._stop.is_set():
+            return
         self._on_link("disconnected", str(reason or ""))
         # python-socketio reconnects by itself after a lost transport, not after
         # the server closed the namespace: the run still needs its link, retry here.
@@ -157,15 +162,19 @@ class RealtimeClient:
             self._connect_loop()
 
     def _connect_error(self, data: Any = None) -> None:
+        if self._stop.is_set():
+            return
         self._on_link("connect_failed", _redact(str(data), self._api_key))
 
     def _handler(self, event: str) -> Callable[..., None]:
         def handle(*args: Any) -> None:
-            self._on_event(event, args[0] if len(args) == 1 else list(args))
+            if not self._stop.is_set():
+                self._on_event(event, args[0] if len(args) == 1 else list(args))
         return handle
 
     def _other_event(self, event: str, *args: Any) -> None:
-        self._on_event(event, args[0] if len(args) == 1 else list(args))
+        if not self._stop.is_set():
+            self._on_event(event, args[0] if len(args) == 1 else list(args))
 
 
 def _redact(text: str, secret: str | None) -> str:

@@ -32,7 +32,7 @@ from ab_bridge.contract import (
 )
 from ab_bridge.decoding import (
     MAX_NEURONS,
-    CycleSpikes,
+    CycleRasters,
     DecodedCycle,
     DecodeError,
     Decoder,
@@ -85,7 +85,7 @@ class CycleResult:
 
     run_id: str
     cycle: int
-    spikes: CycleSpikes
+    spikes: CycleRasters
     decoded: DecodedCycle
     dt_s: float
     received_s: float
@@ -381,8 +381,8 @@ class BrainSession:
         if self.config.use_reward_policy and self.policies.compute_reward is not None:
             self._policy_reward(contract, result)
 
-    def _keep_known(self, spikes: CycleSpikes, cycle: int, widths: dict[str, Any]
-                    ) -> CycleSpikes:
+    def _keep_known(self, spikes: CycleRasters, cycle: int, widths: dict[str, Any]
+                    ) -> CycleRasters:
         """Drop (and report) populations the contract does not list; check declared widths."""
         if not widths:
             return spikes
@@ -400,7 +400,7 @@ class BrainSession:
             keep.append(i)
         if len(keep) == len(spikes.populations):
             return spikes
-        return CycleSpikes(
+        return CycleRasters(
             spikes.timesteps, [spikes.populations[i] for i in keep],
             [spikes.rasters[i] for i in keep],
             None if spikes.present is None else spikes.present[keep],

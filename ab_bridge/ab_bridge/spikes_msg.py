@@ -1,13 +1,14 @@
-"""Conversions between spike rasters and ab_interfaces spike messages."""
+"""Conversions between spike rasters / decoded deltas and ab_interfaces messages."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from ab_bridge.decoding import CycleRasters
 from ab_bridge.spikes import pack_raster, unpack_raster
-from ab_interfaces.msg import CycleSpikes, PopulationSpikes
+from ab_interfaces.msg import ActuatorCommand, CycleSpikes, PopulationSpikes
 
 
 def population_msg(population_id: str, raster: np.ndarray, cycle: int,
@@ -43,3 +44,39 @@ def raster_of(msg: PopulationSpikes) -> np.ndarray:
         return unpack_raster(msg.bitmap, msg.timestep_count, msg.neuron_count)
     except ValueError as error:
         raise ValueError(f"population {msg.population_id!r}: {error}") from None
+
+
+def cycle_rasters_of(msg: CycleSpikes) -> CycleRasters:
+    """The decoder's view of a CycleSpikes message (one raster per population).
+
+    Raises ValueError naming the population when a bitmap does not match its
+    shape, or when populations disagree on the timestep count.
+    """
+    rasters = [raster_of(p) for p in msg.populations]
+    steps = {r.shape[0] for r in rasters}
+    if len(steps) > 1:
+        raise ValueError(f"cycle {msg.cycle}: populations have different timestep counts "
+                         f"{sorted(steps)}")
+    count = steps.pop() if steps else 0
+    return CycleRasters(np.arange(count, dtype=np.int64),
+                        [p.population_id for p in msg.populations], rasters)
+
+
+def command_msg(source: str, cycle: int, channels: Sequence[str], deltas: np.ndarray,
+                step_dt_s: float) -> ActuatorCommand:
+    """An ActuatorCommand from [channels, steps] deltas (channel-major); header left to the caller."""
+    deltas = np.asarray(deltas, dtype=np.float64).reshape(len(channels), -1)
+    msg = ActuatorCommand()
+    msg.source = source
+    msg.cycle = int(cycle)
+    msg.channels = list(channels)
+    msg.step_count = int(deltas.shape[1])
+    msg.step_dt_s = float(step_dt_s)
+    msg.deltas = deltas.ravel().tolist()
+    return msg
+
+
+def hold_msg(source: str, cycle: int, channels: Sequence[str], step_dt_s: float
+             ) -> ActuatorCommand:
+    """The all-zero command (one step) that makes actuators hold where they are."""
+    return command_msg(source, cycle, channels, np.zeros((len(channels), 1)), step_dt_s)

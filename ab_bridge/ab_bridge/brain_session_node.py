@@ -1,0 +1,286 @@
+"""`brain_session`: the realtime session with a brain as a ROS 2 node.
+
+Streams the mapped ROS topics to the brain when it asks for inputs,
+publishes every output cycle on `spikes` (CycleSpikes) and its decoded
+command on `actuator_command`, forwards `reward` and `deviation` messages,
+reports the link on `diagnostics`, and offers `~/start_run` and `~/stop_run`.
+On disconnect, stop or shutdown it publishes an all-zero command (hold).
+
+    ros2 run ab_bridge brain_session --ros-args -p url:=http://127.0.0.1:8765 \
+        -p project_id:=demo_arm -p decoder_mapping:=mapping.yaml -p auto_start:=true
+
+The API key comes from $AB_API_KEY or the `api_key` parameter; it is never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+
+from ab_bridge import session as core
+from ab_bridge.decoding import DecodeError, parse_mapping
+from ab_bridge.inputs import Provider
+from ab_bridge.ros_inputs import InputBinding, LatestMessages, frame_of, parse_inputs
+from ab_bridge.session import CycleResult, SessionConfig, SessionError, load_path_or_inline
+from ab_bridge.spikes_msg import command_msg, hold_msg, population_msg
+from ab_interfaces.msg import ActuatorCommand, CycleSpikes, Deviation, Reward
+from ab_interfaces.srv import StartRun, StopRun
+
+_LEVEL = {"connected": DiagnosticStatus.OK, "connecting": DiagnosticStatus.WARN,
+          "idle": DiagnosticStatus.OK, "stopped": DiagnosticStatus.OK,
+          "disconnected": DiagnosticStatus.ERROR}
+
+
+class BrainSession(Node):
+    """ROS wrapper of ab_bridge.session.BrainSession (named BrainSession for composition)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("brain_session", **kwargs)
+        text = ParameterDescriptor
+        self.url: str = self.declare_parameter("url", "http://127.0.0.1:8765", text(
+            description="Brain server URL (the /api base is derived from it).")).value
+        self.project_id: str = self.declare_parameter("project_id", "demo_arm", text(
+            description="Brain project id.")).value
+        api_key: str = self.declare_parameter("api_key", "", text(
+            description="API key; empty: $AB_API_KEY. Prefer the environment: "
+                        "parameters are readable by anyone on the ROS graph.")).value
+        namespace: str = self.declare_parameter("namespace", "/ab", text(
+            description="Socket.IO namespace when the start response names none.")).value
+        inputs_text: str = self.declare_parameter("inputs", "", text(
+            description="Brain input id -> {topic, type[, format]}: YAML file path or "
+                        "inline YAML.")).value
+        mapping_text: str = self.declare_parameter("decoder_mapping", "", text(
+            description="Decoder mapping entries (node_id, channel, scheme, per_step_max, "
+                        "gain, ...): YAML file path or inline YAML.")).value
+        policies_dir: str = self.declare_parameter("policies_dir", "", text(
+            description="Folder for contract files and user policies; empty: none.")).value
+        use_reward_policy: bool = self.declare_parameter("use_reward_policy", False, text(
+            description="Call policies_dir/reward_policy.py after every cycle.")).value
+        self.auto_start: bool = self.declare_parameter("auto_start", False, text(
+            description="Start a run when the node starts.")).value
+        self.run_options: str = self.declare_parameter("run_options", "", text(
+            description="JSON options for POST /robot/{project}/start.")).value
+        reconnect_s: float = self.declare_parameter("reconnect_delay_s", 0.5, text(
+            description="First reconnection delay; doubles up to reconnect_delay_max_s.",
+            floating_point_range=[FloatingPointRange(from_value=0.01, to_value=60.0)])).value
+        reconnect_max_s: float = self.declare_parameter("reconnect_delay_max_s", 5.0, text(
+            description="Longest reconnection delay.",
+            floating_point_range=[FloatingPointRange(from_value=0.01, to_value=600.0)])).value
+        diagnostics_s: float = self.declare_parameter("diagnostics_period_s", 1.0, text(
+            description="Period of diagnostics messages.",
+            floating_point_range=[FloatingPointRange(from_value=0.05, to_value=60.0)])).value
+
+        if not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"parameter 'url' must start with http:// or https://, "
+                             f"got {self.url!r}")
+        if not self.project_id:
+            raise ValueError("parameter 'project_id' must be non-empty")
+        if reconnect_max_s < reconnect_s:
+            raise ValueError("parameter 'reconnect_delay_max_s' must be >= 'reconnect_delay_s'")
+        try:
+            mapping = parse_mapping(load_path_or_inline(mapping_text) or [])
+        except (DecodeError, ValueError) as error:
+            raise ValueError(f"parameter 'decoder_mapping': {error}") from None
+        try:
+            self.bindings = parse_inputs(load_path_or_inline(inputs_text))
+        except ValueError as error:
+            raise ValueError(f"parameter 'inputs': {error}") from None
+        try:
+            self._options = json.loads(self.run_options) if self.run_options.strip() else {}
+        except ValueError as error:
+            raise ValueError(f"parameter 'run_options': not JSON ({error})") from None
+
+        self._handoff: queue.SimpleQueue = queue.SimpleQueue()
+        self._closing = False
+        self.session = core.BrainSession(SessionConfig(
+            url=self.url, project_id=self.project_id, api_key=api_key, namespace=namespace,
+            decoder_mapping=mapping, policies_dir=policies_dir,
+            use_reward_policy=use_reward_policy, reconnect_delay_s=reconnect_s,
+            reconnect_delay_max_s=reconnect_max_s), listener=self)
+        self.channels = list(self.session.decoder.channels)
+        self.dt_s = 0.001
+
+        self.spikes_pub = self.create_publisher(CycleSpikes, "spikes", 10)
+        self.command_pub = self.create_publisher(ActuatorCommand, "actuator_command", 10)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "diagnostics", 10)
+        self.create_subscription(Reward, "reward", self._on_reward, 10)
+        self.create_subscription(Deviation, "deviation", self._on_deviation, 10)
+        self.latest = LatestMessages()
+        for binding in self.bindings:
+            self.create_subscription(
+                binding.message_class(), binding.topic,
+                lambda msg, input_id=binding.input_id: self.latest.put(input_id, msg),
+                qos_profile_sensor_data)
+            self.session.streamer.register_input(binding.input_id, self._provider(binding))
+        self.create_service(StartRun, "~/start_run", self._start_run)
+        self.create_service(StopRun, "~/stop_run", self._stop_run)
+        # Socket.IO threads hand results over through a queue and wake the executor.
+        self._wake = self.create_guard_condition(self._drain)
+        self.create_timer(diagnostics_s, self._publish_diagnostics)
+        self._auto_start_timer = self.create_timer(0.01, self._auto_start_once) \
+            if self.auto_start else None
+
+    def _provider(self, binding: InputBinding) -> Provider:
+        def provide():
+            msg = self.latest.get(binding.input_id)
+            return None if msg is None else frame_of(binding, msg)
+        return provide
+
+    def _auto_start_once(self) -> None:
+        self._auto_start_timer.cancel()
+        self._start(self._options)
+
+    def _start(self, options: dict[str, Any]) -> tuple[bool, str, str]:
+        try:
+            contract = self.session.start(options)
+        except SessionError as error:
+            self.get_logger().error(f"start run failed: {error}")
+            return False, str(error), ""
+        self.dt_s = contract.dt_s
+        self.get_logger().info(f"run {contract.run_id} started (gamma {contract.gamma}, "
+                               f"outputs {contract.output_ids})")
+        return True, "started", contract.run_id
+
+    # -- services ---------------------------------------------------------------------------
+    def _start_run(self, request: StartRun.Request, response: StartRun.Response
+                   ) -> StartRun.Response:
+        try:
+            options = json.loads(request.options_json) if request.options_json.strip() else {}
+            if not isinstance(options, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as error:
+            response.success, response.message = False, f"options_json: {error}"
+            return response
+        response.success, response.message, response.run_id = self._start(options)
+        return response
+
+    def _stop_run(self, request: StopRun.Request, response: StopRun.Response) -> StopRun.Response:
+        run_id = self.session.stop()
+        response.success = True
+        response.message = "stopped" if run_id else "no run was running"
+        response.run_id = run_id
+        return response
+
+    # -- topics from the robot ------------------------------------------------------------
+    def _on_reward(self, msg: Reward) -> None:
+        if len(msg.layer_ids) != len(msg.layer_rewards):
+            self.get_logger().error(f"reward for cycle {msg.cycle}: {len(msg.layer_ids)} layer "
+                                    f"ids but {len(msg.layer_rewards)} rewards; dropped")
+            return
+        self.session.send_reward(msg.cycle, msg.global_reward,
+                                 dict(zip(msg.layer_ids, msg.layer_rewards, strict=True)))
+
+    def _on_deviation(self, msg: Deviation) -> None:
+        self.session.send_deviation(msg.feedback_id, list(msg.values), msg.cycle)
+
+    # -- SessionListener (called on Socket.IO threads) -------------------------------------
+    def on_cycle(self, result: CycleResult) -> None:
+        self._hand_over("cycle", result)
+
+    def on_hold(self, reason: str) -> None:
+        self._hand_over("hold", reason)
+
+    def on_link(self, state: str, detail: str) -> None:
+        self._hand_over("link", f"{state} {detail}".strip())
+
+    def on_error(self, message: str) -> None:
+        self._hand_over("error", message)
+
+    def _hand_over(self, kind: str, item: Any) -> None:
+        if self._closing:
+            return
+        self._handoff.put((kind, item))
+        try:
+            self._wake.trigger()
+        except Exception:  # destroyed between the check and the call: nothing to wake
+            pass
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                kind, item = self._handoff.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "cycle":
+                self._publish_cycle(item)
+            elif kind == "hold":
+                self.get_logger().warning(f"holding actuators: {item}")
+                self._publish_hold()
+            elif kind == "link":
+                self.get_logger().info(f"brain link {item}")
+            else:
+                self.get_logger().error(item, throttle_duration_sec=1.0)
+
+    def _publish_cycle(self, result: CycleResult) -> None:
+        stamp = self.get_clock().now().to_msg()
+        spikes = CycleSpikes()
+        spikes.header.stamp = stamp
+        spikes.run_id = result.run_id
+        spikes.cycle = result.cycle
+        spikes.populations = [population_msg(pid, raster, result.cycle, result.dt_s)
+                              for pid, raster in zip(result.spikes.populations,
+                                                     result.spikes.rasters, strict=True)]
+        self.spikes_pub.publish(spikes)
+        command = command_msg("brain_session", result.cycle, result.decoded.channels,
+                              result.decoded.deltas, result.dt_s)
+        command.header.stamp = stamp
+        self.command_pub.publish(command)
+
+    def _publish_hold(self) -> None:
+        command = hold_msg("brain_session", 0, self.channels, self.dt_s)
+        command.header.stamp = self.get_clock().now().to_msg()
+        self.command_pub.publish(command)
+
+    def _publish_diagnostics(self) -> None:
+        stats = self.session.stats
+        status = DiagnosticStatus()
+        status.name = "brain_session: brain link"
+        status.hardware_id = self.session.rest.base_url
+        status.level = _LEVEL.get(stats.link, DiagnosticStatus.WARN)
+        status.message = stats.link if not stats.last_error else \
+            f"{stats.link}; last error: {stats.last_error[:120]}"
+        io_ms = stats.last_input_to_output_s
+        values = {
+            "link": stats.link, "run_id": self.session.run_id, "cycles": stats.cycles,
+            "cycle_rate_hz": f"{stats.cycle_rate_hz():.2f}",
+            "last_decode_latency_ms": f"{stats.last_decode_latency_s * 1e3:.3f}",
+            "last_input_to_output_ms": "" if io_ms is None else f"{io_ms * 1e3:.3f}",
+            "errors": stats.errors, "reconnects": stats.reconnects,
+            "chunks_sent": stats.chunks_sent, "rewards_sent": stats.rewards_sent,
+            "deviations_sent": stats.deviations_sent,
+        }
+        status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
+        array = DiagnosticArray()
+        array.header.stamp = self.get_clock().now().to_msg()
+        array.status = [status]
+        self.diagnostics_pub.publish(array)
+
+    def destroy_node(self) -> None:
+        # Actuators hold first, then the run stops and the link closes.
+        try:
+            self._publish_hold()
+        except Exception:  # the context may already be shut down
+            pass
+        self._closing = True
+        self.session.close()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> None:
+    try:
+        with rclpy.init(args=args):
+            rclpy.spin(BrainSession())
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+
+
+if __name__ == "__main__":
+    main()
