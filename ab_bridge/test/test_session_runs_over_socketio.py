@@ -181,3 +181,27 @@ def test_start_fails_clearly_with_a_wrong_key(server, tmp_path):
     with pytest.raises(Exception, match="HTTP 401"):
         brain.start()
     brain.close()
+
+
+@pytest.mark.timeout(60)
+def test_link_retries_until_the_realtime_server_is_up():
+    from ab_bridge.realtime import RealtimeClient
+
+    server = ProtocolServer()
+    links: list[tuple[str, str]] = []
+    client = RealtimeClient(server.url, "run-1", api_key=SECRET, on_event=lambda e, p: None,
+                            on_link=lambda state, detail: links.append((state, detail)),
+                            reconnect_delay_s=0.05, reconnect_delay_max_s=0.2,
+                            connect_timeout_s=2.0)
+    try:
+        client.start()
+        assert wait_until(lambda: sum(s == "connect_failed" for s, _ in links) >= 2)
+        assert all(SECRET not in detail for _, detail in links)
+        server.start()
+        assert wait_until(lambda: client.connected and "run-1" in server.joined, timeout_s=20)
+        assert client.emit("robot:state", {"runId": "run-1", "state": {"q": [0.1]}})
+        assert wait_until(lambda: server.received_of("robot:state"))
+    finally:
+        client.close()
+        server.stop()
+    assert not client.emit("robot:state", {})

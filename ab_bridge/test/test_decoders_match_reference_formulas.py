@@ -1,0 +1,233 @@
+"""Decoder parity on randomized spike payloads.
+
+The reference SDK's licence does not let this repository depend on it (see
+the package README), so parity is checked against an oracle written here,
+bit by bit and row by row, from the documented formulas of
+../shared/specs/artificial_brains.md (the reference's decode_stream_rows
+behaviour: per timestep, rows in arrival order, entries in mapping order,
+zero deltas left out). `bench/decode.py` also compares against the real
+reference package, installed in its own venv.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ab_bridge.decoding import (
+    DecodeError,
+    Decoder,
+    MappingEntry,
+    neuron_event_to_cycle,
+    parse_mapping,
+    rows_to_cycle,
+)
+
+SCHEMES = ["bipolarSplit", "addition", "booleanThreshold", "bipolarScalar"]
+
+
+def oracle_value(bits: list[int], entry: MappingEntry) -> float:
+    n = len(bits)
+    half = n // 2
+    first, second = sum(bits[:half]), sum(bits[half:2 * half])
+    if entry.scheme == "bipolarSplit":
+        return float(first - second) if n >= 2 else 0.0
+    if entry.scheme == "addition":
+        return float(sum(bits))
+    if entry.scheme == "booleanThreshold":
+        if n == 0:
+            return 0.0
+        threshold = entry.threshold if entry.threshold is not None else max(1, n // 2)
+        threshold = min(max(threshold, 1), n)
+        return 1.0 if sum(bits) >= threshold else 0.0
+    if entry.scheme == "bipolarScalar":
+        if n < 2:
+            return 0.0
+        return 1.0 if first > second else -1.0 if second > first else 0.0
+    return 0.0
+
+
+def oracle_delta(value: float, entry: MappingEntry) -> float:
+    if entry.invert:
+        value = -value
+    delta = value * entry.per_step_max * entry.gain
+    if entry.deadzone and abs(delta) < entry.deadzone:
+        return 0.0
+    if entry.min_step and 0.0 < abs(delta) < entry.min_step:
+        delta = entry.min_step if delta > 0 else -entry.min_step
+    if entry.clamp is not None:
+        lo, hi = entry.clamp
+        delta = lo if delta < lo else hi if delta > hi else delta
+    return delta
+
+
+def oracle(rows: list, mapping: list[MappingEntry]) -> list[dict]:
+    by_t: dict[int, list] = {}
+    for row in rows:
+        t, pid, bits = (row["t"], row["id"], row["bits"]) if isinstance(row, dict) else row
+        by_t.setdefault(int(t), []).append((pid, bits))
+    out = []
+    for t in sorted(by_t):
+        deltas: dict[str, float] = {}
+        for pid, bits in by_t[t]:
+            for entry in mapping:
+                if entry.population != pid:
+                    continue
+                delta = oracle_delta(oracle_value(list(bits), entry), entry)
+                if delta != 0.0:
+                    deltas[entry.channel] = deltas.get(entry.channel, 0.0) + delta
+        out.append({"t": t, "deltas": {k: v for k, v in deltas.items() if v != 0.0}})
+    return out
+
+
+finite = st.floats(min_value=-3.0, max_value=3.0, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def payloads(draw):
+    populations = [f"pop{i}" for i in range(draw(st.integers(1, 4)))]
+    widths = {p: draw(st.integers(0, 12)) for p in populations}
+    steps = draw(st.lists(st.integers(0, 400), min_size=1, max_size=6, unique=True))
+    rows = []
+    for t in steps:
+        for p in populations:
+            if draw(st.floats(0, 1)) < 0.85:
+                bits = draw(st.lists(st.integers(0, 1), min_size=widths[p], max_size=widths[p]))
+                rows.append([t, p, bits] if draw(st.booleans()) else {"t": t, "id": p,
+                                                                      "bits": bits})
+    if draw(st.booleans()):
+        rows = draw(st.permutations(rows))
+    mapping = []
+    for _ in range(draw(st.integers(1, 6))):
+        entry = {draw(st.sampled_from(["node_id", "nodeId", "output_id", "outputId"])):
+                 draw(st.sampled_from(populations + ["absent"])),
+                 draw(st.sampled_from(["channel", "controllerChannel"])):
+                 draw(st.sampled_from(["joint:0", "joint:1", "gripper"])),
+                 "scheme": draw(st.sampled_from(SCHEMES)),
+                 draw(st.sampled_from(["per_step_max", "perStepMax"])): draw(finite),
+                 "gain": draw(finite)}
+        if draw(st.booleans()):
+            entry["deadzone"] = draw(st.floats(0, 2))
+        if draw(st.booleans()):
+            entry[draw(st.sampled_from(["min_step", "minStep"]))] = draw(st.floats(0, 2))
+        if draw(st.booleans()):
+            entry["invert"] = True
+        if draw(st.booleans()):
+            entry["threshold"] = draw(st.integers(-2, 14))
+        if draw(st.booleans()):
+            lo, hi = draw(finite), draw(finite)
+            entry[draw(st.sampled_from(["clamp", "limits"]))] = \
+                {"min": lo, "max": hi} if draw(st.booleans()) else [lo, hi]
+        mapping.append(entry)
+    return rows, mapping
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(payloads())
+def test_random_payloads_decode_exactly_as_the_formulas_say(payload):
+    rows, mapping = payload
+    expected = oracle(rows, parse_mapping(mapping))
+    assert Decoder(mapping).decode_rows(rows).commands() == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 30), st.integers(1, 70), st.integers(0, 2**32 - 1))
+def test_stack_bitmap_and_rows_forms_agree(populations, steps, neurons, seed):
+    rng = np.random.default_rng(seed)
+    stack = (rng.random((populations, steps, neurons)) < 0.1).astype(np.uint8)
+    ids = [f"p{i}" for i in range(populations)]
+    mapping = [{"node_id": p, "channel": f"c{i % 2}", "scheme": SCHEMES[i % 4],
+                "per_step_max": 0.003, "gain": 0.5} for i, p in enumerate(ids)]
+    decoder = Decoder(mapping)
+    rows = [{"t": t, "id": p, "bits": stack[i, t].tolist()} for t in range(steps)
+            for i, p in enumerate(ids)]
+    packed = [{"t": t, "id": p, "n": neurons, "bits": np.packbits(stack[i, t]).tobytes()}
+              for t in range(steps) for i, p in enumerate(ids)]
+    from_rows = decoder.decode_rows(rows)
+    np.testing.assert_array_equal(decoder.decode_stack(ids, stack).deltas, from_rows.deltas)
+    np.testing.assert_array_equal(decoder.decode_rows(packed).deltas, from_rows.deltas)
+    assert from_rows.commands() == oracle(rows, parse_mapping(mapping))
+
+
+def test_documented_examples():
+    bits = [1, 1, 0, 1, 0, 0, 1, 0]         # first half 3, second half 1
+    rows = [{"t": 190, "id": "V2", "bits": bits}, {"t": 191, "id": "V2", "bits": [0] * 8}]
+    split = Decoder([{"node_id": "V2", "channel": "joint:3", "per_step_max": 0.003, "gain": 0.5}])
+    assert split.decode_rows(rows).commands() == [
+        {"t": 190, "deltas": {"joint:3": 2 * 0.003 * 0.5}}, {"t": 191, "deltas": {}}]
+    odd = Decoder([{"node_id": "V2", "channel": "c", "per_step_max": 1.0}])
+    # n = 5: halves of 2, the last bit is ignored.
+    assert odd.decode_rows([[0, "V2", [1, 1, 0, 0, 1]]]).commands()[0]["deltas"] == {"c": 2.0}
+    assert odd.decode_rows([[0, "V2", [1]]]).commands()[0]["deltas"] == {}
+    threshold = Decoder([{"node_id": "V2", "channel": "g", "scheme": "booleanThreshold",
+                          "per_step_max": 1.0}])
+    # Default threshold n // 2 = 4.
+    out = threshold.decode_rows([[0, "V2", bits], [1, "V2", [1] * 4 + [0] * 4]]).commands()
+    assert [c["deltas"] for c in out] == [{"g": 1.0}, {"g": 1.0}]
+    scalar = Decoder([{"node_id": "V2", "channel": "s", "scheme": "bipolarScalar",
+                       "per_step_max": 0.1, "invert": True}])
+    assert scalar.decode_rows([[0, "V2", bits]]).commands()[0]["deltas"] == {"s": -0.1}
+    shaped = Decoder([{"node_id": "V2", "channel": "x", "scheme": "addition",
+                       "per_step_max": 0.001, "minStep": 0.01, "limits": {"min": -1, "max": 0.02},
+                       "deadzone": 0.0005}])
+    out = shaped.decode_rows([[0, "V2", [1] + [0] * 7], [1, "V2", [1] * 8],
+                              [2, "V2", [0] * 8]]).commands()
+    assert [c["deltas"] for c in out] == [{"x": 0.01}, {"x": 0.01}, {}]
+    together = Decoder([{"node_id": "A", "channel": "j", "scheme": "addition", "per_step_max": 1},
+                        {"node_id": "B", "channel": "j", "scheme": "addition", "per_step_max": 2}])
+    out = together.decode_rows([[0, "A", [1, 1]], [0, "B", [1, 0]]]).commands()
+    assert out == [{"t": 0, "deltas": {"j": 4.0}}]
+
+
+def test_sparse_neuron_events_of_newer_releases():
+    decoder = Decoder([{"outputId": "left", "channel": "wheel:left", "scheme": "bipolarSplit",
+                        "per_step_max": 1.0, "n": 6},
+                       {"outputId": "idle", "channel": "g", "scheme": "booleanThreshold",
+                        "n": 4, "clamp": [0.5, 1.0]}])
+    event = {"step": 12, "outputs": [{"t": 0, "neurons": ["left:0", "left:1"]},
+                                     {"t": 1, "neurons": ["left:1", "left:4", "other:9"]}]}
+    cycle = neuron_event_to_cycle(event, {"left": 6, "idle": 4})
+    assert cycle.populations == ["left", "idle", "other"]
+    assert cycle.rasters[0].tolist() == [[1, 1, 0, 0, 1, 0]]
+    decoded = decoder.decode_neuron_event(event)
+    # left: 2 - 1 = 1; idle (no spikes, width from n): 0 then clamped up to 0.5.
+    assert decoded.commands() == [{"t": 12, "deltas": {"wheel:left": 1.0, "g": 0.5}}]
+    assert decoded.unknown_populations == ["other"]
+    with pytest.raises(DecodeError, match="bad neuron id"):
+        decoder.decode_neuron_event({"step": 1, "outputs": [{"neurons": ["left-3"]}]})
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"channel": "x"}, "missing the output population"),
+    ({"node_id": "a"}, "missing 'channel'"),
+    ({"node_id": "a", "channel": "x", "scheme": "weird"}, "unknown scheme 'weird'"),
+    ({"node_id": "a", "channel": "x", "gain": "lots"}, "'gain' must be a number"),
+    ({"node_id": "a", "channel": "x", "per_step_max": math.nan}, "'per_step_max' must be finite"),
+    ({"node_id": "a", "channel": "x", "clamp": [1, 2, 3]}, "'clamp' must be"),
+])
+def test_bad_mapping_entries_are_named(entry, message):
+    with pytest.raises(DecodeError, match=message):
+        Decoder([{"node_id": "ok", "channel": "y"}, entry])
+
+
+def test_mapping_from_yaml_shapes():
+    assert parse_mapping({"mapping": [{"node_id": "a", "channel": "x"}]})[0].population == "a"
+    keyed = parse_mapping({"joint:0": {"node_id": "a", "gain": 2}})
+    assert keyed[0].channel == "joint:0" and keyed[0].gain == 2.0
+
+
+def test_row_limits_protect_against_oversized_frames():
+    with pytest.raises(DecodeError, match="limit of 4 neurons"):
+        rows_to_cycle([[0, "a", [0] * 5]], max_neurons=4)
+    with pytest.raises(DecodeError, match="more than the limit of 3"):
+        rows_to_cycle([[t, "a", [0]] for t in range(4)], max_rows=3)
+    with pytest.raises(DecodeError, match="4 timesteps, more than the limit of 2"):
+        rows_to_cycle([[t, "a", [0]] for t in range(4)], max_timesteps=2)
+    with pytest.raises(DecodeError, match="'t' must be an integer"):
+        rows_to_cycle([[0.5, "a", [0]]])
+    with pytest.raises(DecodeError, match="packed 'bits'"):
+        rows_to_cycle([{"t": 0, "id": "a", "bits": b"\x00\x00", "n": 3}])
