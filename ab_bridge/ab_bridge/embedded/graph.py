@@ -113,6 +113,7 @@ class LearningParams:
     w_min: float = 0.0
     w_max: float = 1.0
     reward_baseline_tau_cycles: float = 2.0
+    max_advantage: float = 1.0  # |r − r̄| is clipped to this (tames jumps of the task)
 
 
 @dataclass(frozen=True)
@@ -227,7 +228,7 @@ def _learning(raw: Any, base: LearningParams, where: str) -> LearningParams:
     _known_keys(raw, set(LearningParams.__dataclass_fields__), where)
     values = asdict(base)
     for key in ("tau_plus_ms", "tau_minus_ms", "tau_eligibility_ms",
-                "reward_baseline_tau_cycles"):
+                "reward_baseline_tau_cycles", "max_advantage"):
         values[key] = _number(raw, key, where, values[key], positive=True)
     for key in ("learning_rate", "a_plus", "a_minus"):
         values[key] = _number(raw, key, where, values[key], non_negative=True)

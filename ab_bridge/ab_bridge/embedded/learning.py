@@ -4,9 +4,11 @@ Per plastic synapse s (pre i → post j) an eligibility trace e_s collects STDP:
 at a post spike e_s += a_plus · x_i (x: pre trace, time constant tau_plus), at a pre
 spike e_s -= a_minus · y_j (y: post trace, tau_minus); e_s decays with
 tau_eligibility. A reward r for a layer (a learning projection) changes its weights by
-    Δw_s = learning_rate · (r − r̄) · e_s,   clipped to [w_min, w_max],
+    Δw_s = learning_rate · clip(r − r̄, ±max_advantage) · e_s,   clipped to [w_min, w_max],
 where r̄ is the layer's running reward baseline (time constant in cycles), so a constant
-reward teaches nothing and better-than-usual outcomes strengthen whatever was eligible.
+reward teaches nothing and better-than-usual outcomes strengthen whatever was eligible;
+the clip keeps a sudden change of the task (a target jump) from overwriting what was
+learned.
 
 The decay of e is exact although applied once per cycle: a contribution made at step k of
 a T-step cycle is stored pre-decayed by exp(−(T−k)·dt/tau_e), and at the start of each
@@ -98,7 +100,8 @@ class RewardModulatedSTDP:
             reward = float(np.clip(by_layer.get(rule.id, global_reward), 0.0, 1.0))
             if rule.baseline is None:
                 rule.baseline = reward
-            advantage = reward - rule.baseline
+            advantage = float(np.clip(reward - rule.baseline, -rule.params.max_advantage,
+                                      rule.params.max_advantage))
             rule.baseline += (reward - rule.baseline) / rule.params.reward_baseline_tau_cycles
             advantages[rule.id] = advantage
             if advantage == 0.0 or rule.params.learning_rate == 0.0:
