@@ -74,6 +74,17 @@ class HardwareStatus:
     devices: dict[str, str] = field(default_factory=dict)
 
 
+def _open_client(host: str, port: int, io_timeout_s: float) -> pigpio.pi | None:
+    """A pigpio client whose shutdown this package owns (not the client's own atexit hook,
+    which would close the link before the outputs are made safe)."""
+    pi = pigpio.pi(host, port, show_errors=False)
+    atexit.unregister(pi.stop)
+    if not pi.connected:
+        return None
+    pi.sl.s.settimeout(io_timeout_s)
+    return pi
+
+
 def _close_client(pi: pigpio.pi) -> None:
     """Close a pigpio client even when its daemon is gone (pi.stop() alone may raise)."""
     notify = getattr(pi, "_notify", None)
@@ -181,10 +192,9 @@ class PilotHardware:
         return errors
 
     def _prepare(self) -> bool:
-        pi = pigpio.pi(self.host, self.port, show_errors=False)
-        if not pi.connected:
+        pi = _open_client(self.host, self.port, self.io_timeout_s)
+        if pi is None:
             return False
-        pi.sl.s.settimeout(self.io_timeout_s)
         try:
             for device in self.devices.values():
                 device.prepare(pi)
@@ -198,11 +208,10 @@ class PilotHardware:
         if not self._prepare():
             self._status.last_error = f"no pigpio daemon at {self.host}:{self.port}"
             return False
-        pi = pigpio.pi(self.host, self.port, show_errors=False)
-        if not pi.connected:
+        pi = _open_client(self.host, self.port, self.io_timeout_s)
+        if pi is None:
             self._status.last_error = f"no pigpio daemon at {self.host}:{self.port}"
             return False
-        pi.sl.s.settimeout(self.io_timeout_s)
         with self._lock:
             try:
                 for device in self.devices.values():
@@ -247,6 +256,10 @@ class PilotHardware:
             self._deadman = None
             self._detach_all()
             _close_client(pi)
+            # the daemon's dead-man script (or its restart) leaves the outputs safe
+            for device in self.devices.values():
+                device.mark_safe()
+            self._reset_channels()
             self._status.connected = False
             self._status.link_losses += 1
             self._status.last_error = f"lost pigpio link: {exc!r}"

@@ -113,9 +113,9 @@ class PilotNode(Node):
             "diagnostics_period_s", 1.0, ParameterDescriptor(
                 description="Seconds between diagnostics messages.",
                 floating_point_range=[FloatingPointRange(from_value=0.01, to_value=60.0)])).value
-        if deadman_ms and deadman_ms < 4 * heartbeat_s * 1000:
+        if deadman_ms and deadman_ms < 2 * heartbeat_s * 1000:
             raise ValueError(f"parameter 'deadman_timeout_ms' ({deadman_ms}) must be at least "
-                             f"4 x heartbeat_period_s ({heartbeat_s} s) or 0")
+                             f"2 x heartbeat_period_s ({heartbeat_s} s), or 0")
 
         try:
             self.config = _read_devices(devices_file, devices_yaml)

@@ -1,0 +1,68 @@
+"""The pilot survives its daemon going away: it reconnects, re-applies the safe state
+and carries on (commands, edges with continuing sequence numbers)."""
+
+from __future__ import annotations
+
+import pytest
+from pilot_test_helpers import free_port, wait_for
+
+from pilot_hw.config import load_config
+from pilot_hw.devices import InputEvent
+from pilot_hw.hardware import PilotHardware
+from pilot_hw.virtual_pi import VirtualPi
+
+DEVICES = """
+devices:
+  - {name: led, type: digital_output, pin: 17, channel: led}
+  - {name: gripper, type: servo, pin: 18, safe_pulse_us: 1500, channel: gripper}
+  - {name: button, type: digital_input, pin: 27, pull: up}
+"""
+
+
+@pytest.mark.timeout(60)
+def test_daemon_restart_reconnects_in_safe_state() -> None:
+    port = free_port()
+    events: list[InputEvent] = []
+    daemon = VirtualPi("127.0.0.1", port).start()
+    hw = PilotHardware(load_config(DEVICES), "127.0.0.1", port, on_event=events.append,
+                       heartbeat_period_s=0.05, reconnect_period_s=0.1)
+    try:
+        assert hw.start()
+        hw.apply_channel_deltas({"led": 1.0, "gripper": 0.5})
+        daemon.set_input(27, 0)
+        assert wait_for(lambda: len(events) == 1)
+        daemon.stop()
+        assert wait_for(lambda: not hw.connected)
+        with pytest.raises(ConnectionError):
+            hw.apply_channel_deltas({"led": 1.0})
+        daemon = VirtualPi("127.0.0.1", port).start()  # a fresh daemon: all pins inputs
+        assert wait_for(lambda: hw.connected, timeout_s=10)
+        assert daemon.level(17) == 0 and daemon.pin_state(18).servo_pulse_us == 1500
+        hw.apply_channel_deltas({"led": 1.0, "gripper": 0.25})
+        assert daemon.level(17) == 1 and daemon.pin_state(18).servo_pulse_us == 1750
+        daemon.set_input(27, 0)
+        assert wait_for(lambda: len(events) == 2)
+        assert [e.seq for e in events] == [0, 1] and events[-1].level == 0
+        status = hw.status()
+        assert (status.connects, status.link_losses) == (2, 1)
+    finally:
+        hw.close()
+        daemon.stop()
+
+
+@pytest.mark.timeout(60)
+def test_pilot_started_before_its_daemon_connects_later() -> None:
+    port = free_port()
+    hw = PilotHardware(load_config(DEVICES), "127.0.0.1", port, heartbeat_period_s=0.05,
+                       reconnect_period_s=0.1)
+    daemon = None
+    try:
+        assert not hw.start()
+        assert "no pigpio daemon" in hw.status().last_error
+        daemon = VirtualPi("127.0.0.1", port).start()
+        assert wait_for(lambda: hw.connected, timeout_s=10)
+        assert daemon.pin_state(18).servo_pulse_us == 1500
+    finally:
+        hw.close()
+        if daemon is not None:
+            daemon.stop()
