@@ -284,7 +284,7 @@ class Demo:
         if importlib.util.find_spec("ab_bridge.embedded.server") is not None:
             port = free_port()
             server = node_parameters([config_file("brain.yaml")], "brain_server")
-            graph = str(server.get("graph", "demo_arm"))
+            graph = resolve_graph(str(server.get("graph", "demo_arm")))
             state_dir = self.workdir / "brain_state"
             state_dir.mkdir()
             child = Child("brain_server", [
@@ -318,6 +318,8 @@ class Demo:
             "sim_arm": {} if self.args.seed is None else {"seed": self.args.seed},
             # The demo's own outbox and a free port: never collide with another detector.
             "detector": {"data_folder": str(self.workdir / "detector"), "http_port": 0},
+            # The demo starts (and restarts) runs itself, one per phase.
+            "brain_session": {"auto_start": False},
         }
         for part in PARTS:
             if part.name == "pilot" and "pilot" not in overrides:
@@ -553,6 +555,18 @@ class Demo:
         if not self.args.no_learning and not self.stop_event.is_set():
             self.run_phase("learning", True, duration - baseline_s)
         return 0
+
+
+def resolve_graph(graph: str) -> str:
+    """A graph file path: `graph` itself when it is a file, else ab_bridge's bundled graph."""
+    if Path(graph).expanduser().is_file():
+        return str(Path(graph).expanduser())
+    try:
+        from ab_bridge.embedded.graph import bundled_graph_path
+
+        return str(bundled_graph_path(graph))
+    except Exception:  # older ab_bridge or no such graph: let the server report it
+        return graph
 
 
 def served_time_ns(session_node: Any, now_ns: int) -> int | None:
