@@ -1,3 +1,5 @@
+from glob import glob
+
 from setuptools import find_packages, setup
 
 PACKAGE = "rl_agents"
@@ -9,6 +11,7 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
         ("share/" + PACKAGE, ["package.xml"]),
+        ("share/" + PACKAGE + "/config", glob("config/*.yaml")),
     ],
     install_requires=["setuptools"],
     zip_safe=True,
@@ -19,6 +22,9 @@ setup(
     tests_require=["pytest"],
     entry_points={
         "console_scripts": [
+            "muscle = rl_agents.muscle_node:main",
+            "brain = rl_agents.brain_node:main",
+            "experiment = rl_agents.experiment:main",
         ],
     },
 )

@@ -98,8 +98,10 @@ def set_actuators(actuators: Sequence[ActuatorInformation], flat: np.ndarray) ->
 
 
 class TileQBrain(Brain):
-    """Q-learning with tile coding. Params: tiles_per_dim, tilings, bins, alpha (per
-    tiling), gamma, epsilon, epsilon_min, epsilon_decay_steps, sync_every."""
+    """Q-learning with tile coding, optionally with eligibility traces (Watkins's Q(lambda),
+    replacing traces, one trace per muscle). Params: tiles_per_dim, tilings, bins,
+    alpha (step size, divided by tilings), gamma, trace_decay (lambda; 0 = one-step
+    Q-learning), epsilon, epsilon_min, epsilon_decay_steps, sync_every."""
 
     def setup(self) -> None:
         p = self.params
@@ -113,6 +115,10 @@ class TileQBrain(Brain):
         self.epsilon_min = float(p.get("epsilon_min", 0.0))
         self.epsilon_decay_steps = int(p.get("epsilon_decay_steps", 0))
         self.sync_every = int(p.get("sync_every", 10))
+        self.trace_decay = float(p.get("trace_decay", 0.0))
+        if not 0.0 <= self.trace_decay <= 1.0:
+            raise ValueError(f"trace_decay must be in [0, 1], got {self.trace_decay}")
+        self.traces: dict[str, np.ndarray] = {}
         self.weights = np.zeros((len(self.actions), self.coder.size))
         self.steps = 0
         self._next_tiles: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -141,8 +147,23 @@ class TileQBrain(Brain):
         self._next_tiles[muscle_id] = (step.next_sensors, next_tiles)
         if not step.terminal:
             target += self.gamma * float(self.weights[:, next_tiles].sum(axis=1).max())
-        td = target - float(self.weights[a, tiles].sum())
-        self.weights[a, tiles] += self.alpha * td
+        q_taken = self.weights[a, tiles].sum()
+        td = target - float(q_taken)
+        if self.trace_decay > 0.0:
+            trace = self.traces.get(muscle_id)
+            if trace is None:
+                trace = self.traces[muscle_id] = np.zeros_like(self.weights)
+            # Watkins: traces only follow greedy actions
+            greedy = q_taken >= self.weights[:, tiles].sum(axis=1).max()
+            if not greedy:
+                trace[:] = 0.0
+            trace[a, tiles] = 1.0
+            self.weights += (self.alpha * td) * trace
+            trace *= self.gamma * self.trace_decay
+            if step.done:
+                trace[:] = 0.0
+        else:
+            self.weights[a, tiles] += self.alpha * td
         self.steps += 1
         self.add_statistics("td_error", td)
         if step.done or self.steps % self.sync_every == 0:

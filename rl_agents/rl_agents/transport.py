@@ -21,6 +21,7 @@ Frames, brain -> muscle:  [header, kind, request_id, json, *array buffers]
 from __future__ import annotations
 
 import logging
+import queue
 import struct
 import threading
 import time
@@ -30,6 +31,7 @@ from typing import Any
 import zmq
 
 from rl_agents.agent import Brain, Step
+from rl_agents.loop import is_update
 from rl_agents.wire import WireError, decode, encode
 
 PROTOCOL_VERSION = 1
@@ -262,3 +264,66 @@ class BrainClient:
 
     def close(self) -> None:
         self._reset()
+
+
+class AsyncBrainLink:
+    """Talks to a brain from a worker thread so the caller (a ROS timer) never blocks.
+
+    `submit(muscle_id, data, step)` queues a request (the oldest is dropped when
+    `max_pending` are waiting); `updates()` returns the updates that arrived since
+    the last call, in order. A `ProtocolVersionError` or `BrainError` from the link
+    is kept in `error` (the worker stops on a version mismatch).
+    """
+
+    def __init__(self, link: Any, max_pending: int = 100) -> None:
+        self.link = link
+        self._requests: queue.Queue = queue.Queue(maxsize=max_pending)
+        self._updates: list[Any] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.error: Exception | None = None
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._work, name="brain-link", daemon=True)
+        self._thread.start()
+
+    def submit(self, muscle_id: str, data_from_muscle: Any, step: Step | None) -> None:
+        while True:
+            try:
+                self._requests.put_nowait((muscle_id, data_from_muscle, step))
+                return
+            except queue.Full:
+                try:
+                    self._requests.get_nowait()
+                    self.dropped += 1
+                except queue.Empty:
+                    pass
+
+    def updates(self) -> list[Any]:
+        with self._lock:
+            out, self._updates = self._updates, []
+        return out
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            try:
+                request = self._requests.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            try:
+                update = self.link.think(*request)
+            except ProtocolVersionError as exc:
+                self.error = exc
+                return
+            except (BrainError, WireError) as exc:
+                self.error = exc
+                continue
+            if is_update(update):
+                with self._lock:
+                    self._updates.append(update)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        close = getattr(self.link, "close", None)
+        if close is not None:
+            close()

@@ -1,0 +1,106 @@
+"""`brain` (node name rl_brain): an agent's brain, serving its muscles over ZeroMQ.
+
+Binds a ROUTER socket at `endpoint`; every muscle (the `muscle` node, or any
+process with rl_agents.transport.BrainClient) sends its steps there and gets
+the brain's updates back. With `model_dir` set, the brain loads its stored
+state at start (so a restarted brain resumes), stores it every
+`store_period_s` and on shutdown. Publishes `diagnostics`.
+
+    ros2 run rl_agents brain --ros-args --params-file rl_agents/config/arm_reach_brain.yaml
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import QoSProfile
+
+from rl_agents.agent import FileBrainDumper
+from rl_agents.registry import make_brain
+from rl_agents.ros_params import declare_agent_parameters
+from rl_agents.transport import BrainServer
+
+
+class BrainNode(Node):
+    """Runs a Brain behind a BrainServer; see the module docstring."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("rl_brain", **kwargs)
+        agent = declare_agent_parameters(self)
+        endpoint = self.declare_parameter(
+            "endpoint", "tcp://127.0.0.1:5599", ParameterDescriptor(
+                description="ZeroMQ endpoint to bind (tcp://HOST:PORT; port 0 = any free "
+                            "port, see the log).")).value
+        self.model_dir = self.declare_parameter(
+            "model_dir", "", ParameterDescriptor(
+                description="Directory for stored brain states ('' = do not store).")).value
+        store_period_s = float(self.declare_parameter(
+            "store_period_s", 30.0, ParameterDescriptor(
+                description="Store the brain state this often (s).",
+                floating_point_range=[FloatingPointRange(from_value=0.1,
+                                                         to_value=86400.0)])).value)
+        if not str(endpoint).startswith(("tcp://", "ipc://", "inproc://")):
+            raise ValueError(f"parameter 'endpoint' must be a ZeroMQ endpoint such as "
+                             f"tcp://127.0.0.1:5599, got {endpoint!r}")
+        self.brain = make_brain(agent.algorithm, agent.agent_params)
+        self.brain.configure(agent.sensor_infos(), agent.actuator_infos(), agent.seed,
+                             [FileBrainDumper(self.model_dir)] if self.model_dir else [])
+        if self.brain.load():
+            self.get_logger().info(f"resumed the brain stored in {self.model_dir}")
+        self.server = BrainServer(self.brain, endpoint)
+        try:
+            self.endpoint = self.server.bind()
+        except Exception as exc:
+            raise ValueError(f"parameter 'endpoint': cannot bind {endpoint!r}: {exc}") from None
+        self.server.start()
+        self.diagnostics = self.create_publisher(DiagnosticArray, "diagnostics",
+                                                 QoSProfile(depth=10))
+        self.store_timer = (self.create_timer(store_period_s, self.store)
+                            if self.model_dir else None)
+        self.diagnostics_timer = self.create_timer(1.0, self.publish_diagnostics)
+        self.get_logger().info(f"brain ({agent.algorithm}) serving muscles at {self.endpoint}")
+
+    def store(self) -> None:
+        with self.server.lock:
+            self.brain.store()
+
+    def publish_diagnostics(self) -> None:
+        status = DiagnosticStatus(level=DiagnosticStatus.OK, name="rl_brain",
+                                  message=f"{len(self.server.muscles)} muscle(s)",
+                                  hardware_id=self.endpoint)
+        status.values = [KeyValue(key="requests", value=str(self.server.requests)),
+                         KeyValue(key="errors", value=str(self.server.errors)),
+                         KeyValue(key="muscles", value=",".join(sorted(self.server.muscles)))]
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics.publish(msg)
+
+    def destroy_node(self) -> None:
+        server = getattr(self, "server", None)
+        if server is not None:
+            server.stop()
+            self.server = None
+            if self.model_dir:
+                self.brain.store()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> None:
+    try:
+        with rclpy.init(args=args):
+            node = BrainNode()
+            try:
+                rclpy.spin(node)
+            finally:
+                node.destroy_node()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+
+
+if __name__ == "__main__":
+    main()
