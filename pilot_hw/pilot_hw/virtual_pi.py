@@ -13,7 +13,8 @@ inputs with `set_input()` and read outputs with `level()`, `pin_state()` and
 
 Run as a process: `python -m pilot_hw.virtual_pi --host 127.0.0.1 --port 8888`.
 Another process drives it through the daemon's custom-command hook:
-`pi.custom_1(CF1_SET_INPUT, pin, [level])`, `pi.custom_1(CF1_CLEAR_INPUT, pin)`.
+`pi.custom_1(CF1_SET_INPUT, pin, [level])`, `pi.custom_1(CF1_CLEAR_INPUT, pin)`, and
+`pi.custom_1(CF1_INPUT_BURST, pin, struct.pack("<II", edges, spacing_us))` (toggles).
 
 Ticks are microseconds of the host's monotonic clock since start (plus an
 optional offset), wrapping at 2^32. Wave and trigger edges are recorded at the
@@ -53,6 +54,7 @@ HISTORY_LENGTH = 200_000
 
 CF1_SET_INPUT = 1  # custom_1(CF1_SET_INPUT, pin, [level])
 CF1_CLEAR_INPUT = 2  # custom_1(CF1_CLEAR_INPUT, pin)
+CF1_INPUT_BURST = 3  # custom_1(CF1_INPUT_BURST, pin, struct.pack("<II", edges, spacing_us))
 
 _NO_REPLY = object()
 
@@ -981,6 +983,13 @@ class VirtualPi:
         if sub == CF1_CLEAR_INPUT:
             self._apply_external(pin, None, None)
             return 0
+        if sub == CF1_INPUT_BURST and len(ext) >= 8:
+            edges, spacing_us = struct.unpack_from("<II", ext)
+            start, level = self.tick(), self._level_of(pin)
+            for i in range(edges):
+                level ^= 1
+                self._apply_external(pin, level, (start + i * spacing_us) & w.TICK_MASK)
+            return edges
         return Err.BAD_PARAM
 
 

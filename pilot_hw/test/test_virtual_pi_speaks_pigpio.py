@@ -12,7 +12,7 @@ import pytest
 from pilot_test_helpers import free_port, wait_for
 
 from pilot_hw.devices import tick_diff_us
-from pilot_hw.virtual_pi import CF1_SET_INPUT, VirtualPi
+from pilot_hw.virtual_pi import CF1_INPUT_BURST, CF1_SET_INPUT, VirtualPi
 
 
 def test_modes_levels_and_banks(client: pigpio.pi, vpi: VirtualPi) -> None:
@@ -213,6 +213,12 @@ def test_two_clients_and_a_sim_control_command(vpi: VirtualPi) -> None:
         callback = watcher.callback(9, pigpio.RISING_EDGE, lambda *a: seen.set())
         assert driver.custom_1(CF1_SET_INPUT, 9, [1]) == 0
         assert seen.wait(5)
+        callback.cancel()
+        ticks: list[int] = []
+        callback = watcher.callback(9, pigpio.EITHER_EDGE, lambda g, lv, t: ticks.append(t))
+        assert driver.custom_1(CF1_INPUT_BURST, 9, struct.pack("<II", 100, 3)) == 100
+        assert wait_for(lambda: len(ticks) == 100)
+        assert {tick_diff_us(a, b) for a, b in zip(ticks, ticks[1:], strict=False)} == {3}
         callback.cancel()
     finally:
         watcher.stop()
