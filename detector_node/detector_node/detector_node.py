@@ -17,6 +17,7 @@ import os
 import threading
 
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -148,6 +149,8 @@ class DetectorNode(Node):
                                      qos_profile_sensor_data)
         else:
             self.create_subscription(Image, "camera/image_raw", self.on_image, qos_profile_sensor_data)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "diagnostics", 10)
+        self.create_timer(1.0, self.publish_diagnostics)
         self.create_service(SetOutboxMode, "detector/set_outbox_mode", self.on_set_outbox_mode)
         self.create_service(SetModelVersionMode, "detector/set_model_version_mode",
                             self.on_set_model_version_mode)
@@ -206,6 +209,33 @@ class DetectorNode(Node):
                         is_bigendian=0, step=width * 3)
             out.data = bgr_bytes(annotate(rgb, meta))
             self.annotated_pub.publish(out)
+
+    def publish_diagnostics(self) -> None:
+        """Model, Loop link, outbox and frame counters, once a second."""
+        service = self.service
+        active = service.active
+        stats = service.outbox.stats()
+        if active is None:
+            level, message = DiagnosticStatus.ERROR, "no model loaded"
+        elif service.config.loop_url and service.loop_reachable is False:
+            level, message = DiagnosticStatus.WARN, "Learning Loop unreachable"
+        elif stats.dropped_count:
+            level, message = DiagnosticStatus.WARN, "outbox full: images dropped"
+        else:
+            level, message = DiagnosticStatus.OK, "detecting"
+        values = {
+            "model_version": active.info.version if active else "",
+            "version_control": service.version_control,
+            "last_model_error": service.last_model_error or "",
+            "loop_url": service.config.loop_url or "",
+            "frames_received": self.frames_received, "frames_processed": self.frames_processed,
+            "frames_dropped": self.frames_dropped, **stats.to_dict()}
+        status = DiagnosticStatus(level=level, name="detector", message=message,
+                                  hardware_id=self.camera_id,
+                                  values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics_pub.publish(msg)
 
     def on_set_outbox_mode(self, request: SetOutboxMode.Request,
                            response: SetOutboxMode.Response) -> SetOutboxMode.Response:

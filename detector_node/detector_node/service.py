@@ -130,8 +130,6 @@ class DetectorService:
         self._update_lock: asyncio.Lock | None = None
         self._tasks: set[asyncio.Task] = set()
         self._http: aiohttp.ClientSession | None = None
-        # Called (from any thread) with (rgb, metadata) after every detection, e.g. by the ROS node.
-        self.on_detection: Callable[[np.ndarray, ImageMetadata, str | None], None] | None = None
 
     # ---- lifecycle ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -148,8 +146,7 @@ class DetectorService:
         # else: no model until the Loop's deployment target is downloaded (detect answers 503)
         self.outbox.start()
         self.operation_mode = "idle"
-        if self.config.loop_url:
-            self._spawn(self._sync_forever())
+        self._spawn(self._sync_forever())
         log.info("detector ready with model %s", self.active.info.version if self.active else "none yet")
 
     async def close(self) -> None:
@@ -192,8 +189,6 @@ class DetectorService:
         meta = active.logic.evaluate(image)
         self._finish(meta, active.info, tags, source, creation_date)
         self._autoupload(image, jpeg, meta, camera_id, autoupload)
-        if self.on_detection is not None:
-            self.on_detection(image, meta, camera_id)
         return meta
 
     def batch_detect_blocking(self, images: list[tuple[np.ndarray, bytes | None]], *,
@@ -327,8 +322,8 @@ class DetectorService:
         assert self._update_lock is not None
         async with self._update_lock:
             target = self.target_version
-            if target is None or self.version_control == "pause":
-                return
+            if target is None or self.version_control == "pause" or self.operation_mode != "idle":
+                return  # updates wait while detecting (as the Loop's detector does)
             if self.active is not None and self.active.info.version == target:
                 return
             folder = os.path.join(self.models_path, target)
@@ -402,7 +397,10 @@ class DetectorService:
     async def _sync_forever(self) -> None:
         while True:
             try:
-                await self.sync_with_loop()
+                if self.config.loop_url:
+                    await self.sync_with_loop()
+                else:
+                    await self.update_model_if_required()
             except Exception:
                 log.exception("model sync with the Loop failed")
             await asyncio.sleep(self.config.model_poll_interval_s)
@@ -596,6 +594,13 @@ def build_app(service: DetectorService) -> tuple[web.Application, socketio.Async
     return app, sio
 
 
+def _sio_tags(data: dict) -> list[str]:
+    tags = data.get("tags") or []
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise ValueError("tags must be a list of strings")
+    return tags
+
+
 def _register_sio(service: DetectorService, sio: socketio.AsyncServer) -> None:
     async def parse_images(raw: list) -> list[tuple[np.ndarray, bytes | None]]:
         return await service.run_blocking(
@@ -612,7 +617,7 @@ def _register_sio(service: DetectorService, sio: socketio.AsyncServer) -> None:
         try:
             meta = await service.run_blocking(
                 service.detect_blocking, rgb, jpeg=jpeg, camera_id=data.get("camera_id"),
-                tags=list(data.get("tags") or []), source=data.get("source"),
+                tags=_sio_tags(data), source=data.get("source"),
                 autoupload=data.get("autoupload") or "filtered",
                 creation_date=data.get("creation_date"))
         except (ValueError, DetectorUnavailable) as exc:
@@ -630,7 +635,7 @@ def _register_sio(service: DetectorService, sio: socketio.AsyncServer) -> None:
         try:
             metas = await service.run_blocking(
                 service.batch_detect_blocking, images, camera_id=data.get("camera_id"),
-                tags=list(data.get("tags") or []), source=data.get("source"),
+                tags=_sio_tags(data), source=data.get("source"),
                 autoupload=data.get("autoupload") or "filtered",
                 creation_date=data.get("creation_date"))
         except (ValueError, DetectorUnavailable) as exc:

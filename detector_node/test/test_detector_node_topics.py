@@ -11,6 +11,7 @@ import requests
 from dn_helpers import jpeg_bytes, red_disc_bgr, wait_for
 
 rclpy = pytest.importorskip("rclpy")
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import qos_profile_sensor_data  # noqa: E402
@@ -82,6 +83,13 @@ def test_camera_image_gives_detections_and_annotated_image(ros_context, executor
     annotated = camera.annotated[-1]
     assert annotated.encoding == "bgr8" and (annotated.width, annotated.height) == (640, 480)
     assert bytes(annotated.data) != bytes(frame.data)
+
+    # Diagnostics say what the node runs.
+    diagnostics = []
+    camera.create_subscription(DiagnosticArray, "diagnostics", diagnostics.append, 10)
+    assert spin_until(executor, lambda: diagnostics, timeout_s=5)
+    values = {kv.key: kv.value for kv in diagnostics[-1].status[0].values}
+    assert values["model_version"] == "builtin" and int(values["frames_processed"]) >= 1
 
     # The API is served from the node's process too.
     about = requests.get(f"http://127.0.0.1:{detector.host.port}/about", timeout=10).json()
