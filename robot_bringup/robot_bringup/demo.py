@@ -207,7 +207,7 @@ class Monitor:
         its latency runs from the newest frame published before then."""
         with self.lock:
             self.commands += 1
-            self.last_cycle = int(msg.cycle)
+            self.last_cycle = max(self.last_cycle, int(msg.cycle))
             if served_ns is None:
                 return
             frames = [s for s in self.frame_stamps_ns if s <= served_ns]
@@ -374,8 +374,8 @@ class Demo:
         session_node = self.nodes.get("brain_session")
 
         def on_command(msg: ActuatorCommand) -> None:
-            if msg.source in ("sim_arm", "demo"):
-                return
+            if msg.source in ("sim_arm", "demo") or not any(msg.deltas):
+                return  # not a brain cycle, or a hold
             now_ns = time.time_ns()
             monitor.on_command(msg, now_ns, served_time_ns(session_node, now_ns))
 

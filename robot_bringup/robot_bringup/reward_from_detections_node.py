@@ -3,11 +3,12 @@
 Subscribes `detections` (the target's box), `joint_states` (the arm's tip by
 forward kinematics), `sim/target` (the simulator's ground truth, used when no
 detection is fresh and `use_ground_truth` is true) and `actuator_command` (the
-brain cycle being judged). For every brain cycle it publishes `reward`
+brain cycle being judged). For every brain cycle, on the first joint_states after
+its command (what the command did), it publishes `reward`
 (exp(-distance / scale) in [0, 1]), `deviation` (feedback `arm_error`: the
 distance as a fraction of the reach, per timestep) and `target_error`
-(std_msgs/Float32MultiArray: joint-space error to the target / pi, the brain's
-`target` input, at the joint_states rate).
+(std_msgs/Float32MultiArray: joint-space error to the target / error_scale_rad,
+clipped to [-1, 1], the brain's `target` input, at the joint_states rate).
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ class RewardFromDetections(Node):
         self.feedback_timesteps = declare(self, "feedback_timesteps", 20,
                                           "Values per deviation (the contract's feedbackT).",
                                           1, 100000)
+        self.error_scale_rad = declare(
+            self, "error_scale_rad", 0.75,
+            "target_error = joint error / this, clipped to [-1, 1] (rad).", 1e-3, 10.0)
         self.ignore_sources = list(declare(
             self, "ignore_sources", ["sim_arm"],
             "actuator_command sources that are not brain cycles (not judged)."))
@@ -79,6 +83,7 @@ class RewardFromDetections(Node):
         self.create_subscription(PointStamped, "sim/target", self.on_ground_truth, reliable)
         self.create_subscription(ActuatorCommand, "actuator_command", self.on_command, reliable)
         self.rewards_published = 0
+        self.pending_cycle: int | None = None
         self.last_sample = None
         self.detections_seen = 0
 
@@ -95,11 +100,16 @@ class RewardFromDetections(Node):
             return
         if len(joints) == 2 and all(math.isfinite(j) for j in joints):
             self.estimator.set_joints(joints)
+            if self.pending_cycle is not None:
+                # The first joints after a brain command show what that command did.
+                cycle, self.pending_cycle = self.pending_cycle, None
+                self.judge(cycle)
             # The brain's `target` input follows the arm at the joint_states rate.
             sample = self.estimator.judge(time.monotonic())
             if sample is not None:
-                self.error_publisher.publish(Float32MultiArray(
-                    data=[float(e) for e in sample.joint_error]))
+                scaled = [float(min(1.0, max(-1.0, e * math.pi / self.error_scale_rad)))
+                          for e in sample.joint_error]
+                self.error_publisher.publish(Float32MultiArray(data=scaled))
 
     def on_detections(self, msg: Detections) -> None:
         boxes = [Box(b.category_name, b.x, b.y, b.width, b.height, b.confidence)
@@ -118,7 +128,9 @@ class RewardFromDetections(Node):
     def on_command(self, msg: ActuatorCommand) -> None:
         if msg.source in self.ignore_sources:
             return
-        self.judge(int(msg.cycle))
+        if self.pending_cycle is not None:
+            self.judge(self.pending_cycle)  # no joints came in between: judge what we know
+        self.pending_cycle = int(msg.cycle)
 
     def judge(self, cycle: int) -> None:
         sample = self.estimator.judge(time.monotonic())

@@ -172,6 +172,10 @@ class SimArm(Node):
                                       throttle_duration_sec=5.0)
             return
         self.commands_applied += 1
+        if msg.source != SOURCE:
+            # The new joints go out at once: whoever judges this command sees its effect
+            # without waiting for the next joint_states tick.
+            self.publish_joints()
         for name in set(unknown) - self._warned_channels - {LED_CHANNEL}:
             self._warned_channels.add(name)
             self.get_logger().info(f"channel {name!r} is not part of the arm; ignored")
