@@ -141,3 +141,14 @@ def test_sigkill_leaves_the_daemon_to_make_outputs_safe(vpi: VirtualPi, start_pr
     # nothing ran in the killed process; the dead-man script fires within 2 x 300 ms
     assert wait_for(lambda: is_safe(vpi), timeout_s=5)
     assert list(vpi.script_statuses().values()) == [1]
+
+
+def test_a_stalled_pilot_trips_the_switch_and_rearms(vpi: VirtualPi, hardware) -> None:
+    hw = hardware(DEVICES, deadman_timeout_ms=100, command_timeout_s=60)
+    activate(hw)
+    with hw._lock:  # the pilot hangs: no heartbeat gets through
+        assert wait_for(lambda: is_safe(vpi), timeout_s=5)
+    assert wait_for(lambda: hw.status().deadman_trips == 1)
+    assert wait_for(lambda: list(vpi.script_statuses().values()) == [2])  # re-armed
+    activate(hw)  # the channels restarted from their safe values
+    assert is_active(vpi)
