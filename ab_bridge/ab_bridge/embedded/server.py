@@ -489,7 +489,7 @@ class BrainServer:
     # ---- lifecycle -----------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 8765) -> int:
         """Start serving; returns the bound port (useful with port 0)."""
-        self.runner = web.AppRunner(self.app, handle_signals=False)
+        self.runner = web.AppRunner(self.app, handle_signals=False, shutdown_timeout=2.0)
         await self.runner.setup()
         site = web.TCPSite(self.runner, host, port)
         await site.start()
@@ -502,6 +502,7 @@ class BrainServer:
         """Stop every run (saving weights), then the HTTP server."""
         for run in list(self.runs.values()):
             await self.stop_run(run)
+        await self.sio.shutdown()           # disconnect clients so the HTTP side can close
         if self.runner is not None:
             await self.runner.cleanup()
             self.runner = None
