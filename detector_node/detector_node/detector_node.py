@@ -112,6 +112,8 @@ class DetectorNode(Node):
                                 integer_range=[IntegerRange(from_value=1, to_value=1_000_000, step=1)])
         upload_interval_s: float = param("upload_interval_s", 5.0, "Seconds between outbox uploads.",
                                          floating_point_range=[FloatingPointRange(from_value=0.01, to_value=3600.0)])
+        outbox_fsync: bool = param("outbox_fsync", False,
+                                   "fsync outbox files (power-loss safety; kill -9 safe without).")
         self.serve_http: bool = param("serve_http", True, "Serve the REST + Socket.IO API.")
         http_host: str = param("http_host", "127.0.0.1", "Address the API binds to.")
         http_port: int = param("http_port", 8004, "API port (0 = any free port).",
@@ -130,7 +132,8 @@ class DetectorNode(Node):
             data_folder=os.path.expanduser(data_folder), model_folder=model_folder or None,
             logic=logic, loop_url=loop_url or None, organization=organization, project=project,
             min_uncertain=min_uncertain, max_uncertain=max_uncertain, max_outbox_items=max_outbox,
-            upload_interval_s=upload_interval_s, version_control=version_control)
+            upload_interval_s=upload_interval_s, version_control=version_control,
+            outbox_fsync=outbox_fsync)
         try:
             config.validate()
         except ValueError as exc:
