@@ -140,3 +140,18 @@ def test_restart_requeues_and_discards_partial_writes(tmp_path):
     second = Outbox(str(tmp_path), None)
     assert sorted(second.pending_ids()) == sorted(ids)
     assert os.listdir(tmp_path / "outbox" / "tmp") == [] and os.listdir(tmp_path / "outbox" / "done") == []
+
+
+def test_api_responsive_during_a_large_upload(start_service, fake_loop):
+    host = start_service(loop_url=fake_loop.api(), organization=ORG, project=PROJECT)
+    url = f"http://127.0.0.1:{host.port}"
+    assert requests.put(f"{url}/outbox_mode", data="stopped", timeout=10).status_code == 200
+    for _ in range(150):
+        host.service.outbox.save(JPEG, "{}")
+    assert requests.put(f"{url}/outbox_mode", data="continuous_upload", timeout=10).status_code == 200
+    answered = 0
+    while host.service.outbox.stats().normal_queued > 0 and answered < 1000:
+        assert requests.get(f"{url}/outbox_mode", timeout=2).status_code == 200
+        answered += 1
+    assert wait_for(lambda: len(fake_loop.received) == 150)
+    assert len(set(fake_loop.received)) == 150

@@ -178,6 +178,7 @@ def test_bad_inputs_get_clear_4xx(start_service, red_disc_jpeg):
     assert response.status_code == 400 and "field 'file'" in response.json()["detail"]
     response = requests.post(f"{url}/upload", files=[("files", b"nope")], timeout=10)
     assert response.status_code == 415 and "nothing queued" in response.json()["detail"]
+    assert outbox_files(host.service.config.data_folder) == [], "an invalid image is not saved"
     response = requests.post(f"{url}/upload?upload_priority=perhaps", files=[("files", red_disc_jpeg)],
                              timeout=10)
     assert response.status_code == 422
