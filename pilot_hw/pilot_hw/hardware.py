@@ -217,10 +217,9 @@ class PilotHardware:
                 for device in self.devices.values():
                     device.attach(pi)
                 deadman = None
-                if self.deadman_timeout_ms > 0:
-                    deadman = DeadmanSwitch(pi, [op for d in self.devices.values()
-                                                 for op in d.safe_ops()],
-                                            self.deadman_timeout_ms)
+                safe_ops = [op for d in self.devices.values() for op in d.safe_ops()]
+                if self.deadman_timeout_ms > 0 and safe_ops:
+                    deadman = DeadmanSwitch(pi, safe_ops, self.deadman_timeout_ms)
                     deadman.arm()
             except LINK_ERRORS as exc:
                 self._detach_all()

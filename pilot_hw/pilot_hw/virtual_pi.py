@@ -172,6 +172,7 @@ class VirtualPi:
         self._i2c_devices: dict[tuple[int, int], Mpu6050Model] = {
             (bus, addr): Mpu6050Model() for bus, addr in imu_addresses}
         self._i2c_handles: dict[int, tuple[int, int]] = {}
+        self._listeners: list[Callable[[PinEvent], None]] = []
         self._handlers: dict[int, Callable] = self._build_handlers()
 
     # ---------------------------------------------------------------- lifecycle
@@ -290,6 +291,11 @@ class VirtualPi:
     def clear_history(self) -> None:
         self._call(self._history.clear)
 
+    def add_listener(self, listener: Callable[[PinEvent], None]) -> None:
+        """Call `listener(event)` for every recorded change, on the daemon's thread (so it
+        must return quickly), e.g. for a simulator that moves a gripper with its servo."""
+        self._listeners.append(listener)
+
     def set_imu_motion(self, accel_mps2: tuple[float, float, float],
                        gyro_rad_s: tuple[float, float, float], temperature_c: float = 25.0,
                        bus: int = 1, address: int = 0x68) -> None:
@@ -324,7 +330,10 @@ class VirtualPi:
         return p.output_level
 
     def _record(self, tick: int, pin: int, kind: str, value: int, source: str) -> None:
-        self._history.append(PinEvent(tick, pin, kind, value, source))
+        event = PinEvent(tick, pin, kind, value, source)
+        self._history.append(event)
+        for listener in self._listeners:
+            listener(event)
 
     def _set_pin(self, pin: int, **changes: object) -> None:
         self._pins[pin] = replace(self._pins[pin], **changes)

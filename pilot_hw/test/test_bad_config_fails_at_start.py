@@ -11,6 +11,8 @@ from rclpy.parameter import Parameter
 from pilot_hw.config import ConfigError, load_config
 from pilot_hw.pilot_node import PilotNode
 
+pytestmark = pytest.mark.timeout(120)
+
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 
 
@@ -86,3 +88,16 @@ def test_pilot_executable_exits_with_the_reason(start_process, tmp_path: Path) -
     output, _ = child.communicate(timeout=60)
     assert child.returncode == 1
     assert "device 'arm', field 'min_pulse_us'" in output
+
+
+def test_devices_file_and_inline_yaml_combine(tmp_path: Path) -> None:
+    from pilot_hw.pilot_node import _read_devices
+
+    path = tmp_path / "devices.yaml"
+    path.write_text("devices: [{name: led, type: digital_output, pin: 17}]")
+    config = _read_devices(str(path), "devices: [{name: servo, type: servo, pin: 18}]")
+    assert [d.name for d in config.devices] == ["led", "servo"]
+    with pytest.raises(ConfigError, match="device 'servo', field 'pin'.*devices_yaml"):
+        _read_devices(str(path), "devices: [{name: servo, type: servo, pin: 17}]")
+    with pytest.raises(ValueError, match="different pin numberings"):
+        _read_devices(str(path), "numbering: BOARD\ndevices: []")

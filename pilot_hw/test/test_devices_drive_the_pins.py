@@ -26,6 +26,8 @@ from pilot_hw.devices import (
 )
 from pilot_hw.virtual_pi import VirtualPi
 
+pytestmark = pytest.mark.timeout(120)
+
 
 def attach(client: pigpio.pi, yaml_device: str, **kwargs):
     spec = load_config(f"devices: [{yaml_device}]").devices[0]

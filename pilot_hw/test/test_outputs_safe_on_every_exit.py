@@ -21,6 +21,8 @@ from pilot_hw.config import load_config
 from pilot_hw.hardware import PilotHardware
 from pilot_hw.virtual_pi import VirtualPi
 
+pytestmark = pytest.mark.timeout(120)
+
 DEVICES = """
 devices:
   - {name: led, type: digital_output, pin: 17, channel: led}

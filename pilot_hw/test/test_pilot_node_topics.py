@@ -18,6 +18,8 @@ from ab_interfaces.srv import TimedPulse
 from pilot_hw.pilot_node import PilotNode
 from pilot_hw.virtual_pi import VirtualPi
 
+pytestmark = pytest.mark.timeout(120)
+
 DEVICES = """
 devices:
   - {name: gripper, type: servo, pin: 18, min_pulse_us: 1000, max_pulse_us: 2000,

@@ -14,6 +14,8 @@ from pilot_test_helpers import free_port, wait_for
 from pilot_hw.devices import tick_diff_us
 from pilot_hw.virtual_pi import CF1_INPUT_BURST, CF1_SET_INPUT, VirtualPi
 
+pytestmark = pytest.mark.timeout(120)
+
 
 def test_modes_levels_and_banks(client: pigpio.pi, vpi: VirtualPi) -> None:
     client.set_mode(17, pigpio.OUTPUT)
@@ -234,3 +236,11 @@ def test_runs_as_a_process(start_process) -> None:
         assert pi.connected and pi.get_current_tick() >= 0
     finally:
         pi.stop()
+
+
+def test_listeners_see_output_changes(client: pigpio.pi, vpi: VirtualPi) -> None:
+    seen: list[tuple[int, str, int]] = []
+    vpi.add_listener(lambda e: seen.append((e.pin, e.kind, e.value)))
+    client.set_servo_pulsewidth(18, 1200)
+    client.write(17, 1)
+    assert (18, "servo", 1200) in seen and (17, "level", 1) in seen
