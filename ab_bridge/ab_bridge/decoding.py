@@ -30,6 +30,11 @@ _SCHEME_CODE = {name: code for code, name in enumerate(SCHEMES)}
 #: Largest cycle a decoder accepts (protects against oversized frames).
 MAX_TIMESTEPS = 65536
 MAX_NEURONS = 65536
+#: Populations up to this width decode through a per-entry table of deltas by spike count.
+TABLE_MAX_NEURONS = 4096
+#: Set bits of every byte value.
+_BITS_SET = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).sum(axis=1) \
+    .astype(np.float32)
 
 
 class DecodeError(ValueError):
@@ -216,7 +221,7 @@ class Decoder:
                                 np.zeros((len(self.channels), steps)), plan.unknown)
         spikes_by_column = np.concatenate(spikes.rasters, axis=1) if len(spikes.rasters) > 1 \
             else spikes.rasters[0]
-        return self._finish(plan, spikes_by_column, spikes)
+        return self._finish(plan, plan.counts(spikes_by_column), spikes, spikes.timesteps)
 
     def decode_stack(self, populations: Sequence[str], stack: np.ndarray,
                      timesteps: np.ndarray | None = None) -> DecodedCycle:
@@ -233,8 +238,32 @@ class Decoder:
             return DecodedCycle(timesteps, list(self.channels),
                                 np.zeros((len(self.channels), steps)), plan.unknown)
         spikes_by_column = stack.transpose(1, 0, 2).reshape(steps, count * width)
-        return self._finish(plan, spikes_by_column,
-                            CycleRasters(timesteps, list(populations), [], None, None))
+        return self._finish(plan, plan.counts(spikes_by_column), None, timesteps)
+
+    def decode_packed(self, populations: Sequence[str], bitmaps: Sequence[bytes],
+                      timestep_count: int, neuron_count: int) -> DecodedCycle:
+        """Deltas for one cycle of equally shaped packed bitmaps (the CycleSpikes form).
+
+        Each bitmap holds timestep_count rows of ceil(neuron_count / 8) bytes
+        (numpy.packbits order); DecodeError when a length does not match.
+        """
+        row_bytes = (neuron_count + 7) // 8
+        expected = timestep_count * row_bytes
+        for pid, bitmap in zip(populations, bitmaps, strict=True):
+            if len(bitmap) != expected:
+                raise DecodeError(f"population {pid!r}: bitmap has {len(bitmap)} bytes, expected "
+                                  f"{expected} for {timestep_count} x {neuron_count}")
+        packed = np.frombuffer(b"".join(bitmaps), dtype=np.uint8)
+        plan = self._plan(tuple(populations), (neuron_count,) * len(bitmaps))
+        if plan.byte_weights is not None and timestep_count and plan.rows:
+            # Every entry counts whole bytes: count bits per byte, never unpack.
+            ones = _BITS_SET[packed.reshape(len(bitmaps), timestep_count, row_bytes)]
+            by_step = ones.transpose(1, 0, 2).reshape(timestep_count, -1)
+            return self._finish(plan, (by_step @ plan.byte_weights).T, None,
+                                np.arange(timestep_count, dtype=np.int64))
+        stack = np.unpackbits(packed.reshape(-1, row_bytes), axis=1, count=neuron_count)
+        return self.decode_stack(populations, stack.reshape(len(bitmaps), timestep_count,
+                                                            neuron_count))
 
     def _plan(self, populations: tuple[str, ...], widths: tuple[int, ...]) -> _Plan:
         plan = self._plans.get((populations, widths))
@@ -245,37 +274,26 @@ class Decoder:
             self._plans[(populations, widths)] = plan
         return plan
 
-    def _finish(self, plan: _Plan, spikes_by_column: np.ndarray,
-                spikes: CycleRasters) -> DecodedCycle:
-        # One product gives every entry's spike count (addition, booleanThreshold)
-        # or first-half minus second-half count (bipolarSplit, bipolarScalar) per step.
-        value = plan.weights @ spikes_by_column.T.astype(np.float64)      # [rows, T]
-        if plan.boolean is not None:
-            value[plan.boolean] = (value[plan.boolean] >= plan.threshold).astype(np.float64)
-        if plan.scalar is not None:
-            value[plan.scalar] = np.sign(value[plan.scalar])
-        # Same operations in the same order as the SDK, so results match bit for bit.
-        delta = value * plan.sign * plan.per_step_max * plan.gain
-        if plan.deadzone is not None:
-            dead = np.abs(delta) < plan.deadzone
-            delta[dead] = 0.0
-        if plan.min_step is not None:
-            magnitude = np.abs(delta)
-            lift = (magnitude > 0) & (magnitude < plan.min_step)
-            delta = np.where(lift, np.copysign(plan.min_step, delta), delta)
-        if plan.clamp_lo is not None:
-            delta = np.where(delta < plan.clamp_lo, plan.clamp_lo,
-                             np.where(delta > plan.clamp_hi, plan.clamp_hi, delta))
-            if plan.deadzone is not None:
-                delta[dead] = 0.0
-        if spikes.present is not None:
+    def _finish(self, plan: _Plan, value: np.ndarray, spikes: CycleRasters | None,
+                timesteps: np.ndarray) -> DecodedCycle:
+        """Deltas from per-entry counts `value` [rows, T]; `spikes` for missing rows and order."""
+        if plan.table is not None:
+            # The count is an integer in [-n, n]: look its delta up (negative counts
+            # index from the end of the table).
+            delta = plan.table[plan.row_column, value.astype(np.intp)]
+        else:
+            delta = plan.deltas_of(value)
+        if spikes is not None and spikes.present is not None:
             delta = np.where(spikes.present[plan.population_of_row], delta, 0.0)
 
         steps = delta.shape[1]
         if plan.one_row_per_channel:
             deltas = np.zeros((len(self.channels), steps))
             deltas[plan.channel_of_row] = delta
-        elif spikes.arrival is None:
+        elif plan.at_most_two_per_channel and (spikes is None or spikes.arrival is None):
+            # a + b == b + a: with two contributions per channel a product sums exactly.
+            deltas = plan.channel_matrix @ delta
+        elif spikes is None or spikes.arrival is None:
             deltas = np.zeros((len(self.channels), steps))
             for row, channel in enumerate(plan.channel_of_row.tolist()):
                 deltas[channel] += delta[row]
@@ -290,9 +308,7 @@ class Decoder:
                 ordered = np.take_along_axis(delta[mine], np.argsort(key[mine], axis=0), axis=0)
                 for contribution in ordered:
                     deltas[channel] += contribution
-        # The SDK never adds an exact zero: turn -0.0 into 0.0.
-        deltas += 0.0
-        return DecodedCycle(spikes.timesteps, list(self.channels), deltas, plan.unknown)
+        return DecodedCycle(timesteps, self.channels, deltas, plan.unknown)
 
     def decode_rows(self, rows: Sequence[Any], **limits: int) -> DecodedCycle:
         """Decode `cycle:update` output rows (dicts or triples), validating them."""
@@ -324,6 +340,38 @@ class _Plan:
     min_step: np.ndarray | None
     clamp_lo: np.ndarray | None
     clamp_hi: np.ndarray | None
+    at_most_two_per_channel: bool = False
+    channel_matrix: np.ndarray | None = None     # [channels, rows] one-hot
+    row_column: np.ndarray | None = None         # [rows, 1] row indices
+    table: np.ndarray | None = None              # [rows, 2 n + 1] delta of each count
+    byte_weights: np.ndarray | None = None       # [populations x row bytes, rows]
+
+    def deltas_of(self, value: np.ndarray) -> np.ndarray:
+        """Deltas of [rows, ...] counts, with the SDK's operations in the SDK's order."""
+        value = np.array(value, dtype=np.float64)
+        if self.boolean is not None:
+            value[self.boolean] = (value[self.boolean] >= self.threshold).astype(np.float64)
+        if self.scalar is not None:
+            value[self.scalar] = np.sign(value[self.scalar])
+        delta = value * self.sign * self.per_step_max * self.gain
+        if self.deadzone is not None:
+            dead = np.abs(delta) < self.deadzone
+            delta[dead] = 0.0
+        if self.min_step is not None:
+            magnitude = np.abs(delta)
+            lift = (magnitude > 0) & (magnitude < self.min_step)
+            delta = np.where(lift, np.copysign(self.min_step, delta), delta)
+        if self.clamp_lo is not None:
+            delta = np.where(delta < self.clamp_lo, self.clamp_lo,
+                             np.where(delta > self.clamp_hi, self.clamp_hi, delta))
+            if self.deadzone is not None:
+                delta[dead] = 0.0
+        # The SDK never adds an exact zero: no -0.0 either.
+        return delta + 0.0
+
+    def counts(self, spikes_by_column: np.ndarray) -> np.ndarray:
+        """Per entry and step: spike count, or first-half minus second-half count."""
+        return self.weights @ spikes_by_column.T.astype(np.float32)
 
     @classmethod
     def build(cls, decoder: Decoder, populations: tuple[str, ...],
@@ -336,7 +384,7 @@ class _Plan:
                        if x.population in order)
         entries = [decoder.entries[k] for _, k in pairs]
         offsets = np.concatenate([[0], np.cumsum(widths)]).astype(int)
-        weights = np.zeros((len(pairs), int(offsets[-1])))
+        weights = np.zeros((len(pairs), int(offsets[-1])), dtype=np.float32)
         thresholds = []
         for row, ((p, _), entry) in enumerate(zip(pairs, entries, strict=True)):
             start, n = int(offsets[p]), widths[p]
@@ -359,7 +407,7 @@ class _Plan:
         channel_of_row = np.array([decoder.channels.index(e.channel) for e in entries],
                                   dtype=np.intp)
         has_clamp = any(e.clamp is not None for e in entries)
-        return cls(
+        plan = cls(
             rows=len(pairs), unknown=unknown,
             entry_of_row=np.array([k for _, k in pairs], dtype=np.intp),
             population_of_row=np.array([p for p, _ in pairs], dtype=np.intp),
@@ -382,6 +430,24 @@ class _Plan:
             clamp_hi=column([e.clamp[1] if e.clamp else np.inf for e in entries])
             if has_clamp else None,
         )
+        per_channel = np.bincount(channel_of_row, minlength=len(decoder.channels))
+        plan.at_most_two_per_channel = bool(per_channel.max(initial=0) <= 2)
+        plan.channel_matrix = (np.arange(len(decoder.channels))[:, None]
+                               == channel_of_row[None, :]).astype(np.float64)
+        plan.row_column = np.arange(len(pairs))[:, None]
+        widest = max([widths[p] for p, _ in pairs], default=0)
+        if pairs and widest <= TABLE_MAX_NEURONS:
+            # Every delta a count can give, computed once with the per-step pipeline.
+            # Laid out 0, 1, ..., n, -n, ..., -1 so a negative count indexes from the end.
+            counts = np.concatenate([np.arange(widest + 1), np.arange(-widest, 0)])
+            plan.table = plan.deltas_of(np.broadcast_to(counts.astype(np.float64),
+                                                        (len(pairs), counts.size)))
+        # Counting per packed byte works when every entry weighs whole bytes alike.
+        if pairs and len(set(widths)) == 1 and widths[0] % 8 == 0:
+            by_byte = plan.weights.reshape(len(pairs), -1, 8)
+            if np.all(by_byte == by_byte[:, :, :1]):
+                plan.byte_weights = np.ascontiguousarray(by_byte[:, :, 0].T)
+        return plan
 
 
 def _bits_array(bits: Any, where: str, max_neurons: int) -> np.ndarray:

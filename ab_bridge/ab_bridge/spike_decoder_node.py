@@ -17,7 +17,7 @@ from rclpy.node import Node
 
 from ab_bridge.decoding import DecodeError, Decoder, parse_mapping
 from ab_bridge.session import load_path_or_inline
-from ab_bridge.spikes_msg import command_msg, cycle_rasters_of, hold_msg
+from ab_bridge.spikes_msg import command_msg, decode_msg, hold_msg
 from ab_interfaces.msg import ActuatorCommand, CycleSpikes
 
 
@@ -45,7 +45,7 @@ class SpikeDecoder(Node):
 
     def on_spikes(self, msg: CycleSpikes) -> None:
         try:
-            decoded = self.decoder.decode(cycle_rasters_of(msg))
+            decoded = decode_msg(self.decoder, msg)
         except (ValueError, DecodeError) as error:
             self.error_count += 1
             self.get_logger().error(f"spikes of cycle {msg.cycle} not decoded: {error}",

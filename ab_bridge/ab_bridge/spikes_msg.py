@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from ab_bridge.decoding import CycleRasters
+from ab_bridge.decoding import CycleRasters, DecodedCycle, Decoder
 from ab_bridge.spikes import pack_raster, unpack_raster
 from ab_interfaces.msg import ActuatorCommand, CycleSpikes, PopulationSpikes
 
@@ -60,6 +60,19 @@ def cycle_rasters_of(msg: CycleSpikes) -> CycleRasters:
     count = steps.pop() if steps else 0
     return CycleRasters(np.arange(count, dtype=np.int64),
                         [p.population_id for p in msg.populations], rasters)
+
+
+def decode_msg(decoder: Decoder, msg: CycleSpikes) -> DecodedCycle:
+    """Decode a CycleSpikes message (one unpack for equally shaped populations).
+
+    Raises ValueError (DecodeError) naming the population whose bitmap is wrong.
+    """
+    shapes = {(p.timestep_count, p.neuron_count) for p in msg.populations}
+    if len(shapes) == 1:
+        steps, neurons = shapes.pop()
+        return decoder.decode_packed([p.population_id for p in msg.populations],
+                                     [bytes(p.bitmap) for p in msg.populations], steps, neurons)
+    return decoder.decode(cycle_rasters_of(msg))
 
 
 def command_msg(source: str, cycle: int, channels: Sequence[str], deltas: np.ndarray,

@@ -135,7 +135,9 @@ def test_random_payloads_decode_exactly_as_the_formulas_say(payload):
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.integers(1, 4), st.integers(1, 30), st.integers(1, 70), st.integers(0, 2**32 - 1))
+@given(st.integers(1, 4), st.integers(1, 30),
+       st.one_of(st.sampled_from([8, 16, 32, 64]), st.integers(1, 70)),
+       st.integers(0, 2**32 - 1))
 def test_stack_bitmap_and_rows_forms_agree(populations, steps, neurons, seed):
     rng = np.random.default_rng(seed)
     stack = (rng.random((populations, steps, neurons)) < 0.1).astype(np.uint8)
@@ -150,6 +152,9 @@ def test_stack_bitmap_and_rows_forms_agree(populations, steps, neurons, seed):
     from_rows = decoder.decode_rows(rows)
     np.testing.assert_array_equal(decoder.decode_stack(ids, stack).deltas, from_rows.deltas)
     np.testing.assert_array_equal(decoder.decode_rows(packed).deltas, from_rows.deltas)
+    bitmaps = [np.packbits(stack[i], axis=1).tobytes() for i in range(populations)]
+    np.testing.assert_array_equal(decoder.decode_packed(ids, bitmaps, steps, neurons).deltas,
+                                  from_rows.deltas)
     assert from_rows.commands() == oracle(rows, parse_mapping(mapping))
 
 
