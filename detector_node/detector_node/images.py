@@ -16,26 +16,31 @@ _SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM", b"II*\x00", b"MM\x00
 
 
 class ImageError(ValueError):
-    """The bytes or arrays given are not a usable image; the message says why."""
+    """The bytes or arrays given are not a usable image; the message says why, `status`
+    is the HTTP status that fits (400 corrupt or malformed, 413 too large, 415 no image)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def decode_image(data: bytes, max_pixels: int = 40_000_000) -> np.ndarray:
     """Decode encoded image bytes (JPEG, PNG, ...) to an RGB uint8 array (EXIF orientation applied)."""
     if not data:
-        raise ImageError("empty image: no bytes received")
+        raise ImageError("empty image: no bytes received", 415)
     if not data.startswith(_SIGNATURES):
-        raise ImageError("not an image: the bytes are no JPEG, PNG, GIF, BMP, TIFF or WebP")
+        raise ImageError("not an image: the bytes are no JPEG, PNG, GIF, BMP, TIFF or WebP", 415)
     buf = np.frombuffer(data, dtype=np.uint8)
     if data.startswith(b"\xff\xd8\xff"):
         # Reject decompression bombs before allocating: read the frame header size.
         size = jpeg_size(data)
         if size is not None and size[0] * size[1] > max_pixels:
-            raise ImageError(f"image too large: {size[0]}x{size[1]} pixels, at most {max_pixels}")
+            raise ImageError(f"image too large: {size[0]}x{size[1]} pixels, at most {max_pixels}", 413)
     bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)
     if bgr is None:
         raise ImageError("corrupt image: the data could not be decoded")
     if bgr.shape[0] * bgr.shape[1] > max_pixels:
-        raise ImageError(f"image too large: {bgr.shape[1]}x{bgr.shape[0]} pixels, at most {max_pixels}")
+        raise ImageError(f"image too large: {bgr.shape[1]}x{bgr.shape[0]} pixels, at most {max_pixels}", 413)
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
@@ -98,7 +103,7 @@ def image_from_dict(image: Any, max_pixels: int = 40_000_000) -> tuple[np.ndarra
     if not shape or any(s <= 0 for s in shape) or len(shape) > 3:
         raise ImageError(f"raw image shape {shape} is not an image shape")
     if shape[0] * (shape[1] if len(shape) > 1 else 1) > max_pixels:
-        raise ImageError(f"image too large: {shape}, at most {max_pixels} pixels")
+        raise ImageError(f"image too large: {shape}, at most {max_pixels} pixels", 413)
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(data) != expected:
         raise ImageError(f"raw image has {len(data)} bytes, shape {shape} of {dtype} needs {expected}")

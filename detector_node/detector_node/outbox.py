@@ -102,6 +102,12 @@ class Outbox:
                 shutil.rmtree(os.path.join(self._dirs[leftover], name), ignore_errors=True)
         self._priority: deque[str] = deque(self._scan("priority"))
         self._normal: deque[str] = deque(self._scan("normal"))
+        for identifier in (*self._priority, *self._normal):  # new ids sort after old ones
+            try:
+                stamp = datetime.fromisoformat(identifier.replace("_", "T"))
+            except ValueError:
+                continue
+            self._last_stamp = max(self._last_stamp, stamp)
         self._task: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None

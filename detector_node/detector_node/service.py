@@ -520,10 +520,12 @@ def build_app(service: DetectorService) -> tuple[web.Application, socketio.Async
                 source=headers.get("source"), autoupload=autoupload,
                 creation_date=headers.get("creation_date"))
         except ImageError as exc:
-            status = 413 if "too large" in str(exc) else 415 if str(exc).startswith(("not an image", "empty")) else 400
-            return _error(status, f"{name}: {exc}")
+            return _error(exc.status, f"{name}: {exc}")
         except DetectorUnavailable as exc:
             return _error(503, str(exc))
+        except Exception as exc:  # a failing logic must not take the service down
+            log.exception("detection failed")
+            return _error(500, f"detection failed: {type(exc).__name__}: {exc}")
         return web.json_response(meta.to_dict())
 
     @routes.post("/upload")
@@ -539,8 +541,7 @@ def build_app(service: DetectorService) -> tuple[web.Application, socketio.Async
             await service.run_blocking(service.upload_blocking, [(None, data) for _, data in files],
                                        metas, priority)
         except ImageError as exc:
-            return _error(415 if str(exc).startswith(("not an image", "empty")) else 400,
-                          f"nothing queued: {exc}")
+            return _error(exc.status, f"nothing queued: {exc}")
         return web.json_response([200, "OK"])
 
     @routes.get("/model_version")

@@ -140,6 +140,7 @@ def test_restart_requeues_and_discards_partial_writes(tmp_path):
     second = Outbox(str(tmp_path), None)
     assert sorted(second.pending_ids()) == sorted(ids)
     assert os.listdir(tmp_path / "outbox" / "tmp") == [] and os.listdir(tmp_path / "outbox" / "done") == []
+    assert second.save(JPEG, "{}") > max(ids), "new items sort after the ones found on disk"
 
 
 def test_api_responsive_during_a_large_upload(start_service, fake_loop):
