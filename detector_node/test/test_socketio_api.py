@@ -140,3 +140,12 @@ def test_sio_bad_inputs_answer_errors(sio_client):
                                                  "metadata": {"box_detections": [{"x": 1}]}}, timeout=10)
     # still serving
     check_reference_detections(sio_client.call("detect", {"image": raw_image(red_disc_bgr())}, timeout=10))
+
+
+def test_default_socketio_path_works_too(detector):
+    client = socketio.Client(reconnection=False)
+    client.connect(f"http://127.0.0.1:{detector.port}", wait_timeout=10)  # path /socket.io
+    try:
+        assert client.call("about", timeout=10)["model_info"]["version"] == "1.1"
+    finally:
+        client.disconnect()
