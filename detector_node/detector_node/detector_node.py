@@ -100,7 +100,8 @@ class DetectorNode(Node):
                                              "Publish detections/image (annotated copy).")
         model_folder: str = param("model_folder", "", "Folder with model.json ('' = built-in red blobs).")
         logic: str = param("logic", "colour_blobs",
-                           "Detector logic for models whose model.json names no format.")
+                           "Logic for models whose model.json names no format, and of the built-in "
+                           "model: colour_blobs or aruco.")
         data_folder: str = param("data_folder", "~/.ros/detector_node",
                                  "Where the outbox and downloaded models live.")
         loop_url: str = param("loop_url", "", "Learning Loop API base URL ('' = no uploads).")

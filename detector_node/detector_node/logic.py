@@ -11,6 +11,9 @@ registered for the model's `format`:
   output `[1, 4 + classes, anchors]` (cx, cy, w, h in input pixels, then class scores)
   and input `[1, 3, resolution, resolution]` RGB in [0, 1]; run by onnxruntime (default,
   see README for the measurement) or OpenCV DNN (parameters.backend: opencv).
+- `aruco`: ArUco markers (parameters.dictionary, default DICT_4X4_50), no weights;
+  parameters.marker_ids maps category names to marker ids (default: every marker is the
+  first category); boxes around the marker corners, or centre points for `point` categories.
 - `fixed`: returns the detections listed in parameters.detections for every image
   (a stand-in model for tests and benchmarks).
 """
@@ -27,6 +30,7 @@ import numpy as np
 
 from detector_node.metadata import (
     BoxDetection,
+    Category,
     ClassificationDetection,
     ImageMetadata,
     ModelInformation,
@@ -187,6 +191,53 @@ class OnnxLogic(_Base):
         return meta
 
 
+class ArucoLogic(_Base):
+    """ArUco markers as boxes (or centre points), category by marker id."""
+
+    def __init__(self, model_info: ModelInformation) -> None:
+        super().__init__(model_info)
+        params = model_info.parameters
+        if not model_info.categories:
+            raise ValueError("aruco model needs at least one category")
+        name = params.get("dictionary", "DICT_4X4_50")
+        if not str(name).startswith("DICT_") or not hasattr(cv2.aruco, name):
+            raise ValueError(f"parameters.dictionary {name!r} is no cv2.aruco dictionary")
+        dictionary = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, name))
+        self.detector = cv2.aruco.ArucoDetector(dictionary, cv2.aruco.DetectorParameters())
+        self.kinds = {c.name: c.type or "box" for c in model_info.categories}
+        self.by_id: dict[int, str] = {}
+        for category, ids in params.get("marker_ids", {}).items():
+            if category not in self.kinds:
+                raise ValueError(f"parameters.marker_ids names unknown category {category!r}")
+            self.by_id.update({int(i): category for i in ids})
+        self.default = None if self.by_id else model_info.categories[0].name
+        self.lock = threading.Lock()
+
+    def evaluate(self, image: np.ndarray) -> ImageMetadata:
+        gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        with self.lock:
+            corners, ids, _ = self.detector.detectMarkers(gray)
+        meta = ImageMetadata()
+        if ids is None:
+            return meta
+        for quad, marker in zip(corners, ids.reshape(-1), strict=True):
+            name = self.by_id.get(int(marker), self.default)
+            if name is None:
+                continue
+            pts = quad.reshape(-1, 2)
+            if self.kinds[name] == "point":
+                cx, cy = pts.mean(axis=0)
+                meta.point_detections.append(PointDetection(
+                    category_name=name, x=round(float(cx), 2), y=round(float(cy), 2),
+                    model_name=self.model_name, confidence=1.0))
+            else:
+                x, y, w, h = cv2.boundingRect(pts.astype(np.float32))
+                meta.box_detections.append(BoxDetection(
+                    category_name=name, x=int(x), y=int(y), width=int(w), height=int(h),
+                    model_name=self.model_name, confidence=1.0))
+        return meta
+
+
 class FixedLogic(_Base):
     """Returns parameters.detections (an ImageMetadata JSON) for every image."""
 
@@ -206,6 +257,7 @@ class FixedLogic(_Base):
 LOGIC_FACTORIES: dict[str, Callable[[ModelInformation], DetectorLogic]] = {
     "colour_blobs": ColourBlobLogic,
     "onnx": OnnxLogic,
+    "aruco": ArucoLogic,
     "fixed": FixedLogic,
 }
 
@@ -219,16 +271,19 @@ def build_logic(model_info: ModelInformation, default_format: str = "colour_blob
     return factory(model_info)
 
 
-def builtin_model(fmt: str = "colour_blobs") -> ModelInformation:
-    """The model used when no model folder is given: red `target` blobs, version 'builtin'."""
-    if fmt != "colour_blobs":
-        raise ValueError(f"logic {fmt!r} needs a model folder with model.json; only "
-                         "'colour_blobs' has a built-in model")
-    from detector_node.metadata import Category
+BUILTIN_FORMATS = ("colour_blobs", "aruco")
 
-    return ModelInformation(id="builtin-colour-blobs", host=None, organization="local",
-                            project="local", version="builtin", format="colour_blobs",
-                            categories=[Category(id="target", name="target", type="box")])
+
+def builtin_model(fmt: str = "colour_blobs") -> ModelInformation:
+    """The model used when no model folder is given, version 'builtin': red `target`
+    blobs (colour_blobs) or any 4x4 ArUco `marker` (aruco)."""
+    if fmt not in BUILTIN_FORMATS:
+        raise ValueError(f"logic {fmt!r} needs a model folder with model.json; only "
+                         f"{', '.join(BUILTIN_FORMATS)} have a built-in model")
+    name = "target" if fmt == "colour_blobs" else "marker"
+    return ModelInformation(id=f"builtin-{fmt}", host=None, organization="local",
+                            project="local", version="builtin", format=fmt,
+                            categories=[Category(id=name, name=name, type="box")])
 
 
 def annotate(image: np.ndarray, meta: ImageMetadata) -> np.ndarray:

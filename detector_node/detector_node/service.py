@@ -31,7 +31,7 @@ import socketio
 from aiohttp import web
 
 from detector_node.images import ImageError, decode_image, encode_jpeg, image_from_dict
-from detector_node.logic import DetectorLogic, build_logic, builtin_model
+from detector_node.logic import BUILTIN_FORMATS, DetectorLogic, build_logic, builtin_model
 from detector_node.metadata import (
     ImageMetadata,
     ModelInformation,
@@ -140,7 +140,7 @@ class DetectorService:
             await self._build_and_swap(folder)
             if self.active is None:
                 raise RuntimeError(f"could not load the model in {folder}: {self.last_model_error}")
-        elif self.config.logic == "colour_blobs" or not self.config.loop_url:
+        elif self.config.logic in BUILTIN_FORMATS or not self.config.loop_url:
             info = builtin_model(self.config.logic)
             self.active = ActiveModel(build_logic(info, self.config.logic), info)
         # else: no model until the Loop's deployment target is downloaded (detect answers 503)

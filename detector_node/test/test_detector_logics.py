@@ -149,3 +149,22 @@ def test_annotate_draws_on_a_copy():
     drawn = annotate(image, meta)
     assert drawn.shape == image.shape and not np.array_equal(drawn, image)
     assert os.environ is not None
+
+
+def test_aruco_markers_are_found_by_id():
+    dictionary = cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_50)
+    image = np.full((300, 400), 255, np.uint8)
+    image[40:140, 50:150] = cv2.aruco.generateImageMarker(dictionary, 7, 100)
+    image[150:250, 250:350] = cv2.aruco.generateImageMarker(dictionary, 3, 100)
+    image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    meta = build_logic(builtin_model("aruco")).evaluate(image)
+    assert sorted((b.x, b.y) for b in meta.box_detections) == [(50, 40), (250, 150)]
+    info = ModelInformation(id="a", host=None, organization="o", project="p", version="1",
+                            format="aruco", categories=[Category(id="t", name="goal", type="point")],
+                            parameters={"marker_ids": {"goal": [3]}})
+    meta = build_logic(info).evaluate(image)
+    [goal] = meta.point_detections
+    assert goal.category_name == "goal" and abs(goal.x - 299.5) <= 1 and abs(goal.y - 199.5) <= 1
+    info.parameters = {"dictionary": "DICT_NOPE"}
+    with pytest.raises(ValueError, match="dictionary"):
+        build_logic(info)
