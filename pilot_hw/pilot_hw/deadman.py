@@ -7,6 +7,9 @@ sleeps `timeout_ms`, and if p0 did not change meanwhile it applies the safe ops
 and halts. The owner bumps p0 (`beat()`) several times per timeout. Latency to
 safe after the owner stops: between timeout_ms and 2 x timeout_ms.
 
+Scripts of killed owners stay halted in the daemon's table; `remove_stale_scripts` deletes
+them (they carry MARKER in p9) when a pilot connects.
+
 Limits: it needs the daemon alive (if pigpiod itself dies the pins keep their
 last levels; use pull resistors so that an undriven pin is safe), and a stalled
 owner (e.g. starved of CPU for longer than the timeout) trips it too, which
@@ -30,6 +33,22 @@ def deadman_script(ops: Iterable[SafeOp], timeout_ms: int) -> bytes:
     return " ".join(lines).encode("ascii")
 
 
+SCRIPT_SLOTS = 32  # pigpio's script table size
+MARKER = 0x50494C54  # parameter p9 of every dead-man script ("PILT"): finds leftovers
+
+
+def remove_stale_scripts(pi: pigpio.pi) -> int:
+    """Delete dead-man scripts that already fired (left by a pilot that was killed);
+    running ones belong to live pilots and stay. Returns how many were deleted."""
+    deleted = 0
+    for script_id in range(SCRIPT_SLOTS):
+        status, params = pi.script_status(script_id)
+        if status == pigpio.PI_SCRIPT_HALTED and len(params) == 10 and params[9] == MARKER:
+            pi.delete_script(script_id)
+            deleted += 1
+    return deleted
+
+
 class DeadmanSwitch:
     """Stores, runs, feeds and removes the dead-man script on one pigpio connection."""
 
@@ -49,12 +68,17 @@ class DeadmanSwitch:
                 raise TimeoutError("the pigpio daemon did not compile the dead-man script")
             time.sleep(0.01)
         self.counter += 1
-        self.pi.run_script(self.script_id, [self.counter])
+        self.pi.run_script(self.script_id, [self.counter, 0, 0, 0, 0, 0, 0, 0, 0, MARKER])
 
     def beat(self) -> bool:
         """Feed the switch; False if it had already fired (outputs were made safe) or failed."""
         self.counter = (self.counter + 1) & 0x7FFFFFFF
-        self.pi.update_script(self.script_id, [self.counter])
+        try:
+            self.pi.update_script(self.script_id, [self.counter])
+        except pigpio.error:  # deleted behind our back (e.g. as stale): store it again
+            self.script_id = None
+            self.fired_count += 1
+            return False
         status, _ = self.pi.script_status(self.script_id)
         if status in (pigpio.PI_SCRIPT_RUNNING, pigpio.PI_SCRIPT_WAITING):
             return True

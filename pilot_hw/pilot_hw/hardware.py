@@ -24,7 +24,7 @@ import numpy as np
 import pigpio
 
 from pilot_hw.config import PilotConfig
-from pilot_hw.deadman import DeadmanSwitch
+from pilot_hw.deadman import DeadmanSwitch, remove_stale_scripts
 from pilot_hw.devices import (
     ChannelTarget,
     DcMotor,
@@ -219,6 +219,10 @@ class PilotHardware:
                 deadman = None
                 safe_ops = [op for d in self.devices.values() for op in d.safe_ops()]
                 if self.deadman_timeout_ms > 0 and safe_ops:
+                    stale = remove_stale_scripts(pi)
+                    if stale:
+                        self.log.warning(f"removed {stale} fired dead-man script(s) of an "
+                                         "earlier pilot")
                     deadman = DeadmanSwitch(pi, safe_ops, self.deadman_timeout_ms)
                     deadman.arm()
             except LINK_ERRORS as exc:
@@ -292,6 +296,9 @@ class PilotHardware:
                     self._stop_idle_motors()
             except LINK_ERRORS as exc:
                 self._lost(exc)
+            except Exception as exc:  # the supervisor must outlive any one bad round
+                self._status.last_error = repr(exc)
+                self.log.error(f"supervisor: {exc!r}")
 
     def _stop_idle_motors(self) -> None:
         now = time.monotonic()

@@ -89,6 +89,10 @@ def test_cut_link_lets_the_daemon_make_outputs_safe(vpi: VirtualPi, hardware) ->
     assert list(vpi.script_statuses().values()) == [1]  # halted: it fired
     with pytest.raises(ConnectionError):
         hw.apply_channel_deltas({"led": 1.0})
+    hw.reconnect_period_s = 0.05
+    assert wait_for(lambda: hw.connected)
+    # the fired script was cleaned up; only the new connection's switch is left, running
+    assert wait_for(lambda: list(vpi.script_statuses().values()) == [2])
 
 
 @pytest.fixture
