@@ -177,6 +177,7 @@ class Monitor:
             if self.phases:
                 self.phases[-1].end_s = self.now()
             self.phases.append(PhaseRecord(name, learning, self.now()))
+            self.last_cycle = 0  # every phase is a new brain run, counting from 0
             self.reward_window.clear()
             self.latencies_ms.clear()
 
@@ -516,7 +517,7 @@ class Demo:
                         "rewards": len(p.rewards),
                         "mean_reward": float(np.mean([r for _, r in p.rewards]))
                         if p.rewards else None} for p in self.monitor.phases],
-            "cycles": self.monitor.last_cycle,
+            "cycles_last_phase": self.monitor.last_cycle,
             "commands": self.monitor.commands,
             "loop_latency_p50_ms": float(np.percentile(latencies, 50)) if latencies.size
             else None,

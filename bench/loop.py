@@ -1,0 +1,204 @@
+"""Closed-loop latency: camera frame published → the actuator command that answers it.
+
+The sim graph's brain path at 50 Hz control: the simulated arm publishes camera
+frames (50 Hz) and joint states, reward_from_detections publishes the target
+input, the brain session streams them to the embedded brain server (a child
+process, demo_arm graph, cycles paced to gamma x dt = 20 ms) and publishes the
+decoded command. For each cycle the benchmark notes the stamp of the camera
+frame the session served to the brain, and times the command of that cycle
+when it arrives on `actuator_command`: loop latency = arrival - frame stamp.
+The brain's compute time per cycle is the server's own figure (`computeMs` of
+each cycle:update). The floor is bench/ros_latency.py's two-process DDS round
+trip, run here as a subprocess; target: loop p99 < 4 x floor p99 + brain p50.
+
+    python bench/loop.py [--cycles 1500] [--warmup-s 5]
+
+Last line: JSON with loop_p50_ms, loop_p99_ms, floor_p99_ms, brain_compute_p50_ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+
+
+def floor_figures() -> dict:
+    """Run bench/ros_latency.py and read its last line."""
+    print("measuring the DDS floor (bench/ros_latency.py) ...", flush=True)
+    out = subprocess.run([sys.executable, str(HERE / "ros_latency.py"), "--round-trips", "1000"],
+                         capture_output=True, text=True, timeout=600)
+    lines = [line for line in out.stdout.splitlines() if line.strip()]
+    if out.returncode != 0 or not lines:
+        raise RuntimeError(f"ros_latency.py failed: {out.stderr[-2000:]}")
+    return json.loads(lines[-1])
+
+
+def measure_loop(cycles: int, warmup_s: float) -> dict:
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.qos import QoSProfile
+    from rclpy.signals import SignalHandlerOptions
+
+    from ab_interfaces.msg import ActuatorCommand
+    from robot_bringup.config import config_file, parameter_overrides
+    from robot_bringup.demo import Child, free_port, resolve_graph
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-loop-"))
+    port = free_port()
+    (workdir / "state").mkdir()
+    server = Child("brain_server", [
+        "-m", "ab_bridge.embedded.server", "--host", "127.0.0.1", "--port", str(port),
+        "--graph", resolve_graph("demo_arm"), "--state-dir", str(workdir / "state"),
+        "--log-level", "WARNING"], port, workdir / "brain_server.log")
+    print("starting the embedded brain server ...", flush=True)
+    if not server.start(90):
+        raise RuntimeError(f"brain server did not start: {server.log_tail()}")
+
+    from ab_bridge.brain_session_node import BrainSession
+    from robot_bringup.reward_from_detections_node import RewardFromDetections
+    from robot_bringup.sim_arm_node import SimArm
+
+    context = rclpy.Context()
+    rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
+    sim_files = [config_file("sim.yaml")]
+    nodes = [
+        SimArm(context=context, parameter_overrides=parameter_overrides(
+            sim_files, "sim_arm", extra={"camera.rate_hz": 50.0, "hardware_commands": False})),
+        RewardFromDetections(context=context, parameter_overrides=parameter_overrides(
+            sim_files, "reward_from_detections")),
+        BrainSession(context=context, parameter_overrides=parameter_overrides(
+            [config_file("brain.yaml")], "brain_session",
+            extra={"url": f"http://127.0.0.1:{port}", "auto_start": True})),
+    ]
+    session_node = nodes[2]
+    session = session_node.session
+
+    # Which frame each cycle was served (the newest camera message at io:need time),
+    # and the brain's own compute time per cycle (computeMs of cycle:update).
+    served_ns: dict[int, int] = {}
+    compute_ms: list[float] = []
+    serve = session.streamer.serve
+
+    def serve_and_note(run_id, cycle, needs, now_s):
+        msg = session_node.latest.get("camera")
+        if msg is not None:
+            served_ns[cycle] = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        return serve(run_id, cycle, needs, now_s)
+
+    session.streamer.serve = serve_and_note
+    on_event = session._on_event
+
+    def on_event_and_note(event, payload):
+        if event == "cycle:update" and isinstance(payload, dict) and \
+                isinstance(payload.get("computeMs"), (int, float)):
+            compute_ms.append(float(payload["computeMs"]))
+        on_event(event, payload)
+
+    session._on_event = on_event_and_note
+    if session._link is not None:  # already started by auto_start: rebind its callback
+        session._link._on_event = on_event_and_note
+
+    probe = rclpy.create_node("loop_probe", context=context)
+    latencies_ms: list[float] = []
+    started = threading.Event()
+    lock = threading.Lock()
+    t_start = [0.0]
+
+    def on_command(msg: ActuatorCommand) -> None:
+        arrived = time.time_ns()
+        if msg.source != "brain_session" or not started.is_set():
+            return
+        frame = served_ns.pop(int(msg.cycle), None)
+        if frame is not None:
+            with lock:
+                latencies_ms.append((arrived - frame) / 1e6)
+
+    probe.create_subscription(ActuatorCommand, "actuator_command", on_command,
+                              QoSProfile(depth=50))
+    executor = MultiThreadedExecutor(num_threads=4, context=context)
+    for node in [*nodes, probe]:
+        executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    try:
+        deadline = time.monotonic() + 90
+        while session.stats.cycles == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if session.stats.cycles == 0:
+            raise RuntimeError(f"no brain cycles within 90 s: {session.stats.last_error}")
+        print(f"warming up {warmup_s:.0f} s ...", flush=True)
+        time.sleep(warmup_s)
+        compute_ms.clear()
+        started.set()
+        t_start[0] = time.monotonic()
+        print(f"timing {cycles} cycles ...", flush=True)
+        last_report = time.monotonic()
+        limit = time.monotonic() + cycles / 5.0 + 60  # even at 5 Hz, stop eventually
+        while len(latencies_ms) < cycles and time.monotonic() < limit:
+            time.sleep(0.2)
+            if time.monotonic() - last_report > 5:
+                last_report = time.monotonic()
+                print(f"  {len(latencies_ms)}/{cycles} cycles", flush=True)
+        elapsed = time.monotonic() - t_start[0]
+    finally:
+        executor.shutdown(timeout_sec=5)
+        spinner.join(timeout=5)
+        for node in [*nodes, probe]:
+            node.destroy_node()
+        context.try_shutdown()
+        server.stop()
+    with lock:
+        loop = np.array(latencies_ms)
+    if loop.size == 0:
+        raise RuntimeError("no command could be matched to its camera frame")
+    return {
+        "cycles_timed": int(loop.size),
+        "control_rate_hz": round(loop.size / elapsed, 1),
+        "loop_p50_ms": round(float(np.percentile(loop, 50)), 2),
+        "loop_p90_ms": round(float(np.percentile(loop, 90)), 2),
+        "loop_p99_ms": round(float(np.percentile(loop, 99)), 2),
+        "brain_compute_p50_ms": round(float(np.percentile(compute_ms, 50)), 2)
+        if compute_ms else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cycles", type=int, default=1500, help="cycles to time (50 Hz)")
+    parser.add_argument("--warmup-s", type=float, default=5.0)
+    args = parser.parse_args()
+    os.environ.setdefault("ROS_DOMAIN_ID", str(150 + os.getpid() % 50))
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    floor = floor_figures()
+    figures = measure_loop(args.cycles, args.warmup_s)
+    floor_p99_ms = floor["rtt_p99_us"] / 1000.0
+    target_ms = 4 * floor_p99_ms + (figures["brain_compute_p50_ms"] or 0.0)
+    print(f"DDS floor (two-process CycleSpikes round trip): p50 {floor['rtt_p50_us'] / 1000:.3f} "
+          f"ms, p99 {floor_p99_ms:.3f} ms")
+    print(f"loop (camera frame -> its actuator command) over {figures['cycles_timed']} cycles at "
+          f"{figures['control_rate_hz']} Hz: p50 {figures['loop_p50_ms']} ms, p90 "
+          f"{figures['loop_p90_ms']} ms, p99 {figures['loop_p99_ms']} ms; brain compute p50 "
+          f"{figures['brain_compute_p50_ms']} ms")
+    verdict = "meets" if figures["loop_p99_ms"] < target_ms else "misses"
+    print(f"target p99 < 4 x floor p99 + brain compute = {target_ms:.2f} ms: {verdict} it")
+    print(json.dumps({
+        "loop_p50_ms": figures["loop_p50_ms"],
+        "loop_p99_ms": figures["loop_p99_ms"],
+        "floor_p99_ms": round(floor_p99_ms, 3),
+        "brain_compute_p50_ms": figures["brain_compute_p50_ms"],
+    }))
+
+
+if __name__ == "__main__":
+    main()
