@@ -41,6 +41,7 @@ from rl_agents.agent import Mode
 from rl_agents.loop import BrainLink, InProcessBrainLink, run_episode
 from rl_agents.registry import (
     AGENTS,
+    ENVIRONMENTS,
     make_brain,
     make_environment,
     make_muscle,
@@ -89,6 +90,9 @@ def parse_experiment(doc: dict[str, Any]) -> ExperimentSpec:
         raise ValueError("experiment file must be a YAML mapping")
     env = _need(doc, "environment", "the file")
     env_name = _need(env, "name", "'environment'")
+    if env_name not in ENVIRONMENTS:
+        raise ValueError(f"experiment file: unknown environment {env_name!r}; known: "
+                         f"{sorted(ENVIRONMENTS)}")
     seeds = doc.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
         raise ValueError(f"experiment file: 'seeds' must be a list of integers, got {seeds!r}")

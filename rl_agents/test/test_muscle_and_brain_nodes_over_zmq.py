@@ -3,11 +3,10 @@ import socket
 
 import pytest
 from rclpy.parameter import Parameter
+from rl_arm_peer import ARM_ACTUATORS, ARM_SENSORS, ARM_TOPIC_TYPES, ArmPeer
 
 from rl_agents.brain_node import BrainNode
 from rl_agents.muscle_node import MuscleNode
-
-from .arm_peer import ARM_ACTUATORS, ARM_SENSORS, ARM_TOPIC_TYPES, ArmPeer
 
 pytestmark = pytest.mark.timeout(120)
 
