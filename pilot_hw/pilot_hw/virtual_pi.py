@@ -14,7 +14,8 @@ inputs with `set_input()` and read outputs with `level()`, `pin_state()` and
 Run as a process: `python -m pilot_hw.virtual_pi --host 127.0.0.1 --port 8888`.
 Another process drives it through the daemon's custom-command hook:
 `pi.custom_1(CF1_SET_INPUT, pin, [level])`, `pi.custom_1(CF1_CLEAR_INPUT, pin)`, and
-`pi.custom_1(CF1_INPUT_BURST, pin, struct.pack("<II", edges, spacing_us))` (toggles).
+`pi.custom_1(CF1_INPUT_BURST, pin, struct.pack("<II", edges, spacing_us))` (toggles) and
+`pi.custom_1(CF1_SET_IMU, 0x68, struct.pack("<7f", ax, ay, az, gx, gy, gz, temp_c))` (bus 1).
 
 Ticks are microseconds of the host's monotonic clock since start (plus an
 optional offset), wrapping at 2^32. Wave and trigger edges are recorded at the
@@ -55,6 +56,7 @@ HISTORY_LENGTH = 200_000
 CF1_SET_INPUT = 1  # custom_1(CF1_SET_INPUT, pin, [level])
 CF1_CLEAR_INPUT = 2  # custom_1(CF1_CLEAR_INPUT, pin)
 CF1_INPUT_BURST = 3  # custom_1(CF1_INPUT_BURST, pin, struct.pack("<II", edges, spacing_us))
+CF1_SET_IMU = 4  # custom_1(CF1_SET_IMU, address, struct.pack("<7f", ax, ay, az, gx, gy, gz, temp_c))
 
 _NO_REPLY = object()
 
@@ -984,6 +986,13 @@ class VirtualPi:
 
     # simulation control from another process (the daemon's custom-command hook)
     def _cmd_cf1(self, s: _Session, sub: int, pin: int, ext: bytes) -> int:
+        if sub == CF1_SET_IMU:
+            device = self._i2c_devices.get((1, pin))
+            if device is None or len(ext) < 28:
+                return Err.BAD_PARAM
+            values = struct.unpack_from("<7f", ext)
+            device.set_motion(values[0:3], values[3:6], values[6])
+            return 0
         if self._bad_user_gpio(pin):
             return Err.BAD_USER_GPIO
         if sub == CF1_SET_INPUT and ext and ext[0] in (0, 1):

@@ -12,7 +12,7 @@ import pytest
 from pilot_test_helpers import free_port, wait_for
 
 from pilot_hw.devices import tick_diff_us
-from pilot_hw.virtual_pi import CF1_INPUT_BURST, CF1_SET_INPUT, VirtualPi
+from pilot_hw.virtual_pi import CF1_INPUT_BURST, CF1_SET_IMU, CF1_SET_INPUT, VirtualPi
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -222,6 +222,8 @@ def test_two_clients_and_a_sim_control_command(vpi: VirtualPi) -> None:
         assert wait_for(lambda: len(ticks) == 100)
         assert {tick_diff_us(a, b) for a, b in zip(ticks, ticks[1:], strict=False)} == {3}
         callback.cancel()
+        assert driver.custom_1(CF1_SET_IMU, 0x68, struct.pack("<7f", 1, 2, 3, 0, 0, 0.5, 20)) == 0
+        assert vpi.imu().gyro_rad_s[2] == 0.5 and vpi.imu().temperature_c == 20
     finally:
         watcher.stop()
         driver.stop()
