@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pigpio
@@ -108,7 +109,9 @@ class PilotHardware:
                  on_event: Callable[[InputEvent], None] | None = None,
                  heartbeat_period_s: float = 0.1, deadman_timeout_ms: int = 500,
                  command_timeout_s: float = 0.5, reconnect_period_s: float = 0.5,
-                 io_timeout_s: float = 2.0, logger: logging.Logger | None = None) -> None:
+                 io_timeout_s: float = 2.0, logger: Any = None) -> None:
+        """`logger`: anything with info/warning/error(str) - a logging.Logger or a ROS node's
+        logger; default logging.getLogger("pilot_hw")."""
         self.config = config
         self.host = host
         self.port = port

@@ -130,7 +130,8 @@ class PilotNode(Node):
         self.hardware = PilotHardware(
             self.config, self.host, self.port, on_event=self._publish_edge,
             heartbeat_period_s=heartbeat_s, deadman_timeout_ms=deadman_ms,
-            command_timeout_s=command_timeout_s, reconnect_period_s=reconnect_s)
+            command_timeout_s=command_timeout_s, reconnect_period_s=reconnect_s,
+            logger=self.get_logger())
         try:
             if not self.hardware.start():
                 self.get_logger().warning(
