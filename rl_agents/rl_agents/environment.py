@@ -99,25 +99,25 @@ class Environment(ABC):
         self.close()
 
     # The agent's view of the channels.
-    def _spaces(self) -> tuple[list[Box], list[Box]]:
-        cached = self.__dict__.get("_channel_spaces")
+    def _channel_spaces(self) -> tuple[list[Box], list[Box]]:
+        cached = self.__dict__.get("_channel_space_cache")
         if cached is None:
             cached = ([c.space() for c in self.s_channels], [c.space() for c in self.m_channels])
-            self.__dict__["_channel_spaces"] = cached
+            self.__dict__["_channel_space_cache"] = cached
         return cached
 
     def sensors(self, s_signal: dict[str, float]) -> list[SensorInformation]:
         """The sensory signal as one SensorInformation per sensory channel."""
         try:
             return [SensorInformation(np.float64(s_signal[c.name]), space, c.name)
-                    for c, space in zip(self.s_channels, self._spaces()[0], strict=True)]
+                    for c, space in zip(self.s_channels, self._channel_spaces()[0], strict=True)]
         except KeyError as exc:
             raise ValueError(f"sensory signal lacks channel {exc.args[0]!r}") from None
 
     def actuators(self) -> list[ActuatorInformation]:
         """One (unset) ActuatorInformation per motor channel that is not fixed."""
         return [ActuatorInformation(None, space, c.name)
-                for c, space in zip(self.m_channels, self._spaces()[1], strict=True)
+                for c, space in zip(self.m_channels, self._channel_spaces()[1], strict=True)
                 if c.fixed is None]
 
     @staticmethod

@@ -158,6 +158,11 @@ def flat_values(infos: Sequence[SensorInformation | ActuatorInformation]) -> np.
     """The values of several sensors (or actuators) as one flat float64 vector."""
     if not infos:
         return np.zeros(0)
+    values = [i.value for i in infos]
+    # common case: one scalar per channel
+    if all(isinstance(v, (float, int, np.number)) and i.space.flat_size == 1
+           for v, i in zip(values, infos, strict=True)):
+        return np.array(values, dtype=np.float64)
     return np.concatenate([i.flat_value() for i in infos])
 
 

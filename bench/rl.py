@@ -1,0 +1,271 @@
+#!/usr/bin/env python3
+"""Benchmark: environment steps per second through rl_agents' muscle -> brain path.
+
+1. in one process: DummyMuscle -> DummyBrain through InProcessBrainLink;
+2. across processes: the brain in `python -m rl_agents.brain_server`, the muscle
+   here, over ZeroMQ on loopback (one request/reply per step);
+3. the same dummy experiment in palaestrAI (pinned below), in its own venv
+   under .venv-bench/palaestrai (created on first run): palaestrAI's
+   DummyEnvironment / DummyBrain / DummyMuscle / DummyObjective, where brain and
+   muscle also live in separate processes and talk over ZeroMQ. Its start-up
+   (process spawning, store set-up) is taken out by timing two run lengths:
+   steps/s = (long - short steps) / (long - short seconds).
+
+The environment is the same on both sides: 10 sensors in [0, 1], 10 Discrete(100)
+actuators, a random reward, episodes of EPISODE_STEPS steps.
+`speedup` = steps_per_s_zmq / reference_steps_per_s (both cross-process).
+Last line: one JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "rl_agents"))
+
+from rl_agents.agent import DummyBrain, DummyMuscle, DummyObjective  # noqa: E402
+from rl_agents.environment import Assessment, Channel, Environment  # noqa: E402
+from rl_agents.information import ActuatorInformation  # noqa: E402
+from rl_agents.loop import InProcessBrainLink, run_episode  # noqa: E402
+from rl_agents.spaces import Discrete  # noqa: E402
+from rl_agents.transport import BrainClient  # noqa: E402
+
+PALAESTRAI_VERSION = "3.5.18"
+VENV = ROOT / ".venv-bench" / "palaestrai"
+SETUP_BUDGET_S = 15 * 60
+EPISODE_STEPS = 100
+INPROC_STEPS = 20_000
+ZMQ_STEPS = 10_000
+REFERENCE_EPISODES = (2, 12)   # short and long palaestrAI runs
+
+
+def say(text: str) -> None:
+    print(f"[bench/rl] {text}", flush=True)
+
+
+class TenChannelDummy(Environment):
+    """palaestrAI's DummyEnvironment, as a channel environment."""
+
+    s_channels = [Channel(str(i), (0.0, 1.0)) for i in range(10)]
+    m_channels = [Channel(str(i), (0.0, 99.0)) for i in range(10)]
+
+    def __init__(self, cfg=None) -> None:
+        super().__init__(cfg)
+        self.rng = random.Random(0)
+        self.t = 0
+        self._discrete = [Discrete(100) for _ in self.m_channels]
+
+    def reset(self, seed=None):
+        self.t = 0
+        return {c.name: float(self.rng.randint(0, 1)) for c in self.s_channels}
+
+    def _execute(self, m_signal, meta=None):
+        self.t += 1
+        return {c.name: float(self.rng.randint(0, 1)) for c in self.s_channels}
+
+    def _assess(self, m_signal, s_signal) -> Assessment:
+        return Assessment(reward=float(self.rng.randint(0, 1)), done=self.t >= EPISODE_STEPS)
+
+    def actuators(self):
+        return [ActuatorInformation(None, space, c.name)
+                for c, space in zip(self.m_channels, self._discrete, strict=True)]
+
+
+def run_steps(link, steps: int) -> float:
+    env = TenChannelDummy()
+    muscle = DummyMuscle("m0", count_upwards=True)
+    muscle.configure(seed=0)
+    objective = DummyObjective()
+    done = 0
+    started = time.perf_counter()
+    while done < steps:
+        done += run_episode(env, muscle, objective, link).steps
+    return done / (time.perf_counter() - started)
+
+
+def bench_inproc() -> float:
+    brain = DummyBrain()
+    brain.configure([], [], 0)
+    run_steps(InProcessBrainLink(brain), 1000)   # warm up
+    return run_steps(InProcessBrainLink(brain), INPROC_STEPS)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bench_zmq() -> float:
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "rl_agents") + os.pathsep
+               + os.environ.get("PYTHONPATH", ""))
+    server = subprocess.Popen([sys.executable, "-m", "rl_agents.brain_server",
+                               "--endpoint", endpoint, "--algorithm", "dummy"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        line = server.stdout.readline()
+        if "serving at" not in line:
+            raise RuntimeError(f"brain_server did not start: {line!r}")
+        client = BrainClient(endpoint, timeout_s=10.0)
+        run_steps(client, 1000)   # warm up
+        rate = run_steps(client, ZMQ_STEPS)
+        client.close()
+        return rate
+    finally:
+        server.send_signal(2)
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def ensure_palaestrai() -> Path | None:
+    """The venv's python with palaestrAI installed, or None (and the reason printed)."""
+    python = VENV / "bin" / "python"
+    marker = VENV / f".palaestrai-{PALAESTRAI_VERSION}"
+    if marker.exists():
+        return python
+    started = time.monotonic()
+    if not python.exists():
+        say(f"creating {VENV}")
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(VENV)], check=True)
+        subprocess.run([str(python), "-m", "ensurepip", "-q"], check=True)
+    say(f"installing palaestrai=={PALAESTRAI_VERSION} and its dependencies "
+        f"(pandas, dask, sqlalchemy, gymnasium, ...; several minutes on first run)")
+    try:
+        done = subprocess.run([str(python), "-m", "pip", "install", "-q",
+                               "--disable-pip-version-check",
+                               f"palaestrai=={PALAESTRAI_VERSION}"],
+                              capture_output=True, text=True,
+                              timeout=max(60.0, SETUP_BUDGET_S - (time.monotonic() - started)))
+    except subprocess.TimeoutExpired:
+        say(f"palaestrAI did not install within {SETUP_BUDGET_S / 60:.0f} min")
+        return None
+    if done.returncode != 0:
+        errors = [ln for ln in done.stderr.splitlines() if "ERROR" in ln] or \
+            done.stderr.splitlines()[-3:]
+        say("palaestrAI failed to install: " + " | ".join(errors[:3]))
+        return None
+    marker.touch()
+    return python
+
+
+RUN_FILE = textwrap.dedent("""\
+    uid: "bench-rl-{episodes}"
+    seed: 47
+    version: "3.5"
+    schedule:
+      - phase_0:
+          environments:
+            - environment:
+                name: palaestrai.environment.dummy_environment:DummyEnvironment
+                uid: myenv
+                params: {{"discrete": true, "max_iter": {steps}}}
+          agents:
+            - name: dummy_agent
+              brain: {{name: palaestrai.agent.dummy_brain:DummyBrain, params: {{}}}}
+              muscle: {{name: palaestrai.agent.dummy_muscle:DummyMuscle, params: {{}}}}
+              objective:
+                name: palaestrai.agent.dummy_objective:DummyObjective
+                params: {{"params": 1}}
+              sensors: [{ids}]
+              actuators: [{ids}]
+          simulation:
+            name: palaestrai.simulation:VanillaSimController
+            conditions:
+              - name: palaestrai.simulation:VanillaSimControllerTerminationCondition
+                params: {{}}
+          phase_config:
+            mode: train
+            worker: 1
+            episodes: {episodes}
+    run_config:
+      condition:
+        name: palaestrai.experiment:VanillaRunGovernorTerminationCondition
+        params: {{}}
+    """)
+
+
+def palaestrai_run(python: Path, workdir: Path, episodes: int) -> tuple[float, int]:
+    """Wall time of one palaestrAI dummy run of `episodes` x EPISODE_STEPS steps."""
+    ids = ", ".join(f"myenv.{i}" for i in range(10))
+    run_file = workdir / f"run_{episodes}.yml"
+    run_file.write_text(RUN_FILE.format(episodes=episodes, steps=EPISODE_STEPS, ids=ids))
+    started = time.perf_counter()
+    done = subprocess.run([str(python.parent / "palaestrai"), "-c", str(workdir / "runtime.yml"),
+                           "experiment-start", str(run_file)], cwd=workdir,
+                          capture_output=True, text=True, timeout=900)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
+        raise RuntimeError(f"palaestrai exited {done.returncode}: " + " | ".join(tail))
+    return elapsed, episodes * EPISODE_STEPS
+
+
+def bench_palaestrai() -> float | None:
+    python = ensure_palaestrai()
+    if python is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="bench-rl-palaestrai-") as tmp:
+        workdir = Path(tmp)
+        port = free_port()
+        (workdir / "runtime.yml").write_text(textwrap.dedent(f"""\
+            store_uri: sqlite:///{workdir}/palaestrai.db
+            executor_bus_port: {port}
+            public_bind: false
+            logging:
+              version: 1
+              root: {{level: ERROR, handlers: []}}
+            """))
+        setup = subprocess.run([str(python.parent / "palaestrai"), "-c",
+                                str(workdir / "runtime.yml"), "database-create"],
+                               cwd=workdir, capture_output=True, text=True, timeout=300)
+        if setup.returncode != 0:
+            say("palaestrai database-create failed: "
+                + " | ".join((setup.stderr or setup.stdout).strip().splitlines()[-3:]))
+        try:
+            short_s, short_steps = palaestrai_run(python, workdir, REFERENCE_EPISODES[0])
+            say(f"palaestrAI: {short_steps} steps in {short_s:.1f} s (start-up included)")
+            long_s, long_steps = palaestrai_run(python, workdir, REFERENCE_EPISODES[1])
+            say(f"palaestrAI: {long_steps} steps in {long_s:.1f} s (start-up included)")
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            say(f"palaestrAI dummy experiment could not run: {exc}")
+            return None
+    if long_s <= short_s:
+        say("palaestrAI timings too noisy to separate start-up from steps")
+        return long_steps / long_s
+    return (long_steps - short_steps) / (long_s - short_s)
+
+
+def main() -> int:
+    say(f"in-process: {INPROC_STEPS} steps, DummyMuscle -> DummyBrain")
+    inproc = bench_inproc()
+    say(f"in-process: {inproc:,.0f} steps/s")
+    say(f"ZeroMQ across processes: {ZMQ_STEPS} steps, muscle here, brain in brain_server")
+    over_zmq = bench_zmq()
+    say(f"ZeroMQ: {over_zmq:,.0f} steps/s")
+    say(f"reference: palaestrAI {PALAESTRAI_VERSION} dummy experiment")
+    reference = bench_palaestrai()
+    if reference is not None:
+        say(f"palaestrAI: {reference:,.0f} steps/s (start-up excluded)")
+    speedup = None if not reference else over_zmq / reference
+    print(json.dumps({"steps_per_s_inproc": round(inproc, 1),
+                      "steps_per_s_zmq": round(over_zmq, 1),
+                      "reference_steps_per_s": None if reference is None else round(reference, 1),
+                      "speedup": None if speedup is None else round(speedup, 2)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
