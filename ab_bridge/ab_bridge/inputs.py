@@ -8,7 +8,7 @@ common sensor data into frames:
 | kind        | format       | data                                   | meta                      |
 |-------------|--------------|----------------------------------------|---------------------------|
 | Image       | `jpeg`       | JPEG bytes                             | width, height, channels   |
-| Image       | `raw`        | uint8 pixels, row-major                | width, height, channels, encoding |
+| Image       | `bgr8`, `rgb8`, `mono8` | raw uint8 pixels, row-major | width, height, channels   |
 | Scalar      | `f32`        | little-endian float32 values           | n                         |
 | JointState  | `f32`        | float32 positions then velocities      | n, names, fields          |
 | Audio       | `pcm16`      | little-endian int16 samples, interleaved | sampleRate, channels    |
@@ -28,7 +28,8 @@ import numpy as np
 #: Largest frame the streamer sends (a 1920x1080 raw BGR image is ~6 MB).
 MAX_FRAME_BYTES = 8 * 1024 * 1024
 
-FORMATS = {"jpeg", "png", "raw", "f32", "pcm16", "raster_f32"}
+RAW_IMAGE_FORMATS = {"bgr8": 3, "rgb8": 3, "mono8": 1}
+FORMATS = {"jpeg", "png", "f32", "pcm16", "raster_f32", *RAW_IMAGE_FORMATS}
 
 
 class InputError(ValueError):
@@ -73,18 +74,20 @@ def validate_frame(frame: Any, input_id: str, max_bytes: int = MAX_FRAME_BYTES) 
             raise InputError(f"{where}: values contain NaN or infinity")
     if frame.format == "pcm16" and len(frame.data) % 2:
         raise InputError(f"{where}: pcm16 data of {len(frame.data)} bytes is not whole samples")
-    if frame.format == "raw":
-        shape = [frame.meta.get(k) for k in ("height", "width", "channels")]
+    if frame.format in RAW_IMAGE_FORMATS:
+        shape = [frame.meta.get(k) for k in ("height", "width")]
+        channels = RAW_IMAGE_FORMATS[frame.format]
         if not all(isinstance(x, int) and x > 0 for x in shape) \
-                or shape[0] * shape[1] * shape[2] != len(frame.data):
-            raise InputError(f"{where}: raw image meta {shape} (height, width, channels) does "
+                or shape[0] * shape[1] * channels != len(frame.data):
+            raise InputError(f"{where}: {frame.format} image meta (height, width) {shape} does "
                              f"not match {len(frame.data)} bytes")
     return InputFrame(frame.format, bytes(frame.data), dict(frame.meta))
 
 
 def image_frame(pixels: np.ndarray, encoding: str = "bgr8", jpeg_quality: int | None = 80
                 ) -> InputFrame:
-    """An Image frame from a [h, w] or [h, w, c] uint8 array: JPEG, or raw when quality is None."""
+    """An Image frame from a [h, w] or [h, w, c] uint8 array: JPEG, or raw pixels (format
+    `bgr8`, `rgb8` or `mono8`) when quality is None."""
     pixels = np.asarray(pixels)
     if pixels.dtype != np.uint8 or pixels.ndim not in (2, 3) or pixels.size == 0:
         raise InputError(f"image must be a non-empty uint8 [h, w(, c)] array, got "
@@ -93,8 +96,10 @@ def image_frame(pixels: np.ndarray, encoding: str = "bgr8", jpeg_quality: int | 
     channels = 1 if pixels.ndim == 2 else pixels.shape[2]
     meta = {"width": int(width), "height": int(height), "channels": int(channels)}
     if jpeg_quality is None:
-        return InputFrame("raw", np.ascontiguousarray(pixels).tobytes(),
-                          {**meta, "encoding": encoding})
+        fmt = "mono8" if channels == 1 else encoding
+        if RAW_IMAGE_FORMATS.get(fmt) != channels:
+            raise InputError(f"raw image of {channels} channels cannot be sent as {fmt!r}")
+        return InputFrame(fmt, np.ascontiguousarray(pixels).tobytes(), meta)
     import cv2  # only needed for JPEG
 
     image = pixels

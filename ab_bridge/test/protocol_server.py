@@ -112,6 +112,10 @@ class ProtocolServer:
             self._transports.clear()
             if self._runner is not None:
                 await self._runner.cleanup()
+            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
 
         try:
             asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)

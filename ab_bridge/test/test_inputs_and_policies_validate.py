@@ -25,8 +25,8 @@ def test_streamer_serves_by_id_then_kind_and_reports_failures():
     streamer = InputStreamer(max_frame_bytes=64)
     streamer.register_input("target", lambda: scalar_frame([1.0, 2.0]))
     streamer.register_kind("Scalar", lambda: scalar_frame([9.0]))
-    streamer.register_input("big", lambda: InputFrame("raw", b"\0" * 100,
-                                                      {"width": 10, "height": 10, "channels": 1}))
+    streamer.register_input("big", lambda: InputFrame("mono8", b"\0" * 100,
+                                                      {"width": 10, "height": 10}))
     streamer.register_input("nan", lambda: InputFrame("f32", np.float32([np.nan]).tobytes()))
     streamer.register_input("boom", lambda: 1 / 0)
     streamer.register_input("empty", lambda: None)
@@ -49,8 +49,8 @@ def test_streamer_serves_by_id_then_kind_and_reports_failures():
 def test_frame_helpers():
     pixels = np.random.default_rng(1).integers(0, 255, (6, 8, 3), dtype=np.uint8)
     raw = image_frame(pixels, jpeg_quality=None)
-    assert raw.format == "raw" and raw.data == pixels.tobytes()
-    assert raw.meta == {"width": 8, "height": 6, "channels": 3, "encoding": "bgr8"}
+    assert raw.format == "bgr8" and raw.data == pixels.tobytes()
+    assert raw.meta == {"width": 8, "height": 6, "channels": 3}
     assert image_frame(pixels).data[:2] == b"\xff\xd8"          # JPEG magic
     joints = joint_state_frame(["a"], [0.5], [])
     assert np.frombuffer(joints.data, "<f4").tolist() == [0.5, 0.0]
@@ -63,7 +63,7 @@ def test_frame_helpers():
     with pytest.raises(InputError, match="do not split into 2 channels"):
         audio_frame(np.zeros(3, np.int16), 8000, channels=2)
     with pytest.raises(InputError, match="does not match 5 bytes"):
-        validate_frame(InputFrame("raw", b"12345", {"width": 2, "height": 2, "channels": 1}), "c")
+        validate_frame(InputFrame("mono8", b"12345", {"width": 2, "height": 2}), "c")
     with pytest.raises(InputError, match="unknown format 'gif'"):
         validate_frame({"format": "gif", "data": b""}, "c")
 
