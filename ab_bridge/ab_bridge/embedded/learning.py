@@ -62,6 +62,23 @@ class RewardModulatedSTDP:
         self.layer_count = count
         self.updates_applied = 0
         self.traces = np.zeros((2, count, 0), dtype=np.float32)
+        # The last slot is the network's dummy synapse: its trace collects the padding's
+        # contributions and is never applied. When most slots are plastic, whole-array
+        # operations beat gathering the plastic ones.
+        self.dummy = synapse_count - 1
+        plastic = sum(r.synapses.size for r in layers)
+        self.dense = bool(layers) and plastic * 3 >= synapse_count
+        if self.dense:
+            rank = np.full(synapse_count, len(layers), dtype=np.int16)  # len = not plastic
+            lo = np.full(synapse_count, -np.inf, dtype=np.float32)
+            hi = np.full(synapse_count, np.inf, dtype=np.float32)
+            for n, rule in enumerate(layers):
+                rank[rule.synapses] = n
+                lo[rule.synapses] = rule.params.w_min
+                hi[rule.synapses] = rule.params.w_max
+            self.slot_rank, self.w_lo, self.w_hi = rank, lo, hi
+            decays = np.append(self.cycle_decay, 0.0).astype(np.float32)
+            self.slot_decay = None if len(set(self.cycle_decay)) == 1 else decays[rank]
 
     def reset_traces(self, neuron_count: int) -> None:
         """Spike traces per layer and neuron, all zero: [0] pre (x), [1] post (y)."""
@@ -75,21 +92,45 @@ class RewardModulatedSTDP:
 
     def begin_cycle(self) -> None:
         """Decay every trace by one cycle (contributions of this cycle come pre-decayed)."""
+        self.eligibility[self.dummy] = 0.0
+        if self.dense:
+            if self.slot_decay is None:
+                self.eligibility *= np.float32(self.cycle_decay[0])
+            else:
+                self.eligibility *= self.slot_decay
+            return
         for n, rule in enumerate(self.layers):
             self.eligibility[rule.synapses] *= np.float32(self.cycle_decay[n])
 
-    def on_pre_spikes(self, synapses: np.ndarray, post: np.ndarray, step: int) -> None:
-        """Depression for plastic synapses whose pre neuron just fired (padding included:
-        it lands on the dummy synapse)."""
-        layer = self.layer_of_synapse[synapses]
-        self.eligibility[synapses] -= (self.minus_coef[step, layer]
-                                       * self.traces[1, layer, post[synapses]])
+    def set_tables(self, out_slots: np.ndarray, out_post: np.ndarray, in_slots: np.ndarray,
+                   in_pre: np.ndarray) -> None:
+        """Per-neuron padded tables of plastic synapses: outgoing (slot, post neuron) and
+        incoming (slot, pre neuron); padding points at the dummy slot."""
+        self.out_slots, self.out_post = out_slots, out_post
+        self.in_slots, self.in_pre = in_slots, in_pre
+        self.out_layer = self.layer_of_synapse[out_slots]
+        self.in_layer = self.layer_of_synapse[in_slots]
+        self.single_layer = len(self.layers) == 1
 
-    def on_post_spikes(self, synapses: np.ndarray, pre: np.ndarray, step: int) -> None:
-        """Potentiation for plastic synapses whose post neuron just fired."""
-        layer = self.layer_of_synapse[synapses]
-        self.eligibility[synapses] += (self.plus_coef[step, layer]
-                                       * self.traces[0, layer, pre[synapses]])
+    def on_pre_spikes(self, spiking: np.ndarray, step: int) -> None:
+        """Depression of the plastic synapses of the neurons that just fired, as pre."""
+        syn = self.out_slots[spiking].ravel()
+        post = self.out_post[spiking].ravel()
+        if self.single_layer:
+            self.eligibility[syn] -= self.minus_coef[step, 0] * self.traces[1, 0][post]
+            return
+        layer = self.out_layer[spiking].ravel()
+        self.eligibility[syn] -= self.minus_coef[step, layer] * self.traces[1, layer, post]
+
+    def on_post_spikes(self, spiking: np.ndarray, step: int) -> None:
+        """Potentiation of the plastic synapses onto the neurons that just fired."""
+        syn = self.in_slots[spiking].ravel()
+        pre = self.in_pre[spiking].ravel()
+        if self.single_layer:
+            self.eligibility[syn] += self.plus_coef[step, 0] * self.traces[0, 0][pre]
+            return
+        layer = self.in_layer[spiking].ravel()
+        self.eligibility[syn] += self.plus_coef[step, layer] * self.traces[0, layer, pre]
 
     def apply_reward(self, weights: np.ndarray, global_reward: float,
                      by_layer: dict[str, float] | None = None) -> dict[str, float]:
@@ -104,15 +145,29 @@ class RewardModulatedSTDP:
                                       rule.params.max_advantage))
             rule.baseline += (reward - rule.baseline) / rule.params.reward_baseline_tau_cycles
             advantages[rule.id] = advantage
-            if advantage == 0.0 or rule.params.learning_rate == 0.0:
+            if self.dense or advantage == 0.0 or rule.params.learning_rate == 0.0:
                 continue
             syn = rule.synapses
             w = weights[syn] + np.float32(rule.params.learning_rate * advantage) \
                 * self.eligibility[syn]
             np.clip(w, rule.params.w_min, rule.params.w_max, out=w)
             weights[syn] = w
+        if self.dense:
+            self._apply_dense(weights, [r.params.learning_rate * advantages[r.id]
+                                        for r in self.layers])
         self.updates_applied += 1
         return advantages
+
+    def _apply_dense(self, weights: np.ndarray, scale: list[float]) -> None:
+        if not any(scale):
+            return
+        self.eligibility[self.dummy] = 0.0
+        if len(set(scale)) == 1:
+            weights += np.float32(scale[0]) * self.eligibility  # non-plastic traces are 0
+        else:
+            weights += np.append(scale, 0.0).astype(np.float32)[self.slot_rank] \
+                * self.eligibility
+        np.clip(weights, self.w_lo, self.w_hi, out=weights)
 
     def baselines(self) -> dict[str, float | None]:
         return {rule.id: rule.baseline for rule in self.layers}

@@ -1,10 +1,11 @@
 """A vectorised numpy spiking network: LIF populations, sparse delayed projections, R-STDP.
 
 All neurons of a graph live in flat arrays (one slice per population). Synapses of all
-projections are one CSR table sorted by presynaptic neuron; a step gathers the outgoing
-synapses of the neurons that spiked and scatters their weights into a buffer of future
-input currents (rows = timesteps of this cycle plus the longest delay) with one
-`np.add.at`; each synapse's delay is folded into a precomputed flat buffer index. Populations that
+projections share one table sorted by presynaptic neuron; a step gathers the outgoing
+synapses of the neurons that spiked (contiguous rows of a padded per-neuron layout) and
+scatters their weights into a buffer of future input currents (rows = timesteps of this
+cycle plus the longest delay) with one `np.add.at`; each synapse's delay is folded into a
+precomputed flat buffer index. Populations that
 are inputs or feedback are driven: their spikes come from the encoders' rasters.
 No Python loop per neuron or synapse; one loop per timestep.
 
@@ -40,7 +41,8 @@ def padded_table(rows: np.ndarray, row_count: int, values: np.ndarray, pad: int)
     sorted_rows = rows[order]
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     columns = np.arange(rows.size) - starts[sorted_rows]
-    table = np.full((row_count, width), pad, dtype=np.int64)
+    dtype = np.int32 if max(pad, int(values.max()) if values.size else 0) < 2 ** 31 else np.int64
+    table = np.full((row_count, width), pad, dtype=dtype)
     table[sorted_rows, columns] = values[order]
     return table
 
@@ -160,41 +162,60 @@ class Network:
 
         pre_all, post_all = cat(pres, np.int64), cat(posts, np.int64)
         order = np.argsort(pre_all, kind="stable")
-        # Synapse arrays have one extra entry at the end: a dummy synapse (weight 0) that
-        # pads the per-neuron tables below.
-        dummy = self.dummy_synapse = int(pre_all.size)
-        self.pre = np.append(pre_all[order], 0).astype(np.int32)
-        self.post = np.append(post_all[order], 0).astype(np.int32)
-        self.weights = np.append(cat(weights, np.float32)[order], np.float32(0.0))
+        pre_sorted, post_sorted = pre_all[order], post_all[order]
         delays_all = cat(delays, np.int64)[order]
         layer_all = cat(layers, np.int16)[order]
+        # Synapses live in a padded [neuron, widest fan-out] layout (ELL): the outgoing
+        # synapses of a neuron are one contiguous row, so a step copies the rows of the
+        # neurons that spiked. Padding slots (and one extra slot at the end) are dummies:
+        # weight 0, delivering into a sink column.
+        counts = np.bincount(pre_sorted, minlength=n)
+        self.fanout_width = width = max(int(counts.max()) if counts.size else 0, 1)
+        column = np.arange(pre_sorted.size) - np.repeat(np.cumsum(counts) - counts, counts)
+        slots = n * width + 1
+        self.dummy_synapse = dummy = slots - 1
+        index_type = np.int32 if slots < 2 ** 31 else np.int64
+        self.synapse_slots = (pre_sorted * width + column).astype(index_type)
         self.max_delay = int(delays_all.max()) if delays_all.size else 1
         # Arrival buffer: rows are this cycle's gamma steps plus max_delay rows spilling
-        # into the next cycle; column n is a sink for the dummy synapse.
+        # into the next cycle; column n is the sink of the dummies.
         self.buffer_rows = self.gamma + self.max_delay
         self.row_width = n + 1
-        index_type = np.int32 if self.buffer_rows * self.row_width < 2 ** 31 else np.int64
-        self.arrival_index = np.append(delays_all * self.row_width + post_all[order],
-                                       n).astype(index_type)
+        arrival_type = np.int32 if self.buffer_rows * self.row_width < 2 ** 31 else np.int64
+
+        def slotted(values: np.ndarray, fill: float, dtype: type) -> np.ndarray:
+            out = np.full(slots, fill, dtype=dtype)
+            out[self.synapse_slots] = values
+            return out
+
+        self.pre = np.append(np.repeat(np.arange(n), width), 0).astype(np.int32)
+        self.post = slotted(post_sorted, 0, np.int32)
+        self.weights = slotted(cat(weights, np.float32)[order], 0.0, np.float32)
+        self.arrival_index = slotted(delays_all * self.row_width + post_sorted, n, arrival_type)
+        self.weight_rows = self.weights[:dummy].reshape(n, width)          # views
+        self.arrival_rows = self.arrival_index[:dummy].reshape(n, width)
         self.projection_ranges: dict[str, np.ndarray] = {}
         proj_index = cat([np.full(p.size, i, dtype=np.int32) for i, p in enumerate(pres)],
                          np.int32)[order]
         for i, proj in enumerate(graph.projections):
-            self.projection_ranges[proj.id] = np.flatnonzero(proj_index == i)
+            self.projection_ranges[proj.id] = self.synapse_slots[proj_index == i]
         for layer, rule in enumerate(rules):
-            rule.synapses = np.flatnonzero(layer_all == layer)
+            rule.synapses = self.synapse_slots[layer_all == layer].astype(np.int64)
         plastic = np.flatnonzero(layer_all >= 0)
-        # Per-neuron padded tables: outgoing synapses, outgoing plastic, incoming plastic.
-        self.out_table = padded_table(self.pre[:dummy], n, np.arange(dummy), dummy)
-        self.out_plastic = padded_table(self.pre[plastic], n, plastic, dummy)
-        self.in_plastic = padded_table(self.post[plastic], n, plastic, dummy)
-        layer_lookup = np.append(np.maximum(layer_all, 0), 0).astype(np.int64)
-        self.stdp = RewardModulatedSTDP(rules, layer_lookup, dummy + 1, dt, self.gamma)
+        plastic_slots = self.synapse_slots[plastic]
+        # Plastic synapses by pre neuron (depression) and by post neuron (potentiation).
+        layer_lookup = slotted(np.maximum(layer_all, 0), 0, np.int64)
+        self.stdp = RewardModulatedSTDP(rules, layer_lookup, slots, dt, self.gamma)
+        self.stdp.set_tables(
+            padded_table(pre_sorted[plastic], n, plastic_slots, dummy),
+            padded_table(pre_sorted[plastic], n, post_sorted[plastic], 0),
+            padded_table(post_sorted[plastic], n, plastic_slots, dummy),
+            padded_table(post_sorted[plastic], n, pre_sorted[plastic], 0))
         self.reset_state()
 
     @property
     def synapse_count(self) -> int:
-        return self.dummy_synapse
+        return int(self.synapse_slots.size)
 
     def reset_state(self) -> None:
         """Membranes at rest, no currents in flight, traces cleared (weights kept)."""
@@ -234,7 +255,6 @@ class Network:
         v, i_syn, refractory = self.v, self.i_syn, self.refractory
         spontaneous = ~self.driven
         resting = np.empty(n, dtype=bool)
-        weights, arrival_index = self.weights, self.arrival_index
         for k in range(gamma):
             i_syn *= self.decay_syn
             i_syn += arrivals[k, :n]
@@ -261,14 +281,13 @@ class Network:
                 continue
             v[spiking] = self.v_reset[spiking]
             refractory[spiking] = self.refractory_steps[spiking]
-            syn = self.out_table[spiking].ravel()
-            target = arrival_index[syn]
+            target = self.arrival_rows[spiking].ravel()
             if k:
                 target += target.dtype.type(k * self.row_width)
-            np.add.at(self.arrivals, target, weights[syn])
+            np.add.at(self.arrivals, target, self.weight_rows[spiking].ravel())
             if learn:
-                stdp.on_pre_spikes(self.out_plastic[spiking].ravel(), self.post, k)
-                stdp.on_post_spikes(self.in_plastic[spiking].ravel(), self.pre, k)
+                stdp.on_pre_spikes(spiking, k)
+                stdp.on_post_spikes(spiking, k)
                 stdp.update_traces(spiking)
         spill = self.max_delay
         arrivals[:spill] = arrivals[gamma:gamma + spill]
@@ -293,6 +312,7 @@ class Network:
         """(pre, post, weight) of one projection, local indices, as a [k, 3] float array."""
         idx = self.projection_ranges[projection_id]
         proj = next(p for p in self.graph.projections if p.id == projection_id)
+        # (self.pre holds each slot's row, i.e. its presynaptic neuron)
         return np.stack([self.pre[idx] - self.slices[proj.pre].start,
                          self.post[idx] - self.slices[proj.post].start,
                          self.weights[idx]], axis=1)
@@ -302,7 +322,7 @@ class Network:
         baselines = self.stdp.baselines()
         return {
             "structure_hash": np.array(self.graph.structure_hash()),
-            "weights": self.weights[:-1],
+            "weights": self.weights[self.synapse_slots],
             "cycle": np.array(self.cycle),
             "baseline_layers": np.array(list(baselines), dtype=str),
             "baseline_values": np.array([np.nan if b is None else b for b in baselines.values()]),
@@ -318,7 +338,7 @@ class Network:
         if weights.shape != (self.synapse_count,):
             raise ValueError(f"saved weights have shape {weights.shape}, "
                              f"expected ({self.synapse_count},)")
-        self.weights[:-1] = weights
+        self.weights[self.synapse_slots] = weights
         self.cycle = int(arrays["cycle"])
         values = [None if np.isnan(v) else float(v) for v in arrays["baseline_values"]]
         self.stdp.set_baselines(dict(zip([str(x) for x in arrays["baseline_layers"]], values,
