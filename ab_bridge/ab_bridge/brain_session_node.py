@@ -74,6 +74,10 @@ class BrainSession(Node):
         reconnect_max_s: float = self.declare_parameter("reconnect_delay_max_s", 5.0, text(
             description="Longest reconnection delay.",
             floating_point_range=[FloatingPointRange(from_value=0.01, to_value=600.0)])).value
+        robot_state_s: float = self.declare_parameter("robot_state_period_s", 0.1, text(
+            description="Period of robot:state messages (joint positions and velocities of "
+                        "the first JointState input); 0 disables them.",
+            floating_point_range=[FloatingPointRange(from_value=0.0, to_value=60.0)])).value
         diagnostics_s: float = self.declare_parameter("diagnostics_period_s", 1.0, text(
             description="Period of diagnostics messages.",
             floating_point_range=[FloatingPointRange(from_value=0.05, to_value=60.0)])).value
@@ -125,6 +129,11 @@ class BrainSession(Node):
         # Socket.IO threads hand results over through a queue and wake the executor.
         self._wake = self.create_guard_condition(self._drain)
         self.create_timer(diagnostics_s, self._publish_diagnostics)
+        self.joint_input = next((b.input_id for b in self.bindings
+                                 if b.type_name == "sensor_msgs/JointState"), None)
+        self.robot_state_period_s = robot_state_s
+        if robot_state_s > 0 and self.joint_input is not None:
+            self.create_timer(robot_state_s, self._send_robot_state)
         self._auto_start_timer = self.create_timer(0.01, self._auto_start_once) \
             if self.auto_start else None
 
@@ -168,6 +177,13 @@ class BrainSession(Node):
         response.message = "stopped" if run_id else "no run was running"
         response.run_id = run_id
         return response
+
+    def _send_robot_state(self) -> None:
+        msg = self.latest.get(self.joint_input)
+        if msg is None or not self.session.running:
+            return
+        self.session.send_robot_state({"q": list(msg.position), "dq": list(msg.velocity),
+                                       "names": list(msg.name), "dt": self.robot_state_period_s})
 
     # -- topics from the robot ------------------------------------------------------------
     def _on_reward(self, msg: Reward) -> None:

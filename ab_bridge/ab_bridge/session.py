@@ -206,6 +206,22 @@ class BrainSession:
         self.stop()
         self.rest.close()
 
+    def sync_policies(self) -> str:
+        """Fetch the project's contract (no run) and sync the policies folder; returns its hash."""
+        if not self.config.policies_dir:
+            raise SessionError("no policies folder configured")
+        try:
+            result = sync_policies(self.rest.contract(self.config.project_id),
+                                   self.config.policies_dir)
+        except Exception as error:
+            raise SessionError(f"sync policies: {error}") from None
+        self.policies = load_policies(self.config.policies_dir)
+        return result.sha256
+
+    def io_state(self) -> Any:
+        """The server's current IO state (needs, cycle) of the project, for resynchronisation."""
+        return self.rest.io_state(self.config.project_id)
+
     def _check_mapping(self, contract: Contract) -> None:
         outputs = set(contract.output_ids)
         unknown = [p for p in self.decoder.populations if outputs and p not in outputs]

@@ -93,6 +93,9 @@ def test_session_node_bridges_a_run(ros_context, executor, spin_until, server, t
     assert np.frombuffer(chunks["joints"]["data"], "<f4").tolist() == pytest.approx(
         [0.1, 0.2, 0.0, -1.0])
     assert chunks["joints"]["meta"]["names"] == ["a", "b"]
+    # The joint input also goes out as periodic robot:state.
+    assert spin_until(executor, lambda: server.received_of("robot:state"))
+    assert server.received_of("robot:state")[-1]["state"]["q"] == pytest.approx([0.1, 0.2])
     assert np.frombuffer(chunks["target"]["data"], "<f4").tolist() == [0.5]
 
     joint0 = np.zeros((8, 16), np.uint8)

@@ -81,6 +81,10 @@ def test_user_policies_drive_rewards_and_feedback(tmp_path):
                                        policies_dir=str(folder), use_reward_policy=True,
                                        request_timeout_s=3.0), recorder)
     try:
+        # Sync without a run: GET /contract.
+        assert brain.sync_policies() == (folder / "_contract.sha256").read_text().strip()
+        assert brain.policies.compute_reward is not None
+        assert brain.io_state() == {"cycle": 0, "needs": []}
         brain.start()
         assert wait_until(lambda: "run-1" in server.joined)
         server.emit_cycle(4, {"joint0": np.ones((8, 16), np.uint8)})
