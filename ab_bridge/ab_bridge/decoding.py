@@ -564,6 +564,12 @@ def rows_to_cycle(rows: Any, *, max_timesteps: int = MAX_TIMESTEPS,
     # present population comes after exactly the present ones listed before it.
     consistent = bool(np.all((arrival == np.cumsum(present, axis=0) - 1) | ~present))
 
+    if len(set(width_of.tolist())) == 1 and int(width_of[0]):
+        # One width for all: convert every row at once into a [P, T, n] stack.
+        stack = np.zeros((len(populations), timesteps.size, int(width_of[0])), dtype=np.uint8)
+        stack[population_of_row, step_of_row] = _binary(bits_of_row, None, times, ids)
+        return CycleRasters(timesteps, populations, list(stack),
+                            None if present.all() else present, None if consistent else arrival)
     rasters = []
     for p in range(len(populations)):
         mine = np.flatnonzero(population_of_row == p)
@@ -577,20 +583,27 @@ def rows_to_cycle(rows: Any, *, max_timesteps: int = MAX_TIMESTEPS,
                        None if consistent else arrival)
 
 
-def _binary(bits_rows: list[Any], population: str, times: list[int]) -> np.ndarray:
-    """Rows of one population as a [rows, n] uint8 array; DecodeError unless all are 0/1."""
+def _binary(bits_rows: list[Any], population: str | None, times: list[int],
+            ids: list[str] | None = None) -> np.ndarray:
+    """Equally long rows as a [rows, n] uint8 array; DecodeError unless all are 0/1.
+
+    Rows of one `population`, or of several named by `ids` (one id per row).
+    """
+    def name(row: int) -> str:
+        return population if ids is None else ids[row]
+
     try:
         array = np.array(bits_rows, dtype=np.float64)
     except (TypeError, ValueError):
-        for bits, t in zip(bits_rows, times, strict=True):
-            _bits_array(bits, f"population {population!r}, t={t}", MAX_NEURONS)
-        raise DecodeError(f"population {population!r}: 'bits' must be lists of 0/1") from None
+        for row, (bits, t) in enumerate(zip(bits_rows, times, strict=True)):
+            _bits_array(bits, f"population {name(row)!r}, t={t}", MAX_NEURONS)
+        raise DecodeError("'bits' must be lists of 0/1") from None
     if array.ndim != 2:
-        raise DecodeError(f"population {population!r}: 'bits' must be flat lists of 0/1")
+        raise DecodeError(f"population {name(0)!r}: 'bits' must be flat lists of 0/1")
     bad = (array != 0) & (array != 1)
     if bad.any():
         row, column = (int(x[0]) for x in np.nonzero(bad))
-        raise DecodeError(f"population {population!r}, t={times[row]}: 'bits' must be 0 or 1, "
+        raise DecodeError(f"population {name(row)!r}, t={times[row]}: 'bits' must be 0 or 1, "
                           f"found {_describe(array[row, column])} at neuron {column}")
     return array.astype(np.uint8)
 
