@@ -35,7 +35,7 @@ from ab_interfaces.msg import (
 )
 from ab_interfaces.srv import SetModelVersionMode, SetOutboxMode
 from detector_node.images import ImageError, bgr_bytes, decode_image, rgb_from_ros
-from detector_node.logic import annotate
+from detector_node.logic import BUILTIN_FORMATS, LOGIC_FACTORIES, annotate
 from detector_node.metadata import ImageMetadata, Shape
 from detector_node.service import AUTOUPLOAD_MODES, ServiceConfig, ServiceThread
 
@@ -123,6 +123,12 @@ class DetectorNode(Node):
         if self.autoupload not in AUTOUPLOAD_MODES:
             raise ValueError(f"parameter 'autoupload' must be one of {', '.join(AUTOUPLOAD_MODES)}, "
                              f"got {self.autoupload!r}")
+        if logic not in LOGIC_FACTORIES:
+            raise ValueError(f"parameter 'logic' must be one of {', '.join(sorted(LOGIC_FACTORIES))}, "
+                             f"got {logic!r}")
+        if not model_folder and not loop_url and logic not in BUILTIN_FORMATS:
+            raise ValueError(f"parameter 'logic' {logic!r} needs parameter 'model_folder' (or a "
+                             f"'loop_url' to download one); built-in models: {', '.join(BUILTIN_FORMATS)}")
         if not self.camera_id:
             raise ValueError("parameter 'camera_id' must not be empty")
         if model_folder and not os.path.isfile(os.path.join(model_folder, "model.json")):

@@ -311,14 +311,12 @@ class Outbox:
             log.warning("outbox: upload of %d items failed: %s", len(batch), exc or type(exc).__name__)
             return False
         if status == 200:
-            await asyncio.to_thread(self._finish, batch)
-            self.uploaded_count += len(batch)
+            await asyncio.to_thread(self._finish, batch, "uploaded")
             return True
         if status == 422:
             if len(batch) == 1:
                 log.error("outbox: the Loop rejects item %s as broken (%s); dropping it", batch[0][1], body)
-                await asyncio.to_thread(self._finish, batch)
-                self.rejected_count += 1
+                await asyncio.to_thread(self._finish, batch, "rejected")
                 return True
             half = len(batch) // 2
             first = await self._send(batch[:half])
@@ -346,8 +344,12 @@ class Outbox:
             self._forget(missing)
         return files
 
-    def _forget(self, batch: list[tuple[str, str]]) -> None:
+    def _forget(self, batch: list[tuple[str, str]], outcome: str | None = None) -> None:
         with self._lock:
+            if outcome == "uploaded":
+                self.uploaded_count += len(batch)
+            elif outcome == "rejected":
+                self.rejected_count += len(batch)
             for queue, identifier in batch:
                 q = self._priority if queue == "priority" else self._normal
                 try:
@@ -355,8 +357,8 @@ class Outbox:
                 except ValueError:
                     pass
 
-    def _finish(self, batch: list[tuple[str, str]]) -> None:
-        self._forget(batch)
+    def _finish(self, batch: list[tuple[str, str]], outcome: str) -> None:
+        self._forget(batch, outcome)
         for queue, identifier in batch:
             self._retire(queue, identifier)
 

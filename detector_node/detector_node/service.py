@@ -31,7 +31,13 @@ import socketio
 from aiohttp import web
 
 from detector_node.images import ImageError, decode_image, encode_jpeg, image_from_dict
-from detector_node.logic import BUILTIN_FORMATS, DetectorLogic, build_logic, builtin_model
+from detector_node.logic import (
+    BUILTIN_FORMATS,
+    LOGIC_FACTORIES,
+    DetectorLogic,
+    build_logic,
+    builtin_model,
+)
 from detector_node.metadata import (
     ImageMetadata,
     ModelInformation,
@@ -77,6 +83,8 @@ class ServiceConfig:
         if not 0.0 <= self.min_uncertain <= self.max_uncertain <= 1.0:
             raise ValueError("need 0 <= min_uncertain <= max_uncertain <= 1, got "
                              f"{self.min_uncertain}, {self.max_uncertain}")
+        if self.logic not in LOGIC_FACTORIES:
+            raise ValueError(f"logic must be one of {', '.join(sorted(LOGIC_FACTORIES))}, got {self.logic!r}")
         if self.version_control not in ("follow_loop", "pause"):
             raise ValueError(f"version_control must be 'follow_loop' or 'pause', got {self.version_control!r}")
         if self.loop_url and not (self.organization and self.project):

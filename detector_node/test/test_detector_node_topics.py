@@ -155,6 +155,10 @@ def test_bad_encoding_is_survived(ros_context, executor, spin_until, tmp_path):
 def test_bad_parameters_are_named(ros_context, tmp_path):
     with pytest.raises(ValueError, match="'autoupload'"):
         make_detector(ros_context, tmp_path, autoupload="sometimes")
+    with pytest.raises(ValueError, match="'logic'"):
+        make_detector(ros_context, tmp_path, logic="magic")
+    with pytest.raises(ValueError, match="needs parameter 'model_folder'"):
+        make_detector(ros_context, tmp_path, logic="onnx")
     with pytest.raises(ValueError, match="'model_folder'"):
         make_detector(ros_context, tmp_path, model_folder=str(tmp_path / "nowhere"))
 
