@@ -39,11 +39,20 @@ class RewardSample:
     joint_error: tuple[float, float]  # (target joints - joints) / pi, each in [-1, 1]
 
 
-def distance_reward(distance_m: float, scale_m: float) -> float:
-    """exp(-distance / scale): 1 on the target, ~0.37 one scale away, never below 0."""
+REWARD_SHAPES = ("linear", "exp")
+
+
+def distance_reward(distance_m: float, scale_m: float, shape: str = "linear") -> float:
+    """Reward in [0, 1], 1 on the target: `linear` 1 - distance / scale (0 from one scale
+    away: the same gain per metre everywhere), `exp` exp(-distance / scale)."""
     if scale_m <= 0:
         raise ValueError(f"reward scale_m must be positive, got {scale_m}")
-    return float(math.exp(-max(distance_m, 0.0) / scale_m))
+    distance_m = max(distance_m, 0.0)
+    if shape == "linear":
+        return float(max(0.0, 1.0 - distance_m / scale_m))
+    if shape == "exp":
+        return float(math.exp(-distance_m / scale_m))
+    raise ValueError(f"reward shape must be one of {REWARD_SHAPES}, got {shape!r}")
 
 
 def target_from_boxes(boxes: Sequence[Box], camera: CameraModel, category: str,
@@ -67,9 +76,12 @@ class RewardEstimator:
     """Keeps the latest joints and target sightings; `judge` turns them into a RewardSample."""
 
     def __init__(self, geometry: ArmGeometry, scale_m: float, detection_timeout_s: float,
-                 use_ground_truth: bool) -> None:
+                 use_ground_truth: bool, shape: str = "linear") -> None:
         if scale_m <= 0:
             raise ValueError(f"scale_m must be positive, got {scale_m}")
+        if shape not in REWARD_SHAPES:
+            raise ValueError(f"shape must be one of {REWARD_SHAPES}, got {shape!r}")
+        self.shape = shape
         if detection_timeout_s <= 0:
             raise ValueError(f"detection_timeout_s must be positive, got {detection_timeout_s}")
         self.geometry = geometry
@@ -106,7 +118,7 @@ class RewardEstimator:
         distance = float(np.hypot(*(tip - xy)))
         wanted = inverse_kinematics(self.geometry, xy, near_rad=self.joints_rad)
         error = np.clip((wanted - self.joints_rad) / math.pi, -1.0, 1.0)
-        return RewardSample(distance_reward(distance, self.scale_m), distance, source,
+        return RewardSample(distance_reward(distance, self.scale_m, self.shape), distance, source,
                             (float(error[0]), float(error[1])))
 
 

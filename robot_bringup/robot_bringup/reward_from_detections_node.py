@@ -4,8 +4,8 @@ Subscribes `detections` (the target's box), `joint_states` (the arm's tip by
 forward kinematics), `sim/target` (the simulator's ground truth, used when no
 detection is fresh and `use_ground_truth` is true) and `actuator_command` (the
 brain cycle being judged). For every brain cycle, on the first joint_states after
-its command (what the command did), it publishes `reward`
-(exp(-distance / scale) in [0, 1]), `deviation` (feedback `arm_error`: the
+its command (what the command did), it publishes `reward` (1 - distance /
+scale_m, or exp(-distance / scale_m), in [0, 1]), `deviation` (feedback `arm_error`: the
 distance as a fraction of the reach, per timestep) and `target_error`
 (std_msgs/Float32MultiArray: joint-space error to the target / error_scale_rad,
 clipped to [-1, 1], the brain's `target` input, at the joint_states rate).
@@ -44,8 +44,10 @@ class RewardFromDetections(Node):
         window = require_length("camera.window_m", declare(
             self, "camera.window_m", [-1.0, 1.0, -0.5, 1.0],
             "World window the camera shows: x_min, x_max, y_min, y_max (m)."), 4)
-        scale = declare(self, "scale_m", 0.25,
-                        "Distance at which the reward falls to 1/e (m).", 1e-4, 100.0)
+        shape = declare(self, "shape", "linear",
+                        "Reward shape: 'linear' 1 - d / scale_m, 'exp' exp(-d / scale_m).")
+        scale = declare(self, "scale_m", 1.0,
+                        "Distance scale of the reward (m).", 1e-4, 100.0)
         timeout = declare(self, "detection_timeout_s", 0.5,
                           "Age after which a detection no longer counts (s).", 1e-3, 60.0)
         use_ground_truth = declare(self, "use_ground_truth", True,
@@ -69,7 +71,8 @@ class RewardFromDetections(Node):
         try:
             self.geometry = ArmGeometry(tuple(lengths))
             self.camera = CameraModel(width, height, *window)
-            self.estimator = RewardEstimator(self.geometry, scale, timeout, use_ground_truth)
+            self.estimator = RewardEstimator(self.geometry, scale, timeout, use_ground_truth,
+                                             shape)
         except ValueError as error:
             raise ValueError(f"reward_from_detections parameters: {error}") from None
 

@@ -14,13 +14,16 @@ from robot_bringup.reward import (
 )
 
 
-def test_reward_is_one_on_target_and_falls_with_distance():
-    assert distance_reward(0.0, 0.25) == 1.0
-    values = [distance_reward(d, 0.25) for d in np.linspace(0, 2, 20)]
+@pytest.mark.parametrize("shape", ["linear", "exp"])
+def test_reward_is_one_on_target_and_falls_with_distance(shape):
+    assert distance_reward(0.0, 0.25, shape) == 1.0
+    values = [distance_reward(d, 2.5, shape) for d in np.linspace(0, 2, 20)]
     assert all(a > b for a, b in zip(values, values[1:], strict=False))
-    assert all(0.0 <= v <= 1.0 for v in values)
+    assert all(0.0 <= distance_reward(d, 0.5, shape) <= 1.0 for d in np.linspace(0, 3, 30))
     with pytest.raises(ValueError, match="scale_m"):
-        distance_reward(0.1, 0.0)
+        distance_reward(0.1, 0.0, shape)
+    with pytest.raises(ValueError, match="shape"):
+        distance_reward(0.1, 1.0, "cubic")
 
 
 def test_the_most_confident_target_box_wins_and_others_are_ignored():
@@ -48,6 +51,7 @@ def test_detections_win_while_fresh_then_ground_truth_takes_over():
     assert near.source == "detection" and near.reward == pytest.approx(1.0)
     far = estimator.judge(1.0)
     assert far.source == "ground_truth" and far.distance_m == pytest.approx(0.5)
+    assert far.reward == pytest.approx(0.0)  # linear: 1 - 0.5 / 0.25, clipped
     assert far.reward < near.reward
 
 

@@ -21,7 +21,9 @@ RELIABLE = QoSProfile(depth=10)
 
 @pytest.fixture
 def graph(ros_context, executor, spin_until):
-    node = RewardFromDetections(context=ros_context)
+    node = RewardFromDetections(context=ros_context, parameter_overrides=[
+        rclpy.parameter.Parameter("shape", value="exp"),
+        rclpy.parameter.Parameter("scale_m", value=0.25)])
     probe = rclpy.create_node("probe", context=ros_context)
     executor.add_node(node)
     executor.add_node(probe)
