@@ -761,17 +761,32 @@ class ServiceThread:
 
     async def _shutdown(self) -> None:
         if self._runner is not None:
-            await self._runner.cleanup()
+            await stop_site(self._runner)
         await self.service.close()
 
 
+SIO_KEY = web.AppKey("sio", socketio.AsyncServer)
+
+
 async def start_site(service: DetectorService, host: str, port: int) -> tuple[web.AppRunner, int]:
-    app, _ = build_app(service)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    app, sio = build_app(service)
+    app[SIO_KEY] = sio
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
     return runner, runner.addresses[0][1]
+
+
+async def stop_site(runner: web.AppRunner) -> None:
+    """Disconnect Socket.IO clients, then close the server (requests get 2 s to finish)."""
+    sio = runner.app[SIO_KEY]
+    try:
+        await asyncio.wait_for(sio.eio.disconnect(), 2.0)  # every client, every namespace
+        await asyncio.wait_for(sio.shutdown(), 2.0)
+    except Exception as exc:
+        log.warning("Socket.IO clients did not disconnect cleanly: %s", exc)
+    await runner.cleanup()
 
 
 def config_from_env(**overrides) -> ServiceConfig:
@@ -828,7 +843,7 @@ def main(argv: list[str] | None = None) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
         await stop.wait()
-        await runner.cleanup()
+        await stop_site(runner)
         await service.close()
 
     asyncio.run(serve())

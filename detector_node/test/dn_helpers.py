@@ -147,7 +147,7 @@ def running_fake_loop() -> Iterator[FakeLoop]:
     holder: dict = {}
 
     async def serve() -> None:
-        runner = web.AppRunner(_fake_loop_app(state), access_log=None)
+        runner = web.AppRunner(_fake_loop_app(state), access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
@@ -164,7 +164,7 @@ def running_fake_loop() -> Iterator[FakeLoop]:
     thread.start()
     assert ready.wait(10)
     yield state
-    asyncio.run_coroutine_threadsafe(holder["runner"].cleanup(), loop).result(10)
+    asyncio.run_coroutine_threadsafe(holder["runner"].cleanup(), loop).result(20)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(10)
 
