@@ -1,10 +1,10 @@
 """Value-based learning: Q(lambda) with tile coding swings the pendulum up.
 
-Claim (README): within 120 training episodes (24,000 environment steps),
-for each of seeds 0, 1, 2, the greedy policy's mean return over 10 fixed
-start states is above -800, and the mean over the seeds above -500; a random
-policy (the untrained brain) scores below -1000. A policy that swings up
-and balances from every start scores about -200.
+Claim (README): with episodes of 100 steps, within 140 training episodes
+(14,000 environment steps), for each of seeds 0, 1, 2, the greedy policy's
+mean return over 10 fixed start states is above -300; the untrained brain
+(ties broken at random: a random policy) scores below -400. Swinging up
+from the bottom and balancing costs about -150 to -200 per episode.
 """
 
 import numpy as np
@@ -17,7 +17,8 @@ from rl_agents.tasks import Pendulum
 
 PARAMS = {"tiles_per_dim": 8, "tilings": 16, "bins": 3, "alpha": 0.5, "gamma": 0.99,
           "trace_decay": 0.9, "epsilon": 0.0, "sync_every": 10}
-TRAIN_EPISODES = 120
+TRAIN_EPISODES = 140
+EPISODE_STEPS = 100
 
 
 def greedy_return(env, muscle, link) -> float:
@@ -29,20 +30,19 @@ def greedy_return(env, muscle, link) -> float:
 
 
 @pytest.mark.timeout(150)
-def test_greedy_policy_swings_up_after_120_episodes_for_three_seeds():
+def test_greedy_policy_swings_up_after_140_episodes_for_three_seeds():
     learnt = []
     for seed in (0, 1, 2):
-        env = Pendulum({"episode_steps": 200})
+        env = Pendulum({"episode_steps": EPISODE_STEPS})
         brain = TileQBrain(**PARAMS)
         brain.configure(env.sensors(env.reset(seed)), env.actuators(), seed)
         muscle = TileQMuscle("m0", **PARAMS)
         muscle.configure(seed)
         link = InProcessBrainLink(brain)
         if seed == 0:
-            assert greedy_return(env, muscle, link) < -1000   # untrained: ties broken at random
+            assert greedy_return(env, muscle, link) < -400   # untrained: ties broken at random
         steps = sum(run_episode(env, muscle, DummyObjective(), link,
                                 seed=seed * 10**5 + ep).steps for ep in range(TRAIN_EPISODES))
-        assert steps == TRAIN_EPISODES * 200
+        assert steps == TRAIN_EPISODES * EPISODE_STEPS
         learnt.append(greedy_return(env, muscle, link))
-    assert all(r > -800 for r in learnt), learnt
-    assert np.mean(learnt) > -500, learnt
+    assert all(r > -300 for r in learnt), learnt
