@@ -782,7 +782,8 @@ async def stop_site(runner: web.AppRunner) -> None:
     """Disconnect Socket.IO clients, then close the server (requests get 2 s to finish)."""
     sio = runner.app[SIO_KEY]
     try:
-        await asyncio.wait_for(sio.eio.disconnect(), 2.0)  # every client, every namespace
+        if sio.eio.sockets:
+            await asyncio.wait_for(sio.eio.disconnect(), 2.0)  # every client, every namespace
         await asyncio.wait_for(sio.shutdown(), 2.0)
     except Exception as exc:
         log.warning("Socket.IO clients did not disconnect cleanly: %s", exc)
