@@ -185,10 +185,14 @@ def test_bad_parameters_name_the_parameter(ros_context, tmp_path):
 def test_runs_as_a_process_key_from_environment_never_printed(
         executor, spin_until, ros_context, server, start_process, installed_executable, tmp_path):
     import os
+    import pathlib
     import signal
 
     env = dict(os.environ, AB_API_KEY=SECRET, RCUTILS_LOGGING_SEVERITY="DEBUG")
+    example = pathlib.Path(__file__).resolve().parents[1] / "config" \
+        / "brain_session.example.yaml"
     child = start_process([installed_executable("brain_session"), "--ros-args",
+                           "--params-file", str(example),
                            "-p", f"url:={server.url}", "-p", "auto_start:=true",
                            # Inline YAML: quoted, so ROS passes it as one string.
                            "-p", """decoder_mapping:='[{node_id: joint0, channel: "joint:0"}]'""",
@@ -199,6 +203,9 @@ def test_runs_as_a_process_key_from_environment_never_printed(
     probe.create_subscription(ActuatorCommand, "actuator_command", commands.append, 10)
     assert spin_until(executor, lambda: "run-1" in server.joined, timeout_s=30)
     assert server.connects[-1]["auth"] == {"token": SECRET, "apiKey": SECRET}
+    # The example params file's inputs were taken: the node listens to their topics.
+    assert spin_until(executor, lambda: probe.count_subscribers("camera/image_raw") == 1
+                      and probe.count_subscribers("target") == 1)
 
     def cycle_published() -> bool:
         server.emit_cycle(5, {"joint0": np.ones((8, 16), np.uint8)})
@@ -209,3 +216,4 @@ def test_runs_as_a_process_key_from_environment_never_printed(
     output, _ = child.communicate(timeout=30)
     assert "run run-1 started" in output
     assert SECRET not in output
+
