@@ -96,10 +96,17 @@ class ColourBlobLogic(_Base):
             mask = cv2.inRange(hsv, bounds[0][0], bounds[0][1])
             for lo, hi in bounds[1:]:
                 mask |= cv2.inRange(hsv, lo, hi)
-            count, _, stats, centroids = cv2.connectedComponentsWithStats(mask, connectivity=8)
+            # Label only the part of the image the colour occurs in (a target is small).
+            bx, by, bw, bh = cv2.boundingRect(mask)
+            if bw == 0 or bh == 0:
+                continue
+            count, _, stats, centroids = cv2.connectedComponentsWithStats(
+                mask[by:by + bh, bx:bx + bw], connectivity=8)
             if count <= 1:
                 continue
-            stats, centroids = stats[1:], centroids[1:]
+            stats, centroids = stats[1:].copy(), centroids[1:] + (bx, by)
+            stats[:, cv2.CC_STAT_LEFT] += bx
+            stats[:, cv2.CC_STAT_TOP] += by
             keep = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= self.min_area_px)
             keep = keep[np.argsort(-stats[keep, cv2.CC_STAT_AREA])][:self.max_detections]
             x, y, w, h, area = (stats[keep, i] for i in range(5))
