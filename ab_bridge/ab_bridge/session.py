@@ -454,4 +454,9 @@ def load_path_or_inline(text: str) -> Any:
             return yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError:
         pass
-    return yaml.safe_load(text)
+    if "\n" not in text.strip() and text.strip().endswith((".yaml", ".yml")):
+        raise ValueError(f"file {text.strip()!r} not found")
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ValueError(f"not a file and not valid YAML: {error}") from None

@@ -176,6 +176,12 @@ def test_bad_parameters_name_the_parameter(ros_context, tmp_path):
     with pytest.raises(ValueError, match="'decoder_mapping'.*unknown scheme"):
         BrainSession(context=ros_context, parameter_overrides=[
             Parameter("decoder_mapping", value="[{node_id: a, channel: b, scheme: nope}]")])
+    with pytest.raises(ValueError, match="'decoder_mapping'.*'missing.yaml' not found"):
+        BrainSession(context=ros_context, parameter_overrides=[
+            Parameter("decoder_mapping", value="missing.yaml")])
+    with pytest.raises(ValueError, match="'inputs'.*not valid YAML"):
+        BrainSession(context=ros_context, parameter_overrides=[
+            Parameter("inputs", value="cam: {topic: [")])
     with pytest.raises(ValueError, match="'inputs'.*unsupported type"):
         BrainSession(context=ros_context, parameter_overrides=[
             Parameter("inputs", value="cam: {topic: c, type: sensor_msgs/Imu}")])
