@@ -52,14 +52,14 @@ def measure_loop(cycles: int, warmup_s: float) -> dict:
 
     from ab_interfaces.msg import ActuatorCommand
     from robot_bringup.config import config_file, parameter_overrides
-    from robot_bringup.demo import Child, free_port, resolve_graph
+    from robot_bringup.demo import Child, free_port
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-loop-"))
     port = free_port()
     (workdir / "state").mkdir()
     server = Child("brain_server", [
         "-m", "ab_bridge.embedded.server", "--host", "127.0.0.1", "--port", str(port),
-        "--graph", resolve_graph("demo_arm"), "--state-dir", str(workdir / "state"),
+        "--graph", str(config_file("graphs/demo_arm.yaml")), "--state-dir", str(workdir / "state"),
         "--log-level", "WARNING"], port, workdir / "brain_server.log")
     print("starting the embedded brain server ...", flush=True)
     if not server.start(90):

@@ -21,6 +21,8 @@ def generate_launch_description() -> LaunchDescription:
                               description="ROS namespace of every node."),
         DeclareLaunchArgument("brain_url", default_value="http://127.0.0.1:8765",
                               description="URL of the brain the session connects to."),
+        DeclareLaunchArgument("brain_graph", default_value=PathJoinSubstitution(
+            [config, "graphs", "demo_arm.yaml"]), description="Graph of the embedded brain."),
         DeclareLaunchArgument("embedded_brain", default_value="true",
                               description="Start the embedded brain server here."),
         DeclareLaunchArgument("brain_params", default_value=PathJoinSubstitution(
@@ -30,7 +32,8 @@ def generate_launch_description() -> LaunchDescription:
         GroupAction([
             PushRosNamespace(LaunchConfiguration("namespace")),
             Node(package="ab_bridge", executable="brain_server", name="brain_server",
-                 parameters=[brain_params], output="screen",
+                 parameters=[brain_params, {"graph": LaunchConfiguration("brain_graph")}],
+                 output="screen",
                  condition=IfCondition(LaunchConfiguration("embedded_brain"))),
             Node(package="ab_bridge", executable="brain_session", name="brain_session",
                  parameters=[brain_params, {"url": LaunchConfiguration("brain_url")}],

@@ -36,6 +36,8 @@ def generate_launch_description() -> LaunchDescription:
                               description="URL of the (remote) brain."),
         DeclareLaunchArgument("use_sim", default_value="false",
                               description="Simulated arm + virtual Pi instead of hardware."),
+        DeclareLaunchArgument("brain_graph", default_value=PathJoinSubstitution(
+            [config, "graphs", "demo_arm.yaml"]), description="Graph of the embedded brain."),
         DeclareLaunchArgument("embedded_brain", default_value="false",
                               description="Start the embedded brain server here too."),
         DeclareLaunchArgument("sim_params", default_value=PathJoinSubstitution(
@@ -70,7 +72,8 @@ def generate_launch_description() -> LaunchDescription:
             Node(package="detector_node", executable="detector", name="detector",
                  parameters=[LaunchConfiguration("detector_params")], output="screen"),
             Node(package="ab_bridge", executable="brain_server", name="brain_server",
-                 parameters=[LaunchConfiguration("brain_params")], output="screen",
+                 parameters=[LaunchConfiguration("brain_params"),
+                             {"graph": LaunchConfiguration("brain_graph")}], output="screen",
                  condition=IfCondition(LaunchConfiguration("embedded_brain"))),
             Node(package="ab_bridge", executable="brain_session", name="brain_session",
                  parameters=[LaunchConfiguration("brain_params"),

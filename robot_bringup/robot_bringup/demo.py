@@ -284,8 +284,7 @@ class Demo:
             self.missing["virtual_pi"] = "pilot_hw.virtual_pi is not installed"
         if importlib.util.find_spec("ab_bridge.embedded.server") is not None:
             port = free_port()
-            server = node_parameters([config_file("brain.yaml")], "brain_server")
-            graph = resolve_graph(str(server.get("graph", "demo_arm")))
+            graph = str(config_file("graphs/demo_arm.yaml"))
             state_dir = self.workdir / "brain_state"
             state_dir.mkdir()
             child = Child("brain_server", [
@@ -556,18 +555,6 @@ class Demo:
         if not self.args.no_learning and not self.stop_event.is_set():
             self.run_phase("learning", True, duration - baseline_s)
         return 0
-
-
-def resolve_graph(graph: str) -> str:
-    """A graph file path: `graph` itself when it is a file, else ab_bridge's bundled graph."""
-    if Path(graph).expanduser().is_file():
-        return str(Path(graph).expanduser())
-    try:
-        from ab_bridge.embedded.graph import bundled_graph_path
-
-        return str(bundled_graph_path(graph))
-    except Exception:  # older ab_bridge or no such graph: let the server report it
-        return graph
 
 
 def served_time_ns(session_node: Any, now_ns: int) -> int | None:

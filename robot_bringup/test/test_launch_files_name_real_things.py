@@ -96,10 +96,9 @@ def test_launch_file_parameter_files_exist_and_configure_their_nodes(path):
             name = constant(node.args[0]) if node.args else None
             for k in node.keywords:
                 if k.arg == "default_value":
-                    files = [constant(c) for c in ast.walk(k.value)
-                             if constant(c) and constant(c).endswith((".yaml", ".rviz"))]
-                    if files:
-                        defaults[name] = files[0]
+                    parts = [constant(c) for c in ast.walk(k.value) if constant(c)]
+                    if parts and parts[-1].endswith((".yaml", ".rviz")):
+                        defaults[name] = "/".join(parts)
     for file in defaults.values():
         folder = "rviz" if file.endswith(".rviz") else "config"
         assert (BRINGUP / folder / file).is_file(), f"{path.name}: {folder}/{file} missing"
