@@ -36,6 +36,7 @@ from ab_bridge.decoding import (
     DecodedCycle,
     DecodeError,
     Decoder,
+    neuron_event_to_cycle,
     rows_to_cycle,
 )
 from ab_bridge.inputs import InputError, InputStreamer, parse_io_need
@@ -381,8 +382,16 @@ class BrainSession:
         widths = {o.id: o.extra.get("n") for o in contract.outputs}
         max_neurons = max([self.config.max_neurons]
                           + [n for n in widths.values() if isinstance(n, int)])
-        spikes = rows_to_cycle(outputs, max_timesteps=contract.gamma, max_neurons=max_neurons,
-                               max_rows=contract.gamma * max(1, len(contract.outputs) or 64))
+        if isinstance(outputs, list) and outputs and isinstance(outputs[0], Mapping) \
+                and "neurons" in outputs[0]:
+            # Sparse neuron events (newer SDK releases): one decoded step per cycle.
+            counts = {pid: n for pid, n in widths.items() if isinstance(n, int)}
+            spikes = neuron_event_to_cycle({"step": cycle, "outputs": outputs}, counts,
+                                           max_neurons)
+        else:
+            spikes = rows_to_cycle(outputs, max_timesteps=contract.gamma,
+                                   max_neurons=max_neurons,
+                                   max_rows=contract.gamma * max(1, len(contract.outputs) or 64))
         spikes = self._keep_known(spikes, cycle, widths)
         decoded = self.decoder.decode(spikes)
         done = self._clock()

@@ -79,6 +79,13 @@ def test_inputs_spikes_rewards_and_deviations_flow(server, session, caplog):
     server.emit_cycle(4, rasters, triples=True)
     assert wait_until(lambda: len(recorder.cycles) == 2)
     np.testing.assert_array_equal(recorder.cycles[1].decoded.deltas, result.decoded.deltas)
+    # And sparse neuron events (newer SDK releases): the cycle's spikes ORed, one step.
+    server.emit_raw("cycle:update", {"cycle": 5, "outputs": [
+        {"t": 0, "neurons": ["joint0:1", "joint0:2"]}, {"t": 3, "neurons": ["joint0:9"]}]})
+    assert wait_until(lambda: len(recorder.cycles) == 3)
+    sparse = recorder.cycles[2]
+    assert sparse.spikes.populations == ["joint0", "joint1"]
+    assert sparse.decoded.deltas[:, 0].tolist() == pytest.approx([0.01, 0.0])
 
     assert brain.send_reward(3, 1.7, {"hidden_to_joint0": -0.2})
     assert brain.send_deviation("arm_error", [0.5] * 8, 3)
