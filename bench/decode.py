@@ -163,9 +163,9 @@ def main() -> None:
     if mismatches:
         print(f"WARNING: {mismatches} cycles differ from the reference", file=sys.stderr)
     # Speedup: median of the rounds' ratios (each round pair saw about the same load).
-    speedup = statistics.median(b / r for b, r in zip(rates["bitmaps"], rates["reference"],
-                                                       strict=True))
-    print(f"speedup per round: {', '.join(f'{b / r:.1f}' for b, r in zip(rates['bitmaps'], rates['reference'], strict=True))}")
+    ratios = [b / r for b, r in zip(rates["bitmaps"], rates["reference"], strict=True)]
+    speedup = statistics.median(ratios)
+    print("speedup per round: " + ", ".join(f"{x:.1f}" for x in ratios))
     print(json.dumps({"cycles_per_s": round(bitmap_rate, 1),
                       "reference_cycles_per_s": round(reference_rate, 1),
                       "speedup": round(speedup, 2)}))
