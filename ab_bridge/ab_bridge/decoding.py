@@ -6,12 +6,20 @@ per-step max, invert, deadzone, min step, clamp; entries on one channel add
 up), computed with numpy over whole [timesteps x neurons] rasters instead of
 bit by bit. No rclpy here.
 
-Inputs come in three forms, all reduced to rasters before decoding:
-- rasters: {population: [timesteps, neurons] 0/1 array} (CycleRasters messages);
+Inputs:
+- `CycleRasters`: per population a [timesteps, neurons] 0/1 raster (`decode`);
+- a [populations, timesteps, neurons] stack (`decode_stack`);
+- packed bitmaps, the CycleSpikes message form (`decode_packed`: bits are
+  counted per byte when every entry weighs whole bytes, never unpacked);
 - protocol rows: `cycle:update` outputs, `{"t", "id", "bits"}` dicts or
-  `[t, id, bits]` triples (see `rows_to_cycle`);
+  `[t, id, bits]` triples, validated (`rows_to_cycle`, `decode_rows`);
 - sparse neuron events of newer SDK releases: `{"step", "outputs": [{"t",
   "neurons": ["pop:idx", ...]}]}`, decoded once per step (`neuron_event_to_cycle`).
+
+How: one matrix product turns a cycle's spikes into every entry's per-step
+count (or half difference); a table built once per layout maps each possible
+count to its delta, computed with the SDK's operations in the SDK's order, so
+results are identical to the SDK's, not merely close.
 """
 
 from __future__ import annotations
