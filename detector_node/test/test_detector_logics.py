@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 from dn_helpers import red_disc_bgr, write_fixed_model
 
-from detector_node.images import ImageError, decode_image, image_from_dict, jpeg_size, rgb_from_ros
+from detector_node.images import (
+    ImageError,
+    decode_image,
+    encode_jpeg,
+    image_from_dict,
+    rgb_from_ros,
+)
 from detector_node.logic import annotate, build_logic, builtin_model
 from detector_node.metadata import Category, ModelInformation
 from detector_node.synthetic_model import write_red_grid_model
@@ -115,7 +121,8 @@ def test_images_decode_and_reject():
     decoded = decode_image(png.tobytes())
     assert decoded.shape == (240, 320, 3) and tuple(decoded[100, 100]) == (255, 0, 0)  # RGB
     ok, jpg = cv2.imencode(".jpg", bgr)
-    assert jpeg_size(jpg.tobytes()) == (320, 240)
+    assert np.array_equal(decode_image(jpg.tobytes()),
+                          cv2.cvtColor(cv2.imdecode(jpg, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
     with pytest.raises(ImageError, match="not an image"):
         decode_image(b"plain text, not pixels")
     with pytest.raises(ImageError, match="corrupt"):
@@ -168,3 +175,24 @@ def test_aruco_markers_are_found_by_id():
     info.parameters = {"dictionary": "DICT_NOPE"}
     with pytest.raises(ValueError, match="dictionary"):
         build_logic(info)
+
+
+def test_jpeg_variants_decode_like_the_loop():
+    """EXIF orientation applied (as the reference's PIL exif_transpose), gray and CMYK JPEGs."""
+    import io
+
+    from PIL import Image as PILImage
+
+    rgb = cv2.cvtColor(red_disc_bgr(320, 240, (60, 60), 20), cv2.COLOR_BGR2RGB)
+    exif = PILImage.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise when shown
+    buf = io.BytesIO()
+    PILImage.fromarray(rgb).save(buf, "JPEG", exif=exif.tobytes())
+    rotated = decode_image(buf.getvalue())
+    assert rotated.shape == (320, 240, 3)
+    assert rotated[60, 240 - 61].tolist()[0] > 200, "the red disc moved with the rotation"
+    for mode in ("L", "CMYK"):
+        buf = io.BytesIO()
+        PILImage.fromarray(rgb).convert(mode).save(buf, "JPEG")
+        assert decode_image(buf.getvalue()).shape == (240, 320, 3)
+    assert decode_image(encode_jpeg(rgb)).shape == (240, 320, 3)
