@@ -110,10 +110,14 @@ class RewardModulatedSTDP:
         self.in_slots, self.in_pre = in_slots, in_pre
         self.out_layer = self.layer_of_synapse[out_slots]
         self.in_layer = self.layer_of_synapse[in_slots]
+        # Only neurons that have plastic synapses are looked up (no rows of padding).
+        self.has_out = (out_slots != self.dummy).any(axis=1)
+        self.has_in = (in_slots != self.dummy).any(axis=1)
         self.single_layer = len(self.layers) == 1
 
     def on_pre_spikes(self, spiking: np.ndarray, step: int) -> None:
         """Depression of the plastic synapses of the neurons that just fired, as pre."""
+        spiking = spiking[self.has_out[spiking]]
         syn = self.out_slots[spiking].ravel()
         post = self.out_post[spiking].ravel()
         if self.single_layer:
@@ -124,6 +128,7 @@ class RewardModulatedSTDP:
 
     def on_post_spikes(self, spiking: np.ndarray, step: int) -> None:
         """Potentiation of the plastic synapses onto the neurons that just fired."""
+        spiking = spiking[self.has_in[spiking]]
         syn = self.in_slots[spiking].ravel()
         pre = self.in_pre[spiking].ravel()
         if self.single_layer:
