@@ -495,6 +495,44 @@ def rows_to_cycle(rows: Any, *, max_timesteps: int = MAX_TIMESTEPS,
         max_rows = max_timesteps * 64
     if len(rows) > max_rows:
         raise DecodeError(f"'outputs' has {len(rows)} rows, more than the limit of {max_rows}")
+    fast = _plain_rows(rows, max_neurons)
+    if fast is not None:
+        times, ids, block = fast
+        return _gather(times, ids, [], max_timesteps, block)
+    times, ids, bits_of_row = _checked_rows(rows, max_neurons)
+    return _gather(times, ids, bits_of_row, max_timesteps)
+
+
+def _plain_rows(rows: Sequence[Any], max_neurons: int
+                ) -> tuple[list[int], list[str], np.ndarray] | None:
+    """The common case checked in bulk: dict rows, int t, str id, bits lists of 0/1 of one
+    width; the bits become one [rows, n] uint8 block. None when anything differs (the
+    row-by-row check then names the problem)."""
+    try:
+        times = [row["t"] for row in rows]
+        ids = [row["id"] for row in rows]
+        bits = [row["bits"] for row in rows]
+    except (TypeError, KeyError, IndexError):
+        return None
+    if not rows or set(map(type, times)) != {int} or set(map(type, ids)) != {str} \
+            or "" in ids or set(map(type, bits)) != {list}:
+        return None
+    widths = set(map(len, bits))
+    width = len(bits[0])
+    if len(widths) != 1 or width > max_neurons:
+        return None
+    try:
+        flat = b"".join(map(bytes, bits))       # ints 0..255 only: floats, NaN, -1 refused
+    except (TypeError, ValueError):
+        return None
+    array = np.frombuffer(flat, dtype=np.uint8)
+    if array.size and array.max() > 1:
+        return None
+    return times, ids, array.reshape(len(rows), width)
+
+
+def _checked_rows(rows: Sequence[Any], max_neurons: int
+                  ) -> tuple[list[int], list[str], list[Any]]:
     times: list[int] = []
     ids: list[str] = []
     bits_of_row: list[Any] = []
@@ -531,6 +569,12 @@ def rows_to_cycle(rows: Any, *, max_timesteps: int = MAX_TIMESTEPS,
         times.append(t)
         ids.append(pid)
         bits_of_row.append(bits)
+    return times, ids, bits_of_row
+
+
+def _gather(times: list[int], ids: list[str], bits_of_row: list[Any], max_timesteps: int,
+            block: np.ndarray | None = None) -> CycleRasters:
+    """Rasters from checked rows; `block`: all rows' bits as one [rows, n] 0/1 uint8 array."""
     if not times:
         return CycleRasters(np.zeros(0, dtype=np.int64), [], [], None)
 
@@ -540,12 +584,15 @@ def rows_to_cycle(rows: Any, *, max_timesteps: int = MAX_TIMESTEPS,
                           f"of {max_timesteps}")
     populations = list(dict.fromkeys(ids))
     pindex = {p: i for i, p in enumerate(populations)}
-    population_of_row = np.fromiter((pindex[p] for p in ids), dtype=np.intp, count=len(ids))
+    population_of_row = np.array([pindex[p] for p in ids], dtype=np.intp)
     step_of_row = np.searchsorted(timesteps, times)
-    widths = np.fromiter((len(b) for b in bits_of_row), dtype=np.int64, count=len(ids))
+    if block is not None:
+        widths = np.full(len(ids), block.shape[1], dtype=np.int64)
+    else:
+        widths = np.array([len(b) for b in bits_of_row], dtype=np.int64)
     width_of = np.zeros(len(populations), dtype=np.int64)
     width_of[population_of_row] = widths
-    if np.any(width_of[population_of_row] != widths):
+    if block is None and np.any(width_of[population_of_row] != widths):
         bad = int(np.flatnonzero(width_of[population_of_row] != widths)[0])
         pid = ids[bad]
         raise DecodeError(f"population {pid!r}: rows of different widths ("
@@ -575,7 +622,8 @@ def rows_to_cycle(rows: Any, *, max_timesteps: int = MAX_TIMESTEPS,
     if len(set(width_of.tolist())) == 1 and int(width_of[0]):
         # One width for all: convert every row at once into a [P, T, n] stack.
         stack = np.zeros((len(populations), timesteps.size, int(width_of[0])), dtype=np.uint8)
-        stack[population_of_row, step_of_row] = _binary(bits_of_row, None, times, ids)
+        stack[population_of_row, step_of_row] = block if block is not None \
+            else _binary(bits_of_row, None, times, ids)
         return CycleRasters(timesteps, populations, list(stack),
                             None if present.all() else present, None if consistent else arrival)
     rasters = []

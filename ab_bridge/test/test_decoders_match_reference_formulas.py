@@ -92,7 +92,12 @@ small = st.sampled_from([0.0005, 0.002, 0.004, 0.02, 0.3])
 @st.composite
 def payloads(draw):
     populations = [f"pop{i}" for i in range(draw(st.integers(1, 4)))]
-    widths = {p: draw(st.integers(0, 12)) for p in populations}
+    if draw(st.booleans()):   # one width for all (the fast path of protocol rows)
+        width = draw(st.integers(0, 12))
+        widths = dict.fromkeys(populations, width)
+    else:
+        widths = {p: draw(st.integers(0, 12)) for p in populations}
+    form = draw(st.sampled_from(["dict", "triple", "mixed"]))
     steps = draw(st.lists(st.integers(0, 400), min_size=1, max_size=6, unique=True))
     # Bits from a seeded generator at a drawn firing rate: dense, varied rasters
     # (hypothesis' own lists shrink towards all-zero rows).
@@ -103,8 +108,8 @@ def payloads(draw):
         for p in populations:
             if rng.random() < 0.85:
                 bits = (rng.random(widths[p]) < firing).astype(int).tolist()
-                rows.append([t, p, bits] if rng.random() < 0.5 else {"t": t, "id": p,
-                                                                     "bits": bits})
+                triple = form == "triple" or form == "mixed" and rng.random() < 0.5
+                rows.append([t, p, bits] if triple else {"t": t, "id": p, "bits": bits})
     if draw(st.booleans()):
         rows = draw(st.permutations(rows))
     mapping = []
