@@ -147,7 +147,11 @@ class DetectorNode(Node):
             raise ValueError(f"bad detector parameters: {exc}") from exc
 
         self.host = ServiceThread(config, http_host, http_port, serve_http=self.serve_http)
-        self.host.start()
+        try:
+            self.host.start()
+        except OSError as exc:
+            self.host.stop()
+            raise RuntimeError(f"parameters 'http_host'/'http_port' {http_host}:{http_port}: {exc}") from exc
         self.service = self.host.service
         if self.serve_http:
             self.get_logger().info(f"detector API on http://{http_host}:{self.host.port}")
@@ -271,11 +275,16 @@ class DetectorNode(Node):
         return response
 
     def destroy_node(self) -> None:
-        with self._cond:
-            self._running = False
-            self._cond.notify()
-        self._worker.join(timeout=5.0)
-        self.host.stop()  # the outbox keeps unsent items on disk for the next start
+        # Also called on a node whose __init__ failed half-way (the context destroys it).
+        cond = getattr(self, "_cond", None)
+        if cond is not None:
+            with cond:
+                self._running = False
+                cond.notify()
+            self._worker.join(timeout=5.0)
+        host = getattr(self, "host", None)
+        if host is not None:
+            host.stop()  # the outbox keeps unsent items on disk for the next start
         super().destroy_node()
 
 

@@ -735,7 +735,11 @@ class ServiceThread:
             self.loop.run_until_complete(self._startup())
         except BaseException as exc:  # handed to start()
             self._error = exc
-            self._ready.set()
+            try:
+                self.loop.run_until_complete(self.service.close())
+            finally:
+                self.loop.close()
+                self._ready.set()
             return
         self._ready.set()
         self.loop.run_forever()

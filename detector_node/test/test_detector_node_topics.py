@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 
 import pytest
@@ -161,6 +162,11 @@ def test_bad_parameters_are_named(ros_context, tmp_path):
         make_detector(ros_context, tmp_path, logic="onnx")
     with pytest.raises(ValueError, match="'model_folder'"):
         make_detector(ros_context, tmp_path, model_folder=str(tmp_path / "nowhere"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(RuntimeError, match="'http_port'"):
+            make_detector(ros_context, tmp_path, http_port=taken.getsockname()[1])
 
 
 @pytest.mark.timeout(90)
