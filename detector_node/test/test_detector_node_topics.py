@@ -184,3 +184,15 @@ def test_detector_executable(ros_context, executor, spin_until, tmp_path, start_
                          lambda: camera.detections, timeout_s=40)
     assert camera.detections[-1].boxes[0].category_name == "target"
     assert process.poll() is None
+
+
+@pytest.mark.timeout(60)
+def test_executable_stops_naming_a_bad_parameter(tmp_path, start_process):
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    exe = os.path.join(root, "install", "detector_node", "lib", "detector_node", "detector")
+    args = [exe] if os.path.exists(exe) else ["python", "-m", "detector_node.detector_node"]
+    child = start_process([*args, "--ros-args", "-p", "autoupload:=sometimes", "-p",
+                           f"data_folder:={tmp_path / 'data'}", "-p", "http_port:=0"])
+    output, _ = child.communicate(timeout=30)
+    assert child.returncode != 0
+    assert "parameter 'autoupload'" in output
