@@ -460,17 +460,19 @@ def _error(status: int, detail: str) -> web.Response:
     return web.json_response({"detail": detail}, status=status)
 
 
-async def _read_part(part, limit: int) -> bytes:
+async def _read_part(part, budget: int, limit: int) -> bytes:
     chunks, size = [], 0
     while chunk := await part.read_chunk(256 * 1024):
         size += len(chunk)
-        if size > limit:
-            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=size)
+        if size > budget:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=limit - budget + size)
         chunks.append(chunk)
     return b"".join(chunks)
 
 
 async def _multipart_files(request: web.Request, field: str, limit: int) -> list[tuple[str, bytes]]:
+    """The files of multipart field `field`; the whole body may not exceed `limit` bytes
+    (checked while reading, also for chunked bodies without a Content-Length)."""
     if request.content_length is not None and request.content_length > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
     if not request.content_type.startswith("multipart/"):
@@ -478,8 +480,10 @@ async def _multipart_files(request: web.Request, field: str, limit: int) -> list
                          f"got content type {request.content_type!r}")
     reader = await request.multipart()
     files = []
+    budget = limit
     while (part := await reader.next()) is not None:
-        data = await _read_part(part, limit)
+        data = await _read_part(part, budget, limit)
+        budget -= len(data)
         if part.name == field:
             files.append((part.filename or field, data))
     if not files:

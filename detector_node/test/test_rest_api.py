@@ -170,6 +170,16 @@ def test_bad_inputs_get_clear_4xx(start_service, red_disc_jpeg):
     assert response.status_code == 415 and "empty" in response.json()["detail"]
     response = detect(b"\xff\xd8\xff" + b"\0" * 300_000)
     assert response.status_code == 413
+
+    def chunked_body():  # no Content-Length: the limit is enforced while reading
+        yield b"--b\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a.jpg\"\r\n\r\n"
+        for _ in range(3):
+            yield red_disc_jpeg + b"\0" * 90_000
+        yield b"\r\n--b--\r\n"
+
+    response = requests.post(f"{url}/upload", data=chunked_body(), timeout=10,
+                             headers={"Content-Type": "multipart/form-data; boundary=b"})
+    assert response.status_code == 413
     response = detect(red_disc_jpeg, headers={"autoupload": "always"})
     assert response.status_code == 422 and "autoupload" in response.json()["detail"]
     response = requests.post(f"{url}/detect", data=red_disc_jpeg, timeout=10)
