@@ -12,7 +12,9 @@ each configuration's peak RSS (every configuration runs in its own process).
 brian2 (cython code generation when it compiles, else numpy) and nengo run in a venv of
 their own, /work/main/.venv-bench/snn, created on first run with pinned versions.
 nengo has no per-synapse delays nor R-STDP: it runs the network without delays and is
-compared with learning off only.
+compared with learning off only. brian2 is measured two ways: one run() per cycle (what a
+server stepping it per request does) and one long run() with a network_operation at each
+cycle boundary (its best case); the speedup is against the faster of the two.
 
 Last line: JSON with realtime_factor_1k / _10k / _50k (learning off), speedup_vs_brian2,
 speedup_vs_nengo (at 10k, learning off) and peak_rss_mb (ours, largest network).
@@ -123,7 +125,7 @@ def worker_ours(n: int, learn: bool) -> dict:
             "peak_rss_mb": peak_rss_mb()}
 
 
-def worker_brian2(n: int, learn: bool) -> dict:
+def worker_brian2(n: int, learn: bool, one_run: bool = False) -> dict:
     import brian2 as b2
     import numpy as np
 
@@ -149,19 +151,19 @@ def worker_brian2(n: int, learn: bool) -> dict:
         namespace=namespace)
     if learn:
         model = """w : 1
-                   de/dt = -e/tau_e : 1 (event-driven)
+                   delig/dt = -elig/tau_e : 1 (event-driven)
                    dapre/dt = -apre/tau_p : 1 (event-driven)
                    dapost/dt = -apost/tau_q : 1 (event-driven)"""
-        on_pre = "I_post += w; e += -a_minus*apost; apre += 1"
-        on_post = "e += a_plus*apre; apost += 1"
+        on_pre = "I_post += w; elig += -a_minus*apost; apre += 1"
+        on_post = "elig += a_plus*apre; apost += 1"
     else:
         model, on_pre, on_post = "w : 1", "I_post += w", None
     synapses = []
-    for seed, (src, n_src, w) in enumerate(((inp, n_inp, W_IN), (exc, n_exc, W_REC))):
+    for seed, (src, n_src, weight0) in enumerate(((inp, n_inp, W_IN), (exc, n_exc, W_REC))):
         pre, post, delay = connectivity(n_src, n_exc, seed)
         syn = b2.Synapses(src, exc, model, on_pre=on_pre, on_post=on_post, namespace=namespace)
         syn.connect(i=pre, j=post)
-        syn.w = w
+        syn.w = weight0
         syn.delay = delay * ms
         synapses.append(syn)
     monitor = b2.SpikeMonitor(exc[:OUTPUT_N])
@@ -178,22 +180,46 @@ def worker_brian2(n: int, learn: bool) -> dict:
         seen += idx.size
         if learn:
             for syn in synapses:
-                w = syn.w[:] + 1e-4 * (rng.random() - 0.5) * syn.e[:]
-                syn.w[:] = np.clip(w, 0.0, 1.0)
+                updated = syn.w[:] + 1e-4 * (rng.random() - 0.5) * syn.elig[:]
+                syn.w[:] = np.clip(updated, 0.0, 1.0)
 
-    t0 = time.perf_counter()
-    cycle()                                          # compiles
-    build_s = time.perf_counter() - t0
-    for _ in range(2):
-        cycle()
-    start_count = int(counter.num_spikes)
     cycles = cycles_for(n)
-    t0 = time.perf_counter()
-    for _ in range(cycles):
-        cycle()
-    wall = time.perf_counter() - t0
+    if one_run:
+        # brian2's best case for a closed loop: one long run(), a network_operation at
+        # every cycle boundary sets the inputs and reads the outputs.
+        def at_cycle_start() -> None:
+            nonlocal seen
+            inp.rates = input_rates(rng, n_inp) * b2.Hz
+            idx = np.asarray(monitor.i[seen:])
+            seen += idx.size
+            if learn:
+                for syn in synapses:
+                    updated = syn.w[:] + 1e-4 * (rng.random() - 0.5) * syn.elig[:]
+                    syn.w[:] = np.clip(updated, 0.0, 1.0)
+
+        net.add(b2.NetworkOperation(at_cycle_start, dt=GAMMA * DT_MS * ms, when="start"))
+        t0 = time.perf_counter()
+        net.run(3 * GAMMA * DT_MS * ms)             # compiles
+        build_s = time.perf_counter() - t0
+        start_count = int(counter.num_spikes)
+        t0 = time.perf_counter()
+        net.run(cycles * GAMMA * DT_MS * ms)
+        wall = time.perf_counter() - t0
+    else:
+        t0 = time.perf_counter()
+        cycle()                                      # compiles
+        build_s = time.perf_counter() - t0
+        for _ in range(2):
+            cycle()
+        start_count = int(counter.num_spikes)
+        t0 = time.perf_counter()
+        for _ in range(cycles):
+            cycle()
+        wall = time.perf_counter() - t0
     spikes = int(counter.num_spikes) - start_count
-    return {"wall_s": wall, "steps": cycles * GAMMA, "build_s": build_s, "target": target,
+    return {"wall_s": wall, "steps": cycles * GAMMA, "build_s": build_s,
+            "target": target + (", one run() + network_operation" if one_run
+                                else ", run() per cycle"),
             "synapses": int(sum(len(s) for s in synapses)),
             "rate_hz": spikes / n_exc / (cycles * GAMMA / 1000), "peak_rss_mb": peak_rss_mb()}
 
@@ -259,7 +285,8 @@ def worker_nengo(n: int, learn: bool) -> dict:
             "note": "no synaptic delays"}
 
 
-WORKERS = {"ours": worker_ours, "brian2": worker_brian2, "nengo": worker_nengo}
+WORKERS = {"ours": worker_ours, "brian2": worker_brian2, "nengo": worker_nengo,
+           "brian2_one_run": lambda n, learn: worker_brian2(n, learn, one_run=True)}
 
 
 # ---- driver -----------------------------------------------------------------------------
@@ -325,7 +352,7 @@ def main() -> None:
             print(describe("ours", n, learn, result), flush=True)
     ref_python = ensure_bench_venv()
     refs: dict[str, dict] = {}
-    for name in ("brian2", "nengo"):
+    for name in ("brian2", "brian2_one_run", "nengo"):
         for learn in (False, True):
             if ref_python is None:
                 result = {"error": "no reference venv"}
@@ -338,7 +365,10 @@ def main() -> None:
             print(describe(name, 1000, False, small), flush=True)
 
     def speedup(name: str) -> float | None:
-        ref = realtime_factor(refs[f"{name}_0"])
+        # Against the reference's best way of stepping (for brian2: the faster of one
+        # run() per cycle and one long run() with a network_operation per cycle).
+        names = ["brian2", "brian2_one_run"] if name == "brian2" else [name]
+        ref = max((realtime_factor(refs[f"{x}_0"]) or 0.0 for x in names), default=0.0)
         mine = realtime_factor(ours[(10_000, False)])
         return round(mine / ref, 2) if ref and mine else None
 
