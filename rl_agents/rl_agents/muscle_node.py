@@ -30,7 +30,7 @@ from rl_agents.loop import InProcessBrainLink
 from rl_agents.registry import make_brain, make_muscle, make_objective
 from rl_agents.ros_environment import RosTopicEnvironment
 from rl_agents.ros_params import declare_agent_parameters, parse_mapping
-from rl_agents.transport import AsyncBrainLink, BrainClient
+from rl_agents.transport import AsyncBrainLink, BrainClient, ProtocolVersionError
 
 
 class MuscleNode(Node):
@@ -125,6 +125,8 @@ class MuscleNode(Node):
             if self.link.error is not None:
                 self.get_logger().error(f"brain link: {self.link.error}",
                                         throttle_duration_sec=10.0)
+                if not isinstance(self.link.error, ProtocolVersionError):
+                    self.link.error = None   # a brain error is per request; a version one stays
         s_signal = self.env.observe()
         if s_signal is None:
             self.get_logger().info(f"waiting for sensor channels {self.env.missing()}",
