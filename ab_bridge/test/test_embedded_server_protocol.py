@@ -334,3 +334,35 @@ def test_server_executable_rejects_an_invalid_graph(tmp_path: Path) -> None:
          "--state-dir", str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "population 'joint0'.neuron.tau_m_ms: must be > 0" in proc.stdout
+
+
+@pytest.mark.timeout(90)
+def test_feedback_sent_on_cycle_update_counts_for_the_next_cycle(tmp_path: Path) -> None:
+    """The SDK pattern: feedback goes out when a cycle:update arrives, before the next
+    io:need; it must count for the next cycle, not be waited for again (the deadline
+    here is far longer than the test's waits, so a stall would fail the test)."""
+    thread = ServerThread(BrainServer([load_graph(DEMO)], tmp_path, realtime=True,
+                                      deadline_ms=60_000))
+    thread.start()
+    client = None
+    try:
+        rid = start(thread.url)["runId"]
+        client = Client(thread.url)
+        client.join(rid)
+        inputs = demo_inputs(rid, 0)
+        sensors, feedback = inputs[:3], inputs[3]
+        client.next("io:need")
+        for payload in inputs:
+            client.emit("io:chunk", payload)
+        for cycle in range(6):
+            update = client.next("cycle:update", timeout_s=20)
+            assert update["cycle"] == cycle
+            client.emit("io:chunk", feedback)           # on cycle:update, like the SDK
+            need = client.next("io:need", timeout_s=20)
+            assert need["cycle"] == cycle + 1
+            for payload in sensors:
+                client.emit("io:chunk", payload)
+    finally:
+        if client is not None:
+            client.close()
+        thread.stop()

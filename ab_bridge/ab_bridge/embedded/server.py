@@ -92,7 +92,8 @@ class Run:
     started_s: float = field(default_factory=time.monotonic)
     rates: dict[str, np.ndarray] = field(default_factory=dict)        # held input rates
     feedback_rates: dict[str, np.ndarray] = field(default_factory=dict)  # next cycle only
-    received: set[str] = field(default_factory=set)
+    received: set[str] = field(default_factory=set)    # ids arrived since the last cycle
+    expected: set[str] = field(default_factory=set)    # ids the client sent last cycle
     robot_state: dict[str, Any] = field(default_factory=dict)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     stopping: bool = False
@@ -377,8 +378,16 @@ class BrainServer:
             run.rates[spec.id] = encode_input(spec, data.get("format"), data.get("meta"),
                                               data.get("data"))
         run.received.add(str(input_id))
-        if all(n["id"] in run.received for n in run.needs):
+        if self._inputs_complete(run):
             run.arrived.set()
+
+    @staticmethod
+    def _inputs_complete(run: Run) -> bool:
+        """Every need arrived, or everything this client sent last cycle did (a client that
+        never provides some input, e.g. feedback, does not stall every cycle)."""
+        if all(n["id"] in run.received for n in run.needs):
+            return True
+        return bool(run.expected) and run.expected <= run.received
 
     # ---- runs ----------------------------------------------------------------------------
     def start_run(self, graph: BrainGraph, learning: bool = True, seed: int | None = None) -> Run:
@@ -452,13 +461,13 @@ class BrainServer:
                     if delay > 0:
                         await asyncio.sleep(delay)
                     next_start = max(next_start + period_s, time.monotonic() - period_s)
-                run.received.clear()
-                run.arrived.clear()
+                if not self._inputs_complete(run):
+                    run.arrived.clear()
                 await self.sio.emit("io:need", {"runId": run.run_id, "cycle": run.cycle,
                                                 "needs": run.needs,
                                                 "deadlineMs": self.deadline_ms},
                                     room=run.run_id, namespace=NAMESPACE)
-                if run.needs:
+                if run.needs and not self._inputs_complete(run):
                     try:
                         await asyncio.wait_for(run.arrived.wait(), self.deadline_ms / 1000.0)
                     except TimeoutError:
@@ -466,6 +475,12 @@ class BrainServer:
                 if run.stopping:
                     break
                 rasters = self._rasters(run)
+                # Chunks arriving from now on (e.g. feedback sent on cycle:update) count
+                # for the next cycle.
+                if run.received:
+                    run.expected = set(run.received)
+                run.received.clear()
+                run.arrived.clear()
                 t0 = time.perf_counter()
                 result = await loop.run_in_executor(self.worker, run.network.run_cycle, rasters)
                 run.last_cycle_ms = (time.perf_counter() - t0) * 1000.0
