@@ -131,6 +131,9 @@ class DetectorNode(Node):
                              f"'loop_url' to download one); built-in models: {', '.join(BUILTIN_FORMATS)}")
         if not self.camera_id:
             raise ValueError("parameter 'camera_id' must not be empty")
+        if min_uncertain > max_uncertain:
+            raise ValueError(f"parameter 'min_uncertain_threshold' ({min_uncertain}) must not exceed "
+                             f"'max_uncertain_threshold' ({max_uncertain})")
         if model_folder and not os.path.isfile(os.path.join(model_folder, "model.json")):
             raise ValueError(f"parameter 'model_folder': no model.json in {model_folder!r}")
         if loop_url and not (organization and project):
