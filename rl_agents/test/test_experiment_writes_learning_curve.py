@@ -17,6 +17,8 @@ SMALL = {
         {"uid": "reacher", "algorithm": "cem", "muscles": 2, "transport": "zmq",
          "params": {"features": "arm_reach", "population": 4}},
         {"uid": "idle", "algorithm": "dummy"},
+        {"uid": "valued", "algorithm": "tile_q", "transport": "zmq",
+         "params": {"tiles_per_dim": 4, "tilings": 4, "trace_decay": 0.9}},
     ],
     "phases": [{"name": "train", "mode": "train", "episodes": 8},
                {"name": "test", "mode": "test", "episodes": 2}],
@@ -29,7 +31,7 @@ def test_experiment_file_runs_and_writes_csv_and_png(tmp_path, capsys):
     assert main([str(path), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
     with open(tmp_path / "out" / "learning_curve.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 2 * 2 * 10            # agents x seeds x episodes
+    assert len(rows) == 3 * 2 * 10            # agents x seeds x episodes
     reacher = [r for r in rows if r["agent"] == "reacher"]
     assert {r["muscle"] for r in reacher} == {"reacher.0", "reacher.1"}
     assert [r["phase"] for r in reacher if r["seed"] == "0"] == ["train"] * 8 + ["test"] * 2
