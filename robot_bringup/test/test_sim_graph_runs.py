@@ -104,7 +104,9 @@ def test_every_topic_carries_data_at_a_plausible_rate(graph):
             # far above means a feedback loop.
             assert nominal / 20 <= rates[topic] <= nominal * 3, (topic, rates[topic])
     cycles = [m.cycle for m in probe.brain_commands(start)]
-    assert cycles == sorted(cycles) and len(set(cycles)) == len(cycles)
+    # Each cycle is answered once. (Order is not asserted: python-engineio's client runs
+    # every incoming message on its own thread, so two cycles can swap places.)
+    assert len(set(cycles)) == len(cycles)
 
 
 def test_killing_the_brain_holds_the_arm_and_the_session_reconnects(graph):
