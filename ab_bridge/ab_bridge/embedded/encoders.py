@@ -7,7 +7,7 @@ Supported chunk formats per input kind (all numbers little-endian):
   grid of OFF cells firing at (1 − intensity) × max_rate_hz).
 - Scalar: `f32` / `f64` (packed values) or `json` (a number, a list, or {"values": [...]}).
 - JointState: `json` ({"position": [...], ...} or a list of positions) or `f32` / `f64`
-  positions.
+  positions (then optionally velocities, with meta `n` = the number of positions).
 - Audio: `pcm16` (signed 16-bit samples); the RMS level in [0, 1] is the coded value.
 - Feedback: `raster_f32`, gamma × N values in [-1, 1]; channel n drives neuron n with
   max(x, 0) and neuron N + n with max(−x, 0), times max_rate_hz.
@@ -121,6 +121,9 @@ def encode_input(spec: InputSpec, fmt: str, meta: dict[str, Any] | None, data: A
         return population_code(np.array([level]), enc)
     values = _numbers(data, fmt, where)
     if spec.kind == "JointState":
+        count = meta.get("n")
+        if isinstance(count, int) and not isinstance(count, bool) and 0 < count <= values.size:
+            values = values[:count]      # f32 frames may carry velocities after positions
         if values.size < enc.count:
             raise EncodeError(f"{where}: got {values.size} joint positions, need {enc.count}")
         values = values[:enc.count]

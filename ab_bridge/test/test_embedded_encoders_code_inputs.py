@@ -1,0 +1,66 @@
+"""Encoders turn io:chunk payloads into the rates the brain's input populations fire at."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from ab_bridge.embedded.encoders import EncodeError, encode_feedback, encode_input, poisson_spikes
+from ab_bridge.embedded.graph import bundled_graph_path, load_graph
+
+GRAPH = load_graph(bundled_graph_path("demo_arm"))
+SPEC = {i.id: i for i in GRAPH.inputs}
+
+
+def test_scalars_are_population_coded_around_their_value() -> None:
+    rates = encode_input(SPEC["target"], "f32", {}, np.array([-1.0, 1.0], "<f4").tobytes())
+    x, y = rates.reshape(2, 16)
+    assert x.argmax() == 0 and y.argmax() == 15
+    assert x.max() == pytest.approx(100.0) and x[8] < 1.0
+    middle = encode_input(SPEC["target"], "json", {}, b"[0.0, 0.5]").reshape(2, 16)
+    assert middle[0].argmax() in (7, 8) and 10 <= middle[1].argmax() <= 12
+    clipped = encode_input(SPEC["target"], "json", {}, b'{"values": [-9, 9]}')
+    assert np.array_equal(clipped, rates)
+
+
+def test_joint_state_positions_ignore_trailing_velocities() -> None:
+    with_velocities = encode_input(SPEC["joints"], "f32", {"n": 2},
+                                   np.array([0.2, -0.4, 3.0, 3.0], "<f4").tobytes())
+    positions = encode_input(SPEC["joints"], "json", {}, b'{"position": [0.2, -0.4]}')
+    assert np.allclose(with_velocities, positions)
+
+
+def test_images_land_on_the_retina_grid_in_every_format() -> None:
+    frame = np.zeros((48, 64, 3), np.uint8)
+    frame[:, 48:] = 255                                  # right quarter bright
+    for fmt, data, meta in (
+            ("bgr8", frame.tobytes(), {"width": 64, "height": 48}),
+            ("rgb8", frame.tobytes(), {"width": 64, "height": 48}),
+            ("mono8", frame[:, :, 0].tobytes(), {"width": 64, "height": 48}),
+            ("jpeg", cv2.imencode(".jpg", frame)[1].tobytes(), {}),
+            ("png", cv2.imencode(".png", frame)[1].tobytes(), {})):
+        grid = encode_input(SPEC["camera"], fmt, meta, data).reshape(12, 16)
+        assert grid[:, 12:].min() > 90 and grid[:, :11].max() < 10, fmt
+
+
+def test_feedback_raster_drives_plus_and_minus_neurons() -> None:
+    spec = GRAPH.feedback[0]
+    raster = np.zeros((20, 8), "<f4")
+    raster[:, 0] = 1.0
+    raster[:, 1] = -0.5
+    rates = encode_feedback(spec, 20, "raster_f32", {"T": 20, "N": 8}, raster.tobytes())
+    assert rates.shape == (20, 16)
+    assert np.all(rates[:, 0] == 200) and np.all(rates[:, 8 + 1] == 100)
+    assert rates[:, [1, 8]].max() == 0
+    with pytest.raises(EncodeError, match="meta N=4"):
+        encode_feedback(spec, 20, "raster_f32", {"N": 4}, raster.tobytes())
+
+
+def test_poisson_spikes_follow_the_rates_and_the_seed() -> None:
+    rates = np.array([0.0, 100.0, 1000.0], np.float32)
+    a = poisson_spikes(np.random.default_rng(1), rates, 2000, 1.0)
+    b = poisson_spikes(np.random.default_rng(1), rates, 2000, 1.0)
+    assert np.array_equal(a, b)
+    assert a[:, 0].sum() == 0 and a[:, 2].all()
+    assert 150 < a[:, 1].sum() < 250
