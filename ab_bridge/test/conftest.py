@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 import shutil
+import uuid
 from collections.abc import Callable
 
 import pytest
@@ -22,3 +24,10 @@ def installed_executable() -> Callable[[str], str]:
         return found
 
     return find
+
+
+@pytest.fixture
+def ros_namespace() -> str:
+    """A namespace of this test's own: test runs that share a DDS domain (other suites on
+    the machine, a demo) never see each other's topics."""
+    return f"/ab_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"

@@ -41,7 +41,7 @@ def server():
     srv.stop()
 
 
-def _node(ros_context, server, tmp_path, **extra):
+def _node(ros_context, server, tmp_path, namespace, **extra):
     overrides = [Parameter("url", value=server.url), Parameter("api_key", value=SECRET),
                  Parameter("decoder_mapping", value=MAPPING), Parameter("inputs", value=INPUTS),
                  Parameter("policies_dir", value=str(tmp_path / "policies")),
@@ -49,13 +49,15 @@ def _node(ros_context, server, tmp_path, **extra):
                  Parameter("reconnect_delay_max_s", value=0.4),
                  Parameter("diagnostics_period_s", value=0.2)]
     overrides += [Parameter(k, value=v) for k, v in extra.items()]
-    return BrainSession(context=ros_context, parameter_overrides=overrides)
+    return BrainSession(context=ros_context, parameter_overrides=overrides, namespace=namespace)
 
 
 @pytest.mark.timeout(90)
-def test_session_node_bridges_a_run(ros_context, executor, spin_until, server, tmp_path):
-    node = _node(ros_context, server, tmp_path, auto_start=True)
-    probe = rclpy.create_node("probe", context=ros_context)
+def test_session_node_bridges_a_run(server, ros_context, executor, spin_until, tmp_path,
+                                    ros_namespace):
+    # `server` first: it is torn down after the node, so the node closes its link itself.
+    node = _node(ros_context, server, tmp_path, ros_namespace, auto_start=True)
+    probe = rclpy.create_node("probe", context=ros_context, namespace=ros_namespace)
     executor.add_node(node)
     executor.add_node(probe)
     spikes, commands, diagnostics = [], [], []
@@ -150,9 +152,10 @@ def test_session_node_bridges_a_run(ros_context, executor, spin_until, server, t
 
 
 @pytest.mark.timeout(60)
-def test_start_run_service_and_bad_options(ros_context, executor, spin_until, server, tmp_path):
-    node = _node(ros_context, server, tmp_path)
-    probe = rclpy.create_node("probe2", context=ros_context)
+def test_start_run_service_and_bad_options(server, ros_context, executor, spin_until, tmp_path,
+                                           ros_namespace):
+    node = _node(ros_context, server, tmp_path, ros_namespace)
+    probe = rclpy.create_node("probe2", context=ros_context, namespace=ros_namespace)
     executor.add_node(node)
     executor.add_node(probe)
     client = probe.create_client(StartRun, "brain_session/start_run")
@@ -189,7 +192,8 @@ def test_bad_parameters_name_the_parameter(ros_context, tmp_path):
 
 @pytest.mark.timeout(90)
 def test_runs_as_a_process_key_from_environment_never_printed(
-        executor, spin_until, ros_context, server, start_process, installed_executable, tmp_path):
+        server, executor, spin_until, ros_context, start_process, installed_executable, tmp_path,
+        ros_namespace):
     import os
     import pathlib
     import signal
@@ -198,12 +202,12 @@ def test_runs_as_a_process_key_from_environment_never_printed(
     example = pathlib.Path(__file__).resolve().parents[1] / "config" \
         / "brain_session.example.yaml"
     child = start_process([installed_executable("brain_session"), "--ros-args",
-                           "--params-file", str(example),
+                           "--params-file", str(example), "-r", f"__ns:={ros_namespace}",
                            "-p", f"url:={server.url}", "-p", "auto_start:=true",
                            # Inline YAML: quoted, so ROS passes it as one string.
                            "-p", """decoder_mapping:='[{node_id: joint0, channel: "joint:0"}]'""",
                            "--log-level", "debug"], env=env)
-    probe = rclpy.create_node("probe4", context=ros_context)
+    probe = rclpy.create_node("probe4", context=ros_context, namespace=ros_namespace)
     executor.add_node(probe)
     commands: list[ActuatorCommand] = []
     probe.create_subscription(ActuatorCommand, "actuator_command", commands.append, 10)

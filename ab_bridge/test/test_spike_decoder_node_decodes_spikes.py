@@ -22,10 +22,11 @@ MAPPING = """
 """
 
 
-def test_decodes_each_bundle_like_the_core_decoder(ros_context, executor, spin_until):
-    node = SpikeDecoder(context=ros_context,
+def test_decodes_each_bundle_like_the_core_decoder(ros_context, executor, spin_until,
+                                                   ros_namespace):
+    node = SpikeDecoder(context=ros_context, namespace=ros_namespace,
                         parameter_overrides=[Parameter("decoder_mapping", value=MAPPING)])
-    probe = rclpy.create_node("probe", context=ros_context)
+    probe = rclpy.create_node("probe", context=ros_context, namespace=ros_namespace)
     executor.add_node(node)
     executor.add_node(probe)
     commands: list[ActuatorCommand] = []
@@ -60,12 +61,13 @@ def test_needs_a_mapping(ros_context):
 
 @pytest.mark.timeout(60)
 def test_runs_as_a_process_with_ros_args(executor, spin_until, ros_context, start_process,
-                                         installed_executable, tmp_path):
+                                         installed_executable, tmp_path, ros_namespace):
     mapping = tmp_path / "mapping.yaml"
     mapping.write_text("- {node_id: p, channel: 'joint:0', scheme: addition}\n")
     start_process([installed_executable("spike_decoder"), "--ros-args",
-                   "-p", f"decoder_mapping:={mapping}", "-p", "source:=remote_decoder"])
-    probe = rclpy.create_node("probe3", context=ros_context)
+                   "-p", f"decoder_mapping:={mapping}", "-p", "source:=remote_decoder",
+                   "-r", f"__ns:={ros_namespace}"])
+    probe = rclpy.create_node("probe3", context=ros_context, namespace=ros_namespace)
     executor.add_node(probe)
     commands: list[ActuatorCommand] = []
     probe.create_subscription(ActuatorCommand, "actuator_command", commands.append, 10)
