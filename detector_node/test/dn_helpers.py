@@ -69,9 +69,11 @@ class FakeLoop:
 
     url: str = ""
     received: list[str] = field(default_factory=list)  # image ids, one per accepted upload
+    batches: list[list[str]] = field(default_factory=list)  # ids of each accepted request
     metadata: dict[str, dict] = field(default_factory=dict)
     requests: int = 0
     status_for: Callable[[list[str]], int] = lambda names: 200
+    answer_delay_s: float = 0.0  # the Loop stores an upload, then answers this much later
     deployment: dict | None = None
     models: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # id -> (version, zip)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -110,9 +112,12 @@ def _fake_loop_app(loop_state: FakeLoop) -> web.Application:
                     if jpeg is None or meta is None or cv2.imdecode(
                             np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR) is None:
                         return web.Response(status=422, text=f"broken item {identifier}")
+                loop_state.batches.append(ids)
                 for identifier in ids:
                     loop_state.received.append(identifier)
                     loop_state.metadata[identifier] = json.loads(parts[f"image_{identifier}.json"])
+        if loop_state.answer_delay_s:
+            await asyncio.sleep(loop_state.answer_delay_s)
         return web.Response(status=status, text="OK" if status == 200 else "no")
 
     @routes.get(f"{base}/deployment/target")

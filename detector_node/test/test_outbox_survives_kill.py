@@ -16,11 +16,11 @@ import requests
 from dn_helpers import ORG, PROJECT, jpeg_bytes, red_disc_bgr, wait_for
 
 
-def start_detector(data_folder: str, loop_api: str) -> tuple[subprocess.Popen, str]:
+def start_detector(data_folder: str, loop_api: str, *extra: str) -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "detector_node.service", "--port", "0", "--data-folder", data_folder,
          "--loop-url", loop_api, "--organization", ORG, "--project", PROJECT,
-         "--upload-interval-s", "0.1"],
+         "--upload-interval-s", "0.1", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = process.stdout.readline()  # the first line says where it listens
     assert line, "detector process exited before listening"
@@ -85,3 +85,45 @@ def test_outbox_survives_kill_9(tmp_path, fake_loop):
     assert all(count == 1 for count in sources.values()), "an image was stored twice"
     missing = [token for token in acknowledged if token not in sources]
     assert missing == [], f"acknowledged images lost: {missing}"
+
+
+@pytest.mark.timeout(90)
+def test_kill_9_during_an_upload_loses_nothing(tmp_path, fake_loop):
+    """The known window: the Loop stored a batch but its answer never arrived. That one
+    batch goes again after the restart; nothing is lost, nothing else repeats."""
+    data_folder = str(tmp_path / "data")
+    fake_loop.status_for = lambda ids: 503
+    process, url = start_detector(data_folder, fake_loop.api())
+    jpeg = jpeg_bytes(red_disc_bgr(160, 120, (80, 60), 10))
+    try:
+        for i in range(50):
+            response = requests.post(f"{url}/upload?source=img-{i}", files=[("files", jpeg)], timeout=5)
+            assert response.status_code == 200
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+
+    fake_loop.status_for = lambda ids: 200
+    fake_loop.answer_delay_s = 1.0
+    process, url = start_detector(data_folder, fake_loop.api())
+    try:
+        assert wait_for(lambda: len(fake_loop.batches) >= 1, timeout_s=20)
+        process.send_signal(signal.SIGKILL)  # the first batch is stored, its answer pending
+        process.wait(10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    first_batch = set(fake_loop.batches[0])
+
+    fake_loop.answer_delay_s = 0.0
+    process, url = start_detector(data_folder, fake_loop.api())
+    try:
+        assert wait_for(lambda: requests.get(f"{url}/outbox", timeout=5).json()["normal_queued"] == 0,
+                        timeout_s=30)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(10)
+    sources = Counter(meta["source"] for meta in fake_loop.metadata.values())
+    assert sorted(sources) == sorted(f"img-{i}" for i in range(50)), "nothing lost"
+    repeated = {i for i, n in Counter(fake_loop.received).items() if n > 1}
+    assert repeated <= first_batch, "only the batch whose answer was lost goes twice"
