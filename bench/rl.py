@@ -242,9 +242,9 @@ def bench_palaestrai() -> float | None:
             long_s, long_steps = palaestrai_run(python, workdir, REFERENCE_EPISODES[1], 900)
             say(f"palaestrAI: {long_steps} steps in {long_s:.1f} s (start-up included)")
         except subprocess.TimeoutExpired as exc:
-            say(f"palaestrAI dummy experiment could not run: no result within {exc.timeout:.0f} s "
-                f"(its run governor hangs here: installed, database created, but no episode "
-                f"finishes)")
+            say(f"palaestrAI dummy experiment could not run: the run did not end within "
+                f"{exc.timeout:.0f} s (palaestrAI installed, its sqlite store created; the run "
+                f"governor was still running and was stopped)")
             return None
         except RuntimeError as exc:
             say(f"palaestrAI dummy experiment could not run: {exc}")
