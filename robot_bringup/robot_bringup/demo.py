@@ -488,6 +488,7 @@ class Demo:
             self.executor.shutdown(timeout_sec=5.0)
             if self.spin_thread is not None:
                 self.spin_thread.join(timeout=5.0)
+            self._collect_callback_errors()
             # Hardware first: pilot drives its outputs to their safe state before anything else.
             for name, node in self.nodes.items():
                 try:
@@ -498,6 +499,18 @@ class Demo:
             self.context.try_shutdown()
         for child in reversed(self.children):
             child.stop()
+
+    def _collect_callback_errors(self) -> None:
+        """The multi-threaded executor fetches a callback's exception on its next turn;
+        callbacks that failed while spinning stopped have none. Fetch them here so they
+        are reported once (shutdown races are expected) instead of at interpreter exit."""
+        for future in list(getattr(self.executor, "_futures", [])):
+            try:
+                error = future.exception() if future.done() else None
+            except Exception as fetch_error:  # a cancelled task: nothing to report
+                error = fetch_error if not future.cancelled() else None
+            if error is not None and "destruction was requested" not in str(error):
+                say(f"a callback failed while stopping: {type(error).__name__}: {error}")
 
     def metrics(self) -> dict[str, Any]:
         baseline = next((p for p in self.monitor.phases if not p.learning), None)
