@@ -8,6 +8,7 @@ another one (or a running demo) on the same machine.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -16,7 +17,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-os.environ.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
+# Domain 0 (the default) is left to demos; 1..200 keeps Fast DDS ports valid.
+os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 200)))
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
 
