@@ -26,6 +26,7 @@ import importlib.util
 import json
 import math
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -634,6 +635,10 @@ def main(argv: list[str] | None = None) -> int:
         say(f"reward_gain {metrics['reward_gain']} (learning last fifth "
             f"{fmt(metrics['reward_last_fifth_learning'], '.3f')}, baseline last fifth "
             f"{fmt(metrics['reward_last_fifth_baseline'], '.3f')})")
+        if demo.missing:
+            say(f"children's logs and state kept in {demo.workdir}")
+        else:
+            shutil.rmtree(demo.workdir, ignore_errors=True)
     return code
 
 
