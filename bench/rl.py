@@ -3,7 +3,8 @@
 
 1. in one process: DummyMuscle -> DummyBrain through InProcessBrainLink;
 2. across processes: the brain in `python -m rl_agents.brain_server`, the muscle
-   here, over ZeroMQ on loopback (one request/reply per step);
+   here, over ZeroMQ on loopback, one request/reply per step (the JSON figure),
+   and pipelined through AsyncBrainLink as the muscle node does (printed);
 3. the same dummy experiment in palaestrAI (pinned below), in its own venv
    under .venv-bench/palaestrai (created on first run): palaestrAI's
    DummyEnvironment / DummyBrain / DummyMuscle / DummyObjective, where brain and
@@ -38,7 +39,7 @@ from rl_agents.environment import Assessment, Channel, Environment  # noqa: E402
 from rl_agents.information import ActuatorInformation  # noqa: E402
 from rl_agents.loop import InProcessBrainLink, run_episode  # noqa: E402
 from rl_agents.spaces import Discrete  # noqa: E402
-from rl_agents.transport import BrainClient  # noqa: E402
+from rl_agents.transport import AsyncBrainLink, BrainClient  # noqa: E402
 
 PALAESTRAI_VERSION = "3.5.18"
 VENV = ROOT / ".venv-bench" / "palaestrai"
@@ -106,7 +107,51 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def bench_zmq() -> float:
+class PipelinedLink:
+    """The muscle does not wait for each reply: steps go out through an AsyncBrainLink
+    (a worker thread), updates are applied when they have arrived."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.link = AsyncBrainLink(BrainClient(endpoint, timeout_s=10.0),
+                                   max_pending=ZMQ_STEPS * 2)
+        self.last = 0
+
+    def think(self, muscle_id, data, step):
+        self.link.submit(muscle_id, data, step)
+        updates = self.link.updates()
+        if updates:
+            self.last = int(updates[-1])
+            return updates[-1]
+        return None
+
+    def drain(self, expected: int, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.last < expected and time.monotonic() < deadline:
+            time.sleep(0.001)
+            updates = self.link.updates()
+            if updates:
+                self.last = int(updates[-1])
+
+
+def bench_zmq_pipelined(endpoint: str) -> float:
+    link = PipelinedLink(endpoint)
+    env = TenChannelDummy()
+    muscle = DummyMuscle("pipelined", count_upwards=True)
+    muscle.configure(seed=0)
+    objective = DummyObjective()
+    done = 0
+    started = time.perf_counter()
+    while done < ZMQ_STEPS:
+        done += run_episode(env, muscle, objective, link).steps
+    link.drain(done)   # until the brain has answered every step
+    elapsed = time.perf_counter() - started
+    link.link.close()
+    if link.last < done:
+        say(f"pipelined: the brain answered {link.last} of {done} steps")
+    return link.last / elapsed
+
+
+def bench_zmq() -> tuple[float, float]:
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     env = dict(os.environ, PYTHONPATH=str(ROOT / "rl_agents") + os.pathsep
                + os.environ.get("PYTHONPATH", ""))
@@ -121,7 +166,7 @@ def bench_zmq() -> float:
         run_steps(client, 1000)   # warm up
         rate = run_steps(client, ZMQ_STEPS)
         client.close()
-        return rate
+        return rate, bench_zmq_pipelined(endpoint)
     finally:
         server.send_signal(2)
         try:
@@ -260,8 +305,10 @@ def main() -> int:
     inproc = bench_inproc()
     say(f"in-process: {inproc:,.0f} steps/s")
     say(f"ZeroMQ across processes: {ZMQ_STEPS} steps, muscle here, brain in brain_server")
-    over_zmq = bench_zmq()
-    say(f"ZeroMQ: {over_zmq:,.0f} steps/s")
+    over_zmq, pipelined = bench_zmq()
+    say(f"ZeroMQ, one request/reply per step: {over_zmq:,.0f} steps/s")
+    say(f"ZeroMQ, pipelined (AsyncBrainLink, as the muscle node does): {pipelined:,.0f} steps/s "
+        f"(counted when the brain has answered every step)")
     say(f"reference: palaestrAI {PALAESTRAI_VERSION} dummy experiment")
     reference = bench_palaestrai()
     if reference is not None:
