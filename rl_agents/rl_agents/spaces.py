@@ -182,7 +182,8 @@ class Box(Space):
             raise ValueError(f"Box low {self.low.tolist()} exceeds high {self.high.tolist()}")
         self._size = int(np.prod(self.shape, dtype=np.int64))
         # scalar boxes are the common case (one per channel): compare Python floats
-        self._scalar_bounds = ((float(self.low), float(self.high)) if self._size == 1
+        self._scalar_bounds = ((float(self.low.reshape(-1)[0]), float(self.high.reshape(-1)[0]))
+                               if self._size == 1
                                else None)
 
     def sample(self) -> np.ndarray:

@@ -41,7 +41,7 @@ def encode(value: Any) -> list[bytes]:
         if isinstance(v, np.ndarray):
             if v.dtype.kind not in _NUMERIC_KINDS:
                 raise WireError(f"cannot send an array of dtype {v.dtype} (numeric only)")
-            arr = np.ascontiguousarray(v)
+            arr = v if v.flags.c_contiguous else v.copy(order="C")   # keeps 0-d arrays 0-d
             buffers.append(arr.tobytes())
             return {_ND: len(buffers) - 1, "dtype": arr.dtype.str, "shape": list(arr.shape)}
         if isinstance(v, dict):
@@ -87,7 +87,7 @@ def decode(frames: list[bytes]) -> Any:
             raise WireError(f"array of shape {shape} and dtype {dtype_text} needs "
                             f"{count * dtype.itemsize} bytes, buffer has {len(buf)}")
         used.add(index)
-        return np.frombuffer(buf, dtype=dtype).reshape(shape).copy()
+        return np.frombuffer(buf, dtype=dtype).reshape(tuple(shape)).copy()
 
     def hook(d: dict[str, Any]) -> Any:
         return array(d) if _ND in d else d
