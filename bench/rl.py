@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -168,7 +169,7 @@ def bench_zmq() -> tuple[float, float]:
         client.close()
         return rate, bench_zmq_pipelined(endpoint)
     finally:
-        server.send_signal(2)
+        server.send_signal(signal.SIGINT)
         try:
             server.wait(10)
         except subprocess.TimeoutExpired:
@@ -253,14 +254,38 @@ def palaestrai_run(python: Path, workdir: Path, episodes: int, timeout_s: float
     run_file = workdir / f"run_{episodes}.yml"
     run_file.write_text(RUN_FILE.format(episodes=episodes, steps=EPISODE_STEPS, ids=ids))
     started = time.perf_counter()
-    done = subprocess.run([str(python.parent / "palaestrai"), "-c", str(workdir / "runtime.yml"),
-                           "experiment-start", str(run_file)], cwd=workdir,
-                          capture_output=True, text=True, timeout=timeout_s)
+    returncode, out = run_group([str(python.parent / "palaestrai"), "-c",
+                                 str(workdir / "runtime.yml"), "experiment-start", str(run_file)],
+                                workdir, timeout_s)
     elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
-        raise RuntimeError(f"palaestrai exited {done.returncode}: " + " | ".join(tail))
+    if returncode != 0:
+        raise RuntimeError(f"palaestrai exited {returncode}: "
+                           + " | ".join(out.strip().splitlines()[-5:]))
     return elapsed, episodes * EPISODE_STEPS
+
+
+def run_group(args: list[str], cwd: Path, timeout_s: float) -> tuple[int, str]:
+    """Run a command in its own process group; on timeout the whole group is killed
+    (palaestrAI spawns a broker, a run governor, conductors, ... that outlive their parent)."""
+    child = subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, start_new_session=True)
+    try:
+        out, _ = child.communicate(timeout=timeout_s)
+        return child.returncode, out
+    except subprocess.TimeoutExpired:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(child.pid, sig)
+            except ProcessLookupError:
+                break
+            time.sleep(3)
+        child.communicate()
+        raise
+    finally:
+        try:   # children left behind by a normal exit, too
+            os.killpg(child.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def bench_palaestrai() -> float | None:
@@ -275,12 +300,13 @@ def bench_palaestrai() -> float | None:
             executor_bus_port: {port}
             public_bind: false
             """))
-        setup = subprocess.run([str(python.parent / "palaestrai"), "-c",
-                                str(workdir / "runtime.yml"), "database-create"],
-                               cwd=workdir, capture_output=True, text=True, timeout=300)
-        if setup.returncode != 0:
-            say("palaestrai database-create failed: "
-                + " | ".join((setup.stderr or setup.stdout).strip().splitlines()[-3:]))
+        try:
+            code, out = run_group([str(python.parent / "palaestrai"), "-c",
+                                   str(workdir / "runtime.yml"), "database-create"], workdir, 300)
+        except subprocess.TimeoutExpired:
+            code, out = -1, "timed out"
+        if code != 0:
+            say("palaestrai database-create failed: " + " | ".join(out.strip().splitlines()[-3:]))
         try:
             short_s, short_steps = palaestrai_run(python, workdir, REFERENCE_EPISODES[0], 180)
             say(f"palaestrAI: {short_steps} steps in {short_s:.1f} s (start-up included)")
@@ -288,8 +314,8 @@ def bench_palaestrai() -> float | None:
             say(f"palaestrAI: {long_steps} steps in {long_s:.1f} s (start-up included)")
         except subprocess.TimeoutExpired as exc:
             say(f"palaestrAI dummy experiment could not run: the run did not end within "
-                f"{exc.timeout:.0f} s (palaestrAI installed, its sqlite store created; the run "
-                f"governor was still running and was stopped)")
+                f"{exc.timeout:.0f} s (palaestrAI installed, its sqlite store created; its "
+                f"processes were still running and were stopped)")
             return None
         except RuntimeError as exc:
             say(f"palaestrAI dummy experiment could not run: {exc}")
