@@ -13,7 +13,7 @@ from rclpy.parameter import Parameter
 
 from robot_bringup.sim_arm_node import SimArm
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(200)
 
 
 def outbox_ids(data_folder: Path) -> set[str]:
@@ -65,9 +65,13 @@ def test_every_outbox_image_reaches_the_loop_once_across_a_kill(
 
         loop.accepting = True
         restarted = start_detector(start_process, data_folder, loop)
-        assert wait_for(lambda: held <= set(loop.received), 60), \
-            f"{len(held - set(loop.received))} of {len(held)} images never reached the Loop"
-        assert wait_for(lambda: not outbox_ids(data_folder), 20)
+        delivered = wait_for(lambda: held <= set(loop.received), 90)
+        if not delivered:
+            restarted.send_signal(signal.SIGINT)
+            log = restarted.communicate(timeout=20)[0]
+            pytest.fail(f"{len(held - set(loop.received))} of {len(held)} images never reached "
+                        f"the Loop; detector log:\n{log[-3000:]}")
+        assert wait_for(lambda: not outbox_ids(data_folder), 30)
         duplicates = {i: n for i, n in loop.received.items() if n > 1}
         assert not duplicates
         restarted.send_signal(signal.SIGINT)
