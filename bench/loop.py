@@ -53,6 +53,7 @@ def measure_loop(cycles: int, warmup_s: float) -> dict:
     from ab_interfaces.msg import ActuatorCommand
     from robot_bringup.config import config_file, parameter_overrides
     from robot_bringup.demo import Child, free_port
+    from robot_bringup.loop_timing import FrameTiming
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-loop-"))
     port = free_port()
@@ -84,21 +85,12 @@ def measure_loop(cycles: int, warmup_s: float) -> dict:
     session_node = nodes[2]
     session = session_node.session
 
-    # Which frame each cycle was served (the newest camera message at io:need time),
+    # Which frame each cycle was served (robot_bringup.loop_timing, as the demo does),
     # and the brain's own compute time per cycle (computeMs of cycle:update).
-    served_ns: dict[int, int] = {}
-    serve_time_ns: dict[int, int] = {}
+    timing = FrameTiming.attach(session_node)
+    if timing is None:
+        raise RuntimeError("brain_session does not expose its input streamer")
     compute_ms: list[float] = []
-    serve = session.streamer.serve
-
-    def serve_and_note(run_id, cycle, needs, now_s):
-        msg = session_node.latest.get("camera")
-        if msg is not None:
-            served_ns[cycle] = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-            serve_time_ns[cycle] = time.time_ns()
-        return serve(run_id, cycle, needs, now_s)
-
-    session.streamer.serve = serve_and_note
     on_event = session._on_event
 
     def on_event_and_note(event, payload):
@@ -123,13 +115,12 @@ def measure_loop(cycles: int, warmup_s: float) -> dict:
         arrived = time.time_ns()
         if msg.source != "brain_session" or not started.is_set():
             return
-        frame = served_ns.pop(int(msg.cycle), None)
-        served = serve_time_ns.pop(int(msg.cycle), None)
-        if frame is not None and served is not None:
+        answered = timing.answered(int(msg.cycle), arrived)
+        if answered is not None:
             with lock:
-                latencies_ms.append((arrived - frame) / 1e6)
-                frame_age_ms.append((served - frame) / 1e6)
-                served_to_command_ms.append((arrived - served) / 1e6)
+                latencies_ms.append(answered[0])
+                frame_age_ms.append(answered[1])
+                served_to_command_ms.append(answered[0] - answered[1])
 
     probe.create_subscription(ActuatorCommand, "actuator_command", on_command,
                               QoSProfile(depth=50))

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from robot_bringup.config import ConfigError, config_file, node_parameters
+from robot_bringup.loop_timing import FrameTiming
 
 DEMO_CONFIG = "demo.yaml"
 
@@ -164,7 +165,6 @@ class Monitor:
         self.latencies_ms: deque[float] = deque(maxlen=2000)
         self.all_latencies_ms: list[float] = []
         self.detection_times: deque[float] = deque(maxlen=500)
-        self.frame_stamps_ns: deque[int] = deque(maxlen=200)
         self.commands = 0
         self.last_cycle = 0
         self.raster = SpikeRaster(history_steps)
@@ -194,29 +194,19 @@ class Monitor:
             if self.phases:
                 self.phases[-1].rewards.append((self.now(), value))
 
-    def on_frame(self, msg) -> None:
-        stamp = msg.header.stamp
-        with self.lock:
-            self.frame_stamps_ns.append(stamp.sec * 1_000_000_000 + stamp.nanosec)
-
     def on_detections(self, msg) -> None:
         if any(b.category_name == "target" for b in msg.boxes) or msg.points:
             with self.lock:
                 self.detection_times.append(time.monotonic())
 
-    def on_command(self, msg, now_ns: int, served_ns: int | None) -> None:
-        """A brain command arrived at now_ns; its inputs were served at served_ns (if known):
-        its latency runs from the newest frame published before then."""
+    def on_command(self, msg, latency_ms: float | None) -> None:
+        """A brain command arrived; `latency_ms`: since its cycle's camera frame was published."""
         with self.lock:
             self.commands += 1
             self.last_cycle = max(self.last_cycle, int(msg.cycle))
-            if served_ns is None:
-                return
-            frames = [s for s in self.frame_stamps_ns if s <= served_ns]
-            if frames:
-                latency = (now_ns - frames[-1]) / 1e6
-                self.latencies_ms.append(latency)
-                self.all_latencies_ms.append(latency)
+            if latency_ms is not None:
+                self.latencies_ms.append(latency_ms)
+                self.all_latencies_ms.append(latency_ms)
 
     def on_spikes(self, msg) -> None:
         from ab_bridge.spikes_msg import raster_of
@@ -364,25 +354,23 @@ class Demo:
 
     def _monitor_node(self):
         import rclpy
-        from rclpy.qos import QoSProfile, qos_profile_sensor_data
-        from sensor_msgs.msg import Image
+        from rclpy.qos import QoSProfile
 
         from ab_interfaces.msg import ActuatorCommand, CycleSpikes, Detections, Reward
 
         node = rclpy.create_node("demo_monitor", context=self.context)
         reliable = QoSProfile(depth=50)
         monitor = self.monitor
-        session_node = self.nodes.get("brain_session")
+        timing = FrameTiming.attach(self.nodes["brain_session"]) \
+            if "brain_session" in self.nodes else None
 
         def on_command(msg: ActuatorCommand) -> None:
             if msg.source in ("sim_arm", "demo") or not any(msg.deltas):
                 return  # not a brain cycle, or a hold
-            now_ns = time.time_ns()
-            monitor.on_command(msg, now_ns, served_time_ns(session_node, now_ns))
+            answered = timing.answered(int(msg.cycle), time.time_ns()) if timing else None
+            monitor.on_command(msg, answered[0] if answered else None)
 
         node.create_subscription(Reward, "reward", monitor.on_reward, reliable)
-        node.create_subscription(Image, "camera/image_raw", monitor.on_frame,
-                                 qos_profile_sensor_data)
         node.create_subscription(Detections, "detections", monitor.on_detections, reliable)
         node.create_subscription(ActuatorCommand, "actuator_command", on_command, reliable)
         node.create_subscription(CycleSpikes, "spikes", monitor.on_spikes, reliable)
@@ -569,17 +557,6 @@ class Demo:
         if not self.args.no_learning and not self.stop_event.is_set():
             self.run_phase("learning", True, duration - baseline_s)
         return 0
-
-
-def served_time_ns(session_node: Any, now_ns: int) -> int | None:
-    """When the brain session served the inputs of the cycle that just arrived: now minus
-    the session's input-to-output time (None when the session does not report it)."""
-    session = getattr(session_node, "session", None)
-    stats = getattr(session, "stats", None)
-    seconds = getattr(stats, "last_input_to_output_s", None)
-    if seconds is None:
-        return None
-    return now_ns - int(seconds * 1e9)
 
 
 def parse_args(argv: list[str] | None, settings: dict[str, Any]) -> argparse.Namespace:

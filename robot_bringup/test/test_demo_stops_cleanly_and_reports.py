@@ -49,6 +49,7 @@ def test_ctrl_c_holds_stops_the_children_and_writes_the_report(start_process, tm
     metrics = json.loads((report / "metrics.json").read_text())
     assert metrics["missing_parts"] == {}
     assert "reward_gain" in metrics and metrics["commands"] > 0
+    assert metrics["loop_latency_p50_ms"] > 0  # frames were matched to their commands
     assert metrics["phases"][0]["rewards"] > 0
     for name in ("reward_curve.png", "spike_raster.png"):
         assert (report / name).stat().st_size > 1000, name
