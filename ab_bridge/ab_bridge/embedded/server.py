@@ -115,7 +115,7 @@ class BrainServer:
         self.graphs = {g.project: g for g in graphs}
         if len(self.graphs) != len(graphs):
             raise ValueError("two graphs have the same project id")
-        self.state_dir = Path(state_dir)
+        self.state_dir = Path(state_dir).expanduser()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.api_key = api_key or None
         self.seed = seed
