@@ -52,7 +52,7 @@ def measure_loop(cycles: int, warmup_s: float) -> dict:
 
     from ab_interfaces.msg import ActuatorCommand
     from robot_bringup.config import config_file, parameter_overrides
-    from robot_bringup.demo import Child, free_port
+    from robot_bringup.demo import Child, fetch_callback_errors, free_port
     from robot_bringup.loop_timing import FrameTiming
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-loop-"))
@@ -152,6 +152,8 @@ def measure_loop(cycles: int, warmup_s: float) -> dict:
     finally:
         executor.shutdown(timeout_sec=5)
         spinner.join(timeout=5)
+        for error in fetch_callback_errors(executor):
+            print(f"a callback failed while stopping: {error}", flush=True)
         for node in [*nodes, probe]:
             node.destroy_node()
         context.try_shutdown()

@@ -477,7 +477,8 @@ class Demo:
             self.executor.shutdown(timeout_sec=5.0)
             if self.spin_thread is not None:
                 self.spin_thread.join(timeout=5.0)
-            self._collect_callback_errors()
+            for error in fetch_callback_errors(self.executor):
+                say(f"a callback failed while stopping: {error}")
             # Hardware first: pilot drives its outputs to their safe state before anything else.
             for name, node in self.nodes.items():
                 try:
@@ -488,18 +489,6 @@ class Demo:
             self.context.try_shutdown()
         for child in reversed(self.children):
             child.stop()
-
-    def _collect_callback_errors(self) -> None:
-        """The multi-threaded executor fetches a callback's exception on its next turn;
-        callbacks that failed while spinning stopped have none. Fetch them here so they
-        are reported once (shutdown races are expected) instead of at interpreter exit."""
-        for future in list(getattr(self.executor, "_futures", [])):
-            try:
-                error = future.exception() if future.done() else None
-            except Exception as fetch_error:  # a cancelled task: nothing to report
-                error = fetch_error if not future.cancelled() else None
-            if error is not None and "destruction was requested" not in str(error):
-                say(f"a callback failed while stopping: {type(error).__name__}: {error}")
 
     def metrics(self) -> dict[str, Any]:
         baseline = next((p for p in self.monitor.phases if not p.learning), None)
@@ -557,6 +546,21 @@ class Demo:
         if not self.args.no_learning and not self.stop_event.is_set():
             self.run_phase("learning", True, duration - baseline_s)
         return 0
+
+
+def fetch_callback_errors(executor: Any) -> list[str]:
+    """Errors of callbacks that failed as the executor stopped, other than the expected
+    races with node destruction. rclpy's multi-threaded executor fetches a callback's
+    exception on its next turn; after the last turn nobody does, and rclpy prints them at
+    interpreter exit. Fetching them here reports each once, where it belongs."""
+    errors = []
+    for future in list(getattr(executor, "_futures", [])):
+        if not future.done():
+            continue
+        error = future.exception()
+        if error is not None and "destruction was requested" not in str(error):
+            errors.append(f"{type(error).__name__}: {error}")
+    return errors
 
 
 def parse_args(argv: list[str] | None, settings: dict[str, Any]) -> argparse.Namespace:
