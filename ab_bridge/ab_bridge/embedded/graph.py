@@ -461,7 +461,7 @@ def parse_graph(raw: Any, source: str = "graph") -> BrainGraph:
 
 def load_graph(path: str | Path) -> BrainGraph:
     """Read and validate a graph YAML file."""
-    path = Path(path)
+    path = Path(path).expanduser()
     try:
         text = path.read_text()
     except OSError as exc:
