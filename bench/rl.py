@@ -265,27 +265,30 @@ def palaestrai_run(python: Path, workdir: Path, episodes: int, timeout_s: float
 
 
 def run_group(args: list[str], cwd: Path, timeout_s: float) -> tuple[int, str]:
-    """Run a command in its own process group; on timeout the whole group is killed
-    (palaestrAI spawns a broker, a run governor, conductors, ... that outlive their parent)."""
-    child = subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True, start_new_session=True)
-    try:
-        out, _ = child.communicate(timeout=timeout_s)
-        return child.returncode, out
-    except subprocess.TimeoutExpired:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(child.pid, sig)
+    """Run a command in its own process group, output to a file (no pipe that a
+    straggler could hold open); on timeout the whole group is killed (palaestrAI
+    spawns a broker, a run governor, conductors, ... that outlive their parent)."""
+    log = cwd / f"palaestrai-{time.monotonic_ns()}.log"
+    with open(log, "w") as out:
+        child = subprocess.Popen(args, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                 start_new_session=True)
+        try:
+            child.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                try:
+                    os.killpg(child.pid, sig)
+                except ProcessLookupError:
+                    break
+                time.sleep(3)
+            child.wait(timeout=10)
+            raise
+        finally:
+            try:   # children left behind by a normal exit, too
+                os.killpg(child.pid, signal.SIGKILL)
             except ProcessLookupError:
-                break
-            time.sleep(3)
-        child.communicate()
-        raise
-    finally:
-        try:   # children left behind by a normal exit, too
-            os.killpg(child.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+                pass
+    return child.returncode, log.read_text(errors="replace")
 
 
 def bench_palaestrai() -> float | None:
