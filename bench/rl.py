@@ -20,6 +20,7 @@ Last line: one JSON object.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -264,10 +265,23 @@ def palaestrai_run(python: Path, workdir: Path, episodes: int, timeout_s: float
     return elapsed, episodes * EPISODE_STEPS
 
 
+def kill_session(sid: int) -> None:
+    """SIGKILL every process of session `sid` (palaestrAI's run governor moves to a
+    process group of its own, but stays in the session)."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.getsid(int(entry)) == sid:
+                    os.kill(int(entry), signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
 def run_group(args: list[str], cwd: Path, timeout_s: float) -> tuple[int, str]:
-    """Run a command in its own process group, output to a file (no pipe that a
-    straggler could hold open); on timeout the whole group is killed (palaestrAI
-    spawns a broker, a run governor, conductors, ... that outlive their parent)."""
+    """Run a command in a session of its own, output to a file (no pipe that a
+    straggler could hold open); afterwards (and on timeout) every process of the
+    session is killed: palaestrAI spawns a broker, a run governor, conductors, ...
+    that outlive their parent."""
     log = cwd / f"palaestrai-{time.monotonic_ns()}.log"
     with open(log, "w") as out:
         child = subprocess.Popen(args, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
@@ -275,19 +289,13 @@ def run_group(args: list[str], cwd: Path, timeout_s: float) -> tuple[int, str]:
         try:
             child.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                try:
-                    os.killpg(child.pid, sig)
-                except ProcessLookupError:
-                    break
-                time.sleep(3)
-            child.wait(timeout=10)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGTERM)
+            time.sleep(3)
             raise
         finally:
-            try:   # children left behind by a normal exit, too
-                os.killpg(child.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            kill_session(child.pid)
+            child.wait(timeout=10)
     return child.returncode, log.read_text(errors="replace")
 
 
