@@ -203,7 +203,7 @@ class Monitor:
         """A brain command arrived; `latency_ms`: since its cycle's camera frame was published."""
         with self.lock:
             self.commands += 1
-            self.last_cycle = max(self.last_cycle, int(msg.cycle))
+            self.last_cycle = int(msg.cycle)
             if latency_ms is not None:
                 self.latencies_ms.append(latency_ms)
                 self.all_latencies_ms.append(latency_ms)
