@@ -406,6 +406,9 @@ class Demo:
     def run_phase(self, name: str, learning: bool, duration_s: float) -> None:
         if "brain_session" in self.nodes:
             self.call_session("stop_run")
+            # Let the last cycles and rewards of the previous run drain: they must not
+            # count for this phase.
+            self.stop_event.wait(1.0)
         sim = self.nodes.get("sim_arm")
         if sim is not None:
             sim.reset()
