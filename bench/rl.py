@@ -265,16 +265,23 @@ def palaestrai_run(python: Path, workdir: Path, episodes: int, timeout_s: float
     return elapsed, episodes * EPISODE_STEPS
 
 
-def kill_session(sid: int) -> None:
-    """SIGKILL every process of session `sid` (palaestrAI's run governor moves to a
-    process group of its own, but stays in the session)."""
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.getsid(int(entry)) == sid:
-                    os.kill(int(entry), signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+def kill_session(sid: int, timeout_s: float = 10.0) -> None:
+    """SIGKILL every process of session `sid` until none is left (palaestrAI's run
+    governor moves to a process group of its own, but stays in the session)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        alive = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    if os.getsid(int(entry)) == sid:
+                        os.kill(int(entry), signal.SIGKILL)
+                        alive.append(int(entry))
+                except (ProcessLookupError, PermissionError):
+                    pass
+        if not alive or time.monotonic() > deadline:
+            return
+        time.sleep(0.2)
 
 
 def run_group(args: list[str], cwd: Path, timeout_s: float) -> tuple[int, str]:
