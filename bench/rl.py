@@ -274,10 +274,14 @@ def kill_session(sid: int, timeout_s: float = 10.0) -> None:
         for entry in os.listdir("/proc"):
             if entry.isdigit():
                 try:
-                    if os.getsid(int(entry)) == sid:
-                        os.kill(int(entry), signal.SIGKILL)
-                        alive.append(int(entry))
-                except (ProcessLookupError, PermissionError):
+                    if os.getsid(int(entry)) != sid:
+                        continue
+                    with open(f"/proc/{entry}/stat") as f:
+                        if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                            continue   # already dead, waiting to be reaped
+                    os.kill(int(entry), signal.SIGKILL)
+                    alive.append(int(entry))
+                except (ProcessLookupError, PermissionError, FileNotFoundError):
                     pass
         if not alive or time.monotonic() > deadline:
             return
