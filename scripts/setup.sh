@@ -73,6 +73,9 @@ for pkg in $PACKAGES; do DIGEST_EXCLUDE+=(-not -path "$pkg/$pkg/*"); done
 want=$(digest $PACKAGES)
 if [ "$(cat build/.brainstem-build 2>/dev/null)" != "$want" ] || [ ! -f install/setup.bash ]; then
     say "colcon build"
+    # A file removed from a package leaves a dangling link behind --symlink-install,
+    # which stops the next build: drop those links first.
+    [ -d build ] && find build install -xtype l -delete 2>/dev/null || true
     colcon build --symlink-install --base-paths $PACKAGES \
         --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$(command -v python3)" \
         --event-handlers console_cohesion- summary+ status-
