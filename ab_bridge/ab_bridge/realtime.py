@@ -7,6 +7,12 @@ exponential backoff until connected, joins the run's room (`run:join`) on
 every (re)connection, and hands every server event to one callback. The key
 is never logged: python-socketio's own loggers stay off, and errors are
 reported without headers.
+
+Order: the stock Engine.IO client starts a new thread for every message, so two
+events (or a binary event and its attachments) can be handled out of order. Here
+every message is handled on the transport's reader thread, in arrival order;
+only a namespace disconnect (which joins the reader) gets a thread of its own.
+Callbacks therefore run on the reader thread and must not block for long.
 """
 
 from __future__ import annotations
@@ -17,25 +23,46 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import engineio
 import socketio
 
 from ab_bridge.rest import auth_headers
 
 #: Events the server sends (the protocol's names).
-SERVER_EVENTS = ("io:need", "cycle:update", "robot:cmd")
+SERVER_EVENTS = ("io:need", "cycle:update", "robot:cmd", "io:error")
 
 LinkHandler = Callable[[str, str], None]          # (state, detail)
 EventHandler = Callable[[str, Any], None]         # (event, payload)
 
 _log = logging.getLogger(__name__)
 
+#: Socket.IO packet type of a namespace disconnect (its handler joins the reader thread).
+_SIO_DISCONNECT = "1"
+
+
+class _InOrderEngineIOClient(engineio.Client):
+    """Engine.IO client that handles each message on the reader thread, in arrival order
+    (the stock client starts one thread per message, which reorders them)."""
+
+    def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
+        if event == "message" and kwargs.get("run_async"):
+            data = args[0] if args else None
+            if not (isinstance(data, str) and data.startswith(_SIO_DISCONNECT)):
+                kwargs["run_async"] = False
+        return super()._trigger_event(event, *args, **kwargs)
+
+
+class _InOrderClient(socketio.Client):
+    def _engineio_client_class(self) -> type:
+        return _InOrderEngineIOClient
+
 
 class RealtimeClient:
     """One Socket.IO connection to a brain run.
 
     `on_event(event, payload)` is called on the client's reader thread for each
-    server event; `on_link(state, detail)` with state "connected",
-    "disconnected" or "connect_failed". Both must not block for long.
+    server event, in the order the server sent them; `on_link(state, detail)` with
+    state "connected", "disconnected" or "connect_failed". Both must not block for long.
     """
 
     def __init__(self, url: str, run_id: str, *, namespace: str = "/ab",
@@ -55,7 +82,7 @@ class RealtimeClient:
         self._timeout_s = connect_timeout_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._sio = socketio.Client(
+        self._sio = _InOrderClient(
             reconnection=True, reconnection_attempts=0,
             reconnection_delay=reconnect_delay_s, reconnection_delay_max=reconnect_delay_max_s,
             randomization_factor=0.2, logger=False, engineio_logger=False)

@@ -68,6 +68,8 @@ class SessionConfig:
     reconnect_delay_max_s: float = 5.0
     request_timeout_s: float = 10.0
     max_neurons: int = MAX_NEURONS
+    #: Shortest interval between two reports of the server's io:error messages.
+    server_error_interval_s: float = 1.0
 
 
 @dataclass
@@ -113,6 +115,8 @@ class SessionStats:
     rewards_sent: int = 0
     deviations_sent: int = 0
     reconnects: int = 0
+    server_errors: int = 0       # io:error messages from the server
+    out_of_order: int = 0        # cycle:update older than one already published (dropped)
     cycle_times: deque = field(default_factory=lambda: deque(maxlen=50))
 
     def cycle_rate_hz(self) -> float:
@@ -144,6 +148,10 @@ class BrainSession:
         self._inputs_sent_at: dict[int, float] = {}
         self._deviations: dict[str, np.ndarray] = {}
         self._feedback_baseline: dict[str, np.ndarray] = {}
+        self._was_connected = False          # this run's link has been up before
+        self._last_cycle: int | None = None  # newest cycle published on this connection
+        self._server_error_reported_s = -math.inf
+        self._server_errors_unreported = 0
 
     def __repr__(self) -> str:
         return f"BrainSession({self.rest.base_url!r}, project={self.config.project_id!r})"
@@ -184,6 +192,8 @@ class BrainSession:
                 reconnect_delay_max_s=self.config.reconnect_delay_max_s,
                 connect_timeout_s=self.config.request_timeout_s)
             self.stats.link = "connecting"
+            self._was_connected = False
+            self._last_cycle = None
             self._link.start()
             return contract
 
@@ -293,8 +303,12 @@ class BrainSession:
     # -- from the brain (realtime thread) -----------------------------------------------
     def _on_link(self, state: str, detail: str) -> None:
         if state == "connected":
-            if self.stats.link == "disconnected":
+            # Failed attempts may come between the loss and the reconnection.
+            if self._was_connected:
                 self.stats.reconnects += 1
+            self._was_connected = True
+            # Cycle order is checked per connection (a restarted server may count anew).
+            self._last_cycle = None
             self.stats.link = "connected"
         elif state == "disconnected":
             if self._link is None:
@@ -313,12 +327,38 @@ class BrainSession:
                 self._handle_cycle(payload)
             elif event == "robot:cmd":
                 pass  # legacy server-side commands: decoding happens here instead
+            elif event == "io:error":
+                self._server_error(payload)
             else:
                 self._error(f"unexpected event {event!r} ignored")
         except (DecodeError, InputError, PolicyError, ContractError) as error:
             self._error(f"{event}: {error}")
         except Exception as error:  # the session must survive whatever arrives
             self._error(f"{event}: {type(error).__name__}: {error}")
+
+    def _server_error(self, payload: Any) -> None:
+        """The server rejected something we sent: count it, report it at most once per
+        `server_error_interval_s` (with how many were not reported since)."""
+        self.stats.server_errors += 1
+        self.stats.errors += 1
+        if isinstance(payload, Mapping):
+            what = payload.get("event") or "a message"
+            input_id = payload.get("inputId")
+            text = f"server rejected {what}" + (f" (input {input_id!r})" if input_id else "") \
+                + f": {str(payload.get('error', payload))[:300]}"
+        else:
+            text = f"server io:error: {str(payload)[:300]}"
+        now = self._clock()
+        if now - self._server_error_reported_s < self.config.server_error_interval_s:
+            self._server_errors_unreported += 1
+            return
+        if self._server_errors_unreported:
+            text += f" ({self._server_errors_unreported} more io:error not reported since " \
+                "the last one)"
+        self._server_error_reported_s = now
+        self._server_errors_unreported = 0
+        self.stats.last_error = text
+        self.listener.on_error(text)
 
     def _serve_need(self, payload: Any) -> None:
         contract, link = self.contract, self._link
@@ -376,6 +416,11 @@ class BrainSession:
                 or not math.isfinite(cycle) or cycle < 0 or int(cycle) != cycle:
             raise DecodeError(f"'cycle' must be a non-negative integer, got {cycle!r}")
         cycle = int(cycle)
+        last = self._last_cycle
+        if last is not None and cycle <= last:
+            self.stats.out_of_order += 1
+            raise DecodeError(f"cycle {cycle} arrived after cycle {last} was published; "
+                              "dropped (out of order or repeated)")
         outputs = payload.get("outputs")
         if outputs is None:
             raise DecodeError(f"cycle {cycle}: no 'outputs'")
@@ -398,6 +443,7 @@ class BrainSession:
         sent = self._inputs_sent_at.pop(cycle, None)
         result = CycleResult(contract.run_id, cycle, spikes, decoded, contract.dt_s, received,
                              done - received, None if sent is None else received - sent)
+        self._last_cycle = cycle
         self.stats.cycles += 1
         self.stats.cycle_times.append(received)
         self.stats.last_decode_latency_s = result.decode_latency_s

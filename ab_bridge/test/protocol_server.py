@@ -201,6 +201,18 @@ class ProtocolServer:
         asyncio.run_coroutine_threadsafe(
             self.sio.emit(event, payload, room=room, namespace=NAMESPACE), self._loop).result(10)
 
+    def emit_burst(self, event: str, payloads: list[Any]) -> None:
+        """Emit several events back to back from one coroutine (as fast as the server can)."""
+        if self._loop is None or self.sio is None:
+            raise RuntimeError("server not running")
+        room = self.contract.get("runId")
+
+        async def burst() -> None:
+            for payload in payloads:
+                await self.sio.emit(event, payload, room=room, namespace=NAMESPACE)
+
+        asyncio.run_coroutine_threadsafe(burst(), self._loop).result(30)
+
     def emit_need(self, cycle: int, needs: list[dict[str, str]]) -> None:
         self.emit_raw("io:need", {"runId": self.contract["runId"], "cycle": cycle,
                                   "needs": needs, "deadlineMs": 50})
