@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import queue
+import threading
 from typing import Any
 
 import rclpy
@@ -104,6 +105,10 @@ class BrainSession(Node):
 
         self._handoff: queue.SimpleQueue = queue.SimpleQueue()
         self._closing = False
+        # Cycles and holds are published on the realtime thread, in the order the brain
+        # sent them (no executor wake-up on the command path); this lock keeps them
+        # from racing destroy_node.
+        self._publish_lock = threading.Lock()
         self.session = core.BrainSession(SessionConfig(
             url=self.url, project_id=self.project_id, api_key=api_key, namespace=namespace,
             decoder_mapping=mapping, policies_dir=policies_dir,
@@ -126,7 +131,7 @@ class BrainSession(Node):
             self.session.streamer.register_input(binding.input_id, self._provider(binding))
         self.create_service(StartRun, "~/start_run", self._start_run)
         self.create_service(StopRun, "~/stop_run", self._stop_run)
-        # Socket.IO threads hand results over through a queue and wake the executor.
+        # Links states and errors go to the executor through a queue and a guard condition.
         self._wake = self.create_guard_condition(self._drain)
         self.create_timer(diagnostics_s, self._publish_diagnostics)
         self.joint_input = next((b.input_id for b in self.bindings
@@ -199,9 +204,16 @@ class BrainSession(Node):
 
     # -- SessionListener (called on Socket.IO threads) -------------------------------------
     def on_cycle(self, result: CycleResult) -> None:
-        self._hand_over("cycle", result)
+        # Published right here: rclpy publishers may be used from any thread, and a hop
+        # through the executor would add its wake-up to every command's latency.
+        with self._publish_lock:
+            if not self._closing:
+                self._publish_cycle(result)
 
     def on_hold(self, reason: str) -> None:
+        with self._publish_lock:
+            if not self._closing:
+                self._publish_hold()
         self._hand_over("hold", reason)
 
     def on_link(self, state: str, detail: str) -> None:
@@ -225,11 +237,8 @@ class BrainSession(Node):
                 kind, item = self._handoff.get_nowait()
             except queue.Empty:
                 return
-            if kind == "cycle":
-                self._publish_cycle(item)
-            elif kind == "hold":
+            if kind == "hold":
                 self.get_logger().warning(f"holding actuators: {item}")
-                self._publish_hold()
             elif kind == "link":
                 self.get_logger().info(f"brain link {item}")
             else:
@@ -270,6 +279,7 @@ class BrainSession(Node):
             "last_decode_latency_ms": f"{stats.last_decode_latency_s * 1e3:.3f}",
             "last_input_to_output_ms": "" if io_ms is None else f"{io_ms * 1e3:.3f}",
             "errors": stats.errors, "reconnects": stats.reconnects,
+            "server_errors": stats.server_errors, "out_of_order_cycles": stats.out_of_order,
             "chunks_sent": stats.chunks_sent, "rewards_sent": stats.rewards_sent,
             "deviations_sent": stats.deviations_sent,
         }
@@ -281,11 +291,12 @@ class BrainSession(Node):
 
     def destroy_node(self) -> None:
         # Actuators hold first, then the run stops and the link closes.
-        try:
-            self._publish_hold()
-        except Exception:  # the context may already be shut down
-            pass
-        self._closing = True
+        with self._publish_lock:
+            try:
+                self._publish_hold()
+            except Exception:  # the context may already be shut down
+                pass
+            self._closing = True
         self.session.close()
         super().destroy_node()
 

@@ -475,7 +475,7 @@ class BrainServer:
                 if run.stopping:
                     break
                 rasters = self._rasters(run)
-                # Chunks arriving from now on (e.g. feedback sent on cycle:update) count
+                # Chunks arriving after the cycle:update (e.g. feedback sent on it) count
                 # for the next cycle.
                 if run.received:
                     run.expected = set(run.received)
@@ -484,6 +484,12 @@ class BrainServer:
                 t0 = time.perf_counter()
                 result = await loop.run_in_executor(self.worker, run.network.run_cycle, rasters)
                 run.last_cycle_ms = (time.perf_counter() - t0) * 1000.0
+                # Chunks that arrived while it computed answered this cycle's io:need too
+                # late: their values hold, but they must not complete the next cycle's
+                # wait (it would then run on them at once, and the client's answers would
+                # stay one cycle behind from then on).
+                run.received.clear()
+                run.arrived.clear()
                 rows = [{"t": t, "id": oid, "bits": raster[t].tolist()}
                         for oid, raster in result.outputs.items() for t in range(graph.gamma)]
                 await self.sio.emit("cycle:update", {
