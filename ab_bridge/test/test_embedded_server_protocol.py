@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -189,6 +190,10 @@ def test_bad_payloads_get_clear_errors_and_the_run_keeps_going(brain: ServerThre
         assert "unknown layer(s) ['x']" in client.next("io:error")["error"]
         client.emit("learn:reward", {"runId": rid, "globalReward": "high"})
         assert "globalReward must be a finite number" in client.next("io:error")["error"]
+        client.emit("learn:reward", {"runId": rid, "cycle": "late", "globalReward": 0.5})
+        assert "cycle must be a non-negative integer" in client.next("io:error")["error"]
+        # A reward for a cycle that has not run is ignored (counted), not an error.
+        client.emit("learn:reward", {"runId": rid, "cycle": 10 ** 9, "globalReward": 0.5})
         client.emit("io:chunk", {"runId": "ghost", "inputId": "camera"})
         assert "unknown run 'ghost'" in client.next("io:error")["error"]
         client.emit("learn:reward", [1, 2, 3])
@@ -201,6 +206,13 @@ def test_bad_payloads_get_clear_errors_and_the_run_keeps_going(brain: ServerThre
         for payload in demo_inputs(rid, 1):
             client.emit("io:chunk", payload)
         assert client.next("cycle:update")["cycle"] == first + 1
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            state = requests.get(f"{brain.url}/api/robot/demo_arm/io/state", timeout=10).json()
+            if state["rewardsIgnored"]:
+                break
+            time.sleep(0.05)
+        assert state["rewardsIgnored"] == 1
     finally:
         client.close()
 

@@ -13,10 +13,18 @@ learned.
 The decay of e is exact although applied once per cycle: a contribution made at step k of
 a T-step cycle is stored pre-decayed by exp(−(T−k)·dt/tau_e), and at the start of each
 cycle the whole trace is multiplied by exp(−T·dt/tau_e).
+
+Credit goes to the cycle a reward names: a reward for the cycle that just ended uses the
+eligibility as it is; one for an earlier cycle (it judged that cycle's action, and arrived
+while the next cycles ran) uses a copy of the eligibility taken at the end of that cycle.
+Copies are kept for the last `history_cycles` cycles once the first reward naming an
+earlier cycle arrives (a client that rewards each cycle at once never pays for them);
+a reward for a cycle older than that, or not run yet, is ignored.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,8 +45,13 @@ class RewardModulatedSTDP:
     """Eligibility bookkeeping and reward application for all learning layers."""
 
     def __init__(self, layers: list[LayerRule], layer_of_synapse: np.ndarray,
-                 synapse_count: int, dt_ms: float, gamma: int) -> None:
+                 synapse_count: int, dt_ms: float, gamma: int, history_cycles: int = 16) -> None:
         self.layers = layers
+        self.history_cycles = history_cycles
+        # cycle -> eligibility at the end of that cycle (plastic slots only, or all when dense)
+        self.history: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.keep_history = False
+        self.rewards_ignored = 0
         self.layer_index = {rule.id: n for n, rule in enumerate(layers)}
         self.layer_of_synapse = layer_of_synapse  # layer index per synapse (0 where not plastic)
         self.dt_ms = dt_ms
@@ -79,6 +92,11 @@ class RewardModulatedSTDP:
             self.slot_rank, self.w_lo, self.w_hi = rank, lo, hi
             decays = np.append(self.cycle_decay, 0.0).astype(np.float32)
             self.slot_decay = None if len(set(self.cycle_decay)) == 1 else decays[rank]
+        # Where each layer's synapses sit in a sparse eligibility copy.
+        self.plastic_slots = np.concatenate([r.synapses for r in layers]) if layers \
+            else np.zeros(0, dtype=np.int64)
+        bounds = np.cumsum([0] + [r.synapses.size for r in layers])
+        self.copy_ranges = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
     def reset_traces(self, neuron_count: int) -> None:
         """Spike traces per layer and neuron, all zero: [0] pre (x), [1] post (y)."""
@@ -137,9 +155,38 @@ class RewardModulatedSTDP:
         layer = self.in_layer[spiking].ravel()
         self.eligibility[syn] += self.plus_coef[step, layer] * self.traces[0, layer, pre]
 
+    def end_cycle(self, cycle: int) -> None:
+        """Keep a copy of the eligibility as cycle `cycle` left it (once history is on)."""
+        if not self.keep_history or self.history_cycles <= 0:
+            return
+        copy = self.eligibility.copy() if self.dense else self.eligibility[self.plastic_slots]
+        self.history[cycle] = copy
+        while len(self.history) > self.history_cycles:
+            self.history.popitem(last=False)
+
+    def forget_history(self) -> None:
+        self.history.clear()
+
+    def eligibility_of(self, cycle: int | None, last_cycle: int) -> np.ndarray | None:
+        """The eligibility a reward for `cycle` acts on (None: the current one); raises
+        LookupError when that cycle is not known (not run yet, or too old)."""
+        if cycle is None or cycle == last_cycle:
+            return None
+        if cycle > last_cycle or cycle < 0:
+            raise LookupError(f"cycle {cycle} has not run (last cycle {last_cycle})")
+        if not self.keep_history:
+            self.keep_history = True   # from now on, keep copies for late rewards
+        copy = self.history.get(cycle)
+        if copy is None:
+            raise LookupError(f"cycle {cycle} is older than the eligibility history "
+                              f"({self.history_cycles} cycles, last cycle {last_cycle})")
+        return copy
+
     def apply_reward(self, weights: np.ndarray, global_reward: float,
-                     by_layer: dict[str, float] | None = None) -> dict[str, float]:
-        """Apply one reward (values in [0, 1]) to every layer; returns each layer's r − r̄."""
+                     by_layer: dict[str, float] | None = None,
+                     eligibility: np.ndarray | None = None) -> dict[str, float]:
+        """Apply one reward (values in [0, 1]) to every layer; returns each layer's r − r̄.
+        `eligibility`: a copy from `eligibility_of` (default: the current eligibility)."""
         by_layer = by_layer or {}
         advantages: dict[str, float] = {}
         for rule in self.layers:
@@ -153,25 +200,28 @@ class RewardModulatedSTDP:
             if self.dense or advantage == 0.0 or rule.params.learning_rate == 0.0:
                 continue
             syn = rule.synapses
-            w = weights[syn] + np.float32(rule.params.learning_rate * advantage) \
-                * self.eligibility[syn]
+            trace = self.eligibility[syn] if eligibility is None \
+                else eligibility[self.copy_ranges[self.layer_index[rule.id]]]
+            w = weights[syn] + np.float32(rule.params.learning_rate * advantage) * trace
             np.clip(w, rule.params.w_min, rule.params.w_max, out=w)
             weights[syn] = w
         if self.dense:
             self._apply_dense(weights, [r.params.learning_rate * advantages[r.id]
-                                        for r in self.layers])
+                                        for r in self.layers], eligibility)
         self.updates_applied += 1
         return advantages
 
-    def _apply_dense(self, weights: np.ndarray, scale: list[float]) -> None:
+    def _apply_dense(self, weights: np.ndarray, scale: list[float],
+                     eligibility: np.ndarray | None = None) -> None:
         if not any(scale):
             return
         self.eligibility[self.dummy] = 0.0
+        trace = self.eligibility if eligibility is None else eligibility
+        trace[self.dummy] = 0.0
         if len(set(scale)) == 1:
-            weights += np.float32(scale[0]) * self.eligibility  # non-plastic traces are 0
+            weights += np.float32(scale[0]) * trace  # non-plastic traces are 0
         else:
-            weights += np.append(scale, 0.0).astype(np.float32)[self.slot_rank] \
-                * self.eligibility
+            weights += np.append(scale, 0.0).astype(np.float32)[self.slot_rank] * trace
         np.clip(weights, self.w_lo, self.w_hi, out=weights)
 
     def baselines(self) -> dict[str, float | None]:

@@ -44,6 +44,8 @@ from ab_bridge.embedded.graph import BrainGraph, Encoder, GraphError, load_graph
 from ab_bridge.embedded.snn import Network
 
 NAMESPACE = "/ab"
+# How many cycles back a learn:reward may name (older ones are ignored).
+REWARD_HISTORY_CYCLES = 32
 logger = logging.getLogger("ab_bridge.embedded.server")
 
 
@@ -98,6 +100,7 @@ class Run:
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     stopping: bool = False
     rewards: int = 0
+    rewards_ignored: int = 0   # named a cycle not run yet or older than the history
     chunk_errors: int = 0
     last_cycle_ms: float = 0.0
     task: asyncio.Task | None = None
@@ -253,6 +256,7 @@ class BrainServer:
     def _run_state(self, run: Run) -> dict[str, Any]:
         return {"runId": run.run_id, "cycle": run.cycle, "needs": run.needs,
                 "learning": run.network.learning_enabled, "rewards": run.rewards,
+                "rewardsIgnored": run.rewards_ignored,
                 "chunkErrors": run.chunk_errors, "lastCycleMs": run.last_cycle_ms,
                 "robotState": run.robot_state}
 
@@ -313,14 +317,19 @@ class BrainServer:
                 await self._reject(sid, "learn:reward", data)
                 return
             try:
-                global_reward, by_layer = self._parse_reward(run, data)
+                global_reward, by_layer, cycle = self._parse_reward(run, data)
             except ValueError as exc:
                 await sio.emit("io:error", {"runId": run.run_id, "event": "learn:reward",
                                             "error": str(exc)}, to=sid, namespace=NAMESPACE)
                 return
             run.rewards += 1
-            await asyncio.get_running_loop().run_in_executor(
-                self.worker, run.network.apply_reward, global_reward, by_layer)
+            # Credit goes to the cycle the reward names (its eligibility as that cycle
+            # left it), not to whatever ran since; a reward for an unknown or too old
+            # cycle is ignored.
+            applied = await asyncio.get_running_loop().run_in_executor(
+                self.worker, run.network.apply_reward, global_reward, by_layer, cycle)
+            if applied is None:
+                run.rewards_ignored += 1
 
         @sio.on("robot:state", namespace=NAMESPACE)
         async def robot_state(sid: str, data: Any) -> None:
@@ -346,7 +355,8 @@ class BrainServer:
         return {"ok": False, "error": error}
 
     @staticmethod
-    def _parse_reward(run: Run, data: dict[str, Any]) -> tuple[float, dict[str, float]]:
+    def _parse_reward(run: Run, data: dict[str, Any]
+                      ) -> tuple[float, dict[str, float], int | None]:
         def value(x: Any, what: str) -> float:
             if isinstance(x, bool) or not isinstance(x, (int, float)) or not np.isfinite(x):
                 raise ValueError(f"learn:reward: {what} must be a finite number, got {x!r}")
@@ -361,7 +371,12 @@ class BrainServer:
         if unknown:
             raise ValueError(f"learn:reward: unknown layer(s) {unknown}; stdp3 layers: "
                              f"{sorted(layers)}")
-        return global_reward, {k: value(v, f"byLayer[{k}]") for k, v in by_layer_raw.items()}
+        cycle = data.get("cycle")
+        if cycle is not None and (isinstance(cycle, bool) or not isinstance(cycle, int)
+                                  or cycle < 0):
+            raise ValueError(f"learn:reward: cycle must be a non-negative integer, got {cycle!r}")
+        return global_reward, {k: value(v, f"byLayer[{k}]") for k, v in by_layer_raw.items()}, \
+            cycle
 
     def _accept_chunk(self, run: Run, data: dict[str, Any]) -> None:
         input_id = data.get("inputId")
@@ -392,6 +407,8 @@ class BrainServer:
     # ---- runs ----------------------------------------------------------------------------
     def start_run(self, graph: BrainGraph, learning: bool = True, seed: int | None = None) -> Run:
         network = Network(graph, seed=seed, learning=learning)
+        # learn:reward names its cycle and arrives while later cycles run.
+        network.keep_eligibility_history(REWARD_HISTORY_CYCLES)
         self._load_state(network)
         run_id = uuid.uuid4().hex[:12]
         needs = [{"id": i.id, "kind": i.kind} for i in graph.inputs] + \

@@ -226,6 +226,7 @@ class Network:
         self.arrivals = np.zeros(self.buffer_rows * self.row_width, dtype=np.float32)
         self.stdp.reset_traces(n)
         self.stdp.eligibility[:] = 0.0
+        self.stdp.forget_history()
 
     def run_cycle(self, driven_rasters: dict[str, np.ndarray] | None = None,
                   record_all: bool = False) -> CycleResult:
@@ -297,16 +298,34 @@ class Network:
             outputs.update({pid: spikes[:, sl].astype(np.uint8) for pid, sl in self.slices.items()
                             if pid not in outputs})
         counts = {pid: int(np.count_nonzero(spikes[:, sl])) for pid, sl in self.slices.items()}
+        if learn:
+            stdp.end_cycle(self.cycle)
         result = CycleResult(self.cycle, outputs, counts)
         self.cycle += 1
         return result
 
-    def apply_reward(self, global_reward: float,
-                     by_layer: dict[str, float] | None = None) -> dict[str, float]:
-        """Reward (in [0, 1]) for the activity so far; no-op when learning is off."""
+    def keep_eligibility_history(self, cycles: int = 16) -> None:
+        """Keep a copy of the eligibility of each of the last `cycles` cycles, so a reward
+        naming one of them acts on that cycle's eligibility (otherwise copies start with
+        the first reward that names an earlier cycle)."""
+        if cycles < 0:
+            raise ValueError(f"eligibility history must be >= 0 cycles, got {cycles}")
+        self.stdp.history_cycles = int(cycles)
+        self.stdp.keep_history = cycles > 0
+
+    def apply_reward(self, global_reward: float, by_layer: dict[str, float] | None = None,
+                     cycle: int | None = None) -> dict[str, float] | None:
+        """Reward (in [0, 1]) for cycle `cycle` (None: the activity so far); no-op when
+        learning is off. Returns each layer's advantage, or None when the reward was ignored
+        because `cycle` has not run or is older than the eligibility history."""
         if not self.learning_enabled:
             return {}
-        return self.stdp.apply_reward(self.weights, global_reward, by_layer)
+        try:
+            eligibility = self.stdp.eligibility_of(cycle, self.cycle - 1)
+        except LookupError:
+            self.stdp.rewards_ignored += 1
+            return None
+        return self.stdp.apply_reward(self.weights, global_reward, by_layer, eligibility)
 
     def projection_weights(self, projection_id: str) -> np.ndarray:
         """(pre, post, weight) of one projection, local indices, as a [k, 3] float array."""
