@@ -85,7 +85,10 @@ class RealtimeClient:
         self._sio = _InOrderClient(
             reconnection=True, reconnection_attempts=0,
             reconnection_delay=reconnect_delay_s, reconnection_delay_max=reconnect_delay_max_s,
-            randomization_factor=0.2, logger=False, engineio_logger=False)
+            randomization_factor=0.2, logger=False, engineio_logger=False,
+            # websocket-client checks every text frame's UTF-8 in pure Python (~1 ms per
+            # cycle:update); the JSON decoder rejects invalid text anyway.
+            websocket_extra_options={"skip_utf8_validation": True})
         self._sio.on("connect", self._connected, namespace=namespace)
         self._sio.on("disconnect", self._disconnected, namespace=namespace)
         self._sio.on("connect_error", self._connect_error, namespace=namespace)
