@@ -126,3 +126,12 @@ def deviation_values(sample: RewardSample, reach_m: float, timestep_count: int) 
     """A deviation raster row: the tip's distance as a fraction of the reach, per timestep."""
     value = float(np.clip(sample.distance_m / reach_m, 0.0, 1.0))
     return [value] * timestep_count
+
+
+def joint_rewards(sample: RewardSample, layer_ids: Sequence[str]) -> dict[str, float]:
+    """Per-joint rewards in [0, 1] for the brain's output layers (layer i drives joint i):
+    1 − |joint-space error of joint i| / π, so each joint is credited for its own error."""
+    if len(layer_ids) > len(sample.joint_error):
+        raise ValueError(f"{len(layer_ids)} layers for {len(sample.joint_error)} joints")
+    return {layer: float(1.0 - min(1.0, abs(error)))
+            for layer, error in zip(layer_ids, sample.joint_error, strict=False)}

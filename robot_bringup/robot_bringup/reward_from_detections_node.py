@@ -5,7 +5,8 @@ forward kinematics), `sim/target` (the simulator's ground truth, used when no
 detection is fresh and `use_ground_truth` is true) and `actuator_command` (the
 brain cycle being judged). For every brain cycle, on the first joint_states after
 its command (what the command did), it publishes `reward` (1 - distance /
-scale_m, or exp(-distance / scale_m), in [0, 1]), `deviation` (feedback `arm_error`: the
+scale_m, or exp(-distance / scale_m), in [0, 1]; with `per_joint_rewards` also one
+reward per joint for the layer that drives it: 1 - |joint-space error| / pi), `deviation` (feedback `arm_error`: the
 distance as a fraction of the reach, per timestep) and `target_error`
 (std_msgs/Float32MultiArray: joint-space error to the target / error_scale_rad,
 clipped to [-1, 1], the brain's `target` input, at the joint_states rate).
@@ -28,7 +29,13 @@ from ab_interfaces.msg import ActuatorCommand, Detections, Deviation, Reward
 from robot_bringup.arm import ArmGeometry
 from robot_bringup.camera import CameraModel
 from robot_bringup.params import declare, require_length
-from robot_bringup.reward import Box, RewardEstimator, deviation_values, target_from_boxes
+from robot_bringup.reward import (
+    Box,
+    RewardEstimator,
+    deviation_values,
+    joint_rewards,
+    target_from_boxes,
+)
 
 
 class RewardFromDetections(Node):
@@ -63,6 +70,17 @@ class RewardFromDetections(Node):
         self.error_scale_rad = declare(
             self, "error_scale_rad", 0.75,
             "target_error = joint error / this, clipped to [-1, 1] (rad).", 1e-3, 10.0)
+        self.per_joint_rewards = declare(
+            self, "per_joint_rewards", True,
+            "Also reward each joint's output layer for its own joint-space error "
+            "(Reward.layer_ids / layer_rewards: 1 - |error| / pi).")
+        self.joint_layer_ids = list(declare(
+            self, "joint_layer_ids", ["hidden_to_joint0", "hidden_to_joint1"],
+            "The brain's learning layers driving joint 0 and joint 1, in order."))
+        if self.per_joint_rewards and (len(self.joint_layer_ids) != 2
+                                       or not all(self.joint_layer_ids)):
+            raise ValueError("parameter 'joint_layer_ids' must name two layers (joint 0, "
+                             f"joint 1), got {self.joint_layer_ids}")
         self.ignore_sources = list(declare(
             self, "ignore_sources", ["sim_arm"],
             "actuator_command sources that are not brain cycles (not judged)."))
@@ -145,6 +163,10 @@ class RewardFromDetections(Node):
         reward.header.stamp = stamp
         reward.cycle = cycle
         reward.global_reward = sample.reward
+        if self.per_joint_rewards:
+            layers = joint_rewards(sample, self.joint_layer_ids)
+            reward.layer_ids = list(layers)
+            reward.layer_rewards = list(layers.values())
         self.reward_publisher.publish(reward)
         deviation = Deviation()
         deviation.header.stamp = stamp

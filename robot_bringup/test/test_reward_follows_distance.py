@@ -10,6 +10,7 @@ from robot_bringup.reward import (
     RewardEstimator,
     deviation_values,
     distance_reward,
+    joint_rewards,
     target_from_boxes,
 )
 
@@ -72,3 +73,17 @@ def test_deviation_is_distance_over_reach_per_timestep():
     estimator.set_ground_truth([0.0, 0.45], 0.0)
     values = deviation_values(estimator.judge(0.0), 0.9, 20)
     assert len(values) == 20 and values[0] == pytest.approx(0.5)
+
+
+def test_each_joint_is_rewarded_for_its_own_error():
+    estimator = RewardEstimator(ArmGeometry(), 1.0, 0.5, use_ground_truth=True)
+    estimator.set_ground_truth([0.45, 0.55], 0.0)
+    estimator.set_joints([0.306, 1.331 + 0.6])          # joint 0 on target, joint 1 off
+    rewards = joint_rewards(estimator.judge(0.0), ["a", "b"])
+    assert rewards["a"] == pytest.approx(1.0, abs=0.01)
+    assert rewards["b"] == pytest.approx(1 - 0.6 / math.pi, abs=0.01)
+    estimator.set_joints([0.306 - 0.3, 1.331 + 0.6])    # joint 0 worse, joint 1 unchanged
+    worse = joint_rewards(estimator.judge(0.0), ["a", "b"])
+    assert worse["a"] < rewards["a"] - 0.08 and worse["b"] == pytest.approx(rewards["b"], abs=0.01)
+    with pytest.raises(ValueError, match="3 layers for 2 joints"):
+        joint_rewards(estimator.judge(0.0), ["a", "b", "c"])

@@ -76,6 +76,12 @@ def test_rewards_follow_the_ground_truth_distance(graph, executor, spin_until):
     executor.spin_once(timeout_sec=0.2)
     assert [r.cycle for r in got["reward"]] == [7]
     assert got["reward"][0].global_reward == pytest.approx(math.exp(-1.0), rel=1e-3)
+    # Each joint's layer is rewarded for its own joint-space error.
+    reward = got["reward"][0]
+    assert list(reward.layer_ids) == ["hidden_to_joint0", "hidden_to_joint1"]
+    error = node.last_sample.joint_error
+    assert abs(error[0]) > 0.05
+    assert list(reward.layer_rewards) == pytest.approx([1 - abs(error[0]), 1 - abs(error[1])])
     deviation = got["deviation"][0]
     assert deviation.feedback_id == "arm_error" and len(deviation.values) == 20
     assert deviation.values[0] == pytest.approx(0.25 / 0.9, rel=1e-3)

@@ -1,0 +1,149 @@
+"""The demo's task offline: the embedded brain's `Network` driving the simulated arm.
+
+No ROS, no server: one plain loop per brain cycle, with the same pieces the demo wires
+together over topics — the demo graph, the arm (`arm.py`), the camera render, the reward
+and the joint-space `target_error` input (`reward.py`), bipolarSplit decoding as
+brain.yaml configures it — and the delays the live loop has: the inputs of a cycle show
+the arm before the previous command (`observation_lag`), and the reward of a cycle
+reaches the brain `reward_delay` cycles later (naming its cycle, as `learn:reward` does).
+Used to try learning settings in seconds instead of 4-minute demo runs:
+
+    python -m robot_bringup.offline_arm --cycles 3000 --seeds 1 2 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ab_bridge.embedded.encoders import encode_feedback, encode_input, poisson_spikes
+from ab_bridge.embedded.graph import BrainGraph, bundled_graph_path, load_graph
+from ab_bridge.embedded.snn import Network
+from robot_bringup.arm import ArmGeometry, ArmState
+from robot_bringup.camera import CameraModel, render
+from robot_bringup.reward import RewardEstimator, joint_rewards
+
+# The demo's settings (config/sim.yaml, config/brain.yaml).
+INITIAL_JOINTS = (0.848, 1.696)
+TARGETS = ((0.45, 0.55), (-0.45, 0.55))
+PER_STEP_MAX = 0.003
+ERROR_SCALE_RAD = 0.75
+
+
+@dataclass
+class ArmRunResult:
+    rewards: np.ndarray          # global reward per cycle
+    joint_errors: np.ndarray     # [cycles, 2] joint-space error (rad) after each command
+
+    def last_fifth(self) -> float:
+        return float(self.rewards[int(len(self.rewards) * 0.8):].mean())
+
+
+def decode_bipolar(raster: np.ndarray) -> float:
+    """bipolarSplit: (spikes of the first half − of the second half) × per_step_max."""
+    half = raster.shape[1] // 2
+    raster = raster.astype(np.int64)
+    return float(raster[:, :half].sum() - raster[:, half:2 * half].sum()) * PER_STEP_MAX
+
+
+def run_arm(seed: int, learning: bool, cycles: int, graph: BrainGraph | None = None,
+            cycles_per_target: int = 200, reward_delay: int = 2, observation_lag: int = 1,
+            per_joint: bool = True, name_cycle: bool = True,
+            camera: bool = True) -> ArmRunResult:
+    """Closed loop for `cycles` brain cycles; the target alternates every
+    `cycles_per_target`. `per_joint`: each output layer is rewarded for its own joint's
+    error (byLayer); `name_cycle`: rewards name their cycle (else they act on the
+    eligibility of whatever ran last)."""
+    graph = graph or load_graph(bundled_graph_path("demo_arm"))
+    network = Network(graph, seed=seed, learning=learning)
+    rng = np.random.default_rng(seed + 1)
+    geometry = ArmGeometry()
+    arm = ArmState(geometry, np.array(INITIAL_JOINTS))
+    cam = CameraModel(64, 48, -1.0, 1.0, -0.5, 1.0)
+    estimator = RewardEstimator(geometry, 1.0, 1.0, use_ground_truth=True)
+    specs = {spec.id: spec for spec in graph.inputs}
+    feedback = graph.feedback[0] if graph.feedback else None
+    seen: deque[np.ndarray] = deque([arm.joints_rad.copy()], maxlen=observation_lag + 1)
+    pending: deque[tuple[int, float, dict[str, float]]] = deque()
+    rewards = np.zeros(cycles)
+    errors = np.zeros((cycles, 2))
+    distance_fraction = 0.0
+    for c in range(cycles):
+        target = np.array(TARGETS[(c // cycles_per_target) % len(TARGETS)])
+        estimator.set_ground_truth(target, 0.0)
+        joints = seen[0]
+        estimator.set_joints(joints)
+        sample = estimator.judge(0.0)
+        scaled = np.clip(np.array(sample.joint_error) * math.pi / ERROR_SCALE_RAD, -1, 1)
+        rates = {"joints": encode_input(specs["joints"], "json", None,
+                                        json.dumps(list(joints)).encode()),
+                 "target": encode_input(specs["target"], "json", None,
+                                        json.dumps(scaled.tolist()).encode())}
+        if camera and "camera" in specs:
+            image = render(cam, arm.points(), 0.0, target, 0.06)
+            rates["camera"] = encode_input(specs["camera"], "bgr8", {"width": 64, "height": 48},
+                                           image.tobytes())
+        rasters = {k: poisson_spikes(rng, r, graph.gamma, graph.dt_ms) for k, r in rates.items()}
+        if feedback is not None:
+            values = np.full((graph.gamma, graph.feedback_n), distance_fraction, np.float32)
+            fb = encode_feedback(feedback, graph.gamma, "raster_f32",
+                                 {"T": graph.gamma, "N": graph.feedback_n}, values.tobytes())
+            rasters[feedback.id] = poisson_spikes(rng, fb, graph.gamma, graph.dt_ms)
+        result = network.run_cycle(rasters)
+        # Rewards judged earlier reach the brain while this cycle ran.
+        while pending and pending[0][0] <= c - reward_delay:
+            cycle, value, by_layer = pending.popleft()
+            network.apply_reward(value, by_layer, cycle if name_cycle else None)
+        arm.apply(("joint:0", "joint:1"), [decode_bipolar(result.outputs["joint0"]),
+                                          decode_bipolar(result.outputs["joint1"])], 1)
+        seen.append(arm.joints_rad.copy())
+        estimator.set_joints(arm.joints_rad)
+        sample = estimator.judge(0.0)
+        rewards[c] = sample.reward
+        errors[c] = np.array(sample.joint_error) * math.pi
+        distance_fraction = min(1.0, sample.distance_m / geometry.reach_m)
+        by_layer = joint_rewards(sample, ("hidden_to_joint0", "hidden_to_joint1")) \
+            if per_joint else {}
+        pending.append((c, sample.reward, by_layer))
+        if reward_delay == 0:
+            cycle, value, by_layer = pending.popleft()
+            network.apply_reward(value, by_layer, cycle if name_cycle else None)
+    return ArmRunResult(rewards, errors)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m robot_bringup.offline_arm",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--graph", default=str(bundled_graph_path("demo_arm")))
+    parser.add_argument("--cycles", type=int, default=3000)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--cycles-per-target", type=int, default=200)
+    parser.add_argument("--reward-delay", type=int, default=2)
+    parser.add_argument("--global-only", action="store_true", help="no per-joint rewards")
+    parser.add_argument("--no-cycle", action="store_true",
+                        help="rewards act on the latest eligibility, not their cycle's")
+    args = parser.parse_args(argv)
+    graph = load_graph(Path(args.graph))
+    for seed in args.seeds:
+        runs = {}
+        for learning in (False, True):
+            runs[learning] = run_arm(seed, learning, args.cycles, graph,
+                                     args.cycles_per_target, args.reward_delay,
+                                     per_joint=not args.global_only,
+                                     name_cycle=not args.no_cycle)
+        on, off = runs[True], runs[False]
+        bins = on.rewards.reshape(10, -1).mean(axis=1)
+        print(f"seed {seed}: last fifth on {on.last_fifth():.3f} off {off.last_fifth():.3f} "
+              f"gain {on.last_fifth() - off.last_fifth():+.3f} | curve "
+              + " ".join(f"{b:.2f}" for b in bins), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
