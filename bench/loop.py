@@ -50,6 +50,7 @@ def measure_loop(cycles: int, warmup_s: float) -> dict:
     from rclpy.qos import QoSProfile
     from rclpy.signals import SignalHandlerOptions
 
+    from ab_bridge.embedded.graph import bundled_graph_path
     from ab_interfaces.msg import ActuatorCommand
     from robot_bringup.config import config_file, parameter_overrides
     from robot_bringup.demo import Child, fetch_callback_errors, free_port
@@ -60,7 +61,7 @@ def measure_loop(cycles: int, warmup_s: float) -> dict:
     (workdir / "state").mkdir()
     server = Child("brain_server", [
         "-m", "ab_bridge.embedded.server", "--host", "127.0.0.1", "--port", str(port),
-        "--graph", str(config_file("graphs/demo_arm.yaml")), "--state-dir", str(workdir / "state"),
+        "--graph", str(bundled_graph_path("demo_arm")), "--state-dir", str(workdir / "state"),
         "--log-level", "WARNING"], port, workdir / "brain_server.log")
     print("starting the embedded brain server ...", flush=True)
     if not server.start(90):
