@@ -13,7 +13,6 @@ setup(
         ("share/" + PACKAGE, ["package.xml"]),
         ("share/" + PACKAGE + "/launch", sorted(glob("launch/*.launch.py"))),
         ("share/" + PACKAGE + "/config", sorted(glob("config/*.yaml"))),
-        ("share/" + PACKAGE + "/config/graphs", sorted(glob("config/graphs/*.yaml"))),
         ("share/" + PACKAGE + "/rviz", sorted(glob("rviz/*.rviz"))),
         ("share/" + PACKAGE + "/urdf", sorted(glob("urdf/*.urdf"))),
     ],

@@ -12,6 +12,8 @@ from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.substitutions import FindPackageShare
 
+from ab_bridge.embedded.graph import bundled_graph_path
+
 
 def generate_launch_description() -> LaunchDescription:
     config = PathJoinSubstitution([FindPackageShare("robot_bringup"), "config"])
@@ -21,8 +23,9 @@ def generate_launch_description() -> LaunchDescription:
                               description="ROS namespace of every node."),
         DeclareLaunchArgument("brain_url", default_value="http://127.0.0.1:8765",
                               description="URL of the brain the session connects to."),
-        DeclareLaunchArgument("brain_graph", default_value=PathJoinSubstitution(
-            [config, "graphs", "demo_arm.yaml"]), description="Graph of the embedded brain."),
+        DeclareLaunchArgument("brain_graph", default_value=str(bundled_graph_path("demo_arm")),
+                              description="Graph of the embedded brain (default: ab_bridge's "
+                              "bundled demo_arm)."),
         DeclareLaunchArgument("embedded_brain", default_value="true",
                               description="Start the embedded brain server here."),
         DeclareLaunchArgument("brain_params", default_value=PathJoinSubstitution(

@@ -17,6 +17,8 @@ from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.substitutions import FindPackagePrefix, FindPackageShare
 
+from ab_bridge.embedded.graph import bundled_graph_path
+
 # The virtual Pi is a plain process (a pigpio daemon stand-in), not a ROS node.
 VIRTUAL_PI = PathJoinSubstitution([FindPackagePrefix("pilot_hw"), "lib", "pilot_hw", "virtual_pi"])
 
@@ -36,8 +38,9 @@ def generate_launch_description() -> LaunchDescription:
                               description="URL of the (remote) brain."),
         DeclareLaunchArgument("use_sim", default_value="false",
                               description="Simulated arm + virtual Pi instead of hardware."),
-        DeclareLaunchArgument("brain_graph", default_value=PathJoinSubstitution(
-            [config, "graphs", "demo_arm.yaml"]), description="Graph of the embedded brain."),
+        DeclareLaunchArgument("brain_graph", default_value=str(bundled_graph_path("demo_arm")),
+                              description="Graph of the embedded brain (default: ab_bridge's "
+                              "bundled demo_arm)."),
         DeclareLaunchArgument("embedded_brain", default_value="false",
                               description="Start the embedded brain server here too."),
         DeclareLaunchArgument("sim_params", default_value=PathJoinSubstitution(

@@ -15,6 +15,8 @@ from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.substitutions import FindPackagePrefix, FindPackageShare
 
+from ab_bridge.embedded.graph import bundled_graph_path
+
 # The virtual Pi is a plain process (a pigpio daemon stand-in), not a ROS node.
 VIRTUAL_PI = PathJoinSubstitution([FindPackagePrefix("pilot_hw"), "lib", "pilot_hw", "virtual_pi"])
 
@@ -32,8 +34,9 @@ def generate_launch_description() -> LaunchDescription:
                               description="Port of the virtual Pi (pigpio protocol)."),
         DeclareLaunchArgument("brain_url", default_value="http://127.0.0.1:8765",
                               description="URL of the brain the session connects to."),
-        DeclareLaunchArgument("brain_graph", default_value=PathJoinSubstitution(
-            [config, "graphs", "demo_arm.yaml"]), description="Graph of the embedded brain."),
+        DeclareLaunchArgument("brain_graph", default_value=str(bundled_graph_path("demo_arm")),
+                              description="Graph of the embedded brain (default: ab_bridge's "
+                              "bundled demo_arm)."),
         DeclareLaunchArgument("embedded_brain", default_value="true",
                               description="Start the embedded brain server here."),
         DeclareLaunchArgument("rviz", default_value="false", description="Start rviz2."),

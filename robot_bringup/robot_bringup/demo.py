@@ -275,7 +275,9 @@ class Demo:
             self.missing["virtual_pi"] = "pilot_hw.virtual_pi is not installed"
         if importlib.util.find_spec("ab_bridge.embedded.server") is not None:
             port = free_port()
-            graph = str(config_file("graphs/demo_arm.yaml"))
+            from ab_bridge.embedded.graph import bundled_graph_path
+
+            graph = str(bundled_graph_path("demo_arm"))
             state_dir = self.workdir / "brain_state"
             state_dir.mkdir()
             child = Child("brain_server", [
