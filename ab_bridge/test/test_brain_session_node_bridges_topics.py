@@ -129,6 +129,18 @@ def test_session_node_bridges_a_run(server, ros_context, executor, spin_until, t
         for d in diagnostics))
     assert diagnostics[-1].status[0].message.startswith("connected")
 
+    # An image that cannot be converted is reported when served; the session goes on.
+    bad = Image(height=2, width=2, encoding="yuv422", step=4, data=bytes(8))
+
+    def bad_image_arrived() -> bool:
+        image_pub.publish(bad)
+        return node.latest.get("camera").encoding == "yuv422"
+
+    assert spin_until(executor, bad_image_arrived, timeout_s=10)
+    server.emit_need(2, [{"id": "camera", "kind": "Image"}])
+    assert spin_until(executor, lambda: "image encoding 'yuv422' not supported"
+                      in node.session.stats.last_error)
+
     # Server dies mid-run: actuators get a hold, the node reconnects on its own.
     holds_before = sum(1 for c in commands if not any(c.deltas))
     server.stop()
@@ -225,6 +237,14 @@ def test_runs_as_a_process_key_from_environment_never_printed(
         return spin_until(executor, lambda: any(c.cycle >= 5 for c in commands), timeout_s=1)
 
     assert spin_until(executor, cycle_published, timeout_s=30)
+    # Cycles are published on the realtime thread, possibly before the executor has
+    # finished the start (and logged it): a diagnostics message counting the cycle
+    # comes from the executor once it is free again.
+    diagnostics: list[DiagnosticArray] = []
+    probe.create_subscription(DiagnosticArray, "diagnostics", diagnostics.append, 10)
+    assert spin_until(executor, lambda: any(
+        {kv.key: kv.value for kv in d.status[0].values}.get("cycles", "0") != "0"
+        for d in diagnostics), timeout_s=30)
     child.send_signal(signal.SIGINT)
     output, _ = child.communicate(timeout=30)
     assert "run run-1 started" in output
