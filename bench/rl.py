@@ -84,15 +84,21 @@ class TenChannelDummy(Environment):
                 for c, space in zip(self.m_channels, self._discrete, strict=True)]
 
 
-def run_steps(link, steps: int) -> float:
+def play_episodes(link, steps: int, muscle_id: str = "m0") -> int:
+    """Whole dummy episodes through `link` until at least `steps` steps; the steps done."""
     env = TenChannelDummy()
-    muscle = DummyMuscle("m0", count_upwards=True)
+    muscle = DummyMuscle(muscle_id, count_upwards=True)
     muscle.configure(seed=0)
     objective = DummyObjective()
     done = 0
-    started = time.perf_counter()
     while done < steps:
         done += run_episode(env, muscle, objective, link).steps
+    return done
+
+
+def run_steps(link, steps: int) -> float:
+    started = time.perf_counter()
+    done = play_episodes(link, steps)
     return done / (time.perf_counter() - started)
 
 
@@ -137,14 +143,8 @@ class PipelinedLink:
 
 def bench_zmq_pipelined(endpoint: str) -> float:
     link = PipelinedLink(endpoint)
-    env = TenChannelDummy()
-    muscle = DummyMuscle("pipelined", count_upwards=True)
-    muscle.configure(seed=0)
-    objective = DummyObjective()
-    done = 0
     started = time.perf_counter()
-    while done < ZMQ_STEPS:
-        done += run_episode(env, muscle, objective, link).steps
+    done = play_episodes(link, ZMQ_STEPS, muscle_id="pipelined")
     link.drain(done)   # until the brain has answered every step
     elapsed = time.perf_counter() - started
     link.link.close()

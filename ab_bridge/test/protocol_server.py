@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -231,14 +230,6 @@ class ProtocolServer:
     def received_of(self, event: str) -> list[Any]:
         with self._lock:
             return [payload for name, payload in self.received if name == event]
-
-    def wait_for(self, predicate: Callable[[], bool], timeout_s: float = 10.0) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.02)
-        return predicate()
 
     def connected_clients(self) -> int:
         if self.sio is None or self._loop is None:
