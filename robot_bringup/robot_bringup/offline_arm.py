@@ -8,7 +8,7 @@ the arm before the previous command (`observation_lag`), and the reward of a cyc
 reaches the brain `reward_delay` cycles later (naming its cycle, as `learn:reward` does).
 Used to try learning settings in seconds instead of 4-minute demo runs:
 
-    python -m robot_bringup.offline_arm --cycles 3000 --seeds 1 2 3
+    python -m robot_bringup.offline_arm --cycles 3000 --seeds 1 2 3 4
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ from robot_bringup.reward import RewardEstimator, joint_rewards
 # The demo's settings (config/sim.yaml, config/brain.yaml).
 INITIAL_JOINTS = (0.848, 1.696)
 TARGETS = ((0.45, 0.55), (-0.45, 0.55))
-PER_STEP_MAX = 0.003
+PER_STEP_MAX = 0.01
 ERROR_SCALE_RAD = 0.75
+PROGRESS_SCALE_RAD = 0.05
 
 
 @dataclass
@@ -53,12 +54,12 @@ def decode_bipolar(raster: np.ndarray) -> float:
 
 
 def run_arm(seed: int, learning: bool, cycles: int, graph: BrainGraph | None = None,
-            cycles_per_target: int = 200, reward_delay: int = 2, observation_lag: int = 1,
+            cycles_per_target: int = 100, reward_delay: int = 3, observation_lag: int = 2,
             per_joint: bool = True, name_cycle: bool = True,
             camera: bool = True) -> ArmRunResult:
     """Closed loop for `cycles` brain cycles; the target alternates every
     `cycles_per_target`. `per_joint`: each output layer is rewarded for its own joint's
-    error (byLayer); `name_cycle`: rewards name their cycle (else they act on the
+    progress (byLayer, as reward_from_detections does); `name_cycle`: rewards name their cycle (else they act on the
     eligibility of whatever ran last)."""
     graph = graph or load_graph(bundled_graph_path("demo_arm"))
     network = Network(graph, seed=seed, learning=learning)
@@ -96,6 +97,7 @@ def run_arm(seed: int, learning: bool, cycles: int, graph: BrainGraph | None = N
                                  {"T": graph.gamma, "N": graph.feedback_n}, values.tobytes())
             rasters[feedback.id] = poisson_spikes(rng, fb, graph.gamma, graph.dt_ms)
         result = network.run_cycle(rasters)
+        before = arm.joints_rad.copy()
         # Rewards judged earlier reach the brain while this cycle ran.
         while pending and pending[0][0] <= c - reward_delay:
             cycle, value, by_layer = pending.popleft()
@@ -104,12 +106,12 @@ def run_arm(seed: int, learning: bool, cycles: int, graph: BrainGraph | None = N
                                           decode_bipolar(result.outputs["joint1"])], 1)
         seen.append(arm.joints_rad.copy())
         estimator.set_joints(arm.joints_rad)
-        sample = estimator.judge(0.0)
+        sample = estimator.judge(0.0, before_rad=before)
         rewards[c] = sample.reward
         errors[c] = np.array(sample.joint_error) * math.pi
         distance_fraction = min(1.0, sample.distance_m / geometry.reach_m)
-        by_layer = joint_rewards(sample, ("hidden_to_joint0", "hidden_to_joint1")) \
-            if per_joint else {}
+        by_layer = joint_rewards(sample, ("hidden_to_joint0", "hidden_to_joint1"),
+                                 PROGRESS_SCALE_RAD) if per_joint else {}
         pending.append((c, sample.reward, by_layer))
         if reward_delay == 0:
             cycle, value, by_layer = pending.popleft()
@@ -123,8 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--graph", default=str(bundled_graph_path("demo_arm")))
     parser.add_argument("--cycles", type=int, default=3000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--cycles-per-target", type=int, default=200)
-    parser.add_argument("--reward-delay", type=int, default=2)
+    parser.add_argument("--cycles-per-target", type=int, default=100)
+    parser.add_argument("--reward-delay", type=int, default=3)
+    parser.add_argument("--observation-lag", type=int, default=2)
     parser.add_argument("--global-only", action="store_true", help="no per-joint rewards")
     parser.add_argument("--no-cycle", action="store_true",
                         help="rewards act on the latest eligibility, not their cycle's")
@@ -135,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         for learning in (False, True):
             runs[learning] = run_arm(seed, learning, args.cycles, graph,
                                      args.cycles_per_target, args.reward_delay,
+                                     args.observation_lag,
                                      per_joint=not args.global_only,
                                      name_cycle=not args.no_cycle)
         on, off = runs[True], runs[False]

@@ -37,6 +37,10 @@ class RewardSample:
     distance_m: float
     source: str  # "detection" or "ground_truth"
     joint_error: tuple[float, float]  # (target joints - joints) / pi, each in [-1, 1]
+    # Per joint, how much nearer (rad) to the target the joint came since `before` (the
+    # joints before the command being judged), both measured against the same target;
+    # zeros when judge() had no `before`.
+    joint_progress_rad: tuple[float, float] = (0.0, 0.0)
 
 
 REWARD_SHAPES = ("linear", "exp")
@@ -108,18 +112,25 @@ class RewardEstimator:
             return self.ground_truth[0], "ground_truth"
         return None
 
-    def judge(self, now_s: float) -> RewardSample | None:
-        """The reward now, or None while the joints or the target are unknown."""
+    def judge(self, now_s: float, before_rad: Sequence[float] | None = None
+              ) -> RewardSample | None:
+        """The reward now, or None while the joints or the target are unknown.
+        `before_rad`: the joints before the command being judged, for joint_progress_rad."""
         target = self.target(now_s)
         if target is None or self.joints_rad is None:
             return None
         xy, source = target
         tip = forward_kinematics(self.geometry, self.joints_rad)[2]
         distance = float(np.hypot(*(tip - xy)))
-        wanted = inverse_kinematics(self.geometry, xy, near_rad=self.joints_rad)
+        # One joint-space goal for both: of the two elbow solutions, the one nearest to
+        # where the command started.
+        start = self.joints_rad if before_rad is None else np.asarray(before_rad[:2], float)
+        wanted = inverse_kinematics(self.geometry, xy, near_rad=start)
         error = np.clip((wanted - self.joints_rad) / math.pi, -1.0, 1.0)
+        progress = np.abs(wanted - start) - np.abs(wanted - self.joints_rad)
         return RewardSample(distance_reward(distance, self.scale_m, self.shape), distance, source,
-                            (float(error[0]), float(error[1])))
+                            (float(error[0]), float(error[1])),
+                            (float(progress[0]), float(progress[1])))
 
 
 def deviation_values(sample: RewardSample, reach_m: float, timestep_count: int) -> list[float]:
@@ -128,10 +139,20 @@ def deviation_values(sample: RewardSample, reach_m: float, timestep_count: int) 
     return [value] * timestep_count
 
 
-def joint_rewards(sample: RewardSample, layer_ids: Sequence[str]) -> dict[str, float]:
-    """Per-joint rewards in [0, 1] for the brain's output layers (layer i drives joint i):
-    1 − |joint-space error of joint i| / π, so each joint is credited for its own error."""
-    if len(layer_ids) > len(sample.joint_error):
-        raise ValueError(f"{len(layer_ids)} layers for {len(sample.joint_error)} joints")
-    return {layer: float(1.0 - min(1.0, abs(error)))
-            for layer, error in zip(layer_ids, sample.joint_error, strict=False)}
+def joint_rewards(sample: RewardSample, layer_ids: Sequence[str],
+                  progress_scale_rad: float) -> dict[str, float]:
+    """Per-joint rewards in [0, 1] for the brain's output layers (layer i drives joint i),
+    for what the judged command did: 0.5 + 0.5 × (joint i's progress toward the target /
+    progress_scale_rad), clipped. 0.5 is no progress, 1 a step of progress_scale_rad toward
+    the target, 0 one away from it.
+
+    Each joint is credited for its own move, and only for its move: the reward is a
+    difference of one potential (−|joint-space error|) before and after the command, so a
+    jump of the target between two commands, which no command caused, shows in neither
+    (potential-based shaping: it keeps the task's best policy the best one)."""
+    if not progress_scale_rad > 0:
+        raise ValueError(f"progress_scale_rad must be positive, got {progress_scale_rad}")
+    if len(layer_ids) > len(sample.joint_progress_rad):
+        raise ValueError(f"{len(layer_ids)} layers for {len(sample.joint_progress_rad)} joints")
+    return {layer: float(0.5 + 0.5 * np.clip(progress / progress_scale_rad, -1.0, 1.0))
+            for layer, progress in zip(layer_ids, sample.joint_progress_rad, strict=False)}

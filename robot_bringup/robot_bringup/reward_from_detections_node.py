@@ -6,7 +6,9 @@ detection is fresh and `use_ground_truth` is true) and `actuator_command` (the
 brain cycle being judged). For every brain cycle, on the first joint_states after
 its command (what the command did), it publishes `reward` (1 - distance /
 scale_m, or exp(-distance / scale_m), in [0, 1]; with `per_joint_rewards` also one
-reward per joint for the layer that drives it: 1 - |joint-space error| / pi), `deviation` (feedback `arm_error`: the
+reward per joint for the layer that drives it: 0.5 + 0.5 x the joint's progress toward
+the target during the command / progress_scale_rad, clipped to [0, 1], the joints before
+the command being the last joint_states before it), `deviation` (feedback `arm_error`: the
 distance as a fraction of the reach, per timestep) and `target_error`
 (std_msgs/Float32MultiArray: joint-space error to the target / error_scale_rad,
 clipped to [-1, 1], the brain's `target` input, at the joint_states rate).
@@ -73,7 +75,11 @@ class RewardFromDetections(Node):
         self.per_joint_rewards = declare(
             self, "per_joint_rewards", True,
             "Also reward each joint's output layer for its own joint-space error "
-            "(Reward.layer_ids / layer_rewards: 1 - |error| / pi).")
+            "(Reward.layer_ids / layer_rewards: 0.5 + 0.5 x progress / progress_scale_rad).")
+        self.progress_scale_rad = declare(
+            self, "progress_scale_rad", 0.05,
+            "A joint's progress toward the target in one command (rad) that earns its layer "
+            "a reward of 1 (no progress 0.5, as far away 0).", 1e-4, 10.0)
         self.joint_layer_ids = list(declare(
             self, "joint_layer_ids", ["hidden_to_joint0", "hidden_to_joint1"],
             "The brain's learning layers driving joint 0 and joint 1, in order."))
@@ -105,6 +111,7 @@ class RewardFromDetections(Node):
         self.create_subscription(ActuatorCommand, "actuator_command", self.on_command, reliable)
         self.rewards_published = 0
         self.pending_cycle: int | None = None
+        self.pending_before = None   # the joints when the pending command arrived
         self.last_sample = None
         self.detections_seen = 0
 
@@ -124,7 +131,7 @@ class RewardFromDetections(Node):
             if self.pending_cycle is not None:
                 # The first joints after a brain command show what that command did.
                 cycle, self.pending_cycle = self.pending_cycle, None
-                self.judge(cycle)
+                self.judge(cycle, self.pending_before)
             # The brain's `target` input follows the arm at the joint_states rate.
             sample = self.estimator.judge(time.monotonic())
             if sample is not None:
@@ -150,11 +157,14 @@ class RewardFromDetections(Node):
         if msg.source in self.ignore_sources:
             return
         if self.pending_cycle is not None:
-            self.judge(self.pending_cycle)  # no joints came in between: judge what we know
+            # No joints came in between: judge what we know.
+            self.judge(self.pending_cycle, self.pending_before)
         self.pending_cycle = int(msg.cycle)
+        joints = self.estimator.joints_rad
+        self.pending_before = None if joints is None else joints.copy()
 
-    def judge(self, cycle: int) -> None:
-        sample = self.estimator.judge(time.monotonic())
+    def judge(self, cycle: int, before) -> None:
+        sample = self.estimator.judge(time.monotonic(), before_rad=before)
         if sample is None:
             return
         self.last_sample = sample
@@ -164,7 +174,7 @@ class RewardFromDetections(Node):
         reward.cycle = cycle
         reward.global_reward = sample.reward
         if self.per_joint_rewards:
-            layers = joint_rewards(sample, self.joint_layer_ids)
+            layers = joint_rewards(sample, self.joint_layer_ids, self.progress_scale_rad)
             reward.layer_ids = list(layers)
             reward.layer_rewards = list(layers.values())
         self.reward_publisher.publish(reward)

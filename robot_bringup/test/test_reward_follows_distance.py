@@ -75,15 +75,35 @@ def test_deviation_is_distance_over_reach_per_timestep():
     assert len(values) == 20 and values[0] == pytest.approx(0.5)
 
 
-def test_each_joint_is_rewarded_for_its_own_error():
+def test_each_joint_is_rewarded_for_its_own_move():
+    estimator = RewardEstimator(ArmGeometry(), 1.0, 0.5, use_ground_truth=True)
+    estimator.set_ground_truth([0.45, 0.55], 0.0)      # joints (0.306, 1.331) reach it
+    before = [0.306 - 0.5, 1.331 + 0.6]
+    # Joint 0 moves 0.03 rad toward the target, joint 1 0.01 rad away from it.
+    estimator.set_joints([before[0] + 0.03, before[1] + 0.01])
+    sample = estimator.judge(0.0, before_rad=before)
+    assert sample.joint_progress_rad == pytest.approx((0.03, -0.01), abs=1e-6)
+    rewards = joint_rewards(sample, ["a", "b"], progress_scale_rad=0.05)
+    assert rewards["a"] == pytest.approx(0.5 + 0.5 * 0.03 / 0.05)
+    assert rewards["b"] == pytest.approx(0.5 - 0.5 * 0.01 / 0.05)
+    # A step larger than the scale is clipped; no move is neutral.
+    estimator.set_joints([before[0] + 0.2, before[1]])
+    big = joint_rewards(estimator.judge(0.0, before_rad=before), ["a", "b"], 0.05)
+    assert big == pytest.approx({"a": 1.0, "b": 0.5})
+    with pytest.raises(ValueError, match="3 layers for 2 joints"):
+        joint_rewards(sample, ["a", "b", "c"], 0.05)
+    with pytest.raises(ValueError, match="progress_scale_rad must be positive"):
+        joint_rewards(sample, ["a", "b"], 0.0)
+
+
+def test_a_target_jump_between_commands_is_no_ones_fault():
+    """Progress is measured against one target: the jump shows in the global reward (the
+    tip is now far) but not in the joints' rewards for a command that did not move."""
     estimator = RewardEstimator(ArmGeometry(), 1.0, 0.5, use_ground_truth=True)
     estimator.set_ground_truth([0.45, 0.55], 0.0)
-    estimator.set_joints([0.306, 1.331 + 0.6])          # joint 0 on target, joint 1 off
-    rewards = joint_rewards(estimator.judge(0.0), ["a", "b"])
-    assert rewards["a"] == pytest.approx(1.0, abs=0.01)
-    assert rewards["b"] == pytest.approx(1 - 0.6 / math.pi, abs=0.01)
-    estimator.set_joints([0.306 - 0.3, 1.331 + 0.6])    # joint 0 worse, joint 1 unchanged
-    worse = joint_rewards(estimator.judge(0.0), ["a", "b"])
-    assert worse["a"] < rewards["a"] - 0.08 and worse["b"] == pytest.approx(rewards["b"], abs=0.01)
-    with pytest.raises(ValueError, match="3 layers for 2 joints"):
-        joint_rewards(estimator.judge(0.0), ["a", "b", "c"])
+    estimator.set_joints([0.306, 1.331])
+    on_target = estimator.judge(0.0, before_rad=[0.306, 1.331])
+    estimator.set_ground_truth([-0.45, 0.55], 0.0)
+    after_jump = estimator.judge(0.0, before_rad=[0.306, 1.331])
+    assert after_jump.reward < on_target.reward - 0.5
+    assert joint_rewards(after_jump, ["a", "b"], 0.05) == pytest.approx({"a": 0.5, "b": 0.5})

@@ -11,7 +11,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float32MultiArray
 
 from ab_interfaces.msg import ActuatorCommand, BoxDetection, Detections, Deviation, Reward
-from robot_bringup.arm import ArmGeometry, forward_kinematics
+from robot_bringup.arm import ArmGeometry, forward_kinematics, inverse_kinematics
 from robot_bringup.camera import CameraModel
 from robot_bringup.reward_from_detections_node import RewardFromDetections
 
@@ -70,21 +70,29 @@ def test_rewards_follow_the_ground_truth_distance(graph, executor, spin_until):
     pubs["command"].publish(cycle(8, source="sim_arm"))  # not a brain cycle
     assert spin_until(executor, lambda: node.pending_cycle == 7)
     assert got["reward"] == []  # judged on the joints that show what cycle 7 did
-    pubs["joints"].publish(joints_msg(q))
+    # Cycle 7's command moved each joint 0.02 rad toward the target.
+    wanted = inverse_kinematics(ArmGeometry(), [truth.point.x, truth.point.y], near_rad=q)
+    moved = [a + math.copysign(0.02, w - a) for a, w in zip(q, wanted, strict=True)]
+    pubs["joints"].publish(joints_msg(moved))
     assert spin_until(executor, lambda: got["reward"] and got["deviation"] and
                       got["target_error"])
     executor.spin_once(timeout_sec=0.2)
     assert [r.cycle for r in got["reward"]] == [7]
-    assert got["reward"][0].global_reward == pytest.approx(math.exp(-1.0), rel=1e-3)
-    # Each joint's layer is rewarded for its own joint-space error.
+    tip_after = forward_kinematics(ArmGeometry(), moved)[2]
+    distance = math.dist(tip_after, (truth.point.x, truth.point.y))
+    assert got["reward"][0].global_reward == pytest.approx(math.exp(-distance / 0.25), rel=1e-3)
+    # Each joint's layer is rewarded for its own progress: 0.02 rad of progress_scale_rad.
     reward = got["reward"][0]
     assert list(reward.layer_ids) == ["hidden_to_joint0", "hidden_to_joint1"]
-    error = node.last_sample.joint_error
-    assert abs(error[0]) > 0.05
-    assert list(reward.layer_rewards) == pytest.approx([1 - abs(error[0]), 1 - abs(error[1])])
+    expected = [0.5 + 0.5 * 0.02 / 0.05 if abs(w - a) > 0.02 else None
+                for a, w in zip(q, wanted, strict=True)]
+    assert expected[0] is not None
+    for got_reward, want in zip(reward.layer_rewards, expected, strict=True):
+        if want is not None:
+            assert got_reward == pytest.approx(want, abs=1e-4)
     deviation = got["deviation"][0]
     assert deviation.feedback_id == "arm_error" and len(deviation.values) == 20
-    assert deviation.values[0] == pytest.approx(0.25 / 0.9, rel=1e-3)
+    assert deviation.values[0] == pytest.approx(distance / 0.9, rel=1e-3)
     assert all(-1.0 <= e <= 1.0 for e in got["target_error"][-1].data)
     assert len(got["target_error"][-1].data) == 2
 

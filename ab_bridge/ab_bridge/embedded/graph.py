@@ -114,6 +114,11 @@ class LearningParams:
     w_max: float = 1.0
     reward_baseline_tau_cycles: float = 2.0
     max_advantage: float = 1.0  # |r − r̄| is clipped to this (tames jumps of the task)
+    # Covariance form (learning.py): STDP terms count a post neuron's spikes against its
+    # usual rate (a running mean over rate_tau_cycles), so a reward moves only the weights
+    # of neurons that fired more or less than usual, not of every neuron that fired.
+    centered: bool = False
+    rate_tau_cycles: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -228,8 +233,12 @@ def _learning(raw: Any, base: LearningParams, where: str) -> LearningParams:
     _known_keys(raw, set(LearningParams.__dataclass_fields__), where)
     values = asdict(base)
     for key in ("tau_plus_ms", "tau_minus_ms", "tau_eligibility_ms",
-                "reward_baseline_tau_cycles", "max_advantage"):
+                "reward_baseline_tau_cycles", "max_advantage", "rate_tau_cycles"):
         values[key] = _number(raw, key, where, values[key], positive=True)
+    if "centered" in raw:
+        if not isinstance(raw["centered"], bool):
+            raise GraphError(f"{where}.centered: must be true or false, got {raw['centered']!r}")
+        values["centered"] = raw["centered"]
     for key in ("learning_rate", "a_plus", "a_minus"):
         values[key] = _number(raw, key, where, values[key], non_negative=True)
     for key in ("w_min", "w_max"):
@@ -237,9 +246,9 @@ def _learning(raw: Any, base: LearningParams, where: str) -> LearningParams:
     if values["w_min"] < 0 or values["w_max"] <= values["w_min"]:
         raise GraphError(f"{where}: need 0 <= w_min < w_max, got w_min={values['w_min']} "
                          f"w_max={values['w_max']}")
-    if values["reward_baseline_tau_cycles"] < 1:
-        raise GraphError(f"{where}.reward_baseline_tau_cycles: must be >= 1, "
-                         f"got {values['reward_baseline_tau_cycles']}")
+    for key in ("reward_baseline_tau_cycles", "rate_tau_cycles"):
+        if values[key] < 1:
+            raise GraphError(f"{where}.{key}: must be >= 1, got {values[key]}")
     return LearningParams(**values)
 
 

@@ -14,6 +14,15 @@ The decay of e is exact although applied once per cycle: a contribution made at 
 a T-step cycle is stored pre-decayed by exp(−(T−k)·dt/tau_e), and at the start of each
 cycle the whole trace is multiplied by exp(−T·dt/tau_e).
 
+Centered (covariance) layers (`centered: true`): a post neuron's spike counts against its
+usual firing. Every step of a cycle adds a_plus · x_i · ρ_j to a debt that is paid off the
+trace at the cycle's end (ρ_j: the post neuron's running mean spikes per step, over
+`rate_tau_cycles` cycles), and depression uses y_j minus its mean ρ_j / (1 − e^(−dt/tau_minus)).
+Then e_s follows the covariance of pre activity and the post neuron's deviation from its
+usual rate: a reward moves the weights of the neurons whose extra (or missing) spikes made
+the outcome, and not those of every neuron that merely fired, which keeps noise-driven
+exploration from spreading the weights at random.
+
 Credit goes to the cycle a reward names: a reward for the cycle that just ended uses the
 eligibility as it is; one for an earlier cycle (it judged that cycle's action, and arrived
 while the next cycles ran) uses a copy of the eligibility taken at the end of that cycle.
@@ -97,13 +106,39 @@ class RewardModulatedSTDP:
             else np.zeros(0, dtype=np.int64)
         bounds = np.cumsum([0] + [r.synapses.size for r in layers])
         self.copy_ranges = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        self.centered = np.array([r.params.centered for r in layers] or [False])
+        self.centering = bool(self.centered.any())
+        self.rate_rate = np.array([1.0 / r.params.rate_tau_cycles for r in layers] or [1.0],
+                                  dtype=np.float32)[:, None]
+        self.rate_seen = False
+        # y's mean for a post neuron firing ρ spikes per step: ρ / (1 − decay of tau_minus).
+        self.ybar_per_rate = (1.0 / (1.0 - self.trace_decay[1, :, 0])).astype(np.float32)[:, None]
 
     def reset_traces(self, neuron_count: int) -> None:
         """Spike traces per layer and neuron, all zero: [0] pre (x), [1] post (y)."""
         self.traces = np.zeros((2, self.layer_count, neuron_count), dtype=np.float32)
+        if self.centering:
+            # Per layer and neuron: the running rate ρ, y's mean, the cycle's potentiation debt.
+            self.rate = np.zeros((self.layer_count, neuron_count), dtype=np.float32)
+            self.ybar = np.zeros_like(self.rate)
+            self.debt = np.zeros_like(self.rate)
+            self.rate_seen = False
 
-    def update_traces(self, spiking: np.ndarray) -> None:
+    def set_synapse_ends(self, pre: np.ndarray, post: np.ndarray) -> None:
+        """Pre and post neuron of every synapse slot (needed by centered layers)."""
+        if not self.centering:
+            return
+        parts = [(rule.synapses, np.full(rule.synapses.size, n))
+                 for n, rule in enumerate(self.layers) if rule.params.centered]
+        self.centered_slots = np.concatenate([p[0] for p in parts])
+        self.centered_layer = np.concatenate([p[1] for p in parts])
+        self.centered_pre = pre[self.centered_slots]
+        self.centered_post = post[self.centered_slots]
+
+    def update_traces(self, spiking: np.ndarray, step: int = 0) -> None:
         """Decay the traces one step and add this step's spikes (after the STDP updates)."""
+        if self.centering:
+            self.debt += self.plus_coef[step][:, None] * self.traces[0]
         self.traces *= self.trace_decay
         if spiking.size:
             self.traces[:, :, spiking] += 1.0
@@ -139,10 +174,16 @@ class RewardModulatedSTDP:
         syn = self.out_slots[spiking].ravel()
         post = self.out_post[spiking].ravel()
         if self.single_layer:
-            self.eligibility[syn] -= self.minus_coef[step, 0] * self.traces[1, 0][post]
+            post_trace = self.traces[1, 0][post]
+            if self.centering:
+                post_trace = post_trace - self.ybar[0][post]
+            self.eligibility[syn] -= self.minus_coef[step, 0] * post_trace
             return
         layer = self.out_layer[spiking].ravel()
-        self.eligibility[syn] -= self.minus_coef[step, layer] * self.traces[1, layer, post]
+        post_trace = self.traces[1, layer, post]
+        if self.centering:
+            post_trace = post_trace - self.ybar[layer, post]
+        self.eligibility[syn] -= self.minus_coef[step, layer] * post_trace
 
     def on_post_spikes(self, spiking: np.ndarray, step: int) -> None:
         """Potentiation of the plastic synapses onto the neurons that just fired."""
@@ -155,14 +196,35 @@ class RewardModulatedSTDP:
         layer = self.in_layer[spiking].ravel()
         self.eligibility[syn] += self.plus_coef[step, layer] * self.traces[0, layer, pre]
 
-    def end_cycle(self, cycle: int) -> None:
-        """Keep a copy of the eligibility as cycle `cycle` left it (once history is on)."""
+    def end_cycle(self, cycle: int, spike_counts: np.ndarray | None = None) -> None:
+        """Settle centered layers (`spike_counts`: this cycle's spikes per neuron), then
+        keep a copy of the eligibility as cycle `cycle` left it (once history is on)."""
+        if self.centering:
+            self._settle_centered(spike_counts)
         if not self.keep_history or self.history_cycles <= 0:
             return
         copy = self.eligibility.copy() if self.dense else self.eligibility[self.plastic_slots]
         self.history[cycle] = copy
         while len(self.history) > self.history_cycles:
             self.history.popitem(last=False)
+
+    def _settle_centered(self, spike_counts: np.ndarray | None) -> None:
+        """Pay the cycle's potentiation debt at the rates expected before it, then let the
+        rates follow what the neurons just did."""
+        if spike_counts is None:
+            raise ValueError("centered learning layers need the cycle's spike counts")
+        slots, layer = self.centered_slots, self.centered_layer
+        self.eligibility[slots] -= self.rate[layer, self.centered_post] * \
+            self.debt[layer, self.centered_pre]
+        self.debt[:] = 0.0
+        observed = np.asarray(spike_counts, dtype=np.float32)[None, :] / np.float32(self.gamma)
+        if self.rate_seen:
+            self.rate += self.rate_rate * (observed - self.rate)
+        else:
+            self.rate[:] = observed
+            self.rate_seen = True
+        self.rate[~self.centered] = 0.0
+        self.ybar = self.rate * self.ybar_per_rate
 
     def forget_history(self) -> None:
         self.history.clear()

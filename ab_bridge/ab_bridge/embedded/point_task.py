@@ -79,9 +79,11 @@ class PointTask:
         return 1.0 - min(abs(self.target - self.position), 2.0) / 2.0
 
 
-def run_point_task(seed: int, learning: bool, cycles: int) -> np.ndarray:
-    """Closed loop on the simulator directly; returns the reward of every cycle."""
-    graph = point_graph()
+def run_point_task(seed: int, learning: bool, cycles: int,
+                   graph: BrainGraph | None = None) -> np.ndarray:
+    """Closed loop on the simulator directly (default graph: point_graph()); returns the
+    reward of every cycle."""
+    graph = graph or point_graph()
     network = Network(graph, seed=seed, learning=learning)
     spec = graph.inputs[0]
     rng = np.random.default_rng(seed + 1)

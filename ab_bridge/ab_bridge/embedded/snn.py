@@ -211,6 +211,7 @@ class Network:
             padded_table(pre_sorted[plastic], n, post_sorted[plastic], 0),
             padded_table(post_sorted[plastic], n, plastic_slots, dummy),
             padded_table(post_sorted[plastic], n, pre_sorted[plastic], 0))
+        self.stdp.set_synapse_ends(self.pre, self.post)
         self.reset_state()
 
     @property
@@ -278,7 +279,7 @@ class Network:
             spiking = np.flatnonzero(fired)
             if spiking.size == 0:
                 if learn:
-                    stdp.update_traces(spiking)
+                    stdp.update_traces(spiking, k)
                 continue
             v[spiking] = self.v_reset[spiking]
             refractory[spiking] = self.refractory_steps[spiking]
@@ -289,7 +290,7 @@ class Network:
             if learn:
                 stdp.on_pre_spikes(spiking, k)
                 stdp.on_post_spikes(spiking, k)
-                stdp.update_traces(spiking)
+                stdp.update_traces(spiking, k)
         spill = self.max_delay
         arrivals[:spill] = arrivals[gamma:gamma + spill]
         arrivals[spill:] = 0.0
@@ -299,7 +300,7 @@ class Network:
                             if pid not in outputs})
         counts = {pid: int(np.count_nonzero(spikes[:, sl])) for pid, sl in self.slices.items()}
         if learn:
-            stdp.end_cycle(self.cycle)
+            stdp.end_cycle(self.cycle, spikes.sum(axis=0) if stdp.centering else None)
         result = CycleResult(self.cycle, outputs, counts)
         self.cycle += 1
         return result
