@@ -3,12 +3,15 @@
 Subscribes `detections` (the target's box), `joint_states` (the arm's tip by
 forward kinematics), `sim/target` (the simulator's ground truth, used when no
 detection is fresh and `use_ground_truth` is true) and `actuator_command` (the
-brain cycle being judged). For every brain cycle, on the first joint_states after
-its command (what the command did), it publishes `reward` (1 - distance /
+brain cycle being judged). A brain command is judged when the next one arrives (or
+`judge_after_s` after it, when none follows): what the arm did between the two
+arrivals is that command's doing. The simulator applies a command when it arrives and
+publishes joint_states at once, and this node hears both commands as it does, so the
+joints at two consecutive arrivals bracket one command, whatever the order in which a
+joint_states tick and a command reach the two nodes. For each it publishes `reward` (1 - distance /
 scale_m, or exp(-distance / scale_m), in [0, 1]; with `per_joint_rewards` also one
 reward per joint for the layer that drives it: 0.5 + 0.5 x the joint's progress toward
-the target during the command / progress_scale_rad, clipped to [0, 1], the joints before
-the command being the last joint_states before it), `deviation` (feedback `arm_error`: the
+the target during the command / progress_scale_rad, clipped to [0, 1]), `deviation` (feedback `arm_error`: the
 distance as a fraction of the reach, per timestep) and `target_error`
 (std_msgs/Float32MultiArray: joint-space error to the target / error_scale_rad,
 clipped to [-1, 1], the brain's `target` input, at the joint_states rate).
@@ -87,6 +90,10 @@ class RewardFromDetections(Node):
                                        or not all(self.joint_layer_ids)):
             raise ValueError("parameter 'joint_layer_ids' must name two layers (joint 0, "
                              f"joint 1), got {self.joint_layer_ids}")
+        self.judge_after_s = declare(
+            self, "judge_after_s", 0.2,
+            "A brain command not followed by another within this time is judged then (s).",
+            0.01, 10.0)
         self.ignore_sources = list(declare(
             self, "ignore_sources", ["sim_arm"],
             "actuator_command sources that are not brain cycles (not judged)."))
@@ -110,8 +117,11 @@ class RewardFromDetections(Node):
         self.create_subscription(PointStamped, "sim/target", self.on_ground_truth, reliable)
         self.create_subscription(ActuatorCommand, "actuator_command", self.on_command, reliable)
         self.rewards_published = 0
+        # The command waiting to be judged: its cycle, the joints and the time it arrived.
         self.pending_cycle: int | None = None
-        self.pending_before = None   # the joints when the pending command arrived
+        self.pending_before = None
+        self.pending_since = 0.0
+        self.create_timer(self.judge_after_s / 4.0, self.judge_overdue)
         self.last_sample = None
         self.detections_seen = 0
 
@@ -128,10 +138,6 @@ class RewardFromDetections(Node):
             return
         if len(joints) == 2 and all(math.isfinite(j) for j in joints):
             self.estimator.set_joints(joints)
-            if self.pending_cycle is not None:
-                # The first joints after a brain command show what that command did.
-                cycle, self.pending_cycle = self.pending_cycle, None
-                self.judge(cycle, self.pending_before)
             # The brain's `target` input follows the arm at the joint_states rate.
             sample = self.estimator.judge(time.monotonic())
             if sample is not None:
@@ -157,11 +163,18 @@ class RewardFromDetections(Node):
         if msg.source in self.ignore_sources:
             return
         if self.pending_cycle is not None:
-            # No joints came in between: judge what we know.
             self.judge(self.pending_cycle, self.pending_before)
         self.pending_cycle = int(msg.cycle)
         joints = self.estimator.joints_rad
         self.pending_before = None if joints is None else joints.copy()
+        self.pending_since = time.monotonic()
+
+    def judge_overdue(self) -> None:
+        """Judge a command no other followed (the run stopped or stalled)."""
+        if self.pending_cycle is not None and \
+                time.monotonic() - self.pending_since >= self.judge_after_s:
+            cycle, self.pending_cycle = self.pending_cycle, None
+            self.judge(cycle, self.pending_before)
 
     def judge(self, cycle: int, before) -> None:
         sample = self.estimator.judge(time.monotonic(), before_rad=before)

@@ -128,3 +128,29 @@ def test_no_reward_before_the_target_is_known(graph, executor, spin_until):
     pubs["command"].publish(cycle(1))
     spin_until(executor, lambda: False, 0.5)
     assert got["reward"] == []
+
+
+def test_each_command_is_credited_with_the_moves_until_the_next(graph, executor, spin_until):
+    node, pubs, got = graph
+    q = [math.pi / 2, 0.0]
+    truth = PointStamped()
+    truth.point.x, truth.point.y = 0.3, 0.5
+    pubs["truth"].publish(truth)
+    pubs["joints"].publish(joints_msg(q))
+    assert spin_until(executor, lambda: node.estimator.ground_truth is not None and
+                      node.estimator.joints_rad is not None)
+    wanted = inverse_kinematics(ArmGeometry(), [0.3, 0.5], near_rad=q)
+    toward = [a + math.copysign(0.01, w - a) for a, w in zip(q, wanted, strict=True)]
+    away = [a - math.copysign(0.02, w - a) for a, w in zip(q, wanted, strict=True)]
+    pubs["command"].publish(cycle(1))
+    assert spin_until(executor, lambda: node.pending_cycle == 1)
+    pubs["joints"].publish(joints_msg(toward))          # cycle 1's doing ...
+    assert spin_until(executor, lambda: node.estimator.joints_rad[0] == toward[0])
+    pubs["command"].publish(cycle(2))                   # ... judged when cycle 2 arrives
+    assert spin_until(executor, lambda: len(got["reward"]) == 1)
+    pubs["joints"].publish(joints_msg(away))            # cycle 2's doing, judged on timeout
+    assert spin_until(executor, lambda: len(got["reward"]) == 2)
+    first, second = got["reward"]
+    assert (first.cycle, second.cycle) == (1, 2)
+    assert first.layer_rewards[0] == pytest.approx(0.5 + 0.5 * 0.01 / 0.05, abs=1e-4)
+    assert second.layer_rewards[0] == pytest.approx(0.5 - 0.5 * 0.03 / 0.05, abs=1e-4)
