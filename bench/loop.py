@@ -44,9 +44,21 @@ def floor_figures() -> dict:
     return json.loads(lines[-1])
 
 
-def measure_loop(cycles: int, warmup_s: float) -> dict:
+def make_executor(kind: str, context):
+    """The executor the nodes share: `multi` (rclpy MultiThreadedExecutor, 4 threads),
+    or `single` (SingleThreadedExecutor)."""
+    from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
+
+    if kind == "multi":
+        return MultiThreadedExecutor(num_threads=4, context=context)
+    if kind == "single":
+        return SingleThreadedExecutor(context=context)
+    raise ValueError(f"unknown executor {kind!r}")
+
+
+def measure_loop(cycles: int, warmup_s: float, executor_kind: str = "multi",
+                 fresh: bool = True) -> dict:
     import rclpy
-    from rclpy.executors import MultiThreadedExecutor
     from rclpy.qos import QoSProfile
     from rclpy.signals import SignalHandlerOptions
 
@@ -81,7 +93,8 @@ def measure_loop(cycles: int, warmup_s: float) -> dict:
             sim_files, "reward_from_detections")),
         BrainSession(context=context, parameter_overrides=parameter_overrides(
             [config_file("brain.yaml")], "brain_session",
-            extra={"url": f"http://127.0.0.1:{port}", "auto_start": True})),
+            extra={"url": f"http://127.0.0.1:{port}", "auto_start": True,
+                   "fresh_inputs": "camera" if fresh else ""})),
     ]
     session_node = nodes[2]
     session = session_node.session
@@ -125,7 +138,7 @@ def measure_loop(cycles: int, warmup_s: float) -> dict:
 
     probe.create_subscription(ActuatorCommand, "actuator_command", on_command,
                               QoSProfile(depth=50))
-    executor = MultiThreadedExecutor(num_threads=4, context=context)
+    executor = make_executor(executor_kind, context)
     for node in [*nodes, probe]:
         executor.add_node(node)
     spinner = threading.Thread(target=executor.spin, daemon=True)
@@ -180,11 +193,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=1500, help="cycles to time (50 Hz)")
     parser.add_argument("--warmup-s", type=float, default=5.0)
+    parser.add_argument("--executor", choices=["multi", "single"], default="multi")
+    parser.add_argument("--no-floor", action="store_true")
+    parser.add_argument("--no-fresh", action="store_true")
+    parser.add_argument("--switch-ms", type=float, default=0.0)
     args = parser.parse_args()
     os.environ.setdefault("ROS_DOMAIN_ID", str(150 + os.getpid() % 50))
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    floor = floor_figures()
-    figures = measure_loop(args.cycles, args.warmup_s)
+    if args.switch_ms:
+        sys.setswitchinterval(args.switch_ms / 1000)
+    floor = {"rtt_p99_us": 0.0, "rtt_p50_us": 0.0} if args.no_floor else floor_figures()
+    figures = measure_loop(args.cycles, args.warmup_s, args.executor, not args.no_fresh)
     floor_p99_ms = floor["rtt_p99_us"] / 1000.0
     target_ms = 4 * floor_p99_ms + (figures["brain_compute_p50_ms"] or 0.0)
     print(f"DDS floor (two-process CycleSpikes round trip): p50 {floor['rtt_p50_us'] / 1000:.3f} "

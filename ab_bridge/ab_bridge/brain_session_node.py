@@ -15,7 +15,6 @@ The API key comes from $AB_API_KEY or the `api_key` parameter; it is never logge
 from __future__ import annotations
 
 import json
-import queue
 import threading
 from typing import Any
 
@@ -79,6 +78,15 @@ class BrainSession(Node):
             description="Period of robot:state messages (joint positions and velocities of "
                         "the first JointState input); 0 disables them.",
             floating_point_range=[FloatingPointRange(from_value=0.0, to_value=60.0)])).value
+        fresh_text: str = self.declare_parameter("fresh_inputs", "", text(
+            description="Comma-separated input ids whose every cycle gets a message no earlier "
+                        "cycle was served: when the newest was served already, the answer to "
+                        "io:need waits for the next one (at most fresh_wait_ms). A camera "
+                        "listed here phase-locks the brain's cycles to its frames.")).value
+        fresh_wait_ms: float = self.declare_parameter("fresh_wait_ms", 30.0, text(
+            description="Longest wait for a fresh message of a fresh_inputs input; keep it "
+                        "under the server's io:need deadline (50 ms for the embedded brain).",
+            floating_point_range=[FloatingPointRange(from_value=0.0, to_value=1000.0)])).value
         diagnostics_s: float = self.declare_parameter("diagnostics_period_s", 1.0, text(
             description="Period of diagnostics messages.",
             floating_point_range=[FloatingPointRange(from_value=0.05, to_value=60.0)])).value
@@ -98,12 +106,21 @@ class BrainSession(Node):
             self.bindings = parse_inputs(load_path_or_inline(inputs_text))
         except ValueError as error:
             raise ValueError(f"parameter 'inputs': {error}") from None
+        self.fresh_inputs = {x.strip() for x in fresh_text.split(",") if x.strip()}
+        unknown = sorted(self.fresh_inputs - {b.input_id for b in self.bindings})
+        if unknown:
+            raise ValueError(f"parameter 'fresh_inputs': {unknown} are not inputs (inputs: "
+                             f"{sorted(b.input_id for b in self.bindings)})")
+        self.fresh_wait_s = fresh_wait_ms / 1000.0
+        # Per input: how many messages had arrived when the last one served was taken, and
+        # the message served by the current io:need (loop timing reads it).
+        self._served_count: dict[str, int] = {}
+        self.last_served: dict[str, Any] = {}
         try:
             self._options = json.loads(self.run_options) if self.run_options.strip() else {}
         except ValueError as error:
             raise ValueError(f"parameter 'run_options': not JSON ({error})") from None
 
-        self._handoff: queue.SimpleQueue = queue.SimpleQueue()
         self._closing = False
         # Cycles and holds are published on the realtime thread, in the order the brain
         # sent them (no executor wake-up on the command path); this lock keeps them
@@ -131,8 +148,6 @@ class BrainSession(Node):
             self.session.streamer.register_input(binding.input_id, self._provider(binding))
         self.create_service(StartRun, "~/start_run", self._start_run)
         self.create_service(StopRun, "~/stop_run", self._stop_run)
-        # Links states and errors go to the executor through a queue and a guard condition.
-        self._wake = self.create_guard_condition(self._drain)
         self.create_timer(diagnostics_s, self._publish_diagnostics)
         self.joint_input = next((b.input_id for b in self.bindings
                                  if b.type_name == "sensor_msgs/JointState"), None)
@@ -143,9 +158,21 @@ class BrainSession(Node):
             if self.auto_start else None
 
     def _provider(self, binding: InputBinding) -> Provider:
+        input_id = binding.input_id
+        fresh = input_id in self.fresh_inputs
+
         def provide():
-            msg = self.latest.get(binding.input_id)
-            return None if msg is None else frame_of(binding, msg)
+            # Called on the realtime thread, one io:need at a time.
+            if fresh:
+                msg, count = self.latest.wait_newer(input_id, self._served_count.get(input_id, 0),
+                                                    self.fresh_wait_s)
+            else:
+                msg, count = self.latest.get_counted(input_id)
+            if msg is None:
+                return None
+            self._served_count[input_id] = count
+            self.last_served[input_id] = msg
+            return frame_of(binding, msg)
         return provide
 
     def _auto_start_once(self) -> None:
@@ -196,11 +223,17 @@ class BrainSession(Node):
             self.get_logger().error(f"reward for cycle {msg.cycle}: {len(msg.layer_ids)} layer "
                                     f"ids but {len(msg.layer_rewards)} rewards; dropped")
             return
-        self.session.send_reward(msg.cycle, msg.global_reward,
-                                 dict(zip(msg.layer_ids, msg.layer_rewards, strict=True)))
+        sent = self.session.send_reward(msg.cycle, msg.global_reward,
+                                        dict(zip(msg.layer_ids, msg.layer_rewards, strict=True)))
+        if not sent and not self.session.running:
+            # Usual at a phase end: the last cycle's reward arrives after the run stopped.
+            self.get_logger().debug(f"reward for cycle {msg.cycle} dropped: no run "
+                                    f"({self.session.stats.rewards_without_run} so far)")
 
     def _on_deviation(self, msg: Deviation) -> None:
-        self.session.send_deviation(msg.feedback_id, list(msg.values), msg.cycle)
+        sent = self.session.send_deviation(msg.feedback_id, list(msg.values), msg.cycle)
+        if not sent and not self.session.running:
+            self.get_logger().debug(f"deviation for cycle {msg.cycle} dropped: no run")
 
     # -- SessionListener (called on Socket.IO threads) -------------------------------------
     def on_cycle(self, result: CycleResult) -> None:
@@ -212,37 +245,20 @@ class BrainSession(Node):
 
     def on_hold(self, reason: str) -> None:
         with self._publish_lock:
-            if not self._closing:
-                self._publish_hold()
-        self._hand_over("hold", reason)
+            if self._closing:
+                return
+            self._publish_hold()
+        self.get_logger().warning(f"holding actuators: {reason}")
 
+    # Link states and errors are logged right here too (rclpy loggers may be used from any
+    # thread): no guard condition, so the node runs on any executor, EventsExecutor included.
     def on_link(self, state: str, detail: str) -> None:
-        self._hand_over("link", f"{state} {detail}".strip())
+        if not self._closing:
+            self.get_logger().info(f"brain link {state} {detail}".strip())
 
     def on_error(self, message: str) -> None:
-        self._hand_over("error", message)
-
-    def _hand_over(self, kind: str, item: Any) -> None:
-        if self._closing:
-            return
-        self._handoff.put((kind, item))
-        try:
-            self._wake.trigger()
-        except Exception:  # destroyed between the check and the call: nothing to wake
-            pass
-
-    def _drain(self) -> None:
-        while True:
-            try:
-                kind, item = self._handoff.get_nowait()
-            except queue.Empty:
-                return
-            if kind == "hold":
-                self.get_logger().warning(f"holding actuators: {item}")
-            elif kind == "link":
-                self.get_logger().info(f"brain link {item}")
-            else:
-                self.get_logger().error(item, throttle_duration_sec=1.0)
+        if not self._closing:
+            self.get_logger().error(message, throttle_duration_sec=1.0)
 
     def _publish_cycle(self, result: CycleResult) -> None:
         stamp = self.get_clock().now().to_msg()
@@ -282,6 +298,8 @@ class BrainSession(Node):
             "server_errors": stats.server_errors, "out_of_order_cycles": stats.out_of_order,
             "chunks_sent": stats.chunks_sent, "rewards_sent": stats.rewards_sent,
             "deviations_sent": stats.deviations_sent,
+            "rewards_without_run": stats.rewards_without_run,
+            "deviations_without_run": stats.deviations_without_run,
         }
         status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
         array = DiagnosticArray()

@@ -13,6 +13,15 @@ events (or a binary event and its attachments) can be handled out of order. Here
 every message is handled on the transport's reader thread, in arrival order;
 only a namespace disconnect (which joins the reader) gets a thread of its own.
 Callbacks therefore run on the reader thread and must not block for long.
+
+Emits from several threads (the reader answering `io:need`, the ROS executor sending
+rewards, deviations and robot state) are serialised: a binary event goes out as a
+header frame followed by its attachment frames, and a frame of another event in
+between would be taken by the server as the attachment.
+
+`FastPacket` is python-socketio's default JSON packet with a cheaper check for binary
+data (the stock one builds a list per nesting level and visits every element, ~1 ms
+for a cycle:update of 40 rows of 32 bits); the wire format is the same.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from typing import Any
 
 import engineio
 import socketio
+from socketio import packet as sio_packet
 
 from ab_bridge.rest import auth_headers
 
@@ -38,6 +48,28 @@ _log = logging.getLogger(__name__)
 
 #: Socket.IO packet type of a namespace disconnect (its handler joins the reader thread).
 _SIO_DISCONNECT = "1"
+
+
+class FastPacket(sio_packet.Packet):
+    """The default Socket.IO packet (JSON, binary attachments) with a faster binary check."""
+
+    @classmethod
+    def data_is_binary(cls, data: Any) -> bool:
+        # Same answer as the stock check (bytes or bytearray anywhere inside lists and
+        # dicts), without a call per element: plain scalars are skipped in one pass.
+        stack = [data]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, (bytes, bytearray)):
+                return True
+            if isinstance(item, list):
+                stack.extend(x for x in item if type(x) not in _SCALARS)
+            elif isinstance(item, dict):
+                stack.extend(v for v in item.values() if type(v) not in _SCALARS)
+        return False
+
+
+_SCALARS = frozenset({int, float, str, bool, type(None)})
 
 
 class _InOrderEngineIOClient(engineio.Client):
@@ -82,7 +114,9 @@ class RealtimeClient:
         self._timeout_s = connect_timeout_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._emit_lock = threading.Lock()   # one event's frames go out together
         self._sio = _InOrderClient(
+            serializer=FastPacket,
             reconnection=True, reconnection_attempts=0,
             reconnection_delay=reconnect_delay_s, reconnection_delay_max=reconnect_delay_max_s,
             randomization_factor=0.2, logger=False, engineio_logger=False,
@@ -116,7 +150,8 @@ class RealtimeClient:
         if not self.connected:
             return False
         try:
-            self._sio.emit(event, payload, namespace=self.namespace)
+            with self._emit_lock:
+                self._sio.emit(event, payload, namespace=self.namespace)
             return True
         except socketio.exceptions.SocketIOError:
             return False
@@ -170,7 +205,8 @@ class RealtimeClient:
         if self._stop.is_set():
             return
         # Join the run's room on every (re)connection.
-        self._sio.emit("run:join", {"runId": self.run_id}, namespace=self.namespace)
+        with self._emit_lock:
+            self._sio.emit("run:join", {"runId": self.run_id}, namespace=self.namespace)
         self._on_link("connected", f"{self.url} {self.namespace}")
 
     def _disconnected(self, reason: Any = None) -> None:

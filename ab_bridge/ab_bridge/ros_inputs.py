@@ -9,12 +9,15 @@ ROS topics:
     mic:    {topic: audio, type: std_msgs/Int16MultiArray, sample_rate: 16000}
 
 The node keeps the latest message of each topic; when the brain asks for an
-input, the message is converted here (on the realtime thread).
+input, the message is converted here (on the realtime thread). For the inputs of the
+node's `fresh_inputs` parameter it first waits (at most `fresh_wait_ms`) for a message
+that no earlier cycle was served.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -122,16 +125,40 @@ def frame_of(binding: InputBinding, msg: Any) -> InputFrame:
 
 
 class LatestMessages:
-    """The latest message per input id, shared between the executor and the realtime thread."""
+    """The latest message per input id, shared between the executor and the realtime thread.
+
+    Messages are counted per input, so a reader can tell whether one arrived since the one
+    it used last and wait for it (`wait_newer`).
+    """
 
     def __init__(self) -> None:
         self._latest: dict[str, Any] = {}
-        self._lock = threading.Lock()
+        self._count: dict[str, int] = {}
+        self._changed = threading.Condition()
 
     def put(self, input_id: str, msg: Any) -> None:
-        with self._lock:
+        with self._changed:
             self._latest[input_id] = msg
+            self._count[input_id] = self._count.get(input_id, 0) + 1
+            self._changed.notify_all()
 
     def get(self, input_id: str) -> Any:
-        with self._lock:
+        with self._changed:
             return self._latest.get(input_id)
+
+    def get_counted(self, input_id: str) -> tuple[Any, int]:
+        """(latest message or None, how many messages of that input arrived so far)."""
+        with self._changed:
+            return self._latest.get(input_id), self._count.get(input_id, 0)
+
+    def wait_newer(self, input_id: str, seen: int, timeout_s: float) -> tuple[Any, int]:
+        """Like `get_counted`, once more than `seen` messages arrived, or when `timeout_s`
+        has passed (then the latest there is, possibly the one already seen)."""
+        deadline = time.monotonic() + timeout_s
+        with self._changed:
+            while self._count.get(input_id, 0) <= seen:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._changed.wait(remaining)
+            return self._latest.get(input_id), self._count.get(input_id, 0)

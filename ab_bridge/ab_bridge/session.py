@@ -117,6 +117,8 @@ class SessionStats:
     reconnects: int = 0
     server_errors: int = 0       # io:error messages from the server
     out_of_order: int = 0        # cycle:update older than one already published (dropped)
+    rewards_without_run: int = 0     # rewards that came while no run was running (dropped)
+    deviations_without_run: int = 0  # deviations likewise
     cycle_times: deque = field(default_factory=lambda: deque(maxlen=50))
 
     def cycle_rate_hz(self) -> float:
@@ -246,7 +248,9 @@ class BrainSession:
         """Send learn:reward (clamped, learning layers filled); False when not sent."""
         contract, link = self.contract, self._link
         if contract is None or link is None:
-            self._error("reward dropped: no run")
+            # Not a fault: the reward for a run's last cycle usually arrives just after the
+            # run stopped. Counted (diagnostics), not reported.
+            self.stats.rewards_without_run += 1
             return False
         try:
             payload = build_reward(cycle, global_reward, by_layer, contract.stdp_layers)
@@ -266,7 +270,7 @@ class BrainSession:
         """Send a deviation now as a Feedback raster chunk; False when rejected or not sent."""
         contract, link = self.contract, self._link
         if contract is None or link is None:
-            self._error("deviation dropped: no run")
+            self.stats.deviations_without_run += 1   # as rewards: late, not a fault
             return False
         known = [f.id for f in contract.feedback]
         if known and feedback_id not in known:

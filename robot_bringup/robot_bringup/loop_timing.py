@@ -27,7 +27,11 @@ class FrameTiming:
     @classmethod
     def attach(cls, session_node: Any, input_id: str = "camera") -> FrameTiming | None:
         """Wrap `session_node`'s input streamer; None when the node does not look like
-        ab_bridge's BrainSession (then the loop latency is not measured)."""
+        ab_bridge's BrainSession (then the loop latency is not measured).
+
+        The frame noted for a cycle is the message the session served that cycle (its
+        `last_served`, read once the need is served: the session may wait for a fresh
+        frame); nodes without it get the newest message as the need arrives."""
         session = getattr(session_node, "session", None)
         streamer = getattr(session, "streamer", None)
         latest = getattr(session_node, "latest", None)
@@ -35,16 +39,24 @@ class FrameTiming:
         if serve is None or latest is None or not hasattr(latest, "get"):
             return None
         timing = cls(input_id)
+        served_by_node = getattr(session_node, "last_served", None)
 
         def serve_and_note(run_id, cycle, needs, now_s):
-            msg = latest.get(input_id)
-            stamp = getattr(getattr(msg, "header", None), "stamp", None)
-            if stamp is not None:
-                timing.note(int(cycle), stamp.sec * 1_000_000_000 + stamp.nanosec)
-            return serve(run_id, cycle, needs, now_s)
+            if served_by_node is None:
+                timing.note_frame(cycle, latest.get(input_id))
+                return serve(run_id, cycle, needs, now_s)
+            served_by_node.pop(input_id, None)
+            result = serve(run_id, cycle, needs, now_s)
+            timing.note_frame(cycle, served_by_node.get(input_id))
+            return result
 
         streamer.serve = serve_and_note
         return timing
+
+    def note_frame(self, cycle: int, msg: Any) -> None:
+        stamp = getattr(getattr(msg, "header", None), "stamp", None)
+        if stamp is not None:
+            self.note(int(cycle), stamp.sec * 1_000_000_000 + stamp.nanosec)
 
     def note(self, cycle: int, frame_stamp_ns: int, served_ns: int | None = None) -> None:
         with self.lock:

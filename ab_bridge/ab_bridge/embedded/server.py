@@ -2,7 +2,7 @@
 
 aiohttp serves REST under /api and python-socketio (AsyncServer, namespace /ab) on the
 same port and event loop. Each run owns a Network; its loop emits `io:need`, waits for
-the requested `io:chunk`s (or the deadline), runs gamma timesteps in a worker thread and
+the requested `io:chunk`s (or the deadline), runs gamma timesteps and
 emits `cycle:update` with the output spikes as rows {"t", "id", "bits"}. `learn:reward`
 applies reward-modulated STDP; feedback chunks drive feedback populations for the next
 cycle; `robot:state` is kept (its `q` feeds JointState inputs that got no chunk).
@@ -42,6 +42,7 @@ from ab_bridge.embedded.encoders import (
 )
 from ab_bridge.embedded.graph import BrainGraph, Encoder, GraphError, load_graph
 from ab_bridge.embedded.snn import Network
+from ab_bridge.realtime import FastPacket
 
 NAMESPACE = "/ab"
 # How many cycles back a learn:reward may name (older ones are ignored).
@@ -127,9 +128,18 @@ class BrainServer:
         self.realtime = realtime
         self.save_interval_s = save_interval_s
         self.runs: dict[str, Run] = {}
-        # One worker thread runs every network step and reward, in submission order.
-        self.worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="brain")
+        # Network steps and rewards run on the event loop itself: one thread, so they keep
+        # their arrival order and never wait for the interpreter lock (a compute thread and
+        # the loop passed it back and forth several times per cycle, a few ms each on a
+        # loaded machine). The loop is busy while a cycle computes; what arrives meanwhile
+        # (rewards, the next cycle's chunks come later anyway) waits for it. Only the
+        # weight files are written on this thread.
+        self.worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="brain-save")
         self.sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins=[],
+                                        serializer=FastPacket,
+                                        # Each client's events in arrival order, on the
+                                        # loop, without a task per message.
+                                        async_handlers=False,
                                         max_http_buffer_size=16 * 1024 * 1024)
         self.app = web.Application(middlewares=[self._auth_middleware],
                                    client_max_size=16 * 1024 * 1024)
@@ -159,10 +169,19 @@ class BrainServer:
 
     def save_state(self, network: Network) -> Path:
         """Write the network's weights atomically to <state_dir>/<project>.npz."""
-        path = self.state_path(network.graph.project)
+        return self._write_state(network.graph.project, network.state_arrays())
+
+    async def _save_state_async(self, network: Network) -> Path:
+        # The snapshot is taken on the loop (between cycles), the file written off it.
+        arrays = network.state_arrays()
+        return await asyncio.get_running_loop().run_in_executor(
+            self.worker, self._write_state, network.graph.project, arrays)
+
+    def _write_state(self, project: str, arrays: dict[str, np.ndarray]) -> Path:
+        path = self.state_path(project)
         tmp = path.with_name(path.name + ".tmp.npz")
         with open(tmp, "wb") as fh:
-            np.savez(fh, **network.state_arrays())
+            np.savez(fh, **arrays)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -326,9 +345,7 @@ class BrainServer:
             # Credit goes to the cycle the reward names (its eligibility as that cycle
             # left it), not to whatever ran since; a reward for an unknown or too old
             # cycle is ignored.
-            applied = await asyncio.get_running_loop().run_in_executor(
-                self.worker, run.network.apply_reward, global_reward, by_layer, cycle)
-            if applied is None:
+            if run.network.apply_reward(global_reward, by_layer, cycle) is None:
                 run.rewards_ignored += 1
 
         @sio.on("robot:state", namespace=NAMESPACE)
@@ -392,6 +409,15 @@ class BrainServer:
         else:
             run.rates[spec.id] = encode_input(spec, data.get("format"), data.get("meta"),
                                               data.get("data"))
+        meta = data.get("meta")
+        chunk_cycle = meta.get("cycle") if isinstance(meta, dict) else None
+        if fb is None and isinstance(chunk_cycle, int) and not isinstance(chunk_cycle, bool) \
+                and chunk_cycle < run.cycle:
+            # A late answer to an earlier cycle's io:need: its value holds, but it must not
+            # complete the next cycle's wait (that cycle would run on it at once, and the
+            # client's answers would stay one cycle behind). Feedback counts whenever it
+            # comes: clients send it on cycle:update, for the next cycle.
+            return
         run.received.add(str(input_id))
         if self._inputs_complete(run):
             run.arrived.set()
@@ -428,8 +454,7 @@ class BrainServer:
             await asyncio.gather(run.task, return_exceptions=True)
         self.runs.pop(run.run_id, None)
         if run.network.learning_enabled:
-            await asyncio.get_running_loop().run_in_executor(self.worker, self.save_state,
-                                                             run.network)
+            await self._save_state_async(run.network)
         await self.sio.emit("run:stopped", {"runId": run.run_id, "cycle": run.cycle},
                             room=run.run_id, namespace=NAMESPACE)
         logger.info("run %s stopped at cycle %d", run.run_id, run.cycle)
@@ -459,7 +484,6 @@ class BrainServer:
         return rasters
 
     async def _run_loop(self, run: Run) -> None:
-        loop = asyncio.get_running_loop()
         graph = run.graph
         period_s = graph.gamma * graph.dt_ms / 1000.0
         next_start = time.monotonic()
@@ -499,27 +523,27 @@ class BrainServer:
                 run.received.clear()
                 run.arrived.clear()
                 t0 = time.perf_counter()
-                result = await loop.run_in_executor(self.worker, run.network.run_cycle, rasters)
+                result = run.network.run_cycle(rasters)   # on the loop: see __init__
                 run.last_cycle_ms = (time.perf_counter() - t0) * 1000.0
-                # Chunks that arrived while it computed answered this cycle's io:need too
-                # late: their values hold, but they must not complete the next cycle's
-                # wait (it would then run on them at once, and the client's answers would
-                # stay one cycle behind from then on).
+                cycle = run.cycle
+                # From here on, a chunk answering this cycle's io:need is late (see
+                # _accept_chunk); the loop was busy computing, so chunks that came meanwhile
+                # are handled only now, during the emit.
+                run.cycle += 1
                 run.received.clear()
                 run.arrived.clear()
                 rows = [{"t": t, "id": oid, "bits": raster[t].tolist()}
                         for oid, raster in result.outputs.items() for t in range(graph.gamma)]
                 await self.sio.emit("cycle:update", {
-                    "runId": run.run_id, "cycle": run.cycle, "outputs": rows,
+                    "runId": run.run_id, "cycle": cycle, "outputs": rows,
                     "spikeCounts": {o.id: result.spike_counts[o.population]
                                     for o in graph.outputs},
                     "computeMs": round(run.last_cycle_ms, 3)},
                     room=run.run_id, namespace=NAMESPACE)
-                run.cycle += 1
                 if run.network.learning_enabled and \
                         time.monotonic() - self._last_save > self.save_interval_s:
                     self._last_save = time.monotonic()
-                    await loop.run_in_executor(self.worker, self.save_state, run.network)
+                    await self._save_state_async(run.network)
         except Exception:
             logger.exception("run %s failed", run.run_id)
             raise
