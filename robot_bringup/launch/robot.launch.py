@@ -13,7 +13,7 @@ from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, ExecuteProcess, GroupAction
 from launch.conditions import IfCondition, UnlessCondition
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.substitutions import FindPackagePrefix, FindPackageShare
 
@@ -82,10 +82,16 @@ def generate_launch_description() -> LaunchDescription:
                  parameters=[LaunchConfiguration("brain_params"),
                              {"url": LaunchConfiguration("brain_url")}],
                  output="screen"),
-            # On the robot the target is only known from the detector: no ground truth.
+            # On the robot the target is only known from the detector: no ground truth; and
+            # no joint_motion (the sim's report of each command's effect): judge each
+            # command from the actuator_command arrivals around joint_states.
             Node(package="robot_bringup", executable="reward_from_detections",
                  name="reward_from_detections",
-                 parameters=[sim_params, {"use_ground_truth": use_sim}], output="screen"),
+                 parameters=[sim_params, {"use_ground_truth": use_sim, "judge_from":
+                                          PythonExpression(["'joint_motion' if '", use_sim,
+                                                            "'.lower() == 'true' else "
+                                                            "'commands'"])}],
+                 output="screen"),
             Node(package="robot_bringup", executable="spike_raster", name="spike_raster",
                  parameters=[sim_params], output="screen"),
         ]),

@@ -2,13 +2,13 @@
 
 Subscribes `detections` (the target's box), `joint_states` (the arm's tip by
 forward kinematics), `sim/target` (the simulator's ground truth, used when no
-detection is fresh and `use_ground_truth` is true) and `actuator_command` (the
-brain cycle being judged). A brain command is judged when the next one arrives (or
-`judge_after_s` after it, when none follows): what the arm did between the two
-arrivals is that command's doing. The simulator applies a command when it arrives and
-publishes joint_states at once, and this node hears both commands as it does, so the
-joints at two consecutive arrivals bracket one command, whatever the order in which a
-joint_states tick and a command reach the two nodes. For each it publishes `reward` (1 - distance /
+detection is fresh and `use_ground_truth` is true) and what each brain command did:
+with `judge_from: joint_motion` (the sim) the `joint_motion` the simulator publishes
+for every command it applies (joints just before and after it, and its cycle), so each
+cycle is credited with exactly its own move; with `judge_from: commands` (a robot whose
+driver does not report that) `actuator_command`, each command judged when the next one
+arrives or `judge_after_s` after it (the joints at two arrivals bracket one command as
+far as joint_states keep up). For each judged cycle it publishes `reward` (1 - distance /
 scale_m, or exp(-distance / scale_m), in [0, 1]; with `per_joint_rewards` also one
 reward per joint for the layer that drives it: 0.5 + 0.5 x the joint's progress toward
 the target during the command / progress_scale_rad, clipped to [0, 1]), `deviation` (feedback `arm_error`: the
@@ -30,7 +30,7 @@ from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float32MultiArray
 
-from ab_interfaces.msg import ActuatorCommand, Detections, Deviation, Reward
+from ab_interfaces.msg import ActuatorCommand, Detections, Deviation, JointMotion, Reward
 from robot_bringup.arm import ArmGeometry
 from robot_bringup.camera import CameraModel
 from robot_bringup.params import declare, require_length
@@ -90,10 +90,18 @@ class RewardFromDetections(Node):
                                        or not all(self.joint_layer_ids)):
             raise ValueError("parameter 'joint_layer_ids' must name two layers (joint 0, "
                              f"joint 1), got {self.joint_layer_ids}")
+        self.judge_from = declare(
+            self, "judge_from", "joint_motion",
+            "What tells a command's effect: 'joint_motion' (joints before/after each applied "
+            "command, as the sim publishes) or 'commands' (actuator_command arrivals "
+            "bracketing joint_states).")
+        if self.judge_from not in ("joint_motion", "commands"):
+            raise ValueError("parameter 'judge_from' must be 'joint_motion' or 'commands', "
+                             f"got {self.judge_from!r}")
         self.judge_after_s = declare(
             self, "judge_after_s", 0.2,
-            "A brain command not followed by another within this time is judged then (s).",
-            0.01, 10.0)
+            "judge_from commands: a brain command not followed by another within this time "
+            "is judged then (s).", 0.01, 10.0)
         self.ignore_sources = list(declare(
             self, "ignore_sources", ["sim_arm"],
             "actuator_command sources that are not brain cycles (not judged)."))
@@ -115,13 +123,18 @@ class RewardFromDetections(Node):
                                  qos_profile_sensor_data)
         self.create_subscription(Detections, "detections", self.on_detections, reliable)
         self.create_subscription(PointStamped, "sim/target", self.on_ground_truth, reliable)
-        self.create_subscription(ActuatorCommand, "actuator_command", self.on_command, reliable)
         self.rewards_published = 0
         # The command waiting to be judged: its cycle, the joints and the time it arrived.
         self.pending_cycle: int | None = None
         self.pending_before = None
         self.pending_since = 0.0
-        self.create_timer(self.judge_after_s / 4.0, self.judge_overdue)
+        if self.judge_from == "joint_motion":
+            self.create_subscription(JointMotion, "joint_motion", self.on_motion,
+                                     QoSProfile(depth=50))
+        else:
+            self.create_subscription(ActuatorCommand, "actuator_command", self.on_command,
+                                     reliable)
+            self.create_timer(self.judge_after_s / 4.0, self.judge_overdue)
         self.last_sample = None
         self.detections_seen = 0
 
@@ -158,6 +171,26 @@ class RewardFromDetections(Node):
 
     def on_ground_truth(self, msg: PointStamped) -> None:
         self.estimator.set_ground_truth((msg.point.x, msg.point.y), time.monotonic())
+
+    def on_motion(self, msg: JointMotion) -> None:
+        if msg.source in self.ignore_sources:
+            return
+        names = list(msg.name)
+        try:
+            index = [names.index("joint0"), names.index("joint1")] \
+                if "joint0" in names and "joint1" in names else [0, 1]
+            before = [msg.position_before[i] for i in index]
+            after = [msg.position_after[i] for i in index]
+        except IndexError:
+            self.get_logger().warning("joint_motion without positions for joint0/joint1",
+                                      throttle_duration_sec=5.0)
+            return
+        if not all(math.isfinite(v) for v in before + after):
+            self.get_logger().warning("joint_motion with non-finite positions ignored",
+                                      throttle_duration_sec=5.0)
+            return
+        self.estimator.set_joints(after)
+        self.judge(int(msg.cycle), before)
 
     def on_command(self, msg: ActuatorCommand) -> None:
         if msg.source in self.ignore_sources:

@@ -1,7 +1,8 @@
 """`sim_arm`: the simulated 2-joint arm, its camera and its target.
 
 Takes `actuator_command` deltas (channels `joint:0`, `joint:1`, `gripper`),
-publishes `joint_states`, the camera image `camera/image_raw` (bgr8), rviz
+publishes `joint_states`, `joint_motion` (for each command it applies that is not
+its own: the joints just before and after it, with the command's cycle), the camera image `camera/image_raw` (bgr8), rviz
 `markers` in the fixed frame `world` (no TF), and the target's true position on
 `sim/target`. The target moves every `target_period_s`, on the `sim_arm/next_target`
 service, on a button press (`gpio/edges` from pilot_hw), or when the
@@ -28,7 +29,7 @@ from std_msgs.msg import ColorRGBA
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
-from ab_interfaces.msg import ActuatorCommand, GpioEdge
+from ab_interfaces.msg import ActuatorCommand, GpioEdge, JointMotion
 from robot_bringup.arm import GRIPPER_CHANNEL, ArmGeometry, ArmState
 from robot_bringup.camera import CameraModel, TargetSchedule, render
 from robot_bringup.params import declare, require_length
@@ -132,6 +133,9 @@ class SimArm(Node):
         self.image_publisher = self.create_publisher(Image, "camera/image_raw",
                                                      qos_profile_sensor_data)
         self.marker_publisher = self.create_publisher(MarkerArray, "markers", reliable)
+        # Reliable: each message is the only record of what one brain cycle did.
+        self.motion_publisher = self.create_publisher(JointMotion, "joint_motion",
+                                                      QoSProfile(depth=50))
         self.target_publisher = self.create_publisher(PointStamped, "sim/target", reliable)
         self.command_publisher = self.create_publisher(ActuatorCommand, "actuator_command",
                                                        reliable)
@@ -164,6 +168,7 @@ class SimArm(Node):
         return self.schedule.update(self.now_s())
 
     def on_command(self, msg: ActuatorCommand) -> None:
+        before = [float(v) for v in self.arm.joints_rad] + [float(self.arm.gripper)]
         try:
             unknown = self.arm.apply(list(msg.channels), np.asarray(msg.deltas, dtype=float),
                                      int(msg.step_count))
@@ -173,8 +178,14 @@ class SimArm(Node):
             return
         self.commands_applied += 1
         if msg.source != SOURCE:
-            # The new joints go out at once: whoever judges this command sees its effect
-            # without waiting for the next joint_states tick.
+            # The new joints go out at once, and what this command did (joint_motion):
+            # whoever judges it sees its effect, and only its effect.
+            motion = JointMotion(source=msg.source, cycle=msg.cycle, name=list(JOINT_NAMES),
+                                 position_before=before)
+            motion.position_after = [float(v) for v in self.arm.joints_rad] + \
+                [float(self.arm.gripper)]
+            motion.header.stamp = self.get_clock().now().to_msg()
+            self.motion_publisher.publish(motion)
             self.publish_joints()
         for name in set(unknown) - self._warned_channels - {LED_CHANNEL}:
             self._warned_channels.add(name)

@@ -10,7 +10,14 @@ from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float32MultiArray
 
-from ab_interfaces.msg import ActuatorCommand, BoxDetection, Detections, Deviation, Reward
+from ab_interfaces.msg import (
+    ActuatorCommand,
+    BoxDetection,
+    Detections,
+    Deviation,
+    JointMotion,
+    Reward,
+)
 from robot_bringup.arm import ArmGeometry, forward_kinematics, inverse_kinematics
 from robot_bringup.camera import CameraModel
 from robot_bringup.reward_from_detections_node import RewardFromDetections
@@ -19,11 +26,11 @@ pytestmark = pytest.mark.timeout(60)
 RELIABLE = QoSProfile(depth=10)
 
 
-@pytest.fixture
-def graph(ros_context, executor, spin_until):
+def judge_graph(ros_context, executor, spin_until, judge_from):
     node = RewardFromDetections(context=ros_context, parameter_overrides=[
         rclpy.parameter.Parameter("shape", value="exp"),
-        rclpy.parameter.Parameter("scale_m", value=0.25)])
+        rclpy.parameter.Parameter("scale_m", value=0.25),
+        rclpy.parameter.Parameter("judge_from", value=judge_from)])
     probe = rclpy.create_node("probe", context=ros_context)
     executor.add_node(node)
     executor.add_node(probe)
@@ -36,10 +43,25 @@ def graph(ros_context, executor, spin_until):
         "joints": probe.create_publisher(JointState, "joint_states", qos_profile_sensor_data),
         "truth": probe.create_publisher(PointStamped, "sim/target", RELIABLE),
         "detections": probe.create_publisher(Detections, "detections", RELIABLE),
-        "command": probe.create_publisher(ActuatorCommand, "actuator_command", RELIABLE),
     }
+    if judge_from == "commands":
+        pubs["command"] = probe.create_publisher(ActuatorCommand, "actuator_command", RELIABLE)
+    else:
+        pubs["motion"] = probe.create_publisher(JointMotion, "joint_motion", RELIABLE)
     assert spin_until(executor, lambda: all(p.get_subscription_count() for p in pubs.values()))
     return node, pubs, got
+
+
+@pytest.fixture
+def graph(ros_context, executor, spin_until):
+    """The node judging from actuator_command arrivals (judge_from: commands)."""
+    return judge_graph(ros_context, executor, spin_until, "commands")
+
+
+@pytest.fixture
+def motion_graph(ros_context, executor, spin_until):
+    """The node judging from the sim's joint_motion (the default)."""
+    return judge_graph(ros_context, executor, spin_until, "joint_motion")
 
 
 def joints_msg(q):
@@ -154,3 +176,44 @@ def test_each_command_is_credited_with_the_moves_until_the_next(graph, executor,
     assert (first.cycle, second.cycle) == (1, 2)
     assert first.layer_rewards[0] == pytest.approx(0.5 + 0.5 * 0.01 / 0.05, abs=1e-4)
     assert second.layer_rewards[0] == pytest.approx(0.5 - 0.5 * 0.03 / 0.05, abs=1e-4)
+
+
+def motion(n, before, after, source="brain_session"):
+    msg = JointMotion(source=source, cycle=n, name=["joint0", "joint1", "gripper"])
+    msg.position_before = [float(before[0]), float(before[1]), 0.0]
+    msg.position_after = [float(after[0]), float(after[1]), 0.0]
+    return msg
+
+
+def test_joint_motion_credits_each_cycle_with_its_own_move(motion_graph, executor,
+                                                            spin_until):
+    node, pubs, got = motion_graph
+    q = [math.pi / 2, 0.0]
+    truth = PointStamped()
+    truth.point.x, truth.point.y = 0.3, 0.5
+    pubs["truth"].publish(truth)
+    # A stale joint_states tick arriving late changes nothing: joint_motion says it all.
+    pubs["joints"].publish(joints_msg([0.0, 0.0]))
+    assert spin_until(executor, lambda: node.estimator.ground_truth is not None)
+    wanted = inverse_kinematics(ArmGeometry(), [0.3, 0.5], near_rad=q)
+    toward = [a + math.copysign(0.01, w - a) for a, w in zip(q, wanted, strict=True)]
+    away = [a - math.copysign(0.02, w - a) for a, w in zip(toward, wanted, strict=True)]
+    pubs["motion"].publish(motion(4, q, toward))
+    pubs["motion"].publish(motion(5, toward, away))
+    pubs["motion"].publish(motion(6, away, q, source="sim_arm"))   # not a brain cycle
+    pubs["motion"].publish(JointMotion(source="brain_session", cycle=7, name=["joint0"]))
+    assert spin_until(executor, lambda: len(got["reward"]) == 2)
+    spin_until(executor, lambda: False, 0.3)
+    assert [r.cycle for r in got["reward"]] == [4, 5]
+    first, second = got["reward"]
+    assert first.layer_rewards[0] == pytest.approx(0.5 + 0.5 * 0.01 / 0.05, abs=1e-4)
+    assert second.layer_rewards[0] == pytest.approx(0.5 - 0.5 * 0.02 / 0.05, abs=1e-4)
+    tip = forward_kinematics(ArmGeometry(), away)[2]
+    assert second.global_reward == pytest.approx(
+        math.exp(-math.dist(tip, (0.3, 0.5)) / 0.25), rel=1e-3)
+
+
+def test_judge_from_must_be_known(ros_context):
+    with pytest.raises(ValueError, match="judge_from"):
+        RewardFromDetections(context=ros_context, parameter_overrides=[
+            rclpy.parameter.Parameter("judge_from", value="vibes")])

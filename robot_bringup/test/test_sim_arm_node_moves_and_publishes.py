@@ -5,7 +5,7 @@ import pytest
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 
-from ab_interfaces.msg import ActuatorCommand
+from ab_interfaces.msg import ActuatorCommand, JointMotion
 from robot_bringup.sim_arm_node import SimArm
 
 pytestmark = pytest.mark.timeout(60)
@@ -64,11 +64,21 @@ def test_commands_move_the_joints_and_bad_ones_are_survived(ros_context, executo
                                                              sim):
     probe = __import__("rclpy").create_node("commander", context=ros_context)
     executor.add_node(probe)
+    motions = []
+    probe.create_subscription(JointMotion, "joint_motion", motions.append, QoSProfile(depth=50))
     publisher = probe.create_publisher(ActuatorCommand, "actuator_command", QoSProfile(depth=10))
     assert spin_until(executor, lambda: publisher.get_subscription_count() > 0, 10)
-    publisher.publish(command(["joint:0", "joint:1"], [0.01] * 10 + [-0.02] * 10, steps=10))
+    cmd = command(["joint:0", "joint:1"], [0.01] * 10 + [-0.02] * 10, steps=10)
+    cmd.cycle = 42
+    publisher.publish(cmd)
     assert spin_until(executor, lambda: sim.commands_applied >= 1, 10)
     assert np.allclose(sim.arm.joints_rad, [1.6, 0.3])
+    # What the command did: the joints just before and after it, with its cycle.
+    assert spin_until(executor, lambda: motions, 10)
+    assert (motions[0].cycle, motions[0].source) == (42, "test")
+    assert list(motions[0].name) == ["joint0", "joint1", "gripper"]
+    assert motions[0].position_before[:2] == pytest.approx([1.5, 0.5])
+    assert motions[0].position_after[:2] == pytest.approx([1.6, 0.3])
     publisher.publish(command(["joint:0"], [0.1, 0.2], steps=1))  # wrong length
     publisher.publish(command(["joint:0"], [float("nan")]))
     publisher.publish(command(["joint:0"], [0.0]))  # a hold command
