@@ -162,6 +162,16 @@ def test_session_node_bridges_a_run(server, ros_context, executor, spin_until, t
     assert any(call[1].endswith("/stop") and call[3] == {"runId": "run-1"}
                for call in server.rest_calls)
 
+    # The last cycle's reward arriving after the stop (every phase end of the demo) is
+    # counted and shown in diagnostics, not reported as an error.
+    errors_before = node.session.stats.errors
+    reward_pub.publish(Reward(cycle=7, global_reward=0.5))
+    assert spin_until(executor, lambda: node.session.stats.rewards_without_run == 1)
+    assert spin_until(executor, lambda: {kv.key: kv.value for kv in diagnostics[-1].status[0]
+                                         .values}.get("rewards_without_run") == "1")
+    assert node.session.stats.errors == errors_before
+    assert len(server.received_of("learn:reward")) == 1
+
 
 @pytest.mark.timeout(60)
 def test_start_run_service_and_bad_options(server, ros_context, executor, spin_until, tmp_path,

@@ -95,7 +95,8 @@ class Run:
     started_s: float = field(default_factory=time.monotonic)
     rates: dict[str, np.ndarray] = field(default_factory=dict)        # held input rates
     feedback_rates: dict[str, np.ndarray] = field(default_factory=dict)  # next cycle only
-    received: set[str] = field(default_factory=set)    # ids arrived since the last cycle
+    received: set[str] = field(default_factory=set)    # ids that answered this cycle's need
+    answered: set[str] = field(default_factory=set)    # ids arrived since the last cycle, late too
     expected: set[str] = field(default_factory=set)    # ids the client sent last cycle
     robot_state: dict[str, Any] = field(default_factory=dict)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
@@ -409,6 +410,7 @@ class BrainServer:
         else:
             run.rates[spec.id] = encode_input(spec, data.get("format"), data.get("meta"),
                                               data.get("data"))
+        run.answered.add(str(input_id))
         meta = data.get("meta")
         chunk_cycle = meta.get("cycle") if isinstance(meta, dict) else None
         if fb is None and isinstance(chunk_cycle, int) and not isinstance(chunk_cycle, bool) \
@@ -428,7 +430,10 @@ class BrainServer:
         never provides some input, e.g. feedback, does not stall every cycle)."""
         if all(n["id"] in run.received for n in run.needs):
             return True
-        return bool(run.expected) and run.expected <= run.received
+        # What it sent last cycle, and what arrived late since: a late answer tells that
+        # the client provides that input, though it does not count for this cycle.
+        wanted = run.expected | run.answered
+        return bool(wanted) and wanted <= run.received
 
     # ---- runs ----------------------------------------------------------------------------
     def start_run(self, graph: BrainGraph, learning: bool = True, seed: int | None = None) -> Run:
@@ -516,10 +521,12 @@ class BrainServer:
                 if run.stopping:
                     break
                 rasters = self._rasters(run)
-                # Chunks arriving after the cycle:update (e.g. feedback sent on it) count
-                # for the next cycle.
-                if run.received:
-                    run.expected = set(run.received)
+                # What the client sends (late answers included: they still tell what it
+                # provides) is what the next cycles wait for. Chunks arriving after the
+                # cycle:update (e.g. feedback sent on it) count for the next cycle.
+                if run.answered:
+                    run.expected = set(run.answered)
+                run.answered.clear()
                 run.received.clear()
                 run.arrived.clear()
                 t0 = time.perf_counter()

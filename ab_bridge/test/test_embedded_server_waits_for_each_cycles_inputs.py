@@ -1,0 +1,58 @@
+"""A cycle runs on the answers to its own io:need: answers that come late (after the
+deadline) keep their values but neither complete a later cycle's wait nor make the server
+stop waiting for that input."""
+
+from __future__ import annotations
+
+import queue
+from pathlib import Path
+
+import pytest
+from test_embedded_server_protocol import DEMO, Client, demo_inputs
+
+from ab_bridge.embedded.graph import load_graph
+from ab_bridge.embedded.server import BrainServer, ServerThread
+
+
+def answers(run_id: str, cycle: int) -> list[dict]:
+    """demo_arm's chunks carrying the cycle they answer (`meta.cycle`, as brain_session
+    sends them)."""
+    chunks = demo_inputs(run_id, cycle)
+    for chunk in chunks:
+        chunk["meta"] = {**chunk["meta"], "cycle": cycle}
+    return chunks
+
+
+@pytest.mark.timeout(60)
+def test_late_answers_do_not_put_the_loop_ahead_of_its_inputs(tmp_path: Path) -> None:
+    thread = ServerThread(BrainServer([load_graph(DEMO)], tmp_path, realtime=True,
+                                      deadline_ms=300))
+    thread.start()
+    client = None
+    try:
+        import requests
+
+        rid = requests.post(f"{thread.url}/api/robot/demo_arm/start", json={},
+                            timeout=10).json()["runId"]
+        client = Client(thread.url)
+        client.join(rid)
+        assert client.next("io:need")["cycle"] == 0
+        *sensors, feedback = answers(rid, 0)
+        client.emit("io:chunk", feedback)             # only the feedback in time
+        assert client.next("cycle:update", timeout_s=20)["cycle"] == 0   # after the deadline
+        for payload in sensors:                        # the sensors, late
+            client.emit("io:chunk", payload)
+        client.emit("io:chunk", feedback)             # feedback on cycle:update (SDK pattern)
+        for cycle in range(1, 5):
+            assert client.next("io:need", timeout_s=20)["cycle"] == cycle
+            # The server waits for this cycle's answers (well within its deadline) ...
+            with pytest.raises(queue.Empty):
+                client.next("cycle:update", timeout_s=0.1)
+            for payload in answers(rid, cycle):
+                client.emit("io:chunk", payload)
+            # ... and runs the cycle once they are there.
+            assert client.next("cycle:update", timeout_s=20)["cycle"] == cycle
+    finally:
+        if client is not None:
+            client.close()
+        thread.stop()

@@ -1,0 +1,102 @@
+"""Events emitted from several threads reach the server whole; the faster binary check
+gives python-socketio's answer."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from typing import Any
+
+import pytest
+from protocol_server import ProtocolServer
+from session_helpers import Recorder, wait_until
+from socketio import packet as sio_packet
+
+from ab_bridge.realtime import FastPacket, RealtimeClient
+
+
+def random_payload(rng: random.Random, depth: int = 0) -> Any:
+    choice = rng.randrange(9 if depth < 4 else 5)
+    if choice == 0:
+        return rng.randrange(-5, 5)
+    if choice == 1:
+        return rng.random()
+    if choice == 2:
+        return rng.choice(["", "bits", None, True, False])
+    if choice == 3:
+        return bytes(rng.randrange(3)) if rng.random() < 0.1 else rng.randrange(2)
+    if choice == 4:
+        return (1, b"x") if rng.random() < 0.05 else "t"   # tuples are not looked into
+    if choice in (5, 6):
+        return [random_payload(rng, depth + 1) for _ in range(rng.randrange(6))]
+    return {f"k{i}": random_payload(rng, depth + 1) for i in range(rng.randrange(5))}
+
+
+def test_fast_binary_check_answers_like_socketio() -> None:
+    rng = random.Random(7)
+    payloads = [random_payload(rng) for _ in range(3000)]
+    payloads += [b"", bytearray(b"x"), [[[[b"deep"]]]], {"a": {"b": [1, {"c": bytearray()}]}},
+                 {"rows": [{"t": t, "id": "joint0", "bits": [0, 1] * 16} for t in range(20)]}]
+    binary = 0
+    for payload in payloads:
+        expected = sio_packet.Packet.data_is_binary(payload)
+        assert FastPacket.data_is_binary(payload) is expected, payload
+        binary += expected
+    assert 100 < binary < len(payloads) - 100          # both answers were exercised
+    data = ["cycle:update", {"runId": "r", "outputs": [{"t": 0, "id": "j", "bits": [0, 1]}]}]
+    assert FastPacket(sio_packet.EVENT, data=data, namespace="/ab").encode() == \
+        sio_packet.Packet(sio_packet.EVENT, data=data, namespace="/ab").encode()
+    chunk = ["io:chunk", {"inputId": "camera", "data": b"\x00\x01"}]
+    assert FastPacket(sio_packet.EVENT, data=chunk, namespace="/ab").encode() == \
+        sio_packet.Packet(sio_packet.EVENT, data=chunk, namespace="/ab").encode()
+
+
+@pytest.mark.timeout(60)
+def test_binary_chunks_keep_their_attachments_when_threads_emit_together() -> None:
+    """A binary event is a header frame plus attachment frames; a text event sent by another
+    thread in between used to be taken by the server as the attachment."""
+    server = ProtocolServer().start()
+    recorder = Recorder()
+    client = RealtimeClient(server.url, "run-1", on_event=lambda e, p: None,
+                            on_link=recorder.on_link, reconnect_delay_s=0.1,
+                            reconnect_delay_max_s=0.4, connect_timeout_s=3.0)
+    per_thread = 60
+    try:
+        client.start()
+        assert wait_until(lambda: client.connected and "run-1" in server.joined)
+        # Widen the race: pause after each binary event's header frame (Socket.IO packet
+        # type 5), so another thread's frame would come before the attachment unless the
+        # client keeps an event's frames together.
+        send = client._sio.eio.send
+
+        def slow_send(data: Any) -> None:
+            send(data)
+            if isinstance(data, str) and data.startswith("5"):
+                time.sleep(0.002)
+
+        client._sio.eio.send = slow_send
+
+        def chunks(worker: int) -> None:
+            for i in range(per_thread):
+                client.emit("io:chunk", {"runId": "run-1", "inputId": f"in{worker}", "seq": i,
+                                         "data": f"{worker}:{i}".encode() * 50})
+
+        def texts() -> None:
+            for i in range(per_thread):
+                client.emit("learn:reward", {"runId": "run-1", "cycle": i, "globalReward": 0.5})
+
+        threads = [threading.Thread(target=chunks, args=(w,)) for w in range(2)]
+        threads.append(threading.Thread(target=texts))
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert wait_until(lambda: len(server.received_of("io:chunk")) == 2 * per_thread
+                          and len(server.received_of("learn:reward")) == per_thread, 20)
+        for payload in server.received_of("io:chunk"):
+            worker = payload["inputId"][2:]
+            assert payload["data"] == f"{worker}:{payload['seq']}".encode() * 50
+    finally:
+        client.close()
+        server.stop()
