@@ -581,10 +581,40 @@ def parse_args(argv: list[str] | None, settings: dict[str, Any]) -> argparse.Nam
                         help="report folder (default ~/.brainstem/reports/demo-<time>)")
     parser.add_argument("--seed", type=int, default=settings.get("seed"),
                         help="seed of the brain and the target schedule")
+    parser.add_argument("--domain-id", type=int, default=None,
+                        help="ROS_DOMAIN_ID of the demo's graph (default: $ROS_DOMAIN_ID, else "
+                             "0); `ros2 topic echo` with the same id watches it")
     args = parser.parse_args(argv)
     if not args.duration > 0:
         parser.error("--duration must be positive")
+    if args.domain_id is not None and not 0 <= args.domain_id <= 232:
+        parser.error(f"--domain-id must be in 0..232, got {args.domain_id}")
     return args
+
+
+# Topics only one robot graph per domain publishes: somebody else on them means two
+# graphs would drive (and judge) each other's arms.
+EXCLUSIVE_TOPICS = ("/joint_states", "/actuator_command", "/reward")
+
+
+def busy_topics(wait_s: float = 1.5) -> list[str]:
+    """The EXCLUSIVE_TOPICS another process already publishes on this ROS domain (waits
+    `wait_s` for discovery)."""
+    import rclpy
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        node = rclpy.create_node("demo_domain_check", context=context)
+        deadline = time.monotonic() + wait_s
+        busy: list[str] = []
+        while time.monotonic() < deadline and not busy:
+            busy = [t for t in EXCLUSIVE_TOPICS if node.count_publishers(t) > 0]
+            time.sleep(0.1)
+        node.destroy_node()
+        return busy
+    finally:
+        rclpy.shutdown(context=context)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -595,6 +625,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo: {error}", file=sys.stderr)
         return 2
     args = parse_args(argv if argv is not None else sys.argv[1:], settings)
+    if args.domain_id is not None:
+        os.environ["ROS_DOMAIN_ID"] = str(args.domain_id)
+    domain = os.environ.get("ROS_DOMAIN_ID", "0")
+    busy = busy_topics()
+    if busy:
+        print(f"demo: another ROS graph already publishes {', '.join(busy)} on ROS_DOMAIN_ID "
+              f"{domain} (another demo, or sim.launch.py?): its arm and this one would "
+              "answer each other's commands. Stop it, or run this one with --domain-id N "
+              "(or ROS_DOMAIN_ID=N).", file=sys.stderr)
+        return 2
+    say(f"on ROS_DOMAIN_ID {domain}: watch with ROS_DOMAIN_ID={domain} ros2 topic echo ...")
     demo = Demo(args)
     previous = signal.signal(signal.SIGINT, lambda *_: demo.stop_event.set())
     signal.signal(signal.SIGTERM, lambda *_: demo.stop_event.set())

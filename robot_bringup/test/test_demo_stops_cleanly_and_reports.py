@@ -53,3 +53,24 @@ def test_ctrl_c_holds_stops_the_children_and_writes_the_report(start_process, tm
     assert metrics["phases"][0]["rewards"] > 0
     for name in ("reward_curve.png", "spike_raster.png"):
         assert (report / name).stat().st_size > 1000, name
+
+
+def test_a_second_graph_on_the_same_domain_is_refused(start_process, ros_context, tmp_path):
+    """Two demos on one ROS domain would drive and judge each other's arms: the second
+    one stops at once, naming the domain and how to pick another."""
+    import rclpy
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import JointState
+
+    other = rclpy.create_node("other_arm", context=ros_context)
+    other.create_publisher(JointState, "joint_states", qos_profile_sensor_data)
+    try:
+        demo = start_process([sys.executable, "-m", "robot_bringup.demo", "--duration", "5",
+                              "--report", str(tmp_path / "report")])
+        output, _ = demo.communicate(timeout=60)
+    finally:
+        other.destroy_node()
+    assert demo.returncode == 2, output
+    assert "already publishes /joint_states on ROS_DOMAIN_ID" in output
+    assert "--domain-id" in output and "Traceback" not in output
+    assert not (tmp_path / "report").exists()
