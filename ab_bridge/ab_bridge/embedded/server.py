@@ -507,6 +507,8 @@ class BrainServer:
                     if delay > 0:
                         await asyncio.sleep(delay)
                     next_start = max(next_start + period_s, time.monotonic() - period_s)
+                if run.stopping:     # stop_run's wake-up came during the sleep: the clear
+                    break            # below would lose it and the wait would run its deadline
                 if not self._inputs_complete(run):
                     run.arrived.clear()
                 await self.sio.emit("io:need", {"runId": run.run_id, "cycle": run.cycle,
