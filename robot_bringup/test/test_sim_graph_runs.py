@@ -30,6 +30,7 @@ TOPICS = {
     "detections/image": ("sensor_msgs.msg.Image", "sensor", 30.0),
     "spikes": ("ab_interfaces.msg.CycleSpikes", "reliable", 50.0),
     "actuator_command": ("ab_interfaces.msg.ActuatorCommand", "reliable", 50.0),
+    "joint_motion": ("ab_interfaces.msg.JointMotion", "reliable", 50.0),
     "reward": ("ab_interfaces.msg.Reward", "reliable", 50.0),
     "deviation": ("ab_interfaces.msg.Deviation", "reliable", 50.0),
     "target_error": ("std_msgs.msg.Float32MultiArray", "reliable", 50.0),
@@ -53,6 +54,7 @@ class Probe:
         self.lock = threading.Lock()
         self.arrivals: dict[str, list[float]] = defaultdict(list)
         self.commands: list = []
+        self.cycles: dict[str, list[int]] = defaultdict(list)   # joint_motion, reward
         for topic, (kind, qos, _) in TOPICS.items():
             profile = qos_profile_sensor_data if qos == "sensor" else QoSProfile(depth=50)
             self.node.create_subscription(message_class(kind), topic,
@@ -64,6 +66,8 @@ class Probe:
             self.arrivals[topic].append(time.monotonic())
             if topic == "actuator_command" and msg.source == "brain_session":
                 self.commands.append((time.monotonic(), msg))
+            if topic == "reward" or (topic == "joint_motion" and msg.source == "brain_session"):
+                self.cycles[topic].append(int(msg.cycle))
 
     def count(self, topic: str, since: float = 0.0) -> int:
         with self.lock:
@@ -107,6 +111,11 @@ def test_every_topic_carries_data_at_a_plausible_rate(graph):
     # Each cycle is answered once. (Order is not asserted: python-engineio's client runs
     # every incoming message on its own thread, so two cycles can swap places.)
     assert len(set(cycles)) == len(cycles)
+    # The sim reports what each brain command did, and the reward judges exactly those.
+    with probe.lock:
+        moved, rewarded = set(probe.cycles["joint_motion"]), list(probe.cycles["reward"])
+    assert rewarded and set(rewarded) <= moved
+    assert len(set(rewarded)) == len(rewarded)
 
 
 def test_killing_the_brain_holds_the_arm_and_the_session_reconnects(graph):
