@@ -88,7 +88,8 @@ def test_session_node_bridges_a_run(server, ros_context, executor, spin_until, t
     assert spin_until(executor, inputs_arrived, timeout_s=10)
     server.emit_need(1, [{"id": "camera", "kind": "Image"}, {"id": "joints", "kind": "JointState"},
                          {"id": "target", "kind": "Scalar"}])
-    assert spin_until(executor, lambda: len(server.received_of("io:chunk")) == 3)
+    assert spin_until(executor, lambda: len(server.received_of("io:chunk")) == 3), (
+        [name for name, _ in server.received], node.session.stats)
     chunks = {c["inputId"]: c for c in server.received_of("io:chunk")}
     decoded = cv2.imdecode(np.frombuffer(chunks["camera"]["data"], np.uint8), cv2.IMREAD_COLOR)
     assert decoded.shape == (24, 32, 3) and decoded[12, 4, 0] > 200 and decoded[12, 28, 0] < 50
