@@ -34,6 +34,7 @@ from typing import Any
 
 import engineio
 import socketio
+import websocket
 from socketio import packet as sio_packet
 
 from ab_bridge.rest import auth_headers
@@ -74,7 +75,24 @@ _SCALARS = frozenset({int, float, str, bool, type(None)})
 
 class _InOrderEngineIOClient(engineio.Client):
     """Engine.IO client that handles each message on the reader thread, in arrival order
-    (the stock client starts one thread per message, which reorders them)."""
+    (the stock client starts one thread per message, which reorders them), and writes
+    websocket frames on the sending thread (the stock client queues them for a writer
+    thread: one more thread to wake, and to wait for the interpreter lock, per frame)."""
+
+    def _send_packet(self, pkt: Any) -> None:
+        ws = getattr(self, "ws", None)
+        if self.state != "connected" or self.current_transport != "websocket" or ws is None \
+                or not self.queue.empty():   # something queued: keep the order, queue too
+            super()._send_packet(pkt)
+            return
+        try:
+            encoded = pkt.encode()
+            if pkt.binary:
+                ws.send_binary(encoded)      # websocket-client locks each frame's send
+            else:
+                ws.send(encoded)
+        except (websocket.WebSocketConnectionClosedException, BrokenPipeError, OSError):
+            super()._send_packet(pkt)        # the writer finds the closed socket and ends
 
     def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
         if event == "message" and kwargs.get("run_async"):

@@ -100,3 +100,38 @@ def test_binary_chunks_keep_their_attachments_when_threads_emit_together() -> No
     finally:
         client.close()
         server.stop()
+
+
+@pytest.mark.timeout(60)
+def test_frames_go_out_on_the_emitting_thread() -> None:
+    """Over websocket the frames are written by the thread that emits (no hop through the
+    Engine.IO writer thread's queue), and arrive whole and in order."""
+    server = ProtocolServer().start()
+    client = RealtimeClient(server.url, "run-1", on_event=lambda e, p: None,
+                            on_link=lambda s, d: None, reconnect_delay_s=0.1,
+                            reconnect_delay_max_s=0.4, connect_timeout_s=3.0)
+    try:
+        client.start()
+        assert wait_until(lambda: client.connected and "run-1" in server.joined)
+        eio = client._sio.eio
+        assert eio.current_transport == "websocket"
+        queued: list[Any] = []
+        put = eio.queue.put
+
+        def noted_put(item: Any, *args: Any, **kwargs: Any) -> None:
+            queued.append(item)
+            put(item, *args, **kwargs)
+
+        eio.queue.put = noted_put
+        for i in range(20):
+            assert client.emit("io:chunk", {"runId": "run-1", "inputId": "camera", "seq": i,
+                                            "data": bytes([i]) * 100})
+            assert client.emit("learn:reward", {"runId": "run-1", "cycle": i,
+                                                "globalReward": 0.5})
+        assert wait_until(lambda: len(server.received_of("learn:reward")) == 20)
+        assert [c["seq"] for c in server.received_of("io:chunk")] == list(range(20))
+        assert all(c["data"] == bytes([c["seq"]]) * 100 for c in server.received_of("io:chunk"))
+        assert queued == []
+    finally:
+        client.close()
+        server.stop()
