@@ -35,6 +35,7 @@ from typing import Any
 import engineio
 import socketio
 import websocket
+from engineio import packet as engineio_packet
 from socketio import packet as sio_packet
 
 from ab_bridge.rest import auth_headers
@@ -81,7 +82,10 @@ class _InOrderEngineIOClient(engineio.Client):
 
     def _send_packet(self, pkt: Any) -> None:
         ws = getattr(self, "ws", None)
-        if self.state != "connected" or self.current_transport != "websocket" or ws is None \
+        # Only messages: pongs and the close still go through the writer thread, which
+        # gives up (and logs an error) after 30 s without anything in its queue.
+        if pkt.packet_type != engineio_packet.MESSAGE or self.state != "connected" \
+                or self.current_transport != "websocket" or ws is None \
                 or not self.queue.empty():   # something queued: keep the order, queue too
             super()._send_packet(pkt)
             return
