@@ -43,8 +43,9 @@ def demo_contract(run_id: str = "run-1", gamma: int = 8, neurons: int = 16) -> d
 
 class ProtocolServer:
     def __init__(self, api_key: str | None = None, contract: dict[str, Any] | None = None,
-                 port: int = 0) -> None:
+                 port: int = 0, ping_interval_s: float = 25.0) -> None:
         self.api_key = api_key
+        self.ping_interval_s = ping_interval_s
         self.contract = contract or demo_contract()
         self.port = port or _free_port()
         self.received: list[tuple[str, Any]] = []
@@ -83,7 +84,9 @@ class ProtocolServer:
 
     async def _serve(self) -> None:
         self.sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins="*",
-                                        max_http_buffer_size=64 * 1024 * 1024)
+                                        max_http_buffer_size=64 * 1024 * 1024,
+                                        ping_interval=self.ping_interval_s,
+                                        ping_timeout=min(20.0, self.ping_interval_s))
         app = web.Application()
         self.sio.attach(app)
         app.router.add_post("/api/robot/{project}/start", self._start)

@@ -135,3 +135,29 @@ def test_frames_go_out_on_the_emitting_thread() -> None:
     finally:
         client.close()
         server.stop()
+
+
+@pytest.mark.timeout(60)
+def test_the_link_outlives_the_writer_threads_idle_limit() -> None:
+    """Engine.IO's writer thread gives up after (ping interval + 5 s) with nothing queued;
+    with messages written directly, the pongs keep it fed and the link keeps working."""
+    server = ProtocolServer(ping_interval_s=1.0).start()     # writer limit: 6 s
+    client = RealtimeClient(server.url, "run-1", on_event=lambda e, p: None,
+                            on_link=lambda s, d: None, reconnect_delay_s=0.1,
+                            reconnect_delay_max_s=0.4, connect_timeout_s=3.0)
+    try:
+        client.start()
+        assert wait_until(lambda: client.connected and "run-1" in server.joined)
+        deadline = time.monotonic() + 8.0
+        sent = 0
+        while time.monotonic() < deadline:
+            assert client.emit("learn:reward", {"runId": "run-1", "cycle": sent,
+                                                "globalReward": 0.5})
+            sent += 1
+            time.sleep(0.05)
+        assert client._sio.eio.write_loop_task is not None    # the writer still runs
+        assert client.connected
+        assert wait_until(lambda: len(server.received_of("learn:reward")) == sent)
+    finally:
+        client.close()
+        server.stop()
