@@ -377,7 +377,7 @@ class BrainSession:
             if need.kind == "Feedback" or need.input_id in feedback_ids:
                 chunks.append(self._feedback_for_need(contract, need.input_id, cycle))
         for chunk in chunks:
-            if link.emit("io:chunk", chunk):
+            if link.emit("io:chunk", chunk, direct=True):   # on the critical path
                 self.stats.chunks_sent += 1
         if chunks:
             self._inputs_sent_at[cycle] = self._clock()

@@ -80,7 +80,8 @@ def test_binary_chunks_keep_their_attachments_when_threads_emit_together() -> No
         def chunks(worker: int) -> None:
             for i in range(per_thread):
                 client.emit("io:chunk", {"runId": "run-1", "inputId": f"in{worker}", "seq": i,
-                                         "data": f"{worker}:{i}".encode() * 50})
+                                         "data": f"{worker}:{i}".encode() * 50},
+                            direct=worker == 0)   # written here, or by the writer thread
 
         def texts() -> None:
             for i in range(per_thread):
@@ -103,9 +104,9 @@ def test_binary_chunks_keep_their_attachments_when_threads_emit_together() -> No
 
 
 @pytest.mark.timeout(60)
-def test_frames_go_out_on_the_emitting_thread() -> None:
-    """Over websocket the frames are written by the thread that emits (no hop through the
-    Engine.IO writer thread's queue), and arrive whole and in order."""
+def test_direct_frames_go_out_on_the_emitting_thread() -> None:
+    """Over websocket, direct emits are written by the thread that emits (no hop through the
+    Engine.IO writer thread's queue), the others are queued; all arrive whole, in order."""
     server = ProtocolServer().start()
     client = RealtimeClient(server.url, "run-1", on_event=lambda e, p: None,
                             on_link=lambda s, d: None, reconnect_delay_s=0.1,
@@ -125,13 +126,22 @@ def test_frames_go_out_on_the_emitting_thread() -> None:
         eio.queue.put = noted_put
         for i in range(20):
             assert client.emit("io:chunk", {"runId": "run-1", "inputId": "camera", "seq": i,
-                                            "data": bytes([i]) * 100})
+                                            "data": bytes([i]) * 100}, direct=True)
+        assert queued == []
+        for i in range(20):
             assert client.emit("learn:reward", {"runId": "run-1", "cycle": i,
                                                 "globalReward": 0.5})
+            assert client.emit("io:chunk", {"runId": "run-1", "inputId": "camera",
+                                            "seq": 20 + i, "data": bytes([i]) * 100},
+                               direct=True)
+        assert len(queued) >= 20                     # the rewards (and what had to follow)
         assert wait_until(lambda: len(server.received_of("learn:reward")) == 20)
-        assert [c["seq"] for c in server.received_of("io:chunk")] == list(range(20))
-        assert all(c["data"] == bytes([c["seq"]]) * 100 for c in server.received_of("io:chunk"))
-        assert queued == []
+        assert wait_until(lambda: len(server.received_of("io:chunk")) == 40)
+        assert [c["seq"] for c in server.received_of("io:chunk")] == list(range(40))
+        assert all(c["data"] == bytes([c["seq"] % 20]) * 100
+                   for c in server.received_of("io:chunk"))
+        events = [name for name, _ in server.received if name != "run:join"]
+        assert events == ["io:chunk"] * 20 + ["learn:reward", "io:chunk"] * 20
     finally:
         client.close()
         server.stop()
@@ -152,7 +162,7 @@ def test_the_link_outlives_the_writer_threads_idle_limit() -> None:
         sent = 0
         while time.monotonic() < deadline:
             assert client.emit("learn:reward", {"runId": "run-1", "cycle": sent,
-                                                "globalReward": 0.5})
+                                                "globalReward": 0.5}, direct=True)
             sent += 1
             time.sleep(0.05)
         assert client._sio.eio.write_loop_task is not None    # the writer still runs
