@@ -597,7 +597,7 @@ def parse_args(argv: list[str] | None, settings: dict[str, Any]) -> argparse.Nam
 EXCLUSIVE_TOPICS = ("/joint_states", "/actuator_command", "/reward")
 
 
-def busy_topics(wait_s: float = 1.5) -> list[str]:
+def busy_topics(wait_s: float = 3.0) -> list[str]:
     """The EXCLUSIVE_TOPICS another process already publishes on this ROS domain (waits
     `wait_s` for discovery)."""
     import rclpy

@@ -127,9 +127,9 @@ def test_killing_the_brain_holds_the_arm_and_the_session_reconnects(graph):
     assert wait_for(lambda: len(probe.brain_commands()) > 20, 60), "the brain never commanded"
 
     server = next(c for c in demo.children if c.name == "brain_server")
+    killed = time.monotonic()     # before the kill: the hold may come at once
     server.process.send_signal(signal.SIGKILL)
     server.process.wait(timeout=10)
-    killed = time.monotonic()
     # The session says hold: an all-zero command on every channel.
     assert wait_for(lambda: any(not any(m.deltas) for m in probe.brain_commands(killed)), 20)
     assert wait_for(lambda: session.session.stats.link == "disconnected", 20)
