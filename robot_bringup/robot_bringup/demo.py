@@ -5,7 +5,7 @@
 The graph of launch/sim.launch.py from the same config files: the embedded
 brain server and the virtual Pi run as child processes; sim_arm, pilot,
 detector, brain_session, reward_from_detections and spike_raster are composed
-in this process on one multi-threaded executor, each with its parameters from
+in this process on one single-threaded executor, each with its parameters from
 robot_bringup/config/*.yaml (robot_bringup.config).
 
 The run has two phases on the same task: a learning-off baseline (the brain's
@@ -300,7 +300,7 @@ class Demo:
 
     def build_nodes(self, overrides: dict[str, dict[str, Any]]) -> None:
         import rclpy
-        from rclpy.executors import MultiThreadedExecutor
+        from rclpy.executors import SingleThreadedExecutor
         from rclpy.signals import SignalHandlerOptions
 
         from robot_bringup.config import parameter_overrides
@@ -335,7 +335,11 @@ class Demo:
                 self.missing[part.name] = f"could not start: {type(error).__name__}: {error}"
         for name, why in self.missing.items():
             say(f"without {name}: {why}")
-        self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
+        # One thread for every node's callbacks: with MultiThreadedExecutor(4) its spin
+        # thread held the interpreter lock most of the time and everything else waited
+        # for it (robot_bringup README, "Benchmark"); measured on the demo, 100 s, seed 2:
+        # 1507 -> 2682 brain cycles in the learning phase, loop p50 94 -> 54 ms.
+        self.executor = SingleThreadedExecutor(context=self.context)
         for node in self.nodes.values():
             self.executor.add_node(node)
         self.monitor_node = self._monitor_node()
@@ -555,9 +559,10 @@ class Demo:
 
 def fetch_callback_errors(executor: Any) -> list[str]:
     """Errors of callbacks that failed as the executor stopped, other than the expected
-    races with node destruction. rclpy's multi-threaded executor fetches a callback's
-    exception on its next turn; after the last turn nobody does, and rclpy prints them at
-    interpreter exit. Fetching them here reports each once, where it belongs."""
+    races with node destruction. rclpy's MultiThreadedExecutor (bench/loop.py's `multi`)
+    fetches a callback's exception on its next turn; after the last turn nobody does, and
+    rclpy prints them at interpreter exit. Fetching them here reports each once, where it
+    belongs (executors without `_futures` have none to fetch)."""
     errors = []
     for future in list(getattr(executor, "_futures", [])):
         if not future.done():
