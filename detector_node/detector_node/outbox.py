@@ -358,9 +358,10 @@ class Outbox:
                     pass
 
     def _finish(self, batch: list[tuple[str, str]], outcome: str) -> None:
-        self._forget(batch, outcome)
+        # Files first: once stats() counts an item as uploaded, it is gone from disk too.
         for queue, identifier in batch:
             self._retire(queue, identifier)
+        self._forget(batch, outcome)
 
 
 def metadata_json(meta: dict) -> str:
