@@ -33,6 +33,19 @@ def random_payload(rng: random.Random, depth: int = 0) -> Any:
     return {f"k{i}": random_payload(rng, depth + 1) for i in range(rng.randrange(5))}
 
 
+def joined_client(server: ProtocolServer, on_link=lambda s, d: None) -> RealtimeClient:
+    """A RealtimeClient of run-1, connected and joined (the caller closes it)."""
+    client = RealtimeClient(server.url, "run-1", on_event=lambda e, p: None, on_link=on_link,
+                            reconnect_delay_s=0.1, reconnect_delay_max_s=0.4,
+                            connect_timeout_s=3.0)
+    client.start()
+    if not wait_until(lambda: client.connected and "run-1" in server.joined):
+        client.close()
+        server.stop()
+        pytest.fail("the client never joined run-1")
+    return client
+
+
 def test_fast_binary_check_answers_like_socketio() -> None:
     rng = random.Random(7)
     payloads = [random_payload(rng) for _ in range(3000)]
@@ -58,13 +71,9 @@ def test_binary_chunks_keep_their_attachments_when_threads_emit_together() -> No
     thread in between used to be taken by the server as the attachment."""
     server = ProtocolServer().start()
     recorder = Recorder()
-    client = RealtimeClient(server.url, "run-1", on_event=lambda e, p: None,
-                            on_link=recorder.on_link, reconnect_delay_s=0.1,
-                            reconnect_delay_max_s=0.4, connect_timeout_s=3.0)
+    client = joined_client(server, recorder.on_link)
     per_thread = 60
     try:
-        client.start()
-        assert wait_until(lambda: client.connected and "run-1" in server.joined)
         # Widen the race: pause after each binary event's header frame (Socket.IO packet
         # type 5), so another thread's frame would come before the attachment unless the
         # client keeps an event's frames together.
@@ -108,12 +117,8 @@ def test_direct_frames_go_out_on_the_emitting_thread() -> None:
     """Over websocket, direct emits are written by the thread that emits (no hop through the
     Engine.IO writer thread's queue), the others are queued; all arrive whole, in order."""
     server = ProtocolServer().start()
-    client = RealtimeClient(server.url, "run-1", on_event=lambda e, p: None,
-                            on_link=lambda s, d: None, reconnect_delay_s=0.1,
-                            reconnect_delay_max_s=0.4, connect_timeout_s=3.0)
+    client = joined_client(server)
     try:
-        client.start()
-        assert wait_until(lambda: client.connected and "run-1" in server.joined)
         eio = client._sio.eio
         assert eio.current_transport == "websocket"
         queued: list[Any] = []
@@ -152,12 +157,8 @@ def test_the_link_outlives_the_writer_threads_idle_limit() -> None:
     """Engine.IO's writer thread gives up after (ping interval + 5 s) with nothing queued;
     with messages written directly, the pongs keep it fed and the link keeps working."""
     server = ProtocolServer(ping_interval_s=1.0).start()     # writer limit: 6 s
-    client = RealtimeClient(server.url, "run-1", on_event=lambda e, p: None,
-                            on_link=lambda s, d: None, reconnect_delay_s=0.1,
-                            reconnect_delay_max_s=0.4, connect_timeout_s=3.0)
+    client = joined_client(server)
     try:
-        client.start()
-        assert wait_until(lambda: client.connected and "run-1" in server.joined)
         deadline = time.monotonic() + 8.0
         sent = 0
         while time.monotonic() < deadline:
