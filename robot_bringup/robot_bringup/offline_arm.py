@@ -2,8 +2,9 @@
 
 No ROS, no server: one plain loop per brain cycle, with the same pieces the demo wires
 together over topics — the demo graph, the arm (`arm.py`), the camera render, the reward
-and the joint-space `target_error` input (`reward.py`), bipolarSplit decoding as
-brain.yaml configures it — and the delays the live loop has: the inputs of a cycle show
+and the joint-space `target_error` input (`reward.py`), ab_bridge's `Decoder` with
+brain.yaml's decoder mapping, the start pose, targets and reward scales of sim.yaml —
+and the delays the live loop has: the inputs of a cycle show
 the arm before the previous command (`observation_lag`), and the reward of a cycle
 reaches the brain `reward_delay` cycles later (naming its cycle, as `learn:reward` does).
 Used to try learning settings in seconds instead of 4-minute demo runs:
@@ -22,19 +23,37 @@ from pathlib import Path
 
 import numpy as np
 
+from ab_bridge.decoding import CycleRasters, Decoder
 from ab_bridge.embedded.encoders import encode_feedback, encode_input, poisson_spikes
 from ab_bridge.embedded.graph import BrainGraph, bundled_graph_path, load_graph
 from ab_bridge.embedded.snn import Network
+from ab_bridge.session import load_path_or_inline
 from robot_bringup.arm import ArmGeometry, ArmState
 from robot_bringup.camera import CameraModel, render
-from robot_bringup.reward import RewardEstimator, joint_rewards
+from robot_bringup.config import config_file, node_parameters
+from robot_bringup.reward import RewardEstimator, joint_rewards, target_error_input
 
-# The demo's settings (config/sim.yaml, config/brain.yaml).
-INITIAL_JOINTS = (0.848, 1.696)
-TARGETS = ((0.45, 0.55), (-0.45, 0.55))
-PER_STEP_MAX = 0.01
-ERROR_SCALE_RAD = 0.75
-PROGRESS_SCALE_RAD = 0.05
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """What the loop takes from the demo's config files, as the nodes read them."""
+    initial_joints: tuple[float, float]       # sim_arm.initial_joints_rad
+    targets: tuple[tuple[float, float], ...]  # sim_arm.target.positions_m, paired
+    error_scale_rad: float                    # reward_from_detections
+    progress_scale_rad: float                 # reward_from_detections
+    joint_layer_ids: tuple[str, str]          # reward_from_detections
+    decoder: Decoder                          # brain_session.decoder_mapping
+
+    @classmethod
+    def load(cls) -> DemoSettings:
+        sim = node_parameters([config_file("sim.yaml")], "sim_arm")
+        reward = node_parameters([config_file("sim.yaml")], "reward_from_detections")
+        session = node_parameters([config_file("brain.yaml")], "brain_session")
+        positions = sim["target.positions_m"]
+        return cls(tuple(sim["initial_joints_rad"]),
+                   tuple(zip(positions[0::2], positions[1::2], strict=True)),
+                   float(reward["error_scale_rad"]), float(reward["progress_scale_rad"]),
+                   tuple(reward["joint_layer_ids"]), Decoder(load_path_or_inline(session["decoder_mapping"])))
 
 
 @dataclass
@@ -46,26 +65,22 @@ class ArmRunResult:
         return float(self.rewards[int(len(self.rewards) * 0.8):].mean())
 
 
-def decode_bipolar(raster: np.ndarray) -> float:
-    """bipolarSplit: (spikes of the first half − of the second half) × per_step_max."""
-    half = raster.shape[1] // 2
-    raster = raster.astype(np.int64)
-    return float(raster[:, :half].sum() - raster[:, half:2 * half].sum()) * PER_STEP_MAX
-
-
 def run_arm(seed: int, learning: bool, cycles: int, graph: BrainGraph | None = None,
             cycles_per_target: int = 100, reward_delay: int = 3, observation_lag: int = 2,
             per_joint: bool = True, name_cycle: bool = True,
-            camera: bool = True) -> ArmRunResult:
+            camera: bool = True, settings: DemoSettings | None = None) -> ArmRunResult:
     """Closed loop for `cycles` brain cycles; the target alternates every
     `cycles_per_target`. `per_joint`: each output layer is rewarded for its own joint's
-    progress (byLayer, as reward_from_detections does); `name_cycle`: rewards name their cycle (else they act on the
-    eligibility of whatever ran last)."""
+    progress (byLayer, as reward_from_detections does); `name_cycle`: rewards name their
+    cycle (else they act on the eligibility of whatever ran last). `settings`: default
+    DemoSettings.load(), the config files."""
     graph = graph or load_graph(bundled_graph_path("demo_arm"))
+    settings = settings or DemoSettings.load()
+    decoder = settings.decoder
     network = Network(graph, seed=seed, learning=learning)
     rng = np.random.default_rng(seed + 1)
     geometry = ArmGeometry()
-    arm = ArmState(geometry, np.array(INITIAL_JOINTS))
+    arm = ArmState(geometry, np.array(settings.initial_joints))
     cam = CameraModel(64, 48, -1.0, 1.0, -0.5, 1.0)
     estimator = RewardEstimator(geometry, 1.0, 1.0, use_ground_truth=True)
     specs = {spec.id: spec for spec in graph.inputs}
@@ -76,16 +91,16 @@ def run_arm(seed: int, learning: bool, cycles: int, graph: BrainGraph | None = N
     errors = np.zeros((cycles, 2))
     distance_fraction = 0.0
     for c in range(cycles):
-        target = np.array(TARGETS[(c // cycles_per_target) % len(TARGETS)])
+        target = np.array(settings.targets[(c // cycles_per_target) % len(settings.targets)])
         estimator.set_ground_truth(target, 0.0)
         joints = seen[0]
         estimator.set_joints(joints)
         sample = estimator.judge(0.0)
-        scaled = np.clip(np.array(sample.joint_error) * math.pi / ERROR_SCALE_RAD, -1, 1)
+        scaled = target_error_input(sample, settings.error_scale_rad)
         rates = {"joints": encode_input(specs["joints"], "json", None,
                                         json.dumps(list(joints)).encode()),
                  "target": encode_input(specs["target"], "json", None,
-                                        json.dumps(scaled.tolist()).encode())}
+                                        json.dumps(scaled).encode())}
         if camera and "camera" in specs:
             image = render(cam, arm.points(), 0.0, target, 0.06)
             rates["camera"] = encode_input(specs["camera"], "bgr8", {"width": 64, "height": 48},
@@ -102,16 +117,19 @@ def run_arm(seed: int, learning: bool, cycles: int, graph: BrainGraph | None = N
         while pending and pending[0][0] <= c - reward_delay:
             cycle, value, by_layer = pending.popleft()
             network.apply_reward(value, by_layer, cycle if name_cycle else None)
-        arm.apply(("joint:0", "joint:1"), [decode_bipolar(result.outputs["joint0"]),
-                                          decode_bipolar(result.outputs["joint1"])], 1)
+        # Decoded as brain_session does, applied as sim_arm applies an ActuatorCommand.
+        populations = list(decoder.populations)
+        command = decoder.decode(CycleRasters(np.arange(graph.gamma), populations,
+                                              [result.outputs[p] for p in populations]))
+        arm.apply(command.channels, command.deltas.ravel(), graph.gamma)
         seen.append(arm.joints_rad.copy())
         estimator.set_joints(arm.joints_rad)
         sample = estimator.judge(0.0, before_rad=before)
         rewards[c] = sample.reward
         errors[c] = np.array(sample.joint_error) * math.pi
         distance_fraction = min(1.0, sample.distance_m / geometry.reach_m)
-        by_layer = joint_rewards(sample, ("hidden_to_joint0", "hidden_to_joint1"),
-                                 PROGRESS_SCALE_RAD) if per_joint else {}
+        by_layer = joint_rewards(sample, settings.joint_layer_ids,
+                                 settings.progress_scale_rad) if per_joint else {}
         pending.append((c, sample.reward, by_layer))
         if reward_delay == 0:
             cycle, value, by_layer = pending.popleft()

@@ -133,6 +133,13 @@ class RewardEstimator:
                             (float(progress[0]), float(progress[1])))
 
 
+def target_error_input(sample: RewardSample, error_scale_rad: float) -> list[float]:
+    """The brain's `target` input: each joint's error to the target / error_scale_rad,
+    clipped to [-1, 1]."""
+    return [float(min(1.0, max(-1.0, e * math.pi / error_scale_rad)))
+            for e in sample.joint_error]
+
+
 def deviation_values(sample: RewardSample, reach_m: float, timestep_count: int) -> list[float]:
     """A deviation raster row: the tip's distance as a fraction of the reach, per timestep."""
     value = float(np.clip(sample.distance_m / reach_m, 0.0, 1.0))

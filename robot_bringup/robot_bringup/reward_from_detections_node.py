@@ -39,6 +39,7 @@ from robot_bringup.reward import (
     RewardEstimator,
     deviation_values,
     joint_rewards,
+    target_error_input,
     target_from_boxes,
 )
 
@@ -154,9 +155,8 @@ class RewardFromDetections(Node):
             # The brain's `target` input follows the arm at the joint_states rate.
             sample = self.estimator.judge(time.monotonic())
             if sample is not None:
-                scaled = [float(min(1.0, max(-1.0, e * math.pi / self.error_scale_rad)))
-                          for e in sample.joint_error]
-                self.error_publisher.publish(Float32MultiArray(data=scaled))
+                self.error_publisher.publish(Float32MultiArray(
+                    data=target_error_input(sample, self.error_scale_rad)))
 
     def on_detections(self, msg: Detections) -> None:
         boxes = [Box(b.category_name, b.x, b.y, b.width, b.height, b.confidence)
