@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 
 import rclpy
 from geometry_msgs.msg import PointStamped
@@ -42,6 +43,17 @@ from robot_bringup.reward import (
     target_error_input,
     target_from_boxes,
 )
+
+
+def arm_joints(names: Sequence[str], positions: Sequence[float]) -> list[float] | None:
+    """The positions of joint0 and joint1 (by name, else the first two), or None when
+    there are not both."""
+    names = list(names)
+    index = [names.index("joint0"), names.index("joint1")] \
+        if "joint0" in names and "joint1" in names else [0, 1]
+    if max(index) >= len(positions):
+        return None
+    return [float(positions[i]) for i in index]
 
 
 class RewardFromDetections(Node):
@@ -140,17 +152,12 @@ class RewardFromDetections(Node):
         self.detections_seen = 0
 
     def on_joints(self, msg: JointState) -> None:
-        names = list(msg.name)
-        try:
-            if "joint0" in names and "joint1" in names:
-                joints = [msg.position[names.index("joint0")], msg.position[names.index("joint1")]]
-            else:
-                joints = list(msg.position[:2])
-        except IndexError:
+        joints = arm_joints(msg.name, msg.position)
+        if joints is None:
             self.get_logger().warning("joint_states without positions for joint0/joint1",
                                       throttle_duration_sec=5.0)
             return
-        if len(joints) == 2 and all(math.isfinite(j) for j in joints):
+        if all(math.isfinite(j) for j in joints):
             self.estimator.set_joints(joints)
             # The brain's `target` input follows the arm at the joint_states rate.
             sample = self.estimator.judge(time.monotonic())
@@ -175,13 +182,9 @@ class RewardFromDetections(Node):
     def on_motion(self, msg: JointMotion) -> None:
         if msg.source in self.ignore_sources:
             return
-        names = list(msg.name)
-        try:
-            index = [names.index("joint0"), names.index("joint1")] \
-                if "joint0" in names and "joint1" in names else [0, 1]
-            before = [msg.position_before[i] for i in index]
-            after = [msg.position_after[i] for i in index]
-        except IndexError:
+        before = arm_joints(msg.name, msg.position_before)
+        after = arm_joints(msg.name, msg.position_after)
+        if before is None or after is None:
             self.get_logger().warning("joint_motion without positions for joint0/joint1",
                                       throttle_duration_sec=5.0)
             return

@@ -168,7 +168,7 @@ class SimArm(Node):
         return self.schedule.update(self.now_s())
 
     def on_command(self, msg: ActuatorCommand) -> None:
-        before = [float(v) for v in self.arm.joints_rad] + [float(self.arm.gripper)]
+        before = self.positions()
         try:
             unknown = self.arm.apply(list(msg.channels), np.asarray(msg.deltas, dtype=float),
                                      int(msg.step_count))
@@ -181,9 +181,7 @@ class SimArm(Node):
             # The new joints go out at once, and what this command did (joint_motion):
             # whoever judges it sees its effect, and only its effect.
             motion = JointMotion(source=msg.source, cycle=msg.cycle, name=list(JOINT_NAMES),
-                                 position_before=before)
-            motion.position_after = [float(v) for v in self.arm.joints_rad] + \
-                [float(self.arm.gripper)]
+                                 position_before=before, position_after=self.positions())
             motion.header.stamp = self.get_clock().now().to_msg()
             self.motion_publisher.publish(motion)
             self.publish_joints()
@@ -212,13 +210,16 @@ class SimArm(Node):
                                                reason=f"target_xy_m: {error}")
         return SetParametersResult(successful=True)
 
+    def positions(self) -> list[float]:
+        """joint0, joint1 (rad) and the gripper (0 open .. 1 closed), as JOINT_NAMES."""
+        return [float(v) for v in self.arm.joints_rad] + [float(self.arm.gripper)]
+
     def publish_joints(self) -> None:
         stamp = self.get_clock().now().to_msg()
         msg = JointState()
         msg.header.stamp = stamp
         msg.name = list(JOINT_NAMES)
-        msg.position = [float(self.arm.joints_rad[0]), float(self.arm.joints_rad[1]),
-                        float(self.arm.gripper)]
+        msg.position = self.positions()
         self.joint_publisher.publish(msg)
         target = self.target()
         point = PointStamped()
