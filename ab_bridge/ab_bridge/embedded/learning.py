@@ -110,7 +110,6 @@ class RewardModulatedSTDP:
         self.centering = bool(self.centered.any())
         self.rate_rate = np.array([1.0 / r.params.rate_tau_cycles for r in layers] or [1.0],
                                   dtype=np.float32)[:, None]
-        self.rate_seen = False
         # y's mean for a post neuron firing ρ spikes per step: ρ / (1 − decay of tau_minus).
         self.ybar_per_rate = (1.0 / (1.0 - self.trace_decay[1, :, 0])).astype(np.float32)[:, None]
 
@@ -218,12 +217,12 @@ class RewardModulatedSTDP:
             self.debt[layer, self.centered_pre]
         self.debt[:] = 0.0
         observed = np.asarray(spike_counts, dtype=np.float32)[None, :] / np.float32(self.gamma)
+        rows = self.centered                    # other layers keep ρ = 0: nothing to pay
         if self.rate_seen:
-            self.rate += self.rate_rate * (observed - self.rate)
+            self.rate[rows] += self.rate_rate[rows] * (observed - self.rate[rows])
         else:
-            self.rate[:] = observed
+            self.rate[rows] = observed
             self.rate_seen = True
-        self.rate[~self.centered] = 0.0
         self.ybar = self.rate * self.ybar_per_rate
 
     def forget_history(self) -> None:
