@@ -14,10 +14,18 @@ The decay of e is exact although applied once per cycle: a contribution made at 
 a T-step cycle is stored pre-decayed by exp(−(T−k)·dt/tau_e), and at the start of each
 cycle the whole trace is multiplied by exp(−T·dt/tau_e).
 
+The STDP of a cycle is computed at its end, from its spike raster: the weights do not
+change within a cycle, so nothing the network does during it depends on e. With the
+traces of every step (x_k, y_k before step k's spikes) and the raster s_k, a layer's
+contributions are two small matrix products over the steps,
+    Σ_k c⁺_k · x_k[i] · s_k[j]   and   Σ_k c⁻_k · s_k[i] · y_k[j],
+taken over the layer's pre and post neurons and read out at its synapses (the same sums
+as applying the rule step by step, at a fraction of the cost: no gathers per spike).
+
 Centered (covariance) layers (`centered: true`): a post neuron's spike counts against its
-usual firing. Every step of a cycle adds a_plus · x_i · ρ_j to a debt that is paid off the
-trace at the cycle's end (ρ_j: the post neuron's running mean spikes per step, over
-`rate_tau_cycles` cycles), and depression uses y_j minus its mean ρ_j / (1 − e^(−dt/tau_minus)).
+usual firing. Potentiation uses s_k[j] − ρ_j instead of s_k[j] (ρ_j: the post neuron's
+running mean spikes per step over `rate_tau_cycles` cycles, as it was before the cycle),
+and depression uses y_j minus its mean ρ_j / (1 − e^(−dt/tau_minus)).
 Then e_s follows the covariance of pre activity and the post neuron's deviation from its
 usual rate: a reward moves the weights of the neurons whose extra (or missing) spikes made
 the outcome, and not those of every neuron that merely fired, which keeps noise-driven
@@ -117,30 +125,51 @@ class RewardModulatedSTDP:
         """Spike traces per layer and neuron, all zero: [0] pre (x), [1] post (y)."""
         self.traces = np.zeros((2, self.layer_count, neuron_count), dtype=np.float32)
         if self.centering:
-            # Per layer and neuron: the running rate ρ, y's mean, the cycle's potentiation debt.
+            # Per layer and neuron: the running rate ρ (0 in layers not centered) and y's mean.
             self.rate = np.zeros((self.layer_count, neuron_count), dtype=np.float32)
             self.ybar = np.zeros_like(self.rate)
-            self.debt = np.zeros_like(self.rate)
             self.rate_seen = False
 
-    def set_synapse_ends(self, pre: np.ndarray, post: np.ndarray) -> None:
-        """Pre and post neuron of every synapse slot (needed by centered layers)."""
-        if not self.centering:
-            return
-        parts = [(rule.synapses, np.full(rule.synapses.size, n))
-                 for n, rule in enumerate(self.layers) if rule.params.centered]
-        self.centered_slots = np.concatenate([p[0] for p in parts])
-        self.centered_layer = np.concatenate([p[1] for p in parts])
-        self.centered_pre = pre[self.centered_slots]
-        self.centered_post = post[self.centered_slots]
+    def set_synapse_pairs(self, pre: np.ndarray, post: np.ndarray) -> None:
+        """Pre and post neuron of every synapse slot: each layer's synapses as cells of a
+        [its pre neurons, its post neurons] matrix, where the cycle's STDP is computed."""
+        self.pairs = []
+        for rule in self.layers:
+            pre_ids, rows = np.unique(pre[rule.synapses], return_inverse=True)
+            post_ids, cols = np.unique(post[rule.synapses], return_inverse=True)
+            # A sparse layer between large populations would make the matrix much larger
+            # than its synapses: those get per-synapse sums instead.
+            as_matrix = pre_ids.size * post_ids.size <= 8 * max(rule.synapses.size, 1)
+            self.pairs.append((pre_ids, post_ids, rows.astype(np.intp), cols.astype(np.intp),
+                               as_matrix))
 
-    def update_traces(self, spiking: np.ndarray, step: int = 0) -> None:
-        """Decay the traces one step and add this step's spikes (after the STDP updates)."""
-        if self.centering:
-            self.debt += self.plus_coef[step][:, None] * self.traces[0]
-        self.traces *= self.trace_decay
-        if spiking.size:
-            self.traces[:, :, spiking] += 1.0
+    def learn_cycle(self, spikes: np.ndarray) -> None:
+        """Add the STDP of a cycle to the eligibility (`spikes`: its [gamma, n] raster) and
+        move the traces to the cycle's end."""
+        gamma = spikes.shape[0]
+        raster = spikes.astype(np.float32)
+        # The traces before each step's spikes: x and y of every layer and neuron.
+        history = np.empty((gamma, *self.traces.shape), dtype=np.float32)
+        traces = self.traces
+        for k in range(gamma):
+            history[k] = traces
+            traces *= self.trace_decay
+            traces += raster[k]
+        for layer, (pre_ids, post_ids, rows, cols, as_matrix) in enumerate(self.pairs):
+            x = history[:, 0, layer][:, pre_ids] * self.plus_coef[:gamma, layer, None]
+            y = history[:, 1, layer][:, post_ids]
+            if self.centering:
+                y = y - self.ybar[layer, post_ids]
+            y *= self.minus_coef[:gamma, layer, None]
+            s_pre, s_post = raster[:, pre_ids], raster[:, post_ids]
+            if self.centering:
+                s_post = s_post - self.rate[layer, post_ids]
+            if as_matrix:
+                change = (x.T @ s_post - s_pre.T @ y)[rows, cols]
+            else:
+                change = np.einsum("ks,ks->s", x[:, rows], s_post[:, cols]) - \
+                    np.einsum("ks,ks->s", s_pre[:, rows], y[:, cols])
+            self.eligibility[self.layers[layer].synapses] += change
 
     def begin_cycle(self) -> None:
         """Decay every trace by one cycle (contributions of this cycle come pre-decayed)."""
@@ -154,52 +183,13 @@ class RewardModulatedSTDP:
         for n, rule in enumerate(self.layers):
             self.eligibility[rule.synapses] *= np.float32(self.cycle_decay[n])
 
-    def set_tables(self, out_slots: np.ndarray, out_post: np.ndarray, in_slots: np.ndarray,
-                   in_pre: np.ndarray) -> None:
-        """Per-neuron padded tables of plastic synapses: outgoing (slot, post neuron) and
-        incoming (slot, pre neuron); padding points at the dummy slot."""
-        self.out_slots, self.out_post = out_slots, out_post
-        self.in_slots, self.in_pre = in_slots, in_pre
-        self.out_layer = self.layer_of_synapse[out_slots]
-        self.in_layer = self.layer_of_synapse[in_slots]
-        # Only neurons that have plastic synapses are looked up (no rows of padding).
-        self.has_out = (out_slots != self.dummy).any(axis=1)
-        self.has_in = (in_slots != self.dummy).any(axis=1)
-        self.single_layer = len(self.layers) == 1
-
-    def on_pre_spikes(self, spiking: np.ndarray, step: int) -> None:
-        """Depression of the plastic synapses of the neurons that just fired, as pre."""
-        spiking = spiking[self.has_out[spiking]]
-        syn = self.out_slots[spiking].ravel()
-        post = self.out_post[spiking].ravel()
-        if self.single_layer:
-            post_trace = self.traces[1, 0][post]
-            if self.centering:
-                post_trace = post_trace - self.ybar[0][post]
-            self.eligibility[syn] -= self.minus_coef[step, 0] * post_trace
-            return
-        layer = self.out_layer[spiking].ravel()
-        post_trace = self.traces[1, layer, post]
+    def end_cycle(self, cycle: int, spikes: np.ndarray) -> None:
+        """Learn from the cycle's raster `spikes` ([gamma, n]), update the rates of centered
+        layers, then keep a copy of the eligibility as cycle `cycle` left it (once history
+        is on)."""
+        self.learn_cycle(spikes)
         if self.centering:
-            post_trace = post_trace - self.ybar[layer, post]
-        self.eligibility[syn] -= self.minus_coef[step, layer] * post_trace
-
-    def on_post_spikes(self, spiking: np.ndarray, step: int) -> None:
-        """Potentiation of the plastic synapses onto the neurons that just fired."""
-        spiking = spiking[self.has_in[spiking]]
-        syn = self.in_slots[spiking].ravel()
-        pre = self.in_pre[spiking].ravel()
-        if self.single_layer:
-            self.eligibility[syn] += self.plus_coef[step, 0] * self.traces[0, 0][pre]
-            return
-        layer = self.in_layer[spiking].ravel()
-        self.eligibility[syn] += self.plus_coef[step, layer] * self.traces[0, layer, pre]
-
-    def end_cycle(self, cycle: int, spike_counts: np.ndarray | None = None) -> None:
-        """Settle centered layers (`spike_counts`: this cycle's spikes per neuron), then
-        keep a copy of the eligibility as cycle `cycle` left it (once history is on)."""
-        if self.centering:
-            self._settle_centered(spike_counts)
+            self._follow_rates(spikes.sum(axis=0))
         if not self.keep_history or self.history_cycles <= 0:
             return
         copy = self.eligibility.copy() if self.dense else self.eligibility[self.plastic_slots]
@@ -207,17 +197,10 @@ class RewardModulatedSTDP:
         while len(self.history) > self.history_cycles:
             self.history.popitem(last=False)
 
-    def _settle_centered(self, spike_counts: np.ndarray | None) -> None:
-        """Pay the cycle's potentiation debt at the rates expected before it, then let the
-        rates follow what the neurons just did."""
-        if spike_counts is None:
-            raise ValueError("centered learning layers need the cycle's spike counts")
-        slots, layer = self.centered_slots, self.centered_layer
-        self.eligibility[slots] -= self.rate[layer, self.centered_post] * \
-            self.debt[layer, self.centered_pre]
-        self.debt[:] = 0.0
+    def _follow_rates(self, spike_counts: np.ndarray) -> None:
+        """Let the rates of centered layers follow what the neurons just did."""
         observed = np.asarray(spike_counts, dtype=np.float32)[None, :] / np.float32(self.gamma)
-        rows = self.centered                    # other layers keep ρ = 0: nothing to pay
+        rows = self.centered                    # the other layers keep ρ = 0
         if self.rate_seen:
             self.rate[rows] += self.rate_rate[rows] * (observed - self.rate[rows])
         else:

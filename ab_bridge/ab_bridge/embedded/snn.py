@@ -33,20 +33,6 @@ class CycleResult:
     spike_counts: dict[str, int]
 
 
-def padded_table(rows: np.ndarray, row_count: int, values: np.ndarray, pad: int) -> np.ndarray:
-    """[row_count, widest row] table listing `values` by their `rows` (stable), padded."""
-    counts = np.bincount(rows, minlength=row_count) if rows.size else np.zeros(row_count, int)
-    width = max(int(counts.max()) if counts.size else 0, 1)
-    order = np.argsort(rows, kind="stable")
-    sorted_rows = rows[order]
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    columns = np.arange(rows.size) - starts[sorted_rows]
-    dtype = np.int32 if max(pad, int(values.max()) if values.size else 0) < 2 ** 31 else np.int64
-    table = np.full((row_count, width), pad, dtype=dtype)
-    table[sorted_rows, columns] = values[order]
-    return table
-
-
 def _sample_without_replacement(rng: np.random.Generator, n_pool: int, rows: int,
                                 k: int) -> np.ndarray:
     """[rows, k] distinct indices in [0, n_pool) per row."""
@@ -201,17 +187,9 @@ class Network:
             self.projection_ranges[proj.id] = self.synapse_slots[proj_index == i]
         for layer, rule in enumerate(rules):
             rule.synapses = self.synapse_slots[layer_all == layer].astype(np.int64)
-        plastic = np.flatnonzero(layer_all >= 0)
-        plastic_slots = self.synapse_slots[plastic]
-        # Plastic synapses by pre neuron (depression) and by post neuron (potentiation).
         layer_lookup = slotted(np.maximum(layer_all, 0), 0, np.int64)
         self.stdp = RewardModulatedSTDP(rules, layer_lookup, slots, dt, self.gamma)
-        self.stdp.set_tables(
-            padded_table(pre_sorted[plastic], n, plastic_slots, dummy),
-            padded_table(pre_sorted[plastic], n, post_sorted[plastic], 0),
-            padded_table(post_sorted[plastic], n, plastic_slots, dummy),
-            padded_table(post_sorted[plastic], n, pre_sorted[plastic], 0))
-        self.stdp.set_synapse_ends(self.pre, self.post)
+        self.stdp.set_synapse_pairs(self.pre, self.post)
         self.reset_state()
 
     @property
@@ -278,8 +256,6 @@ class Network:
             fired |= drive[k]
             spiking = np.flatnonzero(fired)
             if spiking.size == 0:
-                if learn:
-                    stdp.update_traces(spiking, k)
                 continue
             v[spiking] = self.v_reset[spiking]
             refractory[spiking] = self.refractory_steps[spiking]
@@ -287,10 +263,6 @@ class Network:
             if k:
                 target += target.dtype.type(k * self.row_width)
             np.add.at(self.arrivals, target, self.weight_rows[spiking].ravel())
-            if learn:
-                stdp.on_pre_spikes(spiking, k)
-                stdp.on_post_spikes(spiking, k)
-                stdp.update_traces(spiking, k)
         spill = self.max_delay
         arrivals[:spill] = arrivals[gamma:gamma + spill]
         arrivals[spill:] = 0.0
@@ -300,7 +272,7 @@ class Network:
                             if pid not in outputs})
         counts = {pid: int(np.count_nonzero(spikes[:, sl])) for pid, sl in self.slices.items()}
         if learn:
-            stdp.end_cycle(self.cycle, spikes.sum(axis=0) if stdp.centering else None)
+            stdp.end_cycle(self.cycle, spikes)
         result = CycleResult(self.cycle, outputs, counts)
         self.cycle += 1
         return result
