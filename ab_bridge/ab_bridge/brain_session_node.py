@@ -81,8 +81,10 @@ class BrainSession(Node):
         fresh_text: str = self.declare_parameter("fresh_inputs", "", text(
             description="Comma-separated input ids whose every cycle gets a message no earlier "
                         "cycle was served: when the newest was served already, the answer to "
-                        "io:need waits for the next one (at most fresh_wait_ms). A camera "
-                        "listed here phase-locks the brain's cycles to its frames.")).value
+                        "io:need waits for the next one (at most fresh_wait_ms) and goes out "
+                        "as it arrives. With the embedded brain's run option "
+                        "{\"pace\": \"inputs\"}, a camera listed here paces the brain: each "
+                        "cycle starts on a frame.")).value
         fresh_wait_ms: float = self.declare_parameter("fresh_wait_ms", 30.0, text(
             description="Longest wait for a fresh message of a fresh_inputs input; keep it "
                         "under the server's io:need deadline (50 ms for the embedded brain).",
@@ -141,11 +143,15 @@ class BrainSession(Node):
         self.create_subscription(Deviation, "deviation", self._on_deviation, 10)
         self.latest = LatestMessages()
         for binding in self.bindings:
+            fresh = binding.input_id in self.fresh_inputs
             self.create_subscription(
                 binding.message_class(), binding.topic,
-                lambda msg, input_id=binding.input_id: self.latest.put(input_id, msg),
+                lambda msg, input_id=binding.input_id, fresh=fresh: self._on_input(
+                    input_id, msg, fresh),
                 qos_profile_sensor_data)
             self.session.streamer.register_input(binding.input_id, self._provider(binding))
+        if self.fresh_inputs:
+            self.session.defer_needs(self._fresh_ready, self.fresh_wait_s)
         self.create_service(StartRun, "~/start_run", self._start_run)
         self.create_service(StopRun, "~/stop_run", self._stop_run)
         self.create_timer(diagnostics_s, self._publish_diagnostics)
@@ -157,17 +163,24 @@ class BrainSession(Node):
         self._auto_start_timer = self.create_timer(0.01, self._auto_start_once) \
             if self.auto_start else None
 
+    def _on_input(self, input_id: str, msg: Any, fresh: bool) -> None:
+        self.latest.put(input_id, msg)
+        if fresh:
+            # The answer to a need waiting for this message goes out right here.
+            self.session.serve_pending()
+
+    def _fresh_ready(self) -> bool:
+        """Every fresh input has a message no earlier cycle was served."""
+        return all(self.latest.get_counted(i)[1] > self._served_count.get(i, 0)
+                   for i in self.fresh_inputs)
+
     def _provider(self, binding: InputBinding) -> Provider:
         input_id = binding.input_id
-        fresh = input_id in self.fresh_inputs
 
         def provide():
-            # Called on the realtime thread, one io:need at a time.
-            if fresh:
-                msg, count = self.latest.wait_newer(input_id, self._served_count.get(input_id, 0),
-                                                    self.fresh_wait_s)
-            else:
-                msg, count = self.latest.get_counted(input_id)
+            # Called on the thread answering io:need (the realtime thread, or the one that
+            # delivered the fresh message a deferred need waited for), one need at a time.
+            msg, count = self.latest.get_counted(input_id)
             if msg is None:
                 return None
             self._served_count[input_id] = count

@@ -17,7 +17,6 @@ that no earlier cycle was served.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -125,40 +124,25 @@ def frame_of(binding: InputBinding, msg: Any) -> InputFrame:
 
 
 class LatestMessages:
-    """The latest message per input id, shared between the executor and the realtime thread.
-
-    Messages are counted per input, so a reader can tell whether one arrived since the one
-    it used last and wait for it (`wait_newer`).
-    """
+    """The latest message per input id, shared between the executor and the threads that
+    answer io:need. Messages are counted per input, so a reader can tell whether one
+    arrived since the one it used last."""
 
     def __init__(self) -> None:
         self._latest: dict[str, Any] = {}
         self._count: dict[str, int] = {}
-        self._changed = threading.Condition()
+        self._lock = threading.Lock()
 
     def put(self, input_id: str, msg: Any) -> None:
-        with self._changed:
+        with self._lock:
             self._latest[input_id] = msg
             self._count[input_id] = self._count.get(input_id, 0) + 1
-            self._changed.notify_all()
 
     def get(self, input_id: str) -> Any:
-        with self._changed:
+        with self._lock:
             return self._latest.get(input_id)
 
     def get_counted(self, input_id: str) -> tuple[Any, int]:
         """(latest message or None, how many messages of that input arrived so far)."""
-        with self._changed:
-            return self._latest.get(input_id), self._count.get(input_id, 0)
-
-    def wait_newer(self, input_id: str, seen: int, timeout_s: float) -> tuple[Any, int]:
-        """Like `get_counted`, once more than `seen` messages arrived, or when `timeout_s`
-        has passed (then the latest there is, possibly the one already seen)."""
-        deadline = time.monotonic() + timeout_s
-        with self._changed:
-            while self._count.get(input_id, 0) <= seen:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._changed.wait(remaining)
+        with self._lock:
             return self._latest.get(input_id), self._count.get(input_id, 0)

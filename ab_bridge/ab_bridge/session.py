@@ -7,6 +7,12 @@ contract into the policies folder, connects the realtime link, answers
 Results go to the `SessionListener` callbacks, on the realtime thread; the
 ROS node hands them over to its executor. Bad payloads are reported through
 `on_error` and skipped: the session keeps running.
+
+`defer_needs(ready, max_wait_s)` holds each `io:need` until `ready()` (e.g. a camera
+frame no earlier cycle was served has arrived; the caller calls `serve_pending()` when
+that may have changed, and the answer goes out on its thread) or `max_wait_s` passed.
+The realtime thread never waits for it, so a cycle's outputs are handled while the next
+cycle's need waits for its frame.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from ab_bridge.decoding import (
     neuron_event_to_cycle,
     rows_to_cycle,
 )
-from ab_bridge.inputs import InputError, InputStreamer, parse_io_need
+from ab_bridge.inputs import InputError, InputStreamer, Need, parse_io_need
 from ab_bridge.policies import (
     PolicyError,
     build_reward,
@@ -154,6 +160,15 @@ class BrainSession:
         self._last_cycle: int | None = None  # newest cycle published on this connection
         self._server_error_reported_s = -math.inf
         self._server_errors_unreported = 0
+        # Deferred needs (defer_needs): the one waiting, as (cycle, needs, deadline); its
+        # lock and condition also wake the thread that answers it at its deadline.
+        self._ready: Callable[[], bool] | None = None
+        self._max_wait_s = 0.0
+        self._pending: tuple[int, list[Need], float] | None = None
+        self._pending_changed = threading.Condition()
+        self._deadline_thread: threading.Thread | None = None
+        self._closed = False
+        self._serving = threading.Lock()     # one answer at a time, whichever thread
 
     def __repr__(self) -> str:
         return f"BrainSession({self.rest.base_url!r}, project={self.config.project_id!r})"
@@ -204,6 +219,8 @@ class BrainSession:
         with self._lock:
             link, self._link = self._link, None
             run_id = self.run_id
+        with self._pending_changed:
+            self._pending = None        # a need of this run must not be answered in the next
         if link is None:
             return ""
         link.close()
@@ -217,7 +234,60 @@ class BrainSession:
 
     def close(self) -> None:
         self.stop()
+        with self._pending_changed:
+            self._closed = True
+            self._pending = None
+            self._pending_changed.notify_all()
+        if self._deadline_thread is not None:
+            self._deadline_thread.join(timeout=2.0)
         self.rest.close()
+
+    def defer_needs(self, ready: Callable[[], bool], max_wait_s: float) -> None:
+        """Answer each io:need once `ready()` is true, or `max_wait_s` after it came (then
+        with what there is). Call `serve_pending()` whenever `ready()` may have become
+        true; `ready` is called with an internal lock held and must not call back in."""
+        if max_wait_s < 0:
+            raise ValueError(f"max_wait_s must be >= 0, got {max_wait_s}")
+        with self._pending_changed:
+            self._ready, self._max_wait_s = ready, float(max_wait_s)
+            if self._deadline_thread is None:
+                self._deadline_thread = threading.Thread(
+                    target=self._answer_at_deadlines, name="ab-need-deadline", daemon=True)
+                self._deadline_thread.start()
+
+    @property
+    def deferred_cycle(self) -> int | None:
+        """The cycle whose io:need is waiting for `ready()`, if one is."""
+        with self._pending_changed:
+            return None if self._pending is None else self._pending[0]
+
+    def serve_pending(self) -> bool:
+        """Answer the deferred io:need, here and now, if `ready()`; True when it was."""
+        with self._pending_changed:
+            pending = self._pending
+            if pending is None or self._ready is None or not self._ready():
+                return False
+            self._pending = None
+        self._answer(pending[0], pending[1])
+        return True
+
+    def _answer_at_deadlines(self) -> None:
+        with self._pending_changed:
+            while not self._closed:
+                pending = self._pending
+                if pending is None:
+                    self._pending_changed.wait()
+                    continue
+                remaining = pending[2] - time.monotonic()
+                if remaining > 0:
+                    self._pending_changed.wait(remaining)
+                    continue
+                self._pending = None
+                self._pending_changed.release()
+                try:
+                    self._answer(pending[0], pending[1])
+                finally:
+                    self._pending_changed.acquire()
 
     def sync_policies(self) -> str:
         """Fetch the project's contract (no run) and sync the policies folder; returns its hash."""
@@ -370,19 +440,34 @@ class BrainSession:
             return
         self._check_run(payload, "io:need")
         cycle, needs = parse_io_need(payload)
-        feedback_ids = {f.id for f in contract.feedback}
-        plain = [n for n in needs if n.kind != "Feedback" and n.input_id not in feedback_ids]
-        chunks, errors = self.streamer.serve(contract.run_id, cycle, plain, time.time())
-        for need in needs:
-            if need.kind == "Feedback" or need.input_id in feedback_ids:
-                chunks.append(self._feedback_for_need(contract, need.input_id, cycle))
-        for chunk in chunks:
-            if link.emit("io:chunk", chunk, direct=True):   # on the critical path
-                self.stats.chunks_sent += 1
-        if chunks:
-            self._inputs_sent_at[cycle] = self._clock()
-            while len(self._inputs_sent_at) > 64:
-                self._inputs_sent_at.pop(next(iter(self._inputs_sent_at)))
+        with self._pending_changed:
+            if self._ready is not None and not self._ready():
+                # A newer need replaces one still waiting (the server gave up on it).
+                self._pending = (cycle, needs, time.monotonic() + self._max_wait_s)
+                self._pending_changed.notify_all()
+                return
+            self._pending = None
+        self._answer(cycle, needs)
+
+    def _answer(self, cycle: int, needs: list[Need]) -> None:
+        """Serve the inputs and feedback of one io:need (on the calling thread)."""
+        contract, link = self.contract, self._link
+        if contract is None or link is None:
+            return
+        with self._serving:
+            feedback_ids = {f.id for f in contract.feedback}
+            plain = [n for n in needs if n.kind != "Feedback" and n.input_id not in feedback_ids]
+            chunks, errors = self.streamer.serve(contract.run_id, cycle, plain, time.time())
+            for need in needs:
+                if need.kind == "Feedback" or need.input_id in feedback_ids:
+                    chunks.append(self._feedback_for_need(contract, need.input_id, cycle))
+            for chunk in chunks:
+                if link.emit("io:chunk", chunk, direct=True):   # on the critical path
+                    self.stats.chunks_sent += 1
+            if chunks:
+                self._inputs_sent_at[cycle] = self._clock()
+                while len(self._inputs_sent_at) > 64:
+                    self._inputs_sent_at.pop(next(iter(self._inputs_sent_at)))
         for message in errors:
             self._error(f"io:need cycle {cycle}: {message}")
 

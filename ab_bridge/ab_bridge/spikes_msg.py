@@ -78,7 +78,9 @@ def decode_msg(decoder: Decoder, msg: CycleSpikes) -> DecodedCycle:
 def command_msg(source: str, cycle: int, channels: Sequence[str], deltas: np.ndarray,
                 step_dt_s: float) -> ActuatorCommand:
     """An ActuatorCommand from [channels, steps] deltas (channel-major); header left to the caller."""
-    deltas = np.asarray(deltas, dtype=np.float64).reshape(len(channels), -1)
+    deltas = np.asarray(deltas, dtype=np.float64)
+    if deltas.ndim != 2:     # (a [0, steps] array, no channels mapped, is already 2-D)
+        deltas = deltas.reshape(len(channels), -1)
     msg = ActuatorCommand()
     msg.source = source
     msg.cycle = int(cycle)

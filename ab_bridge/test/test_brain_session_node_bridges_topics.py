@@ -18,7 +18,7 @@ from sensor_msgs.msg import Image, JointState  # noqa: E402
 from std_msgs.msg import Float32MultiArray  # noqa: E402
 
 from ab_bridge.brain_session_node import BrainSession  # noqa: E402
-from ab_bridge.spikes_msg import raster_of  # noqa: E402
+from ab_bridge.spikes_msg import command_msg, hold_msg, raster_of  # noqa: E402
 from ab_interfaces.msg import ActuatorCommand, CycleSpikes, Deviation, Reward  # noqa: E402
 from ab_interfaces.srv import StartRun, StopRun  # noqa: E402
 
@@ -261,3 +261,14 @@ def test_runs_as_a_process_key_from_environment_never_printed(
     assert "run run-1 started" in output
     assert SECRET not in output
 
+
+
+def test_a_session_without_a_mapping_publishes_empty_commands() -> None:
+    """No decoder mapping: every cycle's command names no channel (it used to fail)."""
+    command = command_msg("brain_session", 7, [], np.zeros((0, 20)), 0.001)
+    assert (command.cycle, command.channels, command.step_count, list(command.deltas)) == \
+        (7, [], 20, [])
+    hold = hold_msg("brain_session", 0, [], 0.001)
+    assert (hold.channels, hold.step_count) == ([], 1)
+    command = command_msg("x", 1, ["a", "b"], np.arange(6.0), 0.001)   # flat, channel-major
+    assert command.step_count == 3 and list(command.deltas) == [0, 1, 2, 3, 4, 5]

@@ -1,9 +1,8 @@
-"""Inputs listed in `fresh_inputs` get, every cycle, a message no earlier cycle was served
-(waiting for it up to `fresh_wait_ms`); the other inputs are served as they are."""
+"""Inputs listed in `fresh_inputs` get, every cycle, a message no earlier cycle was served:
+the answer to io:need waits for it (up to `fresh_wait_ms`) and goes out as it arrives; the
+other inputs are served as they are."""
 
 from __future__ import annotations
-
-import threading
 
 import numpy as np
 import pytest
@@ -12,35 +11,33 @@ from ab_bridge.inputs import Need
 from ab_bridge.ros_inputs import LatestMessages
 
 rclpy = pytest.importorskip("rclpy")
+embedded = pytest.importorskip("ab_bridge.embedded.server")
+graphs = pytest.importorskip("ab_bridge.embedded.graph")
 pytest.importorskip("ab_interfaces")
 
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import qos_profile_sensor_data  # noqa: E402
 from sensor_msgs.msg import Image, JointState  # noqa: E402
+from std_msgs.msg import Float32MultiArray  # noqa: E402
 
 from ab_bridge.brain_session_node import BrainSession  # noqa: E402
+from ab_interfaces.srv import StartRun  # noqa: E402
 
 INPUTS = """
 camera: {topic: camera/image_raw, type: sensor_msgs/Image, format: raw}
 joints: {topic: joint_states, type: sensor_msgs/JointState}
+target: {topic: target_error, type: std_msgs/Float32MultiArray}
 """
 
 
-def test_wait_newer_returns_a_message_not_seen_yet() -> None:
+def test_latest_messages_are_counted_per_input() -> None:
     latest = LatestMessages()
-    assert latest.wait_newer("camera", 0, 0.01) == (None, 0)     # nothing yet: timeout
+    assert latest.get_counted("camera") == (None, 0)
     latest.put("camera", "frame1")
-    assert latest.wait_newer("camera", 0, 5.0) == ("frame1", 1)  # newer than none seen
-    assert latest.wait_newer("camera", 1, 0.01) == ("frame1", 1)  # timeout: the latest there is
-    latest.put("joints", "q")                                     # other inputs do not count
-    assert latest.wait_newer("camera", 1, 0.01) == ("frame1", 1)
-    timer = threading.Timer(0.05, latest.put, args=("camera", "frame2"))
-    timer.start()
-    try:
-        assert latest.wait_newer("camera", 1, 30.0) == ("frame2", 2)
-    finally:
-        timer.cancel()
+    latest.put("joints", "q")
+    latest.put("camera", "frame2")
     assert latest.get_counted("camera") == ("frame2", 2)
+    assert latest.get_counted("joints") == ("q", 1)
 
 
 def image(value: int) -> Image:
@@ -50,48 +47,70 @@ def image(value: int) -> Image:
     return msg
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(120)
 def test_each_cycle_is_served_a_camera_frame_of_its_own(ros_context, executor, spin_until,
-                                                         ros_namespace) -> None:
+                                                         ros_namespace, tmp_path) -> None:
+    """On an embedded brain paced by inputs, every cycle waits for a camera frame no
+    earlier cycle had and runs on it; joints (not fresh) are served as they are."""
+    thread = embedded.ServerThread(embedded.BrainServer(
+        [graphs.load_graph(graphs.bundled_graph_path("demo_arm"))], tmp_path / "state",
+        seed=1, deadline_ms=5000))
+    thread.start()
     node = BrainSession(context=ros_context, namespace=ros_namespace, parameter_overrides=[
-        Parameter("inputs", value=INPUTS), Parameter("fresh_inputs", value="camera"),
-        Parameter("fresh_wait_ms", value=1000.0)])
+        Parameter("url", value=thread.url), Parameter("inputs", value=INPUTS),
+        Parameter("fresh_inputs", value="camera"), Parameter("fresh_wait_ms", value=1000.0)])
     probe = rclpy.create_node("fresh_probe", context=ros_context, namespace=ros_namespace)
     executor.add_node(node)
     executor.add_node(probe)
     image_pub = probe.create_publisher(Image, "camera/image_raw", qos_profile_sensor_data)
     joints_pub = probe.create_publisher(JointState, "joint_states", qos_profile_sensor_data)
-    # What the session does on io:need, on its realtime thread.
+    target_pub = probe.create_publisher(Float32MultiArray, "target_error",
+                                        qos_profile_sensor_data)
+    served: list[tuple[int, int]] = []      # (cycle, camera stamp) per answered need
     serve = node.session.streamer.serve
-    camera, joints = Need("camera", "Image"), Need("joints", "JointState")
 
-    def published(pub, msg, input_id) -> bool:
-        pub.publish(msg)
-        return node.latest.get(input_id) is not None \
-            and node.latest.get(input_id).header.stamp == msg.header.stamp
+    def serve_and_note(run_id, cycle, needs, now_s):
+        result = serve(run_id, cycle, needs, now_s)
+        served.append((cycle, node.last_served["camera"].header.stamp.sec))
+        return result
 
-    assert spin_until(executor, lambda: published(image_pub, image(1), "camera"))
-    joint_state = JointState(name=["a"], position=[0.5], velocity=[0.0])
-    assert spin_until(executor, lambda: published(joints_pub, joint_state, "joints"))
-    spin_until(executor, lambda: False, timeout_s=0.5)   # repeats still in flight land
-    chunks, errors = serve("run", 0, [camera, joints], 0.0)
-    assert errors == [] and [c["inputId"] for c in chunks] == ["camera", "joints"]
-    assert chunks[0]["data"][0] == 1 and node.last_served["camera"].header.stamp.sec == 1
+    def arrived(input_id: str, stamp: int | None = None) -> bool:
+        msg = node.latest.get(input_id)
+        return msg is not None and (stamp is None or msg.header.stamp.sec == stamp)
 
-    # The next cycle's camera chunk waits for a frame that was not served yet.
-    served: list = []
-    worker = threading.Thread(target=lambda: served.append(serve("run", 1, [camera], 0.0)))
-    worker.start()
-    assert spin_until(executor, lambda: published(image_pub, image(2), "camera"))
-    worker.join(10)
-    (chunks, errors), = served
-    assert errors == [] and chunks[0]["data"][0] == 2
-    assert node.last_served["camera"].header.stamp.sec == 2
+    def deliver(shot: int) -> None:
+        """Publish frame `shot` once, again only if it was lost (best-effort QoS)."""
+        while not (image_pub.publish(image(shot)) or
+                   spin_until(executor, lambda: arrived("camera", shot), timeout_s=1.0)):
+            pass
 
-    # joints is not a fresh input: the same message again, at once.
-    chunks, errors = serve("run", 2, [joints], 0.0)
-    assert errors == [] and chunks[0]["inputId"] == "joints"
-    assert node.last_served["joints"] is node.latest.get("joints")
+    node.session.streamer.serve = serve_and_note
+    try:
+        joint_state = JointState(name=["a", "b"], position=[0.5, 0.1], velocity=[0.0, 0.0])
+        assert spin_until(executor, lambda: (
+            joints_pub.publish(joint_state), target_pub.publish(Float32MultiArray(data=[0.1])),
+            image_pub.publish(image(0)),
+            arrived("joints") and arrived("target") and arrived("camera", 0))[-1])
+        spin_until(executor, lambda: False, timeout_s=0.5)   # repeats still in flight land
+        start = probe.create_client(StartRun, "brain_session/start_run")
+        assert start.wait_for_service(timeout_sec=10)
+        future = start.call_async(StartRun.Request(options_json='{"pace": "inputs"}'))
+        assert spin_until(executor, future.done, timeout_s=30) and future.result().success
+        # The first need gets the frame that is there; every later one waits for its own.
+        assert spin_until(executor, lambda: len(served) >= 1, timeout_s=30)
+        for shot in range(1, 6):
+            assert not spin_until(executor, lambda shot=shot: len(served) > shot,
+                                  timeout_s=0.2)
+            deliver(shot)
+            assert spin_until(executor, lambda shot=shot: len(served) > shot, timeout_s=30)
+            assert served[-1] == (shot, shot)
+        assert served == [(n, n) for n in range(6)]
+        assert spin_until(executor, lambda: node.session.stats.cycles >= 5, timeout_s=30)
+        assert node.last_served["joints"] is node.latest.get("joints")
+    finally:
+        node.destroy_node()
+        probe.destroy_node()
+        thread.stop()
 
 
 def test_fresh_inputs_must_be_inputs(ros_context) -> None:
@@ -101,8 +120,8 @@ def test_fresh_inputs_must_be_inputs(ros_context) -> None:
 
 
 def test_loop_timing_notes_the_frame_served(ros_context) -> None:
-    """robot_bringup's FrameTiming reads the frame the session served (after a wait), not
-    the newest one when the need arrived."""
+    """robot_bringup's FrameTiming reads the frame the session served for a cycle, not the
+    newest one when the command arrives."""
     loop_timing = pytest.importorskip("robot_bringup.loop_timing")
     node = BrainSession(context=ros_context, parameter_overrides=[
         Parameter("inputs", value=INPUTS), Parameter("fresh_inputs", value="camera"),
@@ -111,10 +130,9 @@ def test_loop_timing_notes_the_frame_served(ros_context) -> None:
         timing = loop_timing.FrameTiming.attach(node)
         node.latest.put("camera", image(1))
         node.session.streamer.serve("run", 0, [Need("camera", "Image")], 0.0)
-        timer = threading.Timer(0.05, node.latest.put, args=("camera", image(2)))
-        timer.start()
+        node.latest.put("camera", image(2))
         node.session.streamer.serve("run", 1, [Need("camera", "Image")], 0.0)
-        timer.join()
+        node.latest.put("camera", image(3))      # arrived after cycle 1 was served
         total, _ = timing.answered(1, arrived_ns=2_500_000_000)
         assert total == pytest.approx(500.0)     # from frame 2 (stamp 2 s), not frame 1
     finally:

@@ -3,7 +3,9 @@
 aiohttp serves REST under /api and python-socketio (AsyncServer, namespace /ab) on the
 same port and event loop. Each run owns a Network; its loop emits `io:need`, waits for
 the requested `io:chunk`s (or the deadline), runs gamma timesteps and
-emits `cycle:update` with the output spikes as rows {"t", "id", "bits"}. `learn:reward`
+emits `cycle:update` with the output spikes as rows {"t", "id", "bits"}. A run paces its
+cycles by the clock (`io:need` every gamma x dt) or, with the start option
+`"pace": "inputs"`, by its client's answers (see PACES). `learn:reward`
 applies reward-modulated STDP; feedback chunks drive feedback populations for the next
 cycle; `robot:state` is kept (its `q` feeds JointState inputs that got no chunk).
 Weights are saved per project to the state dir (on stop, periodically, at shutdown) and
@@ -45,6 +47,18 @@ from ab_bridge.embedded.snn import Network
 from ab_bridge.realtime import FastPacket
 
 NAMESPACE = "/ab"
+#: How a run paces its cycles (the start option "pace"):
+#: - "clock": each io:need goes out on its real-time slot (one per gamma x dt) and the cycle
+#:   runs when its answers are in. Clients answer at once with what they have, so their
+#:   inputs are as old as the time since they arrived: with a camera on its own clock, up to
+#:   a frame period.
+#: - "inputs": the next cycle's io:need goes out as soon as a cycle's inputs are in (before
+#:   it computes), and a cycle runs as soon as its own inputs are in: a client that answers
+#:   when a fresh sensor frame arrives (ab_bridge's brain_session with `fresh_inputs`) paces
+#:   the brain by its sensor, each cycle starting on a frame. Never faster than real time: a
+#:   cycle starts at most one period ahead of its slot, so a client that answers at once
+#:   gets clock pace (its inputs then are a cycle older than with "clock").
+PACES = ("clock", "inputs")
 # How many cycles back a learn:reward may name (older ones are ignored).
 REWARD_HISTORY_CYCLES = 32
 logger = logging.getLogger("ab_bridge.embedded.server")
@@ -96,6 +110,7 @@ class Run:
     rates: dict[str, np.ndarray] = field(default_factory=dict)        # held input rates
     feedback_rates: dict[str, np.ndarray] = field(default_factory=dict)  # next cycle only
     received: set[str] = field(default_factory=set)    # ids that answered this cycle's need
+    received_next: set[str] = field(default_factory=set)  # ... the next one's (pace inputs)
     answered: set[str] = field(default_factory=set)    # ids arrived since the last cycle, late too
     expected: set[str] = field(default_factory=set)    # ids the client sent last cycle
     robot_state: dict[str, Any] = field(default_factory=dict)
@@ -105,6 +120,7 @@ class Run:
     rewards_ignored: int = 0   # named a cycle not run yet or older than the history
     chunk_errors: int = 0
     last_cycle_ms: float = 0.0
+    pace: str = "clock"
     task: asyncio.Task | None = None
 
 
@@ -247,14 +263,18 @@ class BrainServer:
         options = await self._json_body(request)
         learning = options.get("learning", True)
         seed = options.get("seed", self.seed)
+        pace = options.get("pace", "clock")
         if not isinstance(learning, bool) or (seed is not None and (
                 isinstance(seed, bool) or not isinstance(seed, int) or seed < 0)):
             return web.json_response({"ok": False, "error": "options: 'learning' must be a "
                                       "boolean and 'seed' a non-negative integer"}, status=400)
-        run = self.start_run(graph, learning=self.learning and learning, seed=seed)
+        if pace not in PACES:
+            return web.json_response({"ok": False, "error": f"options: 'pace' must be one of "
+                                      f"{list(PACES)}, got {pace!r}"}, status=400)
+        run = self.start_run(graph, learning=self.learning and learning, seed=seed, pace=pace)
         origin = f"{request.scheme}://{request.host}"
         return web.json_response({"ok": True, "runId": run.run_id, **contract_of(graph),
-                                  "learning": run.network.learning_enabled,
+                                  "learning": run.network.learning_enabled, "pace": run.pace,
                                   "realtime": {"url": origin, "namespace": NAMESPACE}})
 
     async def _stop(self, request: web.Request) -> web.Response:
@@ -413,6 +433,12 @@ class BrainServer:
         run.answered.add(str(input_id))
         meta = data.get("meta")
         chunk_cycle = meta.get("cycle") if isinstance(meta, dict) else None
+        if isinstance(chunk_cycle, int) and not isinstance(chunk_cycle, bool) \
+                and chunk_cycle > run.cycle:
+            # An answer to the next cycle's io:need, which goes out before this cycle
+            # computes (pace "inputs"): it completes that cycle's wait, not this one's.
+            run.received_next.add(str(input_id))
+            return
         if fb is None and isinstance(chunk_cycle, int) and not isinstance(chunk_cycle, bool) \
                 and chunk_cycle < run.cycle:
             # A late answer to an earlier cycle's io:need: its value holds, but it must not
@@ -436,7 +462,10 @@ class BrainServer:
         return bool(wanted) and wanted <= run.received
 
     # ---- runs ----------------------------------------------------------------------------
-    def start_run(self, graph: BrainGraph, learning: bool = True, seed: int | None = None) -> Run:
+    def start_run(self, graph: BrainGraph, learning: bool = True, seed: int | None = None,
+                  pace: str = "clock") -> Run:
+        if pace not in PACES:
+            raise ValueError(f"pace must be one of {list(PACES)}, got {pace!r}")
         network = Network(graph, seed=seed, learning=learning)
         # learn:reward names its cycle and arrives while later cycles run.
         network.keep_eligibility_history(REWARD_HISTORY_CYCLES)
@@ -445,11 +474,11 @@ class BrainServer:
         needs = [{"id": i.id, "kind": i.kind} for i in graph.inputs] + \
                 [{"id": f.id, "kind": "Feedback"} for f in graph.feedback]
         run = Run(run_id, graph, network, np.random.default_rng(network.seed + 1), needs,
-                  cycle=network.cycle)
+                  cycle=network.cycle, pace=pace)
         self.runs[run_id] = run
         run.task = asyncio.get_running_loop().create_task(self._run_loop(run))
-        logger.info("run %s started for project %s (learning %s)", run_id, graph.project,
-                    "on" if learning else "off")
+        logger.info("run %s started for project %s (learning %s, %s pace)", run_id,
+                    graph.project, "on" if learning else "off", pace)
         return run
 
     async def stop_run(self, run: Run) -> None:
@@ -488,10 +517,16 @@ class BrainServer:
                 rasters[fb.id] = poisson_spikes(run.rng, rates, graph.gamma, graph.dt_ms)
         return rasters
 
+    async def _emit_need(self, run: Run, cycle: int) -> None:
+        await self.sio.emit("io:need", {"runId": run.run_id, "cycle": cycle, "needs": run.needs,
+                                        "deadlineMs": self.deadline_ms},
+                            room=run.run_id, namespace=NAMESPACE)
+
     async def _run_loop(self, run: Run) -> None:
         graph = run.graph
         period_s = graph.gamma * graph.dt_ms / 1000.0
         next_start = time.monotonic()
+        need_sent = -1           # pace inputs: the cycle whose io:need went out early
         try:
             while not run.stopping:
                 if self._members(run) == 0:      # nobody listening: pause, do not burn CPU
@@ -501,8 +536,10 @@ class BrainServer:
                     except TimeoutError:
                         pass
                     next_start = time.monotonic()
+                    need_sent = -1   # whoever joins gets this cycle's need
                     continue
-                if self.realtime:
+                by_inputs = run.pace == "inputs"
+                if self.realtime and not by_inputs:
                     delay = next_start - time.monotonic()
                     if delay > 0:
                         await asyncio.sleep(delay)
@@ -511,10 +548,8 @@ class BrainServer:
                     break            # below would lose it and the wait would run its deadline
                 if not self._inputs_complete(run):
                     run.arrived.clear()
-                await self.sio.emit("io:need", {"runId": run.run_id, "cycle": run.cycle,
-                                                "needs": run.needs,
-                                                "deadlineMs": self.deadline_ms},
-                                    room=run.run_id, namespace=NAMESPACE)
+                if not by_inputs or need_sent != run.cycle:   # (pace inputs: sent early)
+                    await self._emit_need(run, run.cycle)
                 if run.needs and not self._inputs_complete(run):
                     try:
                         await asyncio.wait_for(run.arrived.wait(), self.deadline_ms / 1000.0)
@@ -531,6 +566,19 @@ class BrainServer:
                 run.answered.clear()
                 run.received.clear()
                 run.arrived.clear()
+                if by_inputs:
+                    if self.realtime:    # at most one period ahead of its slot
+                        delay = next_start - period_s - time.monotonic()
+                        if delay > 0:
+                            await asyncio.sleep(delay)
+                        next_start = max(next_start + period_s, time.monotonic() - period_s)
+                    if run.stopping:
+                        break
+                    # The next cycle's need goes out now: the client gets it while this
+                    # cycle computes, and answers when its next sensor frame arrives.
+                    # (This cycle's rasters are made: answers to it change the next one.)
+                    need_sent = run.cycle + 1
+                    await self._emit_need(run, need_sent)
                 t0 = time.perf_counter()
                 result = run.network.run_cycle(rasters)   # on the loop: see __init__
                 run.last_cycle_ms = (time.perf_counter() - t0) * 1000.0
@@ -539,7 +587,7 @@ class BrainServer:
                 # _accept_chunk); the loop was busy computing, so chunks that came meanwhile
                 # are handled only now, during the emit.
                 run.cycle += 1
-                run.received.clear()
+                run.received, run.received_next = run.received_next, set()
                 run.arrived.clear()
                 rows = [{"t": t, "id": oid, "bits": raster[t].tolist()}
                         for oid, raster in result.outputs.items() for t in range(graph.gamma)]
