@@ -3,15 +3,20 @@
 The `inputs` parameter (YAML, a file path or inline) maps brain input ids to
 ROS topics:
 
-    camera: {topic: camera/image_raw, type: sensor_msgs/Image, format: jpeg}
+    camera: {topic: camera/image_raw, type: sensor_msgs/Image, format: jpeg, max_width_px: 64}
     joints: {topic: joint_states, type: sensor_msgs/JointState}
     target: {topic: target, type: std_msgs/Float32MultiArray}
     mic:    {topic: audio, type: std_msgs/Int16MultiArray, sample_rate: 16000}
 
-The node keeps the latest message of each topic; when the brain asks for an
-input, the message is converted here (on the realtime thread). For the inputs of the
-node's `fresh_inputs` parameter it first waits (at most `fresh_wait_ms`) for a message
-that no earlier cycle was served.
+Images go as JPEG (`jpeg_quality`, default 80) or raw pixels (`format: raw`); with
+`max_width_px` wider images are first scaled down to that width (area averaging, aspect
+kept): a brain that looks through a coarse retina needs no more, and every frame then
+costs less to encode, send and decode.
+
+The node keeps the latest message of each topic; when the brain asks for an input, the
+message is converted here, on the thread that answers the need (for the inputs of the
+node's `fresh_inputs` parameter the answer waits, at most `fresh_wait_ms`, for a message
+no earlier cycle was served).
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ class InputBinding:
     type_name: str
     format: str = "jpeg"          # images: jpeg or raw
     jpeg_quality: int = 80
+    max_width_px: int = 0         # images: scale wider ones down to this width (0: never)
     sample_rate: int = 16000      # audio
     channels: int = 1             # audio
 
@@ -79,8 +85,12 @@ def parse_inputs(spec: Any) -> list[InputBinding]:
         fmt = str(body.get("format", "jpeg"))
         if fmt not in ("jpeg", "raw"):
             raise ValueError(f"inputs.{input_id}: format must be jpeg or raw, got {fmt!r}")
+        max_width = body.get("max_width_px", 0)
+        if isinstance(max_width, bool) or not isinstance(max_width, int) or max_width < 0:
+            raise ValueError(f"inputs.{input_id}: max_width_px must be a non-negative integer "
+                             f"(0: full size), got {max_width!r}")
         bindings.append(InputBinding(str(input_id), str(body["topic"]), type_name, fmt,
-                                     int(body.get("jpeg_quality", 80)),
+                                     int(body.get("jpeg_quality", 80)), max_width,
                                      int(body.get("sample_rate", 16000)),
                                      int(body.get("channels", 1))))
     return bindings
@@ -97,7 +107,10 @@ def image_pixels(msg: Any) -> tuple[np.ndarray, str]:
             or len(msg.data) < msg.step * msg.height:
         raise InputError(f"image {msg.width}x{msg.height} {msg.encoding} with step {msg.step} "
                          f"does not match {len(msg.data)} bytes")
-    data = np.frombuffer(bytes(msg.data), dtype=np.uint8)[: msg.step * msg.height]
+    try:    # array.array and bytes without a copy
+        data = np.frombuffer(msg.data, dtype=np.uint8)[: msg.step * msg.height]
+    except TypeError:
+        data = np.asarray(msg.data, dtype=np.uint8)[: msg.step * msg.height]
     pixels = data.reshape(msg.height, msg.step)[:, :row].reshape(msg.height, msg.width, channels)
     if channels == 1:
         pixels = pixels[:, :, 0]
@@ -111,6 +124,12 @@ def frame_of(binding: InputBinding, msg: Any) -> InputFrame:
     kind = binding.type_name
     if kind == "sensor_msgs/Image":
         pixels, encoding = image_pixels(msg)
+        height, width = pixels.shape[:2]
+        if 0 < binding.max_width_px < width:
+            import cv2
+
+            size = (binding.max_width_px, max(1, round(height * binding.max_width_px / width)))
+            pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
         return image_frame(pixels, encoding,
                            binding.jpeg_quality if binding.format == "jpeg" else None)
     if kind == "sensor_msgs/JointState":

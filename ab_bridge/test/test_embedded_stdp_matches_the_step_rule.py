@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from ab_bridge.embedded.graph import parse_graph
 from ab_bridge.embedded.snn import Network
@@ -15,9 +16,9 @@ from ab_bridge.embedded.snn import Network
 GAMMA = 20
 
 
-def graph():
-    """A sparse plain layer (per-synapse sums) and a dense centered one (a matrix), with
-    different time constants, and a fixed projection that is not learned."""
+def graph(centered: str):
+    """A sparse layer (learned from its spikes) and a dense one (a matrix), one of them
+    centered, with different time constants, and a fixed projection that is not learned."""
     return parse_graph({
         "project": "stdp", "gamma": GAMMA, "seed": 4,
         "populations": [
@@ -31,11 +32,12 @@ def graph():
             {"id": "eye_to_mid", "pre": "eye", "post": "mid",
              "connectivity": {"type": "fixed_probability", "p": 0.05},
              "learning": {"a_plus": 0.8, "a_minus": 0.6, "tau_plus_ms": 15.0,
-                          "tau_minus_ms": 25.0, "tau_eligibility_ms": 30.0}},
+                          "tau_minus_ms": 25.0, "tau_eligibility_ms": 30.0,
+                          "centered": centered == "eye_to_mid", "rate_tau_cycles": 3}},
             {"id": "mid_to_out", "pre": "mid", "post": "out",
              "learning": {"a_plus": 1.0, "a_minus": 0.5, "tau_plus_ms": 20.0,
                           "tau_minus_ms": 20.0, "tau_eligibility_ms": 50.0,
-                          "centered": True, "rate_tau_cycles": 5}},
+                          "centered": centered == "mid_to_out", "rate_tau_cycles": 5}},
             {"id": "eye_to_out", "pre": "eye", "post": "out", "weight": {"mean": 0.05}}]},
         source="stdp")
 
@@ -47,9 +49,11 @@ def full_raster(net: Network, outputs: dict[str, np.ndarray]) -> np.ndarray:
     return raster
 
 
-def test_cycle_stdp_equals_the_rule_step_by_step() -> None:
-    g = graph()
+@pytest.mark.parametrize("centered", ["eye_to_mid", "mid_to_out"])
+def test_cycle_stdp_equals_the_rule_step_by_step(centered: str) -> None:
+    g = graph(centered)
     net = Network(g, seed=2)
+    assert [plan[0] for plan in net.stdp.plans] == ["spikes", "matrix"]
     layers = [p for p in g.projections if p.learning is not None]
     slots = {p.id: net.projection_ranges[p.id] for p in layers}
     pre = {k: net.pre[v] for k, v in slots.items()}

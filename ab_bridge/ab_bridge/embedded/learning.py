@@ -16,11 +16,13 @@ cycle the whole trace is multiplied by exp(−T·dt/tau_e).
 
 The STDP of a cycle is computed at its end, from its spike raster: the weights do not
 change within a cycle, so nothing the network does during it depends on e. With the
-traces of every step (x_k, y_k before step k's spikes) and the raster s_k, a layer's
-contributions are two small matrix products over the steps,
-    Σ_k c⁺_k · x_k[i] · s_k[j]   and   Σ_k c⁻_k · s_k[i] · y_k[j],
-taken over the layer's pre and post neurons and read out at its synapses (the same sums
-as applying the rule step by step, at a fraction of the cost: no gathers per spike).
+traces of every step (x_k, y_k before step k's spikes) and the raster s_k, a synapse
+i → j gains Σ_k c⁺_k · x_k[i] · s_k[j] and loses Σ_k c⁻_k · s_k[i] · y_k[j]. For a dense
+layer (the demo's hidden → output) both are matrix products over the steps, taken over
+the layer's pre and post neurons and read out at its synapses; for a sparse one they are
+gathered at its spikes (each post spike: the neuron's incoming synapses; each pre spike:
+its outgoing ones), all steps at once. Either way the sums of the rule applied step by
+step, with no Python work per step.
 
 Centered (covariance) layers (`centered: true`): a post neuron's spike counts against its
 usual firing. Potentiation uses s_k[j] − ρ_j instead of s_k[j] (ρ_j: the post neuron's
@@ -47,6 +49,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from ab_bridge.embedded.graph import LearningParams
+
+
+def padded_table(rows: np.ndarray, row_count: int, values: np.ndarray, pad: int) -> np.ndarray:
+    """[row_count, widest row] table listing `values` by their `rows`, padded with `pad`."""
+    counts = np.bincount(rows, minlength=row_count)
+    width = max(int(counts.max()) if counts.size else 0, 1)
+    order = np.argsort(rows, kind="stable")
+    sorted_rows = rows[order]
+    columns = np.arange(rows.size) - (np.cumsum(counts) - counts)[sorted_rows]
+    table = np.full((row_count, width), pad, dtype=np.intp)
+    table[sorted_rows, columns] = values[order]
+    return table
 
 
 @dataclass
@@ -131,17 +145,24 @@ class RewardModulatedSTDP:
             self.rate_seen = False
 
     def set_synapse_pairs(self, pre: np.ndarray, post: np.ndarray) -> None:
-        """Pre and post neuron of every synapse slot: each layer's synapses as cells of a
-        [its pre neurons, its post neurons] matrix, where the cycle's STDP is computed."""
-        self.pairs = []
+        """Pre and post neuron of every synapse slot. A layer dense enough (at least a
+        quarter of all pre-post pairs) has its cycle's STDP computed as a [pre, post] matrix;
+        a sparser one from its spikes, through tables of each neuron's plastic synapses."""
+        self.plans: list[tuple] = []
         for rule in self.layers:
-            pre_ids, rows = np.unique(pre[rule.synapses], return_inverse=True)
-            post_ids, cols = np.unique(post[rule.synapses], return_inverse=True)
-            # A sparse layer between large populations would make the matrix much larger
-            # than its synapses: those get per-synapse sums instead.
-            as_matrix = pre_ids.size * post_ids.size <= 8 * max(rule.synapses.size, 1)
-            self.pairs.append((pre_ids, post_ids, rows.astype(np.intp), cols.astype(np.intp),
-                               as_matrix))
+            syn = rule.synapses
+            pre_ids, rows = np.unique(pre[syn], return_inverse=True)
+            post_ids, cols = np.unique(post[syn], return_inverse=True)
+            rows, cols = rows.astype(np.intp), cols.astype(np.intp)
+            if pre_ids.size * post_ids.size <= 4 * max(syn.size, 1):
+                self.plans.append(("matrix", pre_ids, post_ids, rows, cols))
+            else:
+                self.plans.append(("spikes", pre_ids, post_ids, rows,
+                                   padded_table(cols, post_ids.size, syn, self.dummy),
+                                   padded_table(cols, post_ids.size, pre[syn], 0),
+                                   padded_table(rows, pre_ids.size, syn, self.dummy),
+                                   padded_table(rows, pre_ids.size, post[syn], 0),
+                                   post[syn]))
 
     def learn_cycle(self, spikes: np.ndarray) -> None:
         """Add the STDP of a cycle to the eligibility (`spikes`: its [gamma, n] raster) and
@@ -155,21 +176,52 @@ class RewardModulatedSTDP:
             history[k] = traces
             traces *= self.trace_decay
             traces += raster[k]
-        for layer, (pre_ids, post_ids, rows, cols, as_matrix) in enumerate(self.pairs):
-            x = history[:, 0, layer][:, pre_ids] * self.plus_coef[:gamma, layer, None]
-            y = history[:, 1, layer][:, post_ids]
-            if self.centering:
-                y = y - self.ybar[layer, post_ids]
-            y *= self.minus_coef[:gamma, layer, None]
-            s_pre, s_post = raster[:, pre_ids], raster[:, post_ids]
-            if self.centering:
-                s_post = s_post - self.rate[layer, post_ids]
-            if as_matrix:
-                change = (x.T @ s_post - s_pre.T @ y)[rows, cols]
+        for layer, (kind, pre_ids, post_ids, rows, *plan) in enumerate(self.plans):
+            if kind == "matrix":
+                self._learn_matrix(layer, history, raster, pre_ids, post_ids, rows, *plan)
             else:
-                change = np.einsum("ks,ks->s", x[:, rows], s_post[:, cols]) - \
-                    np.einsum("ks,ks->s", s_pre[:, rows], y[:, cols])
-            self.eligibility[self.layers[layer].synapses] += change
+                self._learn_from_spikes(layer, history, spikes, pre_ids, post_ids, rows, *plan)
+
+    def _learn_matrix(self, layer: int, history: np.ndarray, raster: np.ndarray,
+                      pre_ids: np.ndarray, post_ids: np.ndarray, rows: np.ndarray,
+                      cols: np.ndarray) -> None:
+        gamma = raster.shape[0]
+        x = history[:, 0, layer][:, pre_ids] * self.plus_coef[:gamma, layer, None]
+        y = history[:, 1, layer][:, post_ids]
+        s_post = raster[:, post_ids]
+        if self.centering:
+            y = y - self.ybar[layer, post_ids]
+            s_post = s_post - self.rate[layer, post_ids]
+        y *= self.minus_coef[:gamma, layer, None]
+        change = x.T @ s_post - raster[:, pre_ids].T @ y
+        self.eligibility[self.layers[layer].synapses] += change[rows, cols]
+
+    def _learn_from_spikes(self, layer: int, history: np.ndarray, spikes: np.ndarray,
+                           pre_ids: np.ndarray, post_ids: np.ndarray, rows: np.ndarray,
+                           in_slots: np.ndarray, in_pre: np.ndarray, out_slots: np.ndarray,
+                           out_post: np.ndarray, post_of: np.ndarray) -> None:
+        # Potentiation at every post spike (step k, neuron j), of j's incoming synapses;
+        # depression at every pre spike, of its outgoing ones. Padding adds into the
+        # dummy slot.
+        step, j = np.nonzero(spikes[:, post_ids])
+        if step.size:
+            value = self.plus_coef[step, layer][:, None] * \
+                history[step[:, None], 0, layer, in_pre[j]]
+            np.add.at(self.eligibility, in_slots[j].ravel(), value.ravel())
+        step, i = np.nonzero(spikes[:, pre_ids])
+        if step.size:
+            post = out_post[i]
+            y = history[step[:, None], 1, layer, post]
+            if self.centering:
+                y = y - self.ybar[layer, post]
+            np.add.at(self.eligibility, out_slots[i].ravel(),
+                      (-self.minus_coef[step, layer][:, None] * y).ravel())
+        if self.centering and self.centered[layer]:
+            # s − ρ: the ρ part, Σ_k c⁺_k x_k[i] · ρ_j, comes from every synapse.
+            gamma = spikes.shape[0]
+            x_sum = self.plus_coef[:gamma, layer] @ history[:, 0, layer][:, pre_ids]
+            self.eligibility[self.layers[layer].synapses] -= \
+                x_sum[rows] * self.rate[layer, post_of]
 
     def begin_cycle(self) -> None:
         """Decay every trace by one cycle (contributions of this cycle come pre-decayed)."""
