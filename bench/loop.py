@@ -1,22 +1,31 @@
 """Closed-loop latency: camera frame published → the actuator command that answers it.
 
-The sim graph's brain path at 50 Hz control: the simulated arm publishes camera
-frames (50 Hz) and joint states, reward_from_detections publishes the target
-input, the brain session streams them to the embedded brain server (a child
-process, demo_arm graph, cycles paced to gamma x dt = 20 ms) and publishes the
-decoded command. For each cycle the benchmark notes the stamp of the camera
-frame the session served to the brain, and times the command of that cycle
-when it arrives on `actuator_command`: loop latency = arrival - frame stamp.
-The brain's compute time per cycle is the server's own figure (`computeMs` of
-each cycle:update). The floor is bench/ros_latency.py's two-process DDS round
-trip, run here as a subprocess; target: loop p99 < 4 x floor p99 + brain p50.
+The sim graph's brain path at 50 Hz control, laid out as `ros2 launch robot_bringup
+sim.launch.py` runs it: the simulated arm and reward_from_detections each in a process of
+their own (their `main()`, parameters from config/sim.yaml; camera at 50 Hz), the embedded
+brain server in another (demo_arm graph), and brain_session (parameters from
+config/brain.yaml) with the probe in this one. The arm publishes camera frames and joint
+states, reward_from_detections the target input and the rewards, the session streams the
+inputs to the brain and publishes each cycle's decoded command.
 
-    python bench/loop.py [--cycles 1500] [--warmup-s 5] [--executor single|multi] [--fresh]
+Default pace `inputs`: the camera paces the brain. brain_session has `fresh_inputs:
+camera` (each io:need is answered as soon as a frame no earlier cycle had arrives) and
+starts its runs with `{"pace": "inputs"}` (the embedded brain sends the next cycle's
+io:need as soon as a cycle's inputs are in, and runs a cycle as soon as its own are), so
+each cycle starts on a frame. `--pace clock` is brain.yaml as the demo runs it: io:need
+every 20 ms on the brain's clock, answered with the newest frame, however old.
 
-All nodes share one executor (default: SingleThreadedExecutor; `--executor multi` is
-rclpy's MultiThreadedExecutor with 4 threads). `--fresh` sets brain_session's
-`fresh_inputs: camera` (each cycle waits, at most fresh_wait_ms, for a camera frame no
-earlier cycle was served: the brain locks onto the camera when it keeps up with it).
+For each cycle the benchmark notes the stamp of the camera frame the session served to
+the brain, and times the command of that cycle when it arrives on `actuator_command`:
+loop latency = arrival - frame stamp. The brain's compute time per cycle is the server's
+own figure (`computeMs` of each cycle:update). The floor is bench/ros_latency.py's
+two-process DDS round trip, run here first; target: loop p99 < 4 x floor p99 + brain p50.
+
+    python bench/loop.py [--cycles 1500] [--warmup-s 5] [--pace inputs|clock]
+                         [--compose [--executor single|multi]] [--no-floor]
+
+`--compose` runs the arm and reward nodes in this process too, on the session's executor
+(as `make run` composes the demo): one interpreter lock for all of them.
 
 Last line: JSON with loop_p50_ms, loop_p99_ms, floor_p99_ms, brain_compute_p50_ms.
 """
@@ -26,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -64,8 +74,36 @@ def make_executor(kind: str, context):
     raise ValueError(f"unknown executor {kind!r}")
 
 
-def measure_loop(cycles: int, warmup_s: float, executor_kind: str = "single",
-                 fresh: bool = False) -> dict:
+class WorldProcess:
+    """A node of the simulated world run by its own `main()` in a child process."""
+
+    def __init__(self, module: str, params_file: Path, overrides: dict, log_path: Path):
+        args = [sys.executable, "-m", module, "--ros-args", "--params-file", str(params_file)]
+        for name, value in overrides.items():
+            args += ["-p", f"{name}:={str(value).lower() if isinstance(value, bool) else value}"]
+        self.module = module
+        self.log_path = log_path
+        with open(log_path, "w") as log:
+            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def check(self) -> None:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"{self.module} exited ({self.process.returncode}): "
+                               f"{self.log_path.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bool = False,
+                 executor_kind: str = "single") -> dict:
     import rclpy
     from rclpy.qos import QoSProfile
     from rclpy.signals import SignalHandlerOptions
@@ -88,23 +126,34 @@ def measure_loop(cycles: int, warmup_s: float, executor_kind: str = "single",
         raise RuntimeError(f"brain server did not start: {server.log_tail()}")
 
     from ab_bridge.brain_session_node import BrainSession
-    from robot_bringup.reward_from_detections_node import RewardFromDetections
-    from robot_bringup.sim_arm_node import SimArm
 
+    sim_yaml = config_file("sim.yaml")
+    arm_overrides = {"camera.rate_hz": 50.0, "hardware_commands": False}
+    session_overrides = {"url": f"http://127.0.0.1:{port}", "auto_start": True}
+    if pace == "inputs":
+        session_overrides.update({"fresh_inputs": "camera",
+                                  "run_options": json.dumps({"pace": "inputs"})})
     context = rclpy.Context()
     rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
-    sim_files = [config_file("sim.yaml")]
-    nodes = [
-        SimArm(context=context, parameter_overrides=parameter_overrides(
-            sim_files, "sim_arm", extra={"camera.rate_hz": 50.0, "hardware_commands": False})),
-        RewardFromDetections(context=context, parameter_overrides=parameter_overrides(
-            sim_files, "reward_from_detections")),
-        BrainSession(context=context, parameter_overrides=parameter_overrides(
-            [config_file("brain.yaml")], "brain_session",
-            extra={"url": f"http://127.0.0.1:{port}", "auto_start": True,
-                   "fresh_inputs": "camera" if fresh else ""})),
-    ]
-    session_node = nodes[2]
+    world: list[WorldProcess] = []
+    nodes = []
+    if compose:
+        from robot_bringup.reward_from_detections_node import RewardFromDetections
+        from robot_bringup.sim_arm_node import SimArm
+
+        nodes += [SimArm(context=context, parameter_overrides=parameter_overrides(
+                      [sim_yaml], "sim_arm", extra=arm_overrides)),
+                  RewardFromDetections(context=context, parameter_overrides=parameter_overrides(
+                      [sim_yaml], "reward_from_detections"))]
+    else:
+        print("starting sim_arm and reward_from_detections (a process each) ...", flush=True)
+        world = [WorldProcess("robot_bringup.sim_arm_node", sim_yaml, arm_overrides,
+                              workdir / "sim_arm.log"),
+                 WorldProcess("robot_bringup.reward_from_detections_node", sim_yaml, {},
+                              workdir / "reward_from_detections.log")]
+    session_node = BrainSession(context=context, parameter_overrides=parameter_overrides(
+        [config_file("brain.yaml")], "brain_session", extra=session_overrides))
+    nodes.append(session_node)
     session = session_node.session
 
     # Which frame each cycle was served (robot_bringup.loop_timing, as the demo does),
@@ -131,7 +180,6 @@ def measure_loop(cycles: int, warmup_s: float, executor_kind: str = "single",
     served_to_command_ms: list[float] = []  # inputs served -> command arrived
     started = threading.Event()
     lock = threading.Lock()
-    t_start = [0.0]
 
     def on_command(msg: ActuatorCommand) -> None:
         arrived = time.time_ns()
@@ -155,22 +203,26 @@ def measure_loop(cycles: int, warmup_s: float, executor_kind: str = "single",
         deadline = time.monotonic() + 90
         while session.stats.cycles == 0 and time.monotonic() < deadline:
             time.sleep(0.1)
+            for process in world:
+                process.check()
         if session.stats.cycles == 0:
             raise RuntimeError(f"no brain cycles within 90 s: {session.stats.last_error}")
         print(f"warming up {warmup_s:.0f} s ...", flush=True)
         time.sleep(warmup_s)
         compute_ms.clear()
         started.set()
-        t_start[0] = time.monotonic()
+        t_start = time.monotonic()
         print(f"timing {cycles} cycles ...", flush=True)
         last_report = time.monotonic()
         limit = time.monotonic() + cycles / 5.0 + 60  # even at 5 Hz, stop eventually
         while len(latencies_ms) < cycles and time.monotonic() < limit:
             time.sleep(0.2)
+            for process in world:
+                process.check()
             if time.monotonic() - last_report > 5:
                 last_report = time.monotonic()
                 print(f"  {len(latencies_ms)}/{cycles} cycles", flush=True)
-        elapsed = time.monotonic() - t_start[0]
+        elapsed = time.monotonic() - t_start
     finally:
         executor.shutdown(timeout_sec=5)
         spinner.join(timeout=5)
@@ -179,6 +231,8 @@ def measure_loop(cycles: int, warmup_s: float, executor_kind: str = "single",
         for node in [*nodes, probe]:
             node.destroy_node()
         context.try_shutdown()
+        for process in world:
+            process.stop()
         server.stop()
     with lock:
         loop = np.array(latencies_ms)
@@ -201,20 +255,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=1500, help="cycles to time (50 Hz)")
     parser.add_argument("--warmup-s", type=float, default=5.0)
+    parser.add_argument("--pace", choices=["inputs", "clock"], default="inputs",
+                        help="inputs (default): the camera paces the brain; clock: the "
+                        "brain's own 20 ms clock, as the demo runs")
+    parser.add_argument("--compose", action="store_true",
+                        help="run the arm and reward nodes in this process, on the "
+                        "session's executor (as make run composes the demo)")
     parser.add_argument("--executor", choices=["single", "multi"], default="single",
-                        help="the executor all nodes share (default single)")
-    parser.add_argument("--fresh", action="store_true",
-                        help="brain_session fresh_inputs=camera: each cycle waits for a "
-                        "camera frame no earlier cycle was served")
+                        help="the executor of this process (default single)")
     parser.add_argument("--no-floor", action="store_true",
                         help="skip bench/ros_latency.py (quick comparisons; no target)")
     args = parser.parse_args()
     os.environ.setdefault("ROS_DOMAIN_ID", str(150 + os.getpid() % 50))
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     floor = None if args.no_floor else floor_figures()
-    print(f"executor {args.executor}, fresh camera frames {'on' if args.fresh else 'off'}",
-          flush=True)
-    figures = measure_loop(args.cycles, args.warmup_s, args.executor, args.fresh)
+    print(f"pace {args.pace}; arm and reward nodes "
+          f"{'in this process' if args.compose else 'in processes of their own'}; "
+          f"executor {args.executor}", flush=True)
+    figures = measure_loop(args.cycles, args.warmup_s, args.pace, args.compose, args.executor)
     floor_p99_ms = None if floor is None else floor["rtt_p99_us"] / 1000.0
     if floor is not None:
         print(f"DDS floor (two-process CycleSpikes round trip): p50 "
