@@ -265,11 +265,26 @@ class BrainSession:
         """Answer the deferred io:need, here and now, if `ready()`; True when it was."""
         with self._pending_changed:
             pending = self._pending
-            if pending is None or self._ready is None or not self._ready():
+            if pending is None or not self._is_ready():
                 return False
             self._pending = None
-        self._answer(pending[0], pending[1])
+        self._answer_safely(pending[0], pending[1])
         return True
+
+    def _is_ready(self) -> bool:
+        try:
+            return self._ready is not None and bool(self._ready())
+        except Exception as error:  # user code: reported; the need waits for its deadline
+            self._error(f"deferred io:need: ready() failed: {type(error).__name__}: {error}")
+            return False
+
+    def _answer_safely(self, cycle: int, needs: list[Need]) -> None:
+        """`_answer` off the realtime thread: whatever fails is reported, the caller (the
+        executor delivering a message, the deadline thread) goes on."""
+        try:
+            self._answer(cycle, needs)
+        except Exception as error:
+            self._error(f"io:need cycle {cycle}: {type(error).__name__}: {error}")
 
     def _answer_at_deadlines(self) -> None:
         with self._pending_changed:
@@ -285,7 +300,7 @@ class BrainSession:
                 self._pending = None
                 self._pending_changed.release()
                 try:
-                    self._answer(pending[0], pending[1])
+                    self._answer_safely(pending[0], pending[1])
                 finally:
                     self._pending_changed.acquire()
 
@@ -441,7 +456,7 @@ class BrainSession:
         self._check_run(payload, "io:need")
         cycle, needs = parse_io_need(payload)
         with self._pending_changed:
-            if self._ready is not None and not self._ready():
+            if self._ready is not None and not self._is_ready():
                 # A newer need replaces one still waiting (the server gave up on it).
                 self._pending = (cycle, needs, time.monotonic() + self._max_wait_s)
                 self._pending_changed.notify_all()

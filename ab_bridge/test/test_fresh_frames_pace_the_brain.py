@@ -137,3 +137,28 @@ def test_pace_must_be_known(tmp_path) -> None:
         assert reply.status_code == 400 and "'pace' must be one of" in reply.json()["error"]
     finally:
         thread.stop()
+
+
+@pytest.mark.timeout(90)
+def test_a_failing_ready_check_is_reported_and_the_deadline_still_answers(tmp_path) -> None:
+    graph = graphs.load_graph(graphs.bundled_graph_path("demo_arm"))
+    thread = embedded.ServerThread(embedded.BrainServer([graph], tmp_path / "state", seed=1,
+                                                        deadline_ms=5000))
+    thread.start()
+    camera, recorder = Camera(), Recorder()
+    brain = session_on(thread, camera, recorder, wait_s=0.05)
+
+    def broken() -> bool:
+        raise RuntimeError("camera driver gone")
+
+    brain.defer_needs(broken, 0.05)
+    try:
+        camera.shoot()
+        brain.start({"pace": "inputs"})
+        assert wait_until(lambda: len(recorder.cycles) >= 3, timeout_s=30), recorder.errors
+        assert not brain.serve_pending()
+        assert any("ready() failed: RuntimeError: camera driver gone" in e
+                   for e in recorder.errors)
+    finally:
+        brain.close()
+        thread.stop()
