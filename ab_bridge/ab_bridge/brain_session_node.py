@@ -274,7 +274,12 @@ class BrainSession(Node):
             self.get_logger().error(message, throttle_duration_sec=1.0)
 
     def _publish_cycle(self, result: CycleResult) -> None:
+        # The command first: it is what the actuators wait for; the spikes are for viewers.
         stamp = self.get_clock().now().to_msg()
+        command = command_msg("brain_session", result.cycle, result.decoded.channels,
+                              result.decoded.deltas, result.dt_s)
+        command.header.stamp = stamp
+        self.command_pub.publish(command)
         spikes = CycleSpikes()
         spikes.header.stamp = stamp
         spikes.run_id = result.run_id
@@ -283,10 +288,6 @@ class BrainSession(Node):
                               for pid, raster in zip(result.spikes.populations,
                                                      result.spikes.rasters, strict=True)]
         self.spikes_pub.publish(spikes)
-        command = command_msg("brain_session", result.cycle, result.decoded.channels,
-                              result.decoded.deltas, result.dt_s)
-        command.header.stamp = stamp
-        self.command_pub.publish(command)
 
     def _publish_hold(self) -> None:
         command = hold_msg("brain_session", 0, self.channels, self.dt_s)
