@@ -3,8 +3,9 @@
 The sim graph's brain path at 50 Hz control, laid out as `ros2 launch robot_bringup
 sim.launch.py` runs it: the simulated arm and reward_from_detections each in a process of
 their own (their `main()`, parameters from config/sim.yaml; camera at 50 Hz), the embedded
-brain server in another (demo_arm graph), and brain_session (parameters from
-config/brain.yaml) with the probe in this one. The arm publishes camera frames and joint
+brain server in another (demo_arm graph), brain_session (parameters from
+config/brain.yaml) in this one, and the probe that times the commands in one more, where
+an actuator would get them. The arm publishes camera frames and joint
 states, reward_from_detections the target input and the rewards, the session streams the
 inputs to the brain and publishes each cycle's decoded command.
 
@@ -16,13 +17,15 @@ each cycle starts on a frame. `--pace clock` is brain.yaml as the demo runs it: 
 every 20 ms on the brain's clock, answered with the newest frame, however old.
 
 For each cycle the benchmark notes the stamp of the camera frame the session served to
-the brain, and times the command of that cycle when it arrives on `actuator_command`:
-loop latency = arrival - frame stamp. The brain's compute time per cycle is the server's
+the brain; the probe notes when the command of each cycle arrives on `actuator_command`;
+matched by cycle at the end: loop latency = arrival - frame stamp (`--probe here`: the
+probe runs on the session's executor instead). The brain's compute time per cycle is the server's
 own figure (`computeMs` of each cycle:update). The floor is bench/ros_latency.py's
 two-process DDS round trip, run here first; target: loop p99 < 4 x floor p99 + brain p50.
 
     python bench/loop.py [--cycles 1500] [--warmup-s 5] [--pace inputs|clock]
-                         [--compose [--executor single|multi]] [--no-floor]
+                         [--compose [--executor single|multi]] [--probe process|here]
+                         [--no-floor]
 
 `--compose` runs the arm and reward nodes in this process too, on the session's executor
 (as `make run` composes the demo): one interpreter lock for all of them.
@@ -75,13 +78,23 @@ def make_executor(kind: str, context):
 
 
 class WorldProcess:
-    """A node of the simulated world run by its own `main()` in a child process."""
+    """A node of the simulated world run by its own `main()` in a child process (or the
+    command probe, `--probe-worker`)."""
 
     def __init__(self, module: str, params_file: Path, overrides: dict, log_path: Path):
         args = [sys.executable, "-m", module, "--ros-args", "--params-file", str(params_file)]
         for name, value in overrides.items():
             args += ["-p", f"{name}:={str(value).lower() if isinstance(value, bool) else value}"]
-        self.module = module
+        self._start(module, args, log_path)
+
+    @classmethod
+    def of_args(cls, args: list[str], log_path: Path) -> WorldProcess:
+        process = cls.__new__(cls)
+        process._start(args[1], args, log_path)
+        return process
+
+    def _start(self, name: str, args: list[str], log_path: Path) -> None:
+        self.module = name
         self.log_path = log_path
         with open(log_path, "w") as log:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
@@ -103,7 +116,7 @@ class WorldProcess:
 
 
 def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bool = False,
-                 executor_kind: str = "single") -> dict:
+                 executor_kind: str = "single", probe_here: bool = False) -> dict:
     import rclpy
     from rclpy.qos import QoSProfile
     from rclpy.signals import SignalHandlerOptions
@@ -174,28 +187,43 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
     if session._link is not None:  # already started by auto_start: rebind its callback
         session._link._on_event = on_event_and_note
 
-    probe = rclpy.create_node("loop_probe", context=context)
     latencies_ms: list[float] = []
     frame_age_ms: list[float] = []  # frame stamp -> inputs served to the brain
     served_to_command_ms: list[float] = []  # inputs served -> command arrived
     started = threading.Event()
     lock = threading.Lock()
 
-    def on_command(msg: ActuatorCommand) -> None:
-        arrived = time.time_ns()
-        if msg.source != "brain_session" or not started.is_set():
-            return
-        answered = timing.answered(int(msg.cycle), arrived)
+    def note(cycle: int, arrived_ns: int) -> None:
+        answered = timing.answered(cycle, arrived_ns)
         if answered is not None:
             with lock:
                 latencies_ms.append(answered[0])
                 frame_age_ms.append(answered[1])
                 served_to_command_ms.append(answered[0] - answered[1])
 
-    probe.create_subscription(ActuatorCommand, "actuator_command", on_command,
-                              QoSProfile(depth=50))
+    probes = []
+    probe_process = None
+    probe_out = workdir / "probe.json"
+    if probe_here:
+        probe = rclpy.create_node("loop_probe", context=context)
+
+        def on_command(msg: ActuatorCommand) -> None:
+            arrived = time.time_ns()
+            if msg.source == "brain_session" and started.is_set():
+                note(int(msg.cycle), arrived)
+
+        probe.create_subscription(ActuatorCommand, "actuator_command", on_command,
+                                  QoSProfile(depth=50))
+        probes.append(probe)
+    else:
+        # Commands are timed where an actuator would get them: in a process of their own.
+        # Frames served are noted here; the two are matched by cycle at the end.
+        timing.keep = 10 * cycles + 10_000
+        probe_process = WorldProcess.of_args(
+            [sys.executable, str(Path(__file__).resolve()), "--probe-worker", str(probe_out)],
+            workdir / "probe.log")
     executor = make_executor(executor_kind, context)
-    for node in [*nodes, probe]:
+    for node in [*nodes, *probes]:
         executor.add_node(node)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
@@ -210,28 +238,40 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
         print(f"warming up {warmup_s:.0f} s ...", flush=True)
         time.sleep(warmup_s)
         compute_ms.clear()
+        first_cycle = timing.newest_cycle() + 1
         started.set()
         t_start = time.monotonic()
         print(f"timing {cycles} cycles ...", flush=True)
         last_report = time.monotonic()
         limit = time.monotonic() + cycles / 5.0 + 60  # even at 5 Hz, stop eventually
-        while len(latencies_ms) < cycles and time.monotonic() < limit:
+
+        def timed() -> int:
+            return len(latencies_ms) if probe_here else timing.newest_cycle() + 1 - first_cycle
+
+        while timed() < cycles and time.monotonic() < limit:
             time.sleep(0.2)
-            for process in world:
+            for process in [*world, *([probe_process] if probe_process else [])]:
                 process.check()
             if time.monotonic() - last_report > 5:
                 last_report = time.monotonic()
-                print(f"  {len(latencies_ms)}/{cycles} cycles", flush=True)
+                print(f"  {timed()}/{cycles} cycles", flush=True)
         elapsed = time.monotonic() - t_start
+        if probe_process is not None:
+            time.sleep(0.5)         # the last commands arrive
+            probe_process.stop()
+            arrivals = json.loads(probe_out.read_text()) if probe_out.is_file() else []
+            for cycle, arrived_ns in arrivals:
+                if first_cycle <= cycle < first_cycle + cycles:
+                    note(int(cycle), int(arrived_ns))
     finally:
         executor.shutdown(timeout_sec=5)
         spinner.join(timeout=5)
         for error in fetch_callback_errors(executor):
             print(f"a callback failed while stopping: {error}", flush=True)
-        for node in [*nodes, probe]:
+        for node in [*nodes, *probes]:
             node.destroy_node()
         context.try_shutdown()
-        for process in world:
+        for process in [*world, *([probe_process] if probe_process else [])]:
             process.stop()
         server.stop()
     with lock:
@@ -251,7 +291,43 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
     }
 
 
+def probe_worker(out_path: str) -> None:
+    """The command probe in a process of its own: when each brain_session command arrives
+    ([cycle, time_ns] pairs, written to `out_path` on SIGINT or SIGTERM)."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile
+    from rclpy.signals import SignalHandlerOptions
+
+    from ab_interfaces.msg import ActuatorCommand
+
+    arrivals: list[tuple[int, int]] = []
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+    node = rclpy.create_node("loop_probe")
+
+    def on_command(msg: ActuatorCommand) -> None:
+        arrived = time.time_ns()
+        if msg.source == "brain_session":
+            arrivals.append((int(msg.cycle), arrived))
+
+    node.create_subscription(ActuatorCommand, "actuator_command", on_command,
+                             QoSProfile(depth=50))
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    while not stop.is_set():
+        executor.spin_once(timeout_sec=0.1)
+    Path(out_path).write_text(json.dumps(arrivals))
+    node.destroy_node()
+    rclpy.try_shutdown()
+
+
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--probe-worker":
+        probe_worker(sys.argv[2])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=1500, help="cycles to time (50 Hz)")
     parser.add_argument("--warmup-s", type=float, default=5.0)
@@ -263,6 +339,9 @@ def main() -> None:
                         "session's executor (as make run composes the demo)")
     parser.add_argument("--executor", choices=["single", "multi"], default="single",
                         help="the executor of this process (default single)")
+    parser.add_argument("--probe", choices=["process", "here"], default="process",
+                        help="where commands are timed: a process of their own (default, "
+                        "as an actuator gets them) or this one, on the session's executor")
     parser.add_argument("--no-floor", action="store_true",
                         help="skip bench/ros_latency.py (quick comparisons; no target)")
     args = parser.parse_args()
@@ -271,8 +350,10 @@ def main() -> None:
     floor = None if args.no_floor else floor_figures()
     print(f"pace {args.pace}; arm and reward nodes "
           f"{'in this process' if args.compose else 'in processes of their own'}; "
-          f"executor {args.executor}", flush=True)
-    figures = measure_loop(args.cycles, args.warmup_s, args.pace, args.compose, args.executor)
+          f"executor {args.executor}; commands timed in "
+          f"{'this process' if args.probe == 'here' else 'a process of their own'}", flush=True)
+    figures = measure_loop(args.cycles, args.warmup_s, args.pace, args.compose, args.executor,
+                           probe_here=args.probe == "here")
     floor_p99_ms = None if floor is None else floor["rtt_p99_us"] / 1000.0
     if floor is not None:
         print(f"DDS floor (two-process CycleSpikes round trip): p50 "

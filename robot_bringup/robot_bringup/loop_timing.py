@@ -64,6 +64,11 @@ class FrameTiming:
             while len(self.served) > self.keep:
                 self.served.popitem(last=False)
 
+    def newest_cycle(self) -> int:
+        """The newest cycle whose frame is noted (-1: none yet)."""
+        with self.lock:
+            return max(self.served, default=-1)
+
     def answered(self, cycle: int, arrived_ns: int) -> tuple[float, float] | None:
         """(frame published → command, frame age when served) in ms for the command of
         `cycle`, or None when that cycle's frame is unknown."""

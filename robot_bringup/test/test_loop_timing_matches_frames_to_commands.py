@@ -35,6 +35,8 @@ def test_a_node_without_a_streamer_is_not_timed():
 
 def test_only_the_latest_cycles_are_kept():
     timing = FrameTiming(keep=3)
+    assert timing.newest_cycle() == -1
     for cycle in range(10):
         timing.note(cycle, 0, 0)
     assert list(timing.served) == [7, 8, 9]
+    assert timing.newest_cycle() == 9
