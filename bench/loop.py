@@ -77,42 +77,34 @@ def make_executor(kind: str, context):
     raise ValueError(f"unknown executor {kind!r}")
 
 
-class WorldProcess:
-    """A node of the simulated world run by its own `main()` in a child process (or the
-    command probe, `--probe-worker`)."""
+class ChildProcess:
+    """A child of the benchmark: a world node run by its own `main()` (`node`), or the
+    command probe (`--probe-worker`); its output goes to `log_path`."""
 
-    def __init__(self, module: str, params_file: Path, overrides: dict, log_path: Path):
-        args = [sys.executable, "-m", module, "--ros-args", "--params-file", str(params_file)]
-        for name, value in overrides.items():
-            args += ["-p", f"{name}:={str(value).lower() if isinstance(value, bool) else value}"]
-        self._start(module, args, log_path)
-
-    @classmethod
-    def of_args(cls, args: list[str], log_path: Path) -> WorldProcess:
-        process = cls.__new__(cls)
-        process._start(args[1], args, log_path)
-        return process
-
-    def _start(self, name: str, args: list[str], log_path: Path) -> None:
-        self.module = name
+    def __init__(self, name: str, args: list[str], log_path: Path) -> None:
+        self.name = name
         self.log_path = log_path
         with open(log_path, "w") as log:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, start_new_session=True)
 
+    @classmethod
+    def node(cls, module: str, params_file: Path, overrides: dict, log_path: Path
+             ) -> ChildProcess:
+        args = [sys.executable, "-m", module, "--ros-args", "--params-file", str(params_file)]
+        for name, value in overrides.items():
+            args += ["-p", f"{name}:={str(value).lower() if isinstance(value, bool) else value}"]
+        return cls(module, args, log_path)
+
     def check(self) -> None:
         if self.process.poll() is not None:
-            raise RuntimeError(f"{self.module} exited ({self.process.returncode}): "
+            raise RuntimeError(f"{self.name} exited ({self.process.returncode}): "
                                f"{self.log_path.read_text()[-2000:]}")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        from robot_bringup.demo import stop_process
+
+        stop_process(self.process)
 
 
 def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bool = False,
@@ -148,7 +140,7 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
                                   "run_options": json.dumps({"pace": "inputs"})})
     context = rclpy.Context()
     rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
-    world: list[WorldProcess] = []
+    world: list[ChildProcess] = []
     nodes = []
     if compose:
         from robot_bringup.reward_from_detections_node import RewardFromDetections
@@ -160,9 +152,9 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
                       [sim_yaml], "reward_from_detections"))]
     else:
         print("starting sim_arm and reward_from_detections (a process each) ...", flush=True)
-        world = [WorldProcess("robot_bringup.sim_arm_node", sim_yaml, arm_overrides,
+        world = [ChildProcess.node("robot_bringup.sim_arm_node", sim_yaml, arm_overrides,
                               workdir / "sim_arm.log"),
-                 WorldProcess("robot_bringup.reward_from_detections_node", sim_yaml, {},
+                 ChildProcess.node("robot_bringup.reward_from_detections_node", sim_yaml, {},
                               workdir / "reward_from_detections.log")]
     session_node = BrainSession(context=context, parameter_overrides=parameter_overrides(
         [config_file("brain.yaml")], "brain_session", extra=session_overrides))
@@ -219,7 +211,8 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
         # Commands are timed where an actuator would get them: in a process of their own.
         # Frames served are noted here; the two are matched by cycle at the end.
         timing.keep = 10 * cycles + 10_000
-        probe_process = WorldProcess.of_args(
+        probe_process = ChildProcess(
+            "the command probe",
             [sys.executable, str(Path(__file__).resolve()), "--probe-worker", str(probe_out)],
             workdir / "probe.log")
     executor = make_executor(executor_kind, context)

@@ -96,6 +96,18 @@ def wait_for_port(port: int, child: subprocess.Popen, timeout_s: float) -> bool:
     return False
 
 
+def stop_process(process: subprocess.Popen, timeout_s: float = 10.0) -> None:
+    """Ctrl-C a child process and wait for it; killed if it does not exit in time."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @dataclass
 class Child:
     """A child process of the demo (brain server, virtual Pi)."""
@@ -121,14 +133,8 @@ class Child:
         return self.process is not None and self.process.poll() is None
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            stop_process(self.process)
 
     def log_tail(self, lines: int = 5) -> str:
         try:

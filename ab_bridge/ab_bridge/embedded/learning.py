@@ -75,8 +75,8 @@ class LayerRule:
 class RewardModulatedSTDP:
     """Eligibility bookkeeping and reward application for all learning layers."""
 
-    def __init__(self, layers: list[LayerRule], layer_of_synapse: np.ndarray,
-                 synapse_count: int, dt_ms: float, gamma: int, history_cycles: int = 16) -> None:
+    def __init__(self, layers: list[LayerRule], synapse_count: int, dt_ms: float, gamma: int,
+                 history_cycles: int = 16) -> None:
         self.layers = layers
         self.history_cycles = history_cycles
         # cycle -> eligibility at the end of that cycle (plastic slots only, or all when dense)
@@ -84,7 +84,6 @@ class RewardModulatedSTDP:
         self.keep_history = False
         self.rewards_ignored = 0
         self.layer_index = {rule.id: n for n, rule in enumerate(layers)}
-        self.layer_of_synapse = layer_of_synapse  # layer index per synapse (0 where not plastic)
         self.dt_ms = dt_ms
         self.gamma = gamma
         self.eligibility = np.zeros(synapse_count, dtype=np.float32)

@@ -187,8 +187,7 @@ class Network:
             self.projection_ranges[proj.id] = self.synapse_slots[proj_index == i]
         for layer, rule in enumerate(rules):
             rule.synapses = self.synapse_slots[layer_all == layer].astype(np.int64)
-        layer_lookup = slotted(np.maximum(layer_all, 0), 0, np.int64)
-        self.stdp = RewardModulatedSTDP(rules, layer_lookup, slots, dt, self.gamma)
+        self.stdp = RewardModulatedSTDP(rules, slots, dt, self.gamma)
         self.stdp.set_synapse_pairs(self.pre, self.post)
         self.reset_state()
 
