@@ -23,14 +23,22 @@ probe runs on the session's executor instead). The brain's compute time per cycl
 own figure (`computeMs` of each cycle:update). The floor is bench/ros_latency.py's
 two-process DDS round trip, run here first; target: loop p99 < 4 x floor p99 + brain p50.
 
+The relay, run here second (`--no-relay` skips it): the same camera and probe processes
+with a relay node in the session's place, which answers every frame at once with a
+command of the session's shape (no brain, no encoding). It is the part of the loop no
+brain can remove: two DDS hops at the camera's pace, each a process woken from idle (the
+floor's round trips run back to back, with both processes awake). When the relay's p99
+alone is above 4 x floor p99, no brain meets the target on this machine.
+
     python bench/loop.py [--cycles 1500] [--warmup-s 5] [--pace inputs|clock]
                          [--compose [--executor single|multi]] [--probe process|here]
-                         [--no-floor]
+                         [--no-floor] [--no-relay]
 
 `--compose` runs the arm and reward nodes in this process too, on the session's executor
 (as `make run` composes the demo): one interpreter lock for all of them.
 
-Last line: JSON with loop_p50_ms, loop_p99_ms, floor_p99_ms, brain_compute_p50_ms.
+Last line: JSON with loop_p50_ms, loop_p99_ms, floor_p99_ms, brain_compute_p50_ms, and the
+relay's relay_p50_ms, relay_p99_ms.
 """
 
 from __future__ import annotations
@@ -95,6 +103,12 @@ class ChildProcess:
         for name, value in overrides.items():
             args += ["-p", f"{name}:={str(value).lower() if isinstance(value, bool) else value}"]
         return cls(module, args, log_path)
+
+    @classmethod
+    def probe(cls, out_path: Path, source: str, log_path: Path) -> ChildProcess:
+        """The command probe: notes when each command of `source` arrives (see probe_worker)."""
+        return cls("the command probe", [sys.executable, str(Path(__file__).resolve()),
+                                         "--probe-worker", str(out_path), source], log_path)
 
     def check(self) -> None:
         if self.process.poll() is not None:
@@ -211,10 +225,7 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
         # Commands are timed where an actuator would get them: in a process of their own.
         # Frames served are noted here; the two are matched by cycle at the end.
         timing.keep = 10 * cycles + 10_000
-        probe_process = ChildProcess(
-            "the command probe",
-            [sys.executable, str(Path(__file__).resolve()), "--probe-worker", str(probe_out)],
-            workdir / "probe.log")
+        probe_process = ChildProcess.probe(probe_out, "brain_session", workdir / "probe.log")
     executor = make_executor(executor_kind, context)
     for node in [*nodes, *probes]:
         executor.add_node(node)
@@ -284,8 +295,99 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
     }
 
 
-def probe_worker(out_path: str) -> None:
-    """The command probe in a process of its own: when each brain_session command arrives
+def measure_relay(cycles: int, warmup_s: float) -> dict:
+    """Frame -> command with no brain: the arm (camera at 50 Hz) and the probe in processes
+    of their own as in measure_loop, and in this process, in the session's place, a relay
+    node that publishes a command of the session's shape (its channels, one delta per
+    timestep; source `loop_relay`, the frame's count as its cycle) as each frame arrives,
+    on a SingleThreadedExecutor. The reward node is left out: less load, so the relay is a
+    lower bound of what a brain session can do."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile, qos_profile_sensor_data
+    from rclpy.signals import SignalHandlerOptions
+    from sensor_msgs.msg import Image
+
+    from ab_bridge.decoding import Decoder, parse_mapping
+    from ab_bridge.session import load_path_or_inline
+    from ab_bridge.spikes_msg import command_msg
+    from ab_interfaces.msg import ActuatorCommand
+    from robot_bringup.config import config_file, node_parameters
+    from robot_bringup.loop_timing import FrameTiming
+
+    session_params = node_parameters([config_file("brain.yaml")], "brain_session")
+    channels = Decoder(parse_mapping(load_path_or_inline(
+        session_params["decoder_mapping"]))).channels
+    deltas = np.zeros((20, len(channels)))           # the demo brain's gamma
+    workdir = Path(tempfile.mkdtemp(prefix="bench-relay-"))
+    print("relay: sim_arm and the probe in processes of their own, a relay in this one ...",
+          flush=True)
+    arm = ChildProcess.node("robot_bringup.sim_arm_node", config_file("sim.yaml"),
+                            {"camera.rate_hz": 50.0, "hardware_commands": False},
+                            workdir / "sim_arm.log")
+    probe_out = workdir / "probe.json"
+    probe = ChildProcess.probe(probe_out, "loop_relay", workdir / "probe.log")
+    context = rclpy.Context()
+    rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
+    node = rclpy.create_node("loop_relay", context=context)
+    publisher = node.create_publisher(ActuatorCommand, "actuator_command",
+                                      QoSProfile(depth=10))
+    timing = FrameTiming(keep=10 * cycles + 10_000)
+    frames = [0]
+
+    def on_frame(msg: Image) -> None:
+        cycle = frames[0]
+        frames[0] += 1
+        timing.note_frame(cycle, msg)
+        publisher.publish(command_msg("loop_relay", cycle, channels, deltas, 0.001))
+
+    node.create_subscription(Image, "camera/image_raw", on_frame, qos_profile_sensor_data)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    latencies_ms = []
+    try:
+        deadline = time.monotonic() + 60
+        while frames[0] == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            arm.check()
+            probe.check()
+        if frames[0] == 0:
+            raise RuntimeError("relay: no camera frame within 60 s")
+        time.sleep(warmup_s)
+        first = frames[0]
+        limit = time.monotonic() + cycles / 5.0 + 60
+        while frames[0] < first + cycles and time.monotonic() < limit:
+            time.sleep(0.2)
+            arm.check()
+            probe.check()
+        time.sleep(0.5)         # the last commands arrive
+        probe.stop()
+        arrivals = json.loads(probe_out.read_text()) if probe_out.is_file() else []
+        for cycle, arrived_ns in arrivals:
+            if first <= cycle < first + cycles:
+                answered = timing.answered(int(cycle), int(arrived_ns))
+                if answered is not None:
+                    latencies_ms.append(answered[0])
+    finally:
+        executor.shutdown(timeout_sec=5)
+        spinner.join(timeout=5)
+        node.destroy_node()
+        context.try_shutdown()
+        for process in (probe, arm):
+            process.stop()
+    if not latencies_ms:
+        raise RuntimeError("relay: no command could be matched to its camera frame")
+    relay = np.array(latencies_ms)
+    return {"relay_cycles": int(relay.size),
+            "relay_p50_ms": round(float(np.percentile(relay, 50)), 2),
+            "relay_p90_ms": round(float(np.percentile(relay, 90)), 2),
+            "relay_p99_ms": round(float(np.percentile(relay, 99)), 2)}
+
+
+def probe_worker(out_path: str, source: str = "brain_session") -> None:
+    """The command probe in a process of its own: when each command of `source` arrives
     ([cycle, time_ns] pairs, written to `out_path` on SIGINT or SIGTERM)."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
@@ -303,7 +405,7 @@ def probe_worker(out_path: str) -> None:
 
     def on_command(msg: ActuatorCommand) -> None:
         arrived = time.time_ns()
-        if msg.source == "brain_session":
+        if msg.source == source:
             arrivals.append((int(msg.cycle), arrived))
 
     node.create_subscription(ActuatorCommand, "actuator_command", on_command,
@@ -318,8 +420,8 @@ def probe_worker(out_path: str) -> None:
 
 
 def main() -> None:
-    if len(sys.argv) == 3 and sys.argv[1] == "--probe-worker":
-        probe_worker(sys.argv[2])
+    if len(sys.argv) in (3, 4) and sys.argv[1] == "--probe-worker":
+        probe_worker(*sys.argv[2:])
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=1500, help="cycles to time (50 Hz)")
@@ -337,10 +439,13 @@ def main() -> None:
                         "as an actuator gets them) or this one, on the session's executor")
     parser.add_argument("--no-floor", action="store_true",
                         help="skip bench/ros_latency.py (quick comparisons; no target)")
+    parser.add_argument("--no-relay", action="store_true",
+                        help="skip the relay (frame -> command with no brain)")
     args = parser.parse_args()
     os.environ.setdefault("ROS_DOMAIN_ID", str(150 + os.getpid() % 50))
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     floor = None if args.no_floor else floor_figures()
+    relay = {} if args.no_relay else measure_relay(min(args.cycles, 1500), args.warmup_s)
     print(f"pace {args.pace}; arm and reward nodes "
           f"{'in this process' if args.compose else 'in processes of their own'}; "
           f"executor {args.executor}; commands timed in "
@@ -357,15 +462,24 @@ def main() -> None:
           f"{figures['brain_compute_p50_ms']} ms")
     print(f"  of which p50: frame age when served to the brain {figures['frame_age_p50_ms']} ms, "
           f"inputs served -> command arrived {figures['served_to_command_p50_ms']} ms")
+    if relay:
+        print(f"relay (camera frame -> a command at once, no brain) over {relay['relay_cycles']} "
+              f"frames: p50 {relay['relay_p50_ms']} ms, p90 {relay['relay_p90_ms']} ms, p99 "
+              f"{relay['relay_p99_ms']} ms")
     if floor_p99_ms is not None:
         target_ms = 4 * floor_p99_ms + (figures["brain_compute_p50_ms"] or 0.0)
         verdict = "meets" if figures["loop_p99_ms"] < target_ms else "misses"
         print(f"target p99 < 4 x floor p99 + brain compute = {target_ms:.2f} ms: {verdict} it")
+        if relay and relay["relay_p99_ms"] >= 4 * floor_p99_ms:
+            print(f"  out of reach here: the relay's p99 alone ({relay['relay_p99_ms']} ms) is "
+                  f"above 4 x floor p99 ({4 * floor_p99_ms:.2f} ms), with no brain at all")
     print(json.dumps({
         "loop_p50_ms": figures["loop_p50_ms"],
         "loop_p99_ms": figures["loop_p99_ms"],
         "floor_p99_ms": None if floor_p99_ms is None else round(floor_p99_ms, 3),
         "brain_compute_p50_ms": figures["brain_compute_p50_ms"],
+        "relay_p50_ms": relay.get("relay_p50_ms"),
+        "relay_p99_ms": relay.get("relay_p99_ms"),
     }))
 
 
