@@ -161,7 +161,12 @@ class RealtimeClient:
 
     @property
     def connected(self) -> bool:
-        return bool(self._sio.connected) and self.namespace in (self._sio.namespaces or {})
+        # The namespace is in `namespaces` from its CONNECT packet on, when the server may
+        # already send (the embedded brain's first io:need follows run:join at once);
+        # python-socketio's own `connected` turns true later, on the thread that called
+        # connect(), and answers sent before it were dropped.
+        return self._sio.eio.state == "connected" \
+            and self.namespace in (self._sio.namespaces or {})
 
     def start(self) -> None:
         """Connect in the background (returns at once)."""

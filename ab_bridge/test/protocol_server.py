@@ -184,12 +184,14 @@ class ProtocolServer:
 
     def _recorder(self, event: str) -> Callable[..., Any]:
         async def record(sid: str, payload: Any = None) -> None:
+            # Into the room before the join is seen: a test that waits for `joined` and then
+            # emits to the room must reach this client.
+            if event == "run:join" and isinstance(payload, dict):
+                await self.sio.enter_room(sid, str(payload.get("runId")), namespace=NAMESPACE)
             with self._lock:
                 self.received.append((event, payload))
                 if event == "run:join":
                     self.joined.append(payload.get("runId") if isinstance(payload, dict) else "")
-            if event == "run:join" and isinstance(payload, dict):
-                await self.sio.enter_room(sid, str(payload.get("runId")), namespace=NAMESPACE)
             if self.on_received is not None:
                 self.on_received(event, payload)
         return record

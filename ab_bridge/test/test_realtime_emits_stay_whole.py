@@ -172,3 +172,36 @@ def test_the_link_outlives_the_writer_threads_idle_limit() -> None:
     finally:
         client.close()
         server.stop()
+
+
+@pytest.mark.timeout(60)
+def test_the_link_can_send_as_soon_as_it_is_connected() -> None:
+    """The server may send the moment the client joins (the embedded brain's first io:need
+    follows run:join at once), and the answer goes out on the reader thread at once. The
+    link counts as connected from the namespace's CONNECT packet on: python-socketio's own
+    `connected` flag comes later, on the thread that called connect(), and answers sent
+    before it used to be dropped without a word (a test failed now and then on it)."""
+    server = ProtocolServer().start()
+    sent_on_connect: list[bool] = []
+    holder: list[RealtimeClient] = []
+
+    def on_link(state: str, detail: str) -> None:
+        # Called on the reader thread, in the connect handler, right after run:join.
+        if state == "connected" and holder:
+            sent_on_connect.append(holder[0].emit(
+                "io:chunk", {"runId": "run-1", "inputId": "camera", "data": b"\x01"},
+                direct=True))
+
+    client = RealtimeClient(server.url, "run-1", on_event=lambda e, p: None, on_link=on_link,
+                            reconnect_delay_s=0.1, reconnect_delay_max_s=0.4,
+                            connect_timeout_s=3.0)
+    holder.append(client)
+    try:
+        client.start()
+        assert wait_until(lambda: sent_on_connect)
+        assert sent_on_connect == [True]
+        assert wait_until(lambda: server.received_of("io:chunk"))
+        assert server.received_of("io:chunk")[0]["data"] == b"\x01"
+    finally:
+        client.close()
+        server.stop()
