@@ -9,12 +9,13 @@ an actuator would get them. The arm publishes camera frames and joint
 states, reward_from_detections the target input and the rewards, the session streams the
 inputs to the brain and publishes each cycle's decoded command.
 
-Default pace `inputs`: the camera paces the brain. brain_session has `fresh_inputs:
-camera` (each io:need is answered as soon as a frame no earlier cycle had arrives) and
-starts its runs with `{"pace": "inputs"}` (the embedded brain sends the next cycle's
-io:need as soon as a cycle's inputs are in, and runs a cycle as soon as its own are), so
-each cycle starts on a frame. `--pace clock` is brain.yaml as the demo runs it: io:need
-every 20 ms on the brain's clock, answered with the newest frame, however old.
+Default pace `inputs`, as brain.yaml and the demo have it: the camera paces the brain.
+brain_session has `fresh_inputs: camera` (each io:need is answered as soon as a frame no
+earlier cycle had arrives) and starts its runs with `{"pace": "inputs"}` (the embedded
+brain sends the next cycle's io:need as soon as a cycle's inputs are in, and runs a cycle
+as soon as its own are), so each cycle starts on a frame. `--pace clock`, as
+robot.launch.py runs the session: io:need every 20 ms on the brain's clock, answered with
+the newest frame, however old.
 
 For each cycle the benchmark notes the stamp of the camera frame the session served to
 the brain; the probe notes when the command of each cycle arrives on `actuator_command`;
@@ -147,11 +148,13 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
     from ab_bridge.brain_session_node import BrainSession
 
     sim_yaml = config_file("sim.yaml")
-    arm_overrides = {"camera.rate_hz": 50.0, "hardware_commands": False}
+    arm_overrides = {"hardware_commands": False}     # camera at 50 Hz: sim.yaml
     session_overrides = {"url": f"http://127.0.0.1:{port}", "auto_start": True}
-    if pace == "inputs":
+    if pace == "inputs":     # as brain.yaml has it
         session_overrides.update({"fresh_inputs": "camera",
                                   "run_options": json.dumps({"pace": "inputs"})})
+    else:                    # the brain's own clock, as robot.launch.py runs it
+        session_overrides.update({"fresh_inputs": "", "run_options": ""})
     context = rclpy.Context()
     rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
     world: list[ChildProcess] = []
@@ -323,7 +326,7 @@ def measure_relay(cycles: int, warmup_s: float) -> dict:
     print("relay: sim_arm and the probe in processes of their own, a relay in this one ...",
           flush=True)
     arm = ChildProcess.node("robot_bringup.sim_arm_node", config_file("sim.yaml"),
-                            {"camera.rate_hz": 50.0, "hardware_commands": False},
+                            {"hardware_commands": False},
                             workdir / "sim_arm.log")
     probe_out = workdir / "probe.json"
     probe = ChildProcess.probe(probe_out, "loop_relay", workdir / "probe.log")
@@ -427,8 +430,8 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=1500, help="cycles to time (50 Hz)")
     parser.add_argument("--warmup-s", type=float, default=5.0)
     parser.add_argument("--pace", choices=["inputs", "clock"], default="inputs",
-                        help="inputs (default): the camera paces the brain; clock: the "
-                        "brain's own 20 ms clock, as the demo runs")
+                        help="inputs (default, as brain.yaml): the camera paces the brain; "
+                        "clock: the brain's own 20 ms clock, as robot.launch.py runs it")
     parser.add_argument("--compose", action="store_true",
                         help="run the arm and reward nodes in this process, on the "
                         "session's executor (as make run composes the demo)")

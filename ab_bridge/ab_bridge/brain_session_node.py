@@ -67,7 +67,9 @@ class BrainSession(Node):
         self.auto_start: bool = self.declare_parameter("auto_start", False, text(
             description="Start a run when the node starts.")).value
         self.run_options: str = self.declare_parameter("run_options", "", text(
-            description="JSON options for POST /robot/{project}/start.")).value
+            description="JSON options for POST /robot/{project}/start (auto_start), and the "
+                        "defaults a ~/start_run request's options_json overrides key by "
+                        "key.")).value
         reconnect_s: float = self.declare_parameter("reconnect_delay_s", 0.5, text(
             description="First reconnection delay; doubles up to reconnect_delay_max_s.",
             floating_point_range=[FloatingPointRange(from_value=0.01, to_value=60.0)])).value
@@ -122,6 +124,9 @@ class BrainSession(Node):
             self._options = json.loads(self.run_options) if self.run_options.strip() else {}
         except ValueError as error:
             raise ValueError(f"parameter 'run_options': not JSON ({error})") from None
+        if not isinstance(self._options, dict):
+            raise ValueError(f"parameter 'run_options': must be a JSON object, got "
+                             f"{self.run_options!r}")
 
         self._closing = False
         # Cycles and holds are published on the realtime thread, in the order the brain
@@ -213,7 +218,9 @@ class BrainSession(Node):
         except ValueError as error:
             response.success, response.message = False, f"options_json: {error}"
             return response
-        response.success, response.message, response.run_id = self._start(options)
+        # run_options are this session's defaults (e.g. the pace its fresh_inputs go with).
+        response.success, response.message, response.run_id = self._start(
+            {**self._options, **options})
         return response
 
     def _stop_run(self, request: StopRun.Request, response: StopRun.Response) -> StopRun.Response:

@@ -89,7 +89,9 @@ def test_session_node_bridges_a_run(server, ros_context, executor, spin_until, t
     server.emit_need(1, [{"id": "camera", "kind": "Image"}, {"id": "joints", "kind": "JointState"},
                          {"id": "target", "kind": "Scalar"}])
     assert spin_until(executor, lambda: len(server.received_of("io:chunk")) == 3), (
-        [name for name, _ in server.received], node.session.stats)
+        [name for name, _ in server.received], node.session.stats.chunks_sent,
+        node.session.stats.errors, node.session.stats.last_error, node.session._link.connected,
+        node.session.deferred_cycle)
     chunks = {c["inputId"]: c for c in server.received_of("io:chunk")}
     decoded = cv2.imdecode(np.frombuffer(chunks["camera"]["data"], np.uint8), cv2.IMREAD_COLOR)
     assert decoded.shape == (24, 32, 3) and decoded[12, 4, 0] > 200 and decoded[12, 28, 0] < 50
@@ -196,7 +198,29 @@ def test_start_run_service_and_bad_options(server, ros_context, executor, spin_u
     assert not future.result().success and "already running" in future.result().message
 
 
+@pytest.mark.timeout(60)
+def test_run_options_are_the_defaults_of_a_start_request(server, ros_context, executor,
+                                                         spin_until, tmp_path, ros_namespace):
+    # brain.yaml's camera pace ({"pace": "inputs"}) must survive the demo's start requests,
+    # which name only learning and seed; a key the request names wins.
+    node = _node(ros_context, server, tmp_path, ros_namespace,
+                 run_options='{"pace": "inputs", "learning": true}')
+    probe = rclpy.create_node("probe3", context=ros_context, namespace=ros_namespace)
+    executor.add_node(node)
+    executor.add_node(probe)
+    client = probe.create_client(StartRun, "brain_session/start_run")
+    assert client.wait_for_service(timeout_sec=5)
+    future = client.call_async(StartRun.Request(options_json='{"learning": false, "seed": 4}'))
+    assert spin_until(executor, future.done)
+    assert future.result().success, future.result().message
+    start_call = next(c for c in server.rest_calls if c[1].endswith("/start"))
+    assert start_call[3] == {"pace": "inputs", "learning": False, "seed": 4}
+
+
 def test_bad_parameters_name_the_parameter(ros_context, tmp_path):
+    with pytest.raises(ValueError, match="'run_options'.*JSON object"):
+        BrainSession(context=ros_context, parameter_overrides=[
+            Parameter("run_options", value='["pace", "inputs"]')])
     with pytest.raises(ValueError, match="'url'"):
         BrainSession(context=ros_context, parameter_overrides=[Parameter("url", value="ftp://x")])
     with pytest.raises(ValueError, match="'decoder_mapping'.*unknown scheme"):

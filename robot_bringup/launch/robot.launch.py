@@ -78,9 +78,13 @@ def generate_launch_description() -> LaunchDescription:
                  parameters=[LaunchConfiguration("brain_params"),
                              {"graph": LaunchConfiguration("brain_graph")}], output="screen",
                  condition=IfCondition(LaunchConfiguration("embedded_brain"))),
+            # A real camera has its own rate and a remote brain its own clock: the brain's
+            # clock paces the cycles, each served the newest frame (brain.yaml's camera
+            # pace is the simulation's).
             Node(package="ab_bridge", executable="brain_session", name="brain_session",
                  parameters=[LaunchConfiguration("brain_params"),
-                             {"url": LaunchConfiguration("brain_url")}],
+                             {"url": LaunchConfiguration("brain_url"), "fresh_inputs": "",
+                              "run_options": ""}],
                  output="screen"),
             # On the robot the target is only known from the detector: no ground truth; and
             # no joint_motion (the sim's report of each command's effect): judge each

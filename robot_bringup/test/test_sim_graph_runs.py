@@ -17,17 +17,19 @@ import rclpy
 from e2e_helpers import wait_for
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 
+from robot_bringup.config import config_file, node_parameters
 from robot_bringup.demo import Child, Demo
 
 pytestmark = pytest.mark.timeout(150)
 
+CAMERA_HZ = float(node_parameters([config_file("sim.yaml")], "sim_arm")["camera.rate_hz"])
 # topic -> (message type, QoS, nominal rate in Hz from the config files, or None)
 TOPICS = {
     "joint_states": ("sensor_msgs.msg.JointState", "sensor", 50.0),
-    "camera/image_raw": ("sensor_msgs.msg.Image", "sensor", 30.0),
+    "camera/image_raw": ("sensor_msgs.msg.Image", "sensor", CAMERA_HZ),
     "markers": ("visualization_msgs.msg.MarkerArray", "reliable", 10.0),
-    "detections": ("ab_interfaces.msg.Detections", "reliable", 30.0),
-    "detections/image": ("sensor_msgs.msg.Image", "sensor", 30.0),
+    "detections": ("ab_interfaces.msg.Detections", "reliable", CAMERA_HZ),
+    "detections/image": ("sensor_msgs.msg.Image", "sensor", CAMERA_HZ),
     "spikes": ("ab_interfaces.msg.CycleSpikes", "reliable", 50.0),
     "actuator_command": ("ab_interfaces.msg.ActuatorCommand", "reliable", 50.0),
     "joint_motion": ("ab_interfaces.msg.JointMotion", "reliable", 50.0),
