@@ -176,15 +176,22 @@ def test_session_node_bridges_a_run(server, ros_context, executor, spin_until, t
     assert len(server.received_of("learn:reward")) == 1
 
 
-@pytest.mark.timeout(60)
-def test_start_run_service_and_bad_options(server, ros_context, executor, spin_until, tmp_path,
-                                           ros_namespace):
-    node = _node(ros_context, server, tmp_path, ros_namespace)
-    probe = rclpy.create_node("probe2", context=ros_context, namespace=ros_namespace)
+def _start_run_client(ros_context, server, tmp_path, namespace, executor, **extra):
+    """A session node (with `extra` parameters) and a client of its start_run service, both
+    on `executor`."""
+    node = _node(ros_context, server, tmp_path, namespace, **extra)
+    probe = rclpy.create_node("start_probe", context=ros_context, namespace=namespace)
     executor.add_node(node)
     executor.add_node(probe)
     client = probe.create_client(StartRun, "brain_session/start_run")
     assert client.wait_for_service(timeout_sec=5)
+    return client
+
+
+@pytest.mark.timeout(60)
+def test_start_run_service_and_bad_options(server, ros_context, executor, spin_until, tmp_path,
+                                           ros_namespace):
+    client = _start_run_client(ros_context, server, tmp_path, ros_namespace, executor)
     future = client.call_async(StartRun.Request(options_json="[1, 2"))
     assert spin_until(executor, future.done)
     assert not future.result().success and "options_json" in future.result().message
@@ -203,13 +210,8 @@ def test_run_options_are_the_defaults_of_a_start_request(server, ros_context, ex
                                                          spin_until, tmp_path, ros_namespace):
     # brain.yaml's camera pace ({"pace": "inputs"}) must survive the demo's start requests,
     # which name only learning and seed; a key the request names wins.
-    node = _node(ros_context, server, tmp_path, ros_namespace,
-                 run_options='{"pace": "inputs", "learning": true}')
-    probe = rclpy.create_node("probe3", context=ros_context, namespace=ros_namespace)
-    executor.add_node(node)
-    executor.add_node(probe)
-    client = probe.create_client(StartRun, "brain_session/start_run")
-    assert client.wait_for_service(timeout_sec=5)
+    client = _start_run_client(ros_context, server, tmp_path, ros_namespace, executor,
+                               run_options='{"pace": "inputs", "learning": true}')
     future = client.call_async(StartRun.Request(options_json='{"learning": false, "seed": 4}'))
     assert spin_until(executor, future.done)
     assert future.result().success, future.result().message
