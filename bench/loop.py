@@ -313,6 +313,7 @@ def measure_relay(cycles: int, warmup_s: float) -> dict:
     from sensor_msgs.msg import Image
 
     from ab_bridge.decoding import Decoder, parse_mapping
+    from ab_bridge.embedded.graph import bundled_graph_path, load_graph
     from ab_bridge.session import load_path_or_inline
     from ab_bridge.spikes_msg import command_msg
     from ab_interfaces.msg import ActuatorCommand
@@ -322,7 +323,7 @@ def measure_relay(cycles: int, warmup_s: float) -> dict:
     session_params = node_parameters([config_file("brain.yaml")], "brain_session")
     channels = Decoder(parse_mapping(load_path_or_inline(
         session_params["decoder_mapping"]))).channels
-    deltas = np.zeros((20, len(channels)))           # the demo brain's gamma
+    deltas = np.zeros((load_graph(bundled_graph_path("demo_arm")).gamma, len(channels)))
     workdir = Path(tempfile.mkdtemp(prefix="bench-relay-"))
     print("relay: sim_arm and the probe in processes of their own, a relay in this one ...",
           flush=True)
