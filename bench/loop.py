@@ -112,6 +112,14 @@ class ChildProcess:
         return cls("the command probe", [sys.executable, str(Path(__file__).resolve()),
                                          "--probe-worker", str(out_path), source], log_path)
 
+    def arrivals(self, out_path: Path, first: int, count: int) -> list[tuple[int, int]]:
+        """Stop the command probe (after the last commands arrive) and read what it noted:
+        (cycle, arrival time_ns) for cycles first .. first + count - 1."""
+        time.sleep(0.5)
+        self.stop()
+        noted = json.loads(out_path.read_text()) if out_path.is_file() else []
+        return [(int(c), int(t)) for c, t in noted if first <= c < first + count]
+
     def check(self) -> None:
         if self.process.poll() is not None:
             raise RuntimeError(f"{self.name} exited ({self.process.returncode}): "
@@ -121,6 +129,11 @@ class ChildProcess:
         from robot_bringup.demo import stop_process
 
         stop_process(self.process)
+
+
+def percentiles_ms(name: str, values_ms) -> dict[str, float]:
+    """{name}_p50_ms, _p90_ms and _p99_ms of `values_ms`, rounded to 10 us."""
+    return {f"{name}_p{q}_ms": round(float(np.percentile(values_ms, q)), 2) for q in (50, 90, 99)}
 
 
 def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bool = False,
@@ -265,12 +278,8 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
                 print(f"  {timed()}/{cycles} cycles", flush=True)
         elapsed = time.monotonic() - t_start
         if probe_process is not None:
-            time.sleep(0.5)         # the last commands arrive
-            probe_process.stop()
-            arrivals = json.loads(probe_out.read_text()) if probe_out.is_file() else []
-            for cycle, arrived_ns in arrivals:
-                if first_cycle <= cycle < first_cycle + cycles:
-                    note(int(cycle), int(arrived_ns))
+            for cycle, arrived_ns in probe_process.arrivals(probe_out, first_cycle, cycles):
+                note(cycle, arrived_ns)
     finally:
         executor.shutdown(timeout_sec=5)
         spinner.join(timeout=5)
@@ -289,9 +298,7 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
     return {
         "cycles_timed": int(loop.size),
         "control_rate_hz": round(loop.size / elapsed, 1),
-        "loop_p50_ms": round(float(np.percentile(loop, 50)), 2),
-        "loop_p90_ms": round(float(np.percentile(loop, 90)), 2),
-        "loop_p99_ms": round(float(np.percentile(loop, 99)), 2),
+        **percentiles_ms("loop", loop),
         "brain_compute_p50_ms": round(float(np.percentile(compute_ms, 50)), 2)
         if compute_ms else None,
         "frame_age_p50_ms": round(float(np.percentile(frame_age_ms, 50)), 2),
@@ -367,14 +374,10 @@ def measure_relay(cycles: int, warmup_s: float) -> dict:
             time.sleep(0.2)
             arm.check()
             probe.check()
-        time.sleep(0.5)         # the last commands arrive
-        probe.stop()
-        arrivals = json.loads(probe_out.read_text()) if probe_out.is_file() else []
-        for cycle, arrived_ns in arrivals:
-            if first <= cycle < first + cycles:
-                answered = timing.answered(int(cycle), int(arrived_ns))
-                if answered is not None:
-                    latencies_ms.append(answered[0])
+        for cycle, arrived_ns in probe.arrivals(probe_out, first, cycles):
+            answered = timing.answered(cycle, arrived_ns)
+            if answered is not None:
+                latencies_ms.append(answered[0])
     finally:
         executor.shutdown(timeout_sec=5)
         spinner.join(timeout=5)
@@ -384,11 +387,7 @@ def measure_relay(cycles: int, warmup_s: float) -> dict:
             process.stop()
     if not latencies_ms:
         raise RuntimeError("relay: no command could be matched to its camera frame")
-    relay = np.array(latencies_ms)
-    return {"relay_cycles": int(relay.size),
-            "relay_p50_ms": round(float(np.percentile(relay, 50)), 2),
-            "relay_p90_ms": round(float(np.percentile(relay, 90)), 2),
-            "relay_p99_ms": round(float(np.percentile(relay, 99)), 2)}
+    return {"relay_cycles": len(latencies_ms), **percentiles_ms("relay", latencies_ms)}
 
 
 def probe_worker(out_path: str, source: str = "brain_session") -> None:
@@ -450,7 +449,7 @@ def main() -> None:
     os.environ.setdefault("ROS_DOMAIN_ID", str(150 + os.getpid() % 50))
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     floor = None if args.no_floor else floor_figures()
-    relay = {} if args.no_relay else measure_relay(min(args.cycles, 1500), args.warmup_s)
+    relay = {} if args.no_relay else measure_relay(args.cycles, args.warmup_s)
     print(f"pace {args.pace}; arm and reward nodes "
           f"{'in this process' if args.compose else 'in processes of their own'}; "
           f"executor {args.executor}; commands timed in "
