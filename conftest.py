@@ -17,6 +17,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "scripts"))
+from refvenv import reference_python as _reference_python  # noqa: E402
+
 # Domain 0 (the default) is left to demos; 1..200 keeps Fast DDS ports valid.
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 200)))
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
@@ -89,3 +92,10 @@ def start_process() -> Iterator[Callable[..., subprocess.Popen]]:
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
+
+
+@pytest.fixture(scope="session")
+def reference_python() -> Callable[..., object]:
+    """reference_python(name, [pins]) -> Path of the python of a venv of its own
+    (.venv-ref/NAME) holding the pinned reference packages; see scripts/refvenv.py."""
+    return _reference_python
