@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pigpio
 
+from pilot_hw.backends import PigpioBackend, PinError
 from pilot_hw.config import PilotConfig
 from pilot_hw.deadman import DeadmanSwitch, remove_stale_scripts
 from pilot_hw.devices import (
@@ -123,9 +124,8 @@ class PilotHardware:
         self.io_timeout_s = io_timeout_s
         self.log = logger or logging.getLogger("pilot_hw")
         self._lock = threading.RLock()  # one pigpio conversation at a time, connection changes
-        self._wave_lock = threading.Lock()
         self.devices: dict[str, Device] = {
-            spec.name: build_device(spec, self._emit, self._wave_lock) for spec in config.devices}
+            spec.name: build_device(spec, self._emit) for spec in config.devices}
         self.channels: dict[str, ChannelBinding] = {}
         for spec in config.devices:
             if not spec.channel:
@@ -199,8 +199,9 @@ class PilotHardware:
         if pi is None:
             return False
         try:
+            backend = PigpioBackend(pi)
             for device in self.devices.values():
-                device.prepare(pi)
+                device.prepare(backend)
         except LINK_ERRORS:
             return False
         finally:
@@ -217,8 +218,9 @@ class PilotHardware:
             return False
         with self._lock:
             try:
+                backend = PigpioBackend(pi)
                 for device in self.devices.values():
-                    device.attach(pi)
+                    device.attach(backend)
                 deadman = None
                 safe_ops = [op for d in self.devices.values() for op in d.safe_ops()]
                 if self.deadman_timeout_ms > 0 and safe_ops:
@@ -233,7 +235,7 @@ class PilotHardware:
                 _close_client(pi)
                 self._status.last_error = f"link lost during setup: {exc}"
                 return False
-            except (pigpio.error, RuntimeError) as exc:
+            except (PinError, pigpio.error, RuntimeError) as exc:
                 self._detach_all()
                 _close_client(pi)
                 self._status.last_error = str(exc)
@@ -397,5 +399,6 @@ class PilotHardware:
             for name, binding in self.channels.items():
                 s.devices[f"channel {name}"] = f"{binding.value:.4g}"
             for name, device in self.devices.items():
-                s.devices[name] = f"{device.kind} {'attached' if device.pi else 'detached'}"
+                s.devices[name] = (f"{device.kind} "
+                                   f"{'attached' if device.backend else 'detached'}")
         return s

@@ -16,7 +16,6 @@ import sys
 from typing import Any
 
 import numpy as np
-import pigpio
 import rclpy
 import yaml
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -28,6 +27,7 @@ from sensor_msgs.msg import Imu
 
 from ab_interfaces.msg import ActuatorCommand, GpioEdge
 from ab_interfaces.srv import TimedPulse
+from pilot_hw.backends import PinError
 from pilot_hw.config import ConfigError, PilotConfig, load_config
 from pilot_hw.devices import DeviceBusy, InputEvent, Mpu6050
 from pilot_hw.hardware import DeviceSetupError, PilotHardware
@@ -182,7 +182,7 @@ class PilotNode(Node):
         try:
             unknown = self.hardware.apply_channel_deltas(
                 dict(zip(channels, totals.tolist(), strict=True)))
-        except (ConnectionError, pigpio.error) as exc:
+        except (ConnectionError, PinError) as exc:
             self.get_logger().warning(f"actuator_command not applied: {exc}",
                                       throttle_duration_sec=2.0)
             return
@@ -197,7 +197,7 @@ class PilotNode(Node):
             response.start_tick_us = self.hardware.timed_pulse(
                 request.device, int(request.duration_us), int(request.level))
             response.success = True
-        except (ValueError, DeviceBusy, ConnectionError, pigpio.error) as exc:
+        except (ValueError, DeviceBusy, ConnectionError, PinError) as exc:
             response.success = False
             response.message = str(exc)
         return response
@@ -205,7 +205,7 @@ class PilotNode(Node):
     def _publish_imu(self, name: str) -> None:
         try:
             sample = self.hardware.read_imu(name)
-        except (ConnectionError, pigpio.error, OSError) as exc:
+        except (ConnectionError, PinError, OSError) as exc:
             self.get_logger().warning(f"imu '{name}': {exc}", throttle_duration_sec=5.0)
             return
         device = self.hardware.devices[name]
