@@ -12,7 +12,6 @@ BOARD numbers.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -341,7 +340,6 @@ class DcMotor(Device):
         self.max_speed: float = s["max_speed"]
         self.brake_on_stop: bool = s["brake_on_stop"]
         self.speed = 0.0
-        self.last_command_s = time.monotonic()
 
     def _configure(self, backend: PinBackend) -> None:
         for pin in (self.in1_pin, self.in2_pin):
@@ -360,7 +358,6 @@ class DcMotor(Device):
         """-1..1 of full speed (clamped to max_speed); 0 stops (coast or brake)."""
         backend = self._require()
         speed = float(np.clip(speed, -self.max_speed, self.max_speed))
-        self.last_command_s = time.monotonic()
         if speed == 0.0:
             errors = apply_safe_ops(backend, self.safe_ops())
             if errors:

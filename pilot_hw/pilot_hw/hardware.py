@@ -1,9 +1,10 @@
 """The pilot's hardware: devices on one pigpio connection, kept safe on every exit.
 
 PilotHardware owns the `pigpio.pi` connection and the drivers built from a
-PilotConfig. A supervisor thread feeds the in-daemon dead-man switch, zeroes
-motors whose commands stopped arriving, and notices a lost connection; it then
-reconnects and re-attaches every device in its safe state. `close()` (also
+PilotConfig. A supervisor thread feeds the in-daemon dead-man switch, puts every
+output whose commands stopped arriving into its safe state (per-device command
+timeout), and notices a lost connection; it then reconnects and re-attaches every
+device in its safe state. `close()` (also
 run at interpreter exit and by `with`) is the one shutdown path: every driver's
 `safe()`, then the dead-man script is removed and the connection closed.
 """
@@ -29,7 +30,6 @@ from pilot_hw.config import PilotConfig
 from pilot_hw.deadman import DeadmanSwitch, remove_stale_scripts
 from pilot_hw.devices import (
     ChannelTarget,
-    DcMotor,
     Device,
     ImuSample,
     InputEvent,
@@ -71,7 +71,7 @@ class HardwareStatus:
     connects: int = 0
     link_losses: int = 0
     deadman_trips: int = 0
-    watchdog_stops: int = 0
+    command_timeouts: int = 0
     last_error: str = ""
     devices: dict[str, str] = field(default_factory=dict)
 
@@ -135,6 +135,7 @@ class PilotHardware:
                 binding = ChannelBinding(self.devices[spec.name], target, low, high)
                 binding.value = binding.safe_value()
                 self.channels[target.channel] = binding
+        self._last_command_s: dict[str, float] = {}
         self.pi: pigpio.pi | None = None
         self._deadman: DeadmanSwitch | None = None
         self._stop = threading.Event()
@@ -298,25 +299,39 @@ class PilotHardware:
                             device.mark_safe()
                         self._reset_channels()
                         self._deadman.arm()
-                    self._stop_idle_motors()
+                    self._expire_commands()
             except LINK_ERRORS as exc:
                 self._lost(exc)
             except Exception as exc:  # the supervisor must outlive any one bad round
                 self._status.last_error = repr(exc)
                 self.log.error(f"supervisor: {exc!r}")
 
-    def _stop_idle_motors(self) -> None:
+    def command_timeout_of(self, device: Device) -> float:
+        """Seconds without a command before `device` goes safe (0: never)."""
+        own = device.spec.command_timeout_s
+        return self.command_timeout_s if own is None else own
+
+    def _expire_commands(self) -> None:
+        """Every output not at its safe value whose channels got no command for its command
+        timeout goes to its safe state."""
         now = time.monotonic()
         for device in self.devices.values():
-            if (isinstance(device, DcMotor) and device.speed != 0.0
-                    and now - device.last_command_s > self.command_timeout_s):
-                device.safe()
-                for binding in self.channels.values():
-                    if binding.device is device:
-                        binding.value = binding.safe_value()
-                self._status.watchdog_stops += 1
-                self.log.warning(f"motor '{device.name}': no command for "
-                                 f"{self.command_timeout_s} s, stopped")
+            bindings = [b for b in self.channels.values() if b.device is device]
+            timeout_s = self.command_timeout_of(device)
+            if not bindings or timeout_s <= 0:
+                continue
+            if all(b.value == b.safe_value() for b in bindings):
+                continue
+            if now - self._last_command_s.get(device.name, 0.0) <= timeout_s:
+                continue
+            errors = device.safe()
+            for binding in bindings:
+                binding.value = binding.safe_value()
+            self._status.command_timeouts += 1
+            self.log.warning(f"{device.kind} '{device.name}': no command for {timeout_s} s, "
+                             "now in its safe state")
+            if errors:
+                raise errors[0]
 
     def _reset_channels(self) -> None:
         for binding in self.channels.values():
@@ -352,8 +367,8 @@ class PilotHardware:
     def apply_channel_deltas(self, deltas: Mapping[str, float]) -> list[str]:
         """Add each channel's delta to its value (clamped to its range) and drive the device.
 
-        Returns the channels this pilot does not drive. A command keeps motors alive
-        even when its delta is zero ("hold").
+        Returns the channels this pilot does not drive. A command keeps its devices from
+        their command timeout even when its delta is zero ("hold").
         """
         unknown = []
         now = time.monotonic()
@@ -363,8 +378,7 @@ class PilotHardware:
                 if binding is None:
                     unknown.append(channel)
                     continue
-                if isinstance(binding.device, DcMotor):
-                    binding.device.last_command_s = now
+                self._last_command_s[binding.device.name] = now
                 value = float(np.clip(binding.value + delta, binding.low, binding.high))
                 if value != binding.value:
                     self._io(binding.target.apply, binding.normalised(value))
@@ -395,7 +409,7 @@ class PilotHardware:
         with self._lock:
             s = HardwareStatus(**{k: getattr(self._status, k) for k in
                                   ("connected", "connects", "link_losses", "deadman_trips",
-                                   "watchdog_stops", "last_error")})
+                                   "command_timeouts", "last_error")})
             for name, binding in self.channels.items():
                 s.devices[f"channel {name}"] = f"{binding.value:.4g}"
             for name, device in self.devices.items():

@@ -230,7 +230,7 @@ class PilotNode(Node):
         link.message = "connected" if status.connected else (status.last_error or "disconnected")
         values = {"connects": status.connects, "link_losses": status.link_losses,
                   "deadman_trips": status.deadman_trips,
-                  "watchdog_stops": status.watchdog_stops, **status.devices}
+                  "command_timeouts": status.command_timeouts, **status.devices}
         link.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
         msg = DiagnosticArray()
         msg.header.stamp = self.get_clock().now().to_msg()
