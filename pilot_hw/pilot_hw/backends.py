@@ -16,6 +16,7 @@ library raise PinError; a lost connection raises OSError (what PilotHardware rec
 
 from __future__ import annotations
 
+import struct
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -148,8 +149,8 @@ class _PigpioWatch:
         try:
             callback.cancel()
             self._pi.set_watchdog(self._pin, 0)
-        except (OSError, pigpio.error):
-            pass  # the link is gone: so is the callback
+        except (OSError, struct.error, pigpio.error):
+            pass  # the link is gone (pigpio: a short reply is a struct.error): so is the callback
 
 
 class PigpioBackend(PinBackend):

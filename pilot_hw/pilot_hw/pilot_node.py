@@ -12,7 +12,9 @@ script inside the daemon - when this process is killed.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from typing import Any
 
 import numpy as np
@@ -20,9 +22,10 @@ import rclpy
 import yaml
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import Imu
 
 from ab_interfaces.msg import ActuatorCommand, GpioEdge
@@ -246,13 +249,23 @@ class PilotNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
+    """Spin until SIGINT or SIGTERM, then make the outputs safe and exit 0.
+
+    The signals only set a flag: rclpy's own handlers would raise KeyboardInterrupt in the
+    middle of a pigpio exchange (leaving an unread reply that the shutdown's safe ops then
+    trip over) or shut the context down under a running timer (an IMU sample published
+    after shutdown). Here the spin loop ends first, then the node closes, then rclpy."""
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     node = None
     try:
         node = PilotNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        while not stop.is_set() and rclpy.ok():
+            executor.spin_once(timeout_sec=0.1)
     except (ConfigError, DeviceSetupError, ValueError) as exc:
         print(f"pilot: {exc}", file=sys.stderr)
         sys.exit(1)

@@ -68,3 +68,16 @@ def test_pilot_started_before_its_daemon_connects_later() -> None:
         hw.close()
         if daemon is not None:
             daemon.stop()
+
+
+@pytest.mark.timeout(60)
+def test_close_after_the_daemon_vanished_unnoticed() -> None:
+    """The daemon goes between two heartbeats: close() finds a dead link (pigpio's first
+    failed call on it is a short reply, struct.error) and still returns normally."""
+    daemon = VirtualPi("127.0.0.1", 0).start()
+    hw = PilotHardware(load_config("devices: [{name: button, type: digital_input, pin: 27}]"),
+                       "127.0.0.1", daemon.port, heartbeat_period_s=30.0, deadman_timeout_ms=0)
+    assert hw.start()
+    daemon.stop()
+    assert hw.close() == []  # nothing to make safe, and no exception from the dead link
+    assert not hw.connected
