@@ -110,7 +110,8 @@ class PilotHardware:
                  on_event: Callable[[InputEvent], None] | None = None,
                  heartbeat_period_s: float = 0.1, deadman_timeout_ms: int = 500,
                  command_timeout_s: float = 0.5, reconnect_period_s: float = 0.5,
-                 io_timeout_s: float = 2.0, logger: Any = None) -> None:
+                 reconnect_max_period_s: float = 5.0, io_timeout_s: float = 2.0,
+                 logger: Any = None) -> None:
         """`logger`: anything with info/warning/error(str) - a logging.Logger or a ROS node's
         logger; default logging.getLogger("pilot_hw")."""
         self.config = config
@@ -121,6 +122,9 @@ class PilotHardware:
         self.deadman_timeout_ms = deadman_timeout_ms
         self.command_timeout_s = command_timeout_s
         self.reconnect_period_s = reconnect_period_s
+        self.reconnect_max_period_s = reconnect_max_period_s
+        self._tries = 0  # failed connection attempts since the last success
+        self._next_try_s = 0.0
         self.io_timeout_s = io_timeout_s
         self.log = logger or logging.getLogger("pilot_hw")
         self._lock = threading.RLock()  # one pigpio conversation at a time, connection changes
@@ -147,11 +151,13 @@ class PilotHardware:
     def start(self) -> bool:
         """Connect (once) and start supervising; returns whether the daemon answered.
 
-        Without a daemon the supervisor keeps trying every reconnect_period_s.
-        Raises DeviceSetupError when the daemon answers but a device cannot be set up.
+        Without a daemon the supervisor keeps trying, from reconnect_period_s apart doubling
+        up to reconnect_max_period_s, one log line per try; until then nothing is driven
+        and the devices are attached in their safe state when it answers. Raises
+        DeviceSetupError when the daemon answers but a device cannot be set up.
         """
         atexit.register(self.close)
-        connected = self._connect()
+        connected = self._attempt()
         self._thread = threading.Thread(target=self._supervise, name="pilot_hw-supervisor",
                                         daemon=True)
         self._thread.start()
@@ -251,6 +257,42 @@ class PilotHardware:
                       f"{len(self.devices)} device(s) in their safe state")
         return True
 
+    def _attempt(self) -> bool:
+        """One connection attempt; a failure is logged with when the next one comes."""
+        if self._connect():
+            if self._tries:
+                self.log.info(f"pigpio at {self.host}:{self.port} answered after "
+                              f"{self._tries} failed tr{'y' if self._tries == 1 else 'ies'}")
+            self._tries = 0
+            return True
+        self._tries += 1
+        delay_s = min(self.reconnect_period_s * 2 ** (self._tries - 1),
+                      max(self.reconnect_max_period_s, self.reconnect_period_s))
+        self._next_try_s = time.monotonic() + delay_s
+        self.log.warning(f"{self._status.last_error} (try {self._tries}); outputs undriven, "
+                         f"next try in {delay_s:.3g} s")
+        return False
+
+    def set_deadman_timeout_ms(self, timeout_ms: int) -> None:
+        """Re-arm the dead-man script with a new timeout (0: none) on the live link."""
+        with self._lock:
+            previous_ms, self.deadman_timeout_ms = self.deadman_timeout_ms, timeout_ms
+            if self.pi is None:
+                return  # the next connection arms it
+            try:
+                if self._deadman is not None:
+                    self._deadman.disarm()
+                    self._deadman = None
+                safe_ops = [op for d in self.devices.values() for op in d.safe_ops()]
+                if timeout_ms > 0 and safe_ops:
+                    deadman = DeadmanSwitch(self.pi, safe_ops, timeout_ms)
+                    deadman.arm()
+                    self._deadman = deadman
+            except LINK_ERRORS as exc:
+                self.deadman_timeout_ms = previous_ms  # the reconnection arms the old one
+                self._lost(exc)
+                raise ConnectionError(f"lost pigpio at {self.host}:{self.port}") from exc
+
     def _detach_all(self) -> None:
         for device in self.devices.values():
             device.detach()
@@ -276,14 +318,12 @@ class PilotHardware:
                        "its dead-man script makes the outputs safe; reconnecting")
 
     def _supervise(self) -> None:
-        last_attempt = time.monotonic()
         while not self._stop.wait(self.heartbeat_period_s):
             if self.pi is None:
-                if time.monotonic() - last_attempt < self.reconnect_period_s:
+                if time.monotonic() < self._next_try_s:
                     continue
-                last_attempt = time.monotonic()
                 try:
-                    self._connect()
+                    self._attempt()
                 except DeviceSetupError as exc:
                     self.log.error(f"reconnected but a device failed: {exc}")
                 continue

@@ -21,9 +21,15 @@ import numpy as np
 import rclpy
 import yaml
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    SetParametersResult,
+)
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import Imu
@@ -76,25 +82,36 @@ def _read_devices(devices_file: str, devices_yaml: str) -> PilotConfig:
                           f"{str(exc).split(': ', 1)[1]} (from parameter {names})") from None
 
 
+def _deadman_problem(deadman_ms: int, heartbeat_s: float) -> str:
+    if deadman_ms and deadman_ms < 2 * heartbeat_s * 1000:
+        return (f"parameter 'deadman_timeout_ms' ({deadman_ms}) must be at least "
+                f"2 x heartbeat_period_s ({heartbeat_s} s), or 0")
+    return ""
+
+
 class PilotNode(Node):
     """Devices of one Raspberry Pi, through its pigpio daemon."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("pilot", **kwargs)
         self.hardware: PilotHardware | None = None
+        restart = " Read only: restart the node to change it."
         self.host: str = self.declare_parameter(
-            "host", "127.0.0.1",
-            ParameterDescriptor(description="Host of the pigpio daemon (or virtual Pi).")).value
+            "host", "127.0.0.1", ParameterDescriptor(
+                description="Host of the pigpio daemon (or virtual Pi)." + restart,
+                read_only=True)).value
         self.port: int = self.declare_parameter(
             "port", 8888, ParameterDescriptor(
-                description="Port of the pigpio daemon.",
+                description="Port of the pigpio daemon." + restart, read_only=True,
                 integer_range=[IntegerRange(from_value=1, to_value=65535, step=1)])).value
         devices_file: str = self.declare_parameter(
             "devices_file", "", ParameterDescriptor(
-                description="Path of the devices YAML (see pilot_hw/config/*.yaml).")).value
+                description="Path of the devices YAML (see pilot_hw/config/*.yaml)." + restart,
+                read_only=True)).value
         devices_yaml: str = self.declare_parameter(
             "devices_yaml", "", ParameterDescriptor(
-                description="Inline devices YAML, added to devices_file's devices.")).value
+                description="Inline devices YAML, added to devices_file's devices." + restart,
+                read_only=True)).value
         heartbeat_s: float = self.declare_parameter(
             "heartbeat_period_s", 0.1, ParameterDescriptor(
                 description="Period of the dead-man heartbeat and link check.",
@@ -102,23 +119,30 @@ class PilotNode(Node):
         deadman_ms: int = self.declare_parameter(
             "deadman_timeout_ms", 500, ParameterDescriptor(
                 description="Outputs go safe inside the daemon this long after heartbeats "
-                            "stop (0: no dead-man script).",
+                            "stop (0: no dead-man script); setting it re-arms the script.",
                 integer_range=[IntegerRange(from_value=0, to_value=60000, step=1)])).value
         command_timeout_s: float = self.declare_parameter(
             "command_timeout_s", 0.5, ParameterDescriptor(
-                description="Motors stop when no actuator_command names them for this long.",
+                description="An output goes to its safe value when no actuator_command names "
+                            "its channel for this long (a device's own command_timeout_s "
+                            "in the devices YAML wins).",
                 floating_point_range=[FloatingPointRange(from_value=0.01, to_value=3600.0)])).value
         reconnect_s: float = self.declare_parameter(
             "reconnect_period_s", 0.5, ParameterDescriptor(
-                description="Seconds between attempts to reach a lost daemon.",
+                description="Seconds before the first retry to reach the daemon; each "
+                            "failed try doubles it, up to reconnect_max_period_s.",
                 floating_point_range=[FloatingPointRange(from_value=0.01, to_value=60.0)])).value
+        reconnect_max_s: float = self.declare_parameter(
+            "reconnect_max_period_s", 5.0, ParameterDescriptor(
+                description="Longest wait between tries to reach the daemon.",
+                floating_point_range=[FloatingPointRange(from_value=0.01, to_value=600.0)])).value
         diagnostics_s: float = self.declare_parameter(
             "diagnostics_period_s", 1.0, ParameterDescriptor(
                 description="Seconds between diagnostics messages.",
                 floating_point_range=[FloatingPointRange(from_value=0.01, to_value=60.0)])).value
-        if deadman_ms and deadman_ms < 2 * heartbeat_s * 1000:
-            raise ValueError(f"parameter 'deadman_timeout_ms' ({deadman_ms}) must be at least "
-                             f"2 x heartbeat_period_s ({heartbeat_s} s), or 0")
+        problem = _deadman_problem(deadman_ms, heartbeat_s)
+        if problem:
+            raise ValueError(problem)
 
         try:
             self.config = _read_devices(devices_file, devices_yaml)
@@ -134,12 +158,9 @@ class PilotNode(Node):
             self.config, self.host, self.port, on_event=self._publish_edge,
             heartbeat_period_s=heartbeat_s, deadman_timeout_ms=deadman_ms,
             command_timeout_s=command_timeout_s, reconnect_period_s=reconnect_s,
-            logger=self.get_logger())
+            reconnect_max_period_s=reconnect_max_s, logger=self.get_logger())
         try:
-            if not self.hardware.start():
-                self.get_logger().warning(
-                    f"no pigpio daemon at {self.host}:{self.port} yet; retrying every "
-                    f"{reconnect_s} s")
+            self.hardware.start()  # without a daemon yet it keeps trying (and logging each try)
         except DeviceSetupError as exc:
             self.get_logger().fatal(str(exc))
             self.hardware.close()
@@ -153,10 +174,39 @@ class PilotNode(Node):
             if spec.type == "imu_mpu6050":
                 self.create_timer(1.0 / spec.settings["rate_hz"],
                                   lambda name=spec.name: self._publish_imu(name))
-        self.create_timer(diagnostics_s, self._publish_diagnostics)
+        self.diagnostics_timer = self.create_timer(diagnostics_s, self._publish_diagnostics)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         self.get_logger().info(
             f"pilot: {len(self.config.devices)} device(s), channels "
             f"{sorted(self.hardware.channels) or '(none)'}, pigpio at {self.host}:{self.port}")
+
+    def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
+        """Parameters that are not read only take effect here, on the running hardware."""
+        values = {p.name: p.value for p in parameters}
+        hw = self.hardware
+        heartbeat_s = values.get("heartbeat_period_s", hw.heartbeat_period_s)
+        deadman_ms = values.get("deadman_timeout_ms", hw.deadman_timeout_ms)
+        problem = _deadman_problem(deadman_ms, heartbeat_s)
+        if problem:
+            return SetParametersResult(successful=False, reason=problem)
+        if values.get("reconnect_max_period_s", hw.reconnect_max_period_s) < values.get(
+                "reconnect_period_s", hw.reconnect_period_s):
+            return SetParametersResult(successful=False, reason=(
+                "reconnect_max_period_s must be at least reconnect_period_s"))
+        hw.heartbeat_period_s = heartbeat_s
+        hw.command_timeout_s = values.get("command_timeout_s", hw.command_timeout_s)
+        hw.reconnect_period_s = values.get("reconnect_period_s", hw.reconnect_period_s)
+        hw.reconnect_max_period_s = values.get("reconnect_max_period_s",
+                                               hw.reconnect_max_period_s)
+        if "diagnostics_period_s" in values:
+            self.diagnostics_timer.timer_period_ns = int(values["diagnostics_period_s"] * 1e9)
+        if deadman_ms != hw.deadman_timeout_ms:
+            try:
+                hw.set_deadman_timeout_ms(deadman_ms)
+            except (ConnectionError, PinError, RuntimeError) as exc:
+                return SetParametersResult(successful=False,
+                                           reason=f"could not re-arm the dead-man script: {exc}")
+        return SetParametersResult(successful=True)
 
     def _publish_edge(self, event: InputEvent) -> None:
         # called on the pigpio client's notification thread, in tick order
