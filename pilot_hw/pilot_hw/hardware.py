@@ -124,7 +124,7 @@ class PilotHardware:
         self.reconnect_period_s = reconnect_period_s
         self.reconnect_max_period_s = reconnect_max_period_s
         self._tries = 0  # failed connection attempts since the last success
-        self._next_try_s = 0.0
+        self._last_try_s = 0.0  # of the last attempt, or when the link was lost
         self.io_timeout_s = io_timeout_s
         self.log = logger or logging.getLogger("pilot_hw")
         self._lock = threading.RLock()  # one pigpio conversation at a time, connection changes
@@ -266,12 +266,15 @@ class PilotHardware:
             self._tries = 0
             return True
         self._tries += 1
-        delay_s = min(self.reconnect_period_s * 2 ** (self._tries - 1),
-                      max(self.reconnect_max_period_s, self.reconnect_period_s))
-        self._next_try_s = time.monotonic() + delay_s
+        self._last_try_s = time.monotonic()
         self.log.warning(f"{self._status.last_error} (try {self._tries}); outputs undriven, "
-                         f"next try in {delay_s:.3g} s")
+                         f"next try in {self._retry_delay_s():.3g} s")
         return False
+
+    def _retry_delay_s(self) -> float:
+        """reconnect_period_s, doubling with each failed try, at most reconnect_max_period_s."""
+        return min(self.reconnect_period_s * 2 ** max(self._tries - 1, 0),
+                   max(self.reconnect_max_period_s, self.reconnect_period_s))
 
     def set_deadman_timeout_ms(self, timeout_ms: int) -> None:
         """Re-arm the dead-man script with a new timeout (0: none) on the live link."""
@@ -312,6 +315,8 @@ class PilotHardware:
                 device.mark_safe()
             self._reset_channels()
             self._status.connected = False
+            self._tries = 0
+            self._last_try_s = time.monotonic()  # the first try comes reconnect_period_s later
             self._status.link_losses += 1
             self._status.last_error = f"lost pigpio link: {exc!r}"
         self.log.error(f"lost the pigpio daemon at {self.host}:{self.port} ({exc!r}); "
@@ -320,7 +325,7 @@ class PilotHardware:
     def _supervise(self) -> None:
         while not self._stop.wait(self.heartbeat_period_s):
             if self.pi is None:
-                if time.monotonic() < self._next_try_s:
+                if time.monotonic() - self._last_try_s < self._retry_delay_s():
                     continue
                 try:
                     self._attempt()
