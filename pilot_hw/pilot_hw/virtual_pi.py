@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import concurrent.futures
 import contextlib
+import ipaddress
 import os
 import shutil
 import signal
@@ -137,6 +138,10 @@ class _Session(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        if not self.vpi._allowed(transport.get_extra_info("peername")):
+            self.vpi.refused_clients += 1
+            transport.abort()  # as pigpiod -n: a client not on the list gets no session
+            return
         self.vpi._sessions.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -173,10 +178,15 @@ class VirtualPi:
     def __init__(self, host: str = "127.0.0.1", port: int = 8888, *,
                  tick_offset_us: int = 0,
                  imu_addresses: Iterable[tuple[int, int]] = ((1, 0x68),),
-                 notify_dir: str | None = None, keepalive_s: float = KEEPALIVE_S) -> None:
+                 notify_dir: str | None = None, keepalive_s: float = KEEPALIVE_S,
+                 allow: Iterable[str] = ()) -> None:
         """`notify_dir`: where `notify_open` makes its FIFOs (pigpiod: /dev; default: a
-        temporary folder removed at stop). `keepalive_s`: pigpiod's 60 s keep-alive period."""
+        temporary folder removed at stop). `keepalive_s`: pigpiod's 60 s keep-alive period.
+        `allow`: client addresses or networks that may connect (pigpiod's -n); empty: any
+        client that reaches `host` (loopback by default)."""
         self.host = host
+        self.allow = [ipaddress.ip_network(a, strict=False) for a in allow]
+        self.refused_clients = 0
         self._notify_dir_given = notify_dir
         self.notify_dir = notify_dir or ""
         self.keepalive_s = keepalive_s
@@ -351,6 +361,15 @@ class VirtualPi:
 
     def script_statuses(self) -> dict[int, int]:
         return self._call(lambda: {i: s.status for i, s in self._scripts.items()})  # type: ignore
+
+    def _allowed(self, peer: object) -> bool:
+        if not self.allow:
+            return True
+        try:
+            address = ipaddress.ip_address(peer[0])  # type: ignore[index]
+        except (TypeError, ValueError, IndexError):
+            return False
+        return any(address in network for network in self.allow)
 
     def notify_path(self, handle: int) -> str:
         """The FIFO of a `notify_open` handle (pigpiod's /dev/pigpio<handle>)."""
@@ -1167,6 +1186,15 @@ class VirtualPi:
         return Err.BAD_PARAM
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="A virtual Raspberry Pi speaking the pigpio "
                                                  "daemon protocol.")
@@ -1174,8 +1202,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8888)
     parser.add_argument("--tick-offset-us", type=int, default=0,
                         help="start the tick counter here (e.g. near 2^32 to test wrapping)")
+    parser.add_argument("--allow", action="append", default=[], metavar="ADDRESS",
+                        help="a client address or network that may connect (as pigpiod -n; "
+                             "repeatable); required when --host is not a loopback address")
     args = parser.parse_args(argv)
-    vpi = VirtualPi(args.host, args.port, tick_offset_us=args.tick_offset_us).start()
+    try:
+        allow = [str(ipaddress.ip_network(a, strict=False)) for a in args.allow]
+    except ValueError as exc:
+        parser.error(f"--allow: {exc}")
+    if not allow and not _is_loopback(args.host):
+        parser.error(f"--host {args.host} would let anyone on the network drive the pins (the "
+                     "pigpio protocol has no authentication): name the clients with --allow")
+    vpi = VirtualPi(args.host, args.port, tick_offset_us=args.tick_offset_us,
+                    allow=allow).start()
     print(f"virtual_pi listening on {args.host}:{vpi.port}", flush=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 
@@ -398,3 +400,23 @@ def test_in_band_close_answers_like_pigpiod(vpi: VirtualPi) -> None:
         sock.sendall(struct.pack("<IIII", 21, handle, 0, 0))  # NC
         assert _reply(sock) == (21, handle, 0, 0)
     assert wait_for(lambda: vpi.client_count() == 0)
+
+
+def test_only_allowed_clients_get_a_session() -> None:
+    with VirtualPi("127.0.0.1", 0, allow=["10.9.8.0/24"]) as vpi:
+        pi = pigpio.pi("127.0.0.1", vpi.port, show_errors=False)
+        assert not pi.connected and vpi.refused_clients >= 1
+        pi.stop()
+    with VirtualPi("127.0.0.1", 0, allow=["10.9.8.0/24", "127.0.0.1"]) as vpi:
+        pi = pigpio.pi("127.0.0.1", vpi.port, show_errors=False)
+        try:
+            assert pi.connected and pi.get_current_tick() >= 0
+        finally:
+            pi.stop()
+
+
+def test_a_network_bind_needs_an_allow_list() -> None:
+    done = subprocess.run([sys.executable, "-m", "pilot_hw.virtual_pi", "--host", "0.0.0.0",
+                           "--port", str(free_port())], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2 and "--allow" in done.stderr
