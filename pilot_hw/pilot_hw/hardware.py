@@ -258,22 +258,28 @@ class PilotHardware:
         return True
 
     def _attempt(self) -> bool:
-        """One connection attempt; a failure is logged with when the next one comes."""
-        if self._connect():
+        """One connection attempt; a failure is logged with when the next one comes (a
+        device that fails to set up raises DeviceSetupError, and is tried again as late)."""
+        self._last_try_s = time.monotonic()
+        try:
+            connected = self._connect()
+        except DeviceSetupError:
+            self._tries += 1
+            raise
+        if connected:
             if self._tries:
                 self.log.info(f"pigpio at {self.host}:{self.port} answered after "
                               f"{self._tries} failed tr{'y' if self._tries == 1 else 'ies'}")
             self._tries = 0
             return True
         self._tries += 1
-        self._last_try_s = time.monotonic()
         self.log.warning(f"{self._status.last_error} (try {self._tries}); outputs undriven, "
                          f"next try in {self._retry_delay_s():.3g} s")
         return False
 
     def _retry_delay_s(self) -> float:
         """reconnect_period_s, doubling with each failed try, at most reconnect_max_period_s."""
-        return min(self.reconnect_period_s * 2 ** max(self._tries - 1, 0),
+        return min(self.reconnect_period_s * 2 ** min(max(self._tries - 1, 0), 30),
                    max(self.reconnect_max_period_s, self.reconnect_period_s))
 
     def set_deadman_timeout_ms(self, timeout_ms: int) -> None:
