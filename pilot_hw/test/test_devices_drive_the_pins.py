@@ -233,3 +233,18 @@ def test_mpu6050_scaling(client: pigpio.pi, vpi: VirtualPi, accel_g: int, gyro_d
 def test_imu_setup_names_the_device_when_nothing_answers(client: pigpio.pi) -> None:
     with pytest.raises(RuntimeError, match="device 'imu', field 'address'"):
         attach(client, "{name: imu, type: imu_mpu6050, address: 0x69}")
+
+
+def test_memory_backend_timed_pulse_and_a_lost_link() -> None:
+    memory = MemoryBackend()
+    valve = attach(memory, "{name: valve, type: solenoid, pin: 25, max_pulse_us: 200000}")
+    start = valve.pulse(150_000)
+    assert [h for h in memory.history if h[2] == "pulse"] == [
+        (start, 25, "pulse", 1), ((start + 150_000) & 0xFFFFFFFF, 25, "pulse", 0)]
+    with pytest.raises(DeviceBusy):
+        valve.pulse(100)
+    valve.safe()  # halts the pulse, closes the valve
+    assert not memory.pulse_busy() and memory.level(25) == 0
+    memory.fail_with = ConnectionResetError("link gone")
+    with pytest.raises(ConnectionResetError):
+        valve.set_open(True)
