@@ -256,6 +256,8 @@ class PilotNode(Node):
         return response
 
     def _publish_imu(self, name: str) -> None:
+        if not self.context.ok():  # composed in a process that is shutting down
+            return
         try:
             sample = self.hardware.read_imu(name)
         except (ConnectionError, PinError, OSError) as exc:
@@ -275,6 +277,8 @@ class PilotNode(Node):
         self.imu_publisher.publish(msg)
 
     def _publish_diagnostics(self) -> None:
+        if not self.context.ok():
+            return
         status = self.hardware.status()
         link = DiagnosticStatus()
         link.name = "pilot: pigpio link"
