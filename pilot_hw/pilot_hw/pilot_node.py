@@ -12,30 +12,18 @@ script inside the daemon - when this process is killed.
 
 from __future__ import annotations
 
-import signal
-import sys
-import threading
 from typing import Any
 
 import numpy as np
-import rclpy
 import yaml
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import (
-    FloatingPointRange,
-    IntegerRange,
-    ParameterDescriptor,
-    SetParametersResult,
-)
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import Imu
 
 from ab_interfaces.msg import ActuatorCommand, GpioEdge
 from ab_interfaces.srv import TimedPulse
+from node_kit import Params, run_node
 from pilot_hw.backends import PinError
 from pilot_hw.config import ConfigError, PilotConfig, load_config
 from pilot_hw.devices import DeviceBusy, InputEvent, Mpu6050
@@ -89,58 +77,53 @@ def _deadman_problem(deadman_ms: int, heartbeat_s: float) -> str:
     return ""
 
 
+def _reconnect_problem(period_s: float, max_period_s: float) -> str:
+    if max_period_s < period_s:
+        return (f"parameter 'reconnect_max_period_s' ({max_period_s}) must be at least "
+                f"reconnect_period_s ({period_s})")
+    return ""
+
+
 class PilotNode(Node):
     """Devices of one Raspberry Pi, through its pigpio daemon."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("pilot", **kwargs)
         self.hardware: PilotHardware | None = None
-        restart = " Read only: restart the node to change it."
-        self.host: str = self.declare_parameter(
-            "host", "127.0.0.1", ParameterDescriptor(
-                description="Host of the pigpio daemon (or virtual Pi)." + restart,
-                read_only=True)).value
-        self.port: int = self.declare_parameter(
-            "port", 8888, ParameterDescriptor(
-                description="Port of the pigpio daemon." + restart, read_only=True,
-                integer_range=[IntegerRange(from_value=1, to_value=65535, step=1)])).value
-        devices_file: str = self.declare_parameter(
-            "devices_file", "", ParameterDescriptor(
-                description="Path of the devices YAML (see pilot_hw/config/*.yaml)." + restart,
-                read_only=True)).value
-        devices_yaml: str = self.declare_parameter(
-            "devices_yaml", "", ParameterDescriptor(
-                description="Inline devices YAML, added to devices_file's devices." + restart,
-                read_only=True)).value
-        heartbeat_s: float = self.declare_parameter(
-            "heartbeat_period_s", 0.1, ParameterDescriptor(
-                description="Period of the dead-man heartbeat and link check.",
-                floating_point_range=[FloatingPointRange(from_value=0.005, to_value=10.0)])).value
-        deadman_ms: int = self.declare_parameter(
-            "deadman_timeout_ms", 500, ParameterDescriptor(
-                description="Outputs go safe inside the daemon this long after heartbeats "
-                            "stop (0: no dead-man script); setting it re-arms the script.",
-                integer_range=[IntegerRange(from_value=0, to_value=60000, step=1)])).value
-        command_timeout_s: float = self.declare_parameter(
-            "command_timeout_s", 0.5, ParameterDescriptor(
-                description="An output goes to its safe value when no actuator_command names "
-                            "its channel for this long (a device's own command_timeout_s "
-                            "in the devices YAML wins).",
-                floating_point_range=[FloatingPointRange(from_value=0.01, to_value=3600.0)])).value
-        reconnect_s: float = self.declare_parameter(
-            "reconnect_period_s", 0.5, ParameterDescriptor(
-                description="Seconds before the first retry to reach the daemon; each "
-                            "failed try doubles it, up to reconnect_max_period_s.",
-                floating_point_range=[FloatingPointRange(from_value=0.01, to_value=60.0)])).value
-        reconnect_max_s: float = self.declare_parameter(
-            "reconnect_max_period_s", 5.0, ParameterDescriptor(
-                description="Longest wait between tries to reach the daemon.",
-                floating_point_range=[FloatingPointRange(from_value=0.01, to_value=600.0)])).value
-        diagnostics_s: float = self.declare_parameter(
-            "diagnostics_period_s", 1.0, ParameterDescriptor(
-                description="Seconds between diagnostics messages.",
-                floating_point_range=[FloatingPointRange(from_value=0.01, to_value=60.0)])).value
-        problem = _deadman_problem(deadman_ms, heartbeat_s)
+        params = Params(self)
+        self.host: str = params.declare("host", "127.0.0.1",
+                                        "Host of the pigpio daemon (or virtual Pi).")
+        self.port: int = params.declare("port", 8888, "Port of the pigpio daemon.",
+                                        low=1, high=65535)
+        devices_file: str = params.declare(
+            "devices_file", "", "Path of the devices YAML (see pilot_hw/config/*.yaml).")
+        devices_yaml: str = params.declare(
+            "devices_yaml", "", "Inline devices YAML, added to devices_file's devices.")
+        heartbeat_s: float = params.declare(
+            "heartbeat_period_s", 0.1, "Period of the dead-man heartbeat and link check.",
+            low=0.005, high=10.0, on_set=self._set_heartbeat_period)
+        deadman_ms: int = params.declare(
+            "deadman_timeout_ms", 500, "Outputs go safe inside the daemon this long after "
+            "heartbeats stop (0: no dead-man script); setting it re-arms the script.",
+            low=0, high=60000, on_set=self._set_deadman_timeout)
+        command_timeout_s: float = params.declare(
+            "command_timeout_s", 0.5, "An output goes to its safe value when no "
+            "actuator_command names its channel for this long (a device's own "
+            "command_timeout_s in the devices YAML wins).",
+            low=0.01, high=3600.0, on_set=self._set_command_timeout)
+        reconnect_s: float = params.declare(
+            "reconnect_period_s", 0.5, "Seconds before the first retry to reach the daemon; "
+            "each failed try doubles it, up to reconnect_max_period_s.",
+            low=0.01, high=60.0, on_set=self._set_reconnect_period)
+        reconnect_max_s: float = params.declare(
+            "reconnect_max_period_s", 5.0, "Longest wait between tries to reach the daemon.",
+            low=0.01, high=600.0, on_set=self._set_reconnect_max_period)
+        diagnostics_s: float = params.declare(
+            "diagnostics_period_s", 1.0, "Seconds between diagnostics messages.",
+            low=0.01, high=60.0, on_set=self._set_diagnostics_period)
+        params.refuse_unknown()
+        problem = _deadman_problem(deadman_ms, heartbeat_s) or _reconnect_problem(
+            reconnect_s, reconnect_max_s)
         if problem:
             raise ValueError(problem)
 
@@ -175,38 +158,43 @@ class PilotNode(Node):
                 self.create_timer(1.0 / spec.settings["rate_hz"],
                                   lambda name=spec.name: self._publish_imu(name))
         self.diagnostics_timer = self.create_timer(diagnostics_s, self._publish_diagnostics)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
         self.get_logger().info(
             f"pilot: {len(self.config.devices)} device(s), channels "
             f"{sorted(self.hardware.channels) or '(none)'}, pigpio at {self.host}:{self.port}")
 
-    def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
-        """Parameters that are not read only take effect here, on the running hardware."""
-        values = {p.name: p.value for p in parameters}
-        hw = self.hardware
-        heartbeat_s = values.get("heartbeat_period_s", hw.heartbeat_period_s)
-        deadman_ms = values.get("deadman_timeout_ms", hw.deadman_timeout_ms)
-        problem = _deadman_problem(deadman_ms, heartbeat_s)
+    # Live parameters (node_kit.Params): a ValueError refuses the value with its message.
+    def _set_heartbeat_period(self, value: float) -> None:
+        problem = _deadman_problem(self.hardware.deadman_timeout_ms, value)
         if problem:
-            return SetParametersResult(successful=False, reason=problem)
-        if values.get("reconnect_max_period_s", hw.reconnect_max_period_s) < values.get(
-                "reconnect_period_s", hw.reconnect_period_s):
-            return SetParametersResult(successful=False, reason=(
-                "reconnect_max_period_s must be at least reconnect_period_s"))
-        hw.heartbeat_period_s = heartbeat_s
-        hw.command_timeout_s = values.get("command_timeout_s", hw.command_timeout_s)
-        hw.reconnect_period_s = values.get("reconnect_period_s", hw.reconnect_period_s)
-        hw.reconnect_max_period_s = values.get("reconnect_max_period_s",
-                                               hw.reconnect_max_period_s)
-        if "diagnostics_period_s" in values:
-            self.diagnostics_timer.timer_period_ns = int(values["diagnostics_period_s"] * 1e9)
-        if deadman_ms != hw.deadman_timeout_ms:
-            try:
-                hw.set_deadman_timeout_ms(deadman_ms)
-            except (ConnectionError, PinError, RuntimeError) as exc:
-                return SetParametersResult(successful=False,
-                                           reason=f"could not re-arm the dead-man script: {exc}")
-        return SetParametersResult(successful=True)
+            raise ValueError(problem)
+        self.hardware.heartbeat_period_s = value
+
+    def _set_deadman_timeout(self, value: int) -> None:
+        problem = _deadman_problem(value, self.hardware.heartbeat_period_s)
+        if problem:
+            raise ValueError(problem)
+        try:
+            self.hardware.set_deadman_timeout_ms(value)
+        except (ConnectionError, PinError, RuntimeError) as exc:
+            raise ValueError(f"could not re-arm the dead-man script: {exc}") from exc
+
+    def _set_command_timeout(self, value: float) -> None:
+        self.hardware.command_timeout_s = value
+
+    def _set_reconnect_period(self, value: float) -> None:
+        problem = _reconnect_problem(value, self.hardware.reconnect_max_period_s)
+        if problem:
+            raise ValueError(problem)
+        self.hardware.reconnect_period_s = value
+
+    def _set_reconnect_max_period(self, value: float) -> None:
+        problem = _reconnect_problem(self.hardware.reconnect_period_s, value)
+        if problem:
+            raise ValueError(problem)
+        self.hardware.reconnect_max_period_s = value
+
+    def _set_diagnostics_period(self, value: float) -> None:
+        self.diagnostics_timer.timer_period_ns = int(value * 1e9)
 
     def _publish_edge(self, event: InputEvent) -> None:
         # called on the pigpio client's notification thread, in tick order
@@ -302,32 +290,12 @@ class PilotNode(Node):
         super().destroy_node()
 
 
-def main(args: list[str] | None = None) -> None:
-    """Spin until SIGINT or SIGTERM, then make the outputs safe and exit 0.
-
-    The signals only set a flag: rclpy's own handlers would raise KeyboardInterrupt in the
-    middle of a pigpio exchange (leaving an unread reply that the shutdown's safe ops then
-    trip over) or shut the context down under a running timer (an IMU sample published
-    after shutdown). Here the spin loop ends first, then the node closes, then rclpy."""
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    node = None
-    try:
-        node = PilotNode()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        while not stop.is_set() and rclpy.ok():
-            executor.spin_once(timeout_sec=0.1)
-    except (ConfigError, DeviceSetupError, ValueError) as exc:
-        print(f"pilot: {exc}", file=sys.stderr)
-        sys.exit(1)
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+def main(args: list[str] | None = None) -> int:
+    """SIGINT and SIGTERM end the spin loop, then the node makes its outputs safe (node_kit:
+    rclpy's own handlers would raise KeyboardInterrupt inside a pigpio exchange, or shut the
+    context down under a running timer)."""
+    return run_node(PilotNode, args, program="pilot")
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
