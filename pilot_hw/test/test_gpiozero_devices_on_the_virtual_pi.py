@@ -16,7 +16,7 @@ from pilot_test_helpers import wait_for
 
 from pilot_hw.virtual_pi import PinEvent, VirtualPi
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]  # slow: the first run makes the venv
 
 GPIOZERO_PINS = ["gpiozero==2.0.1", "pigpio==1.78", "colorzero==2.0"]
 CHILD = Path(__file__).with_name("gpiozero_child.py")
