@@ -44,8 +44,10 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None, *,
     def on_signal(signum: int, _frame: object) -> None:
         stop.set()  # a second signal during the clean-up changes nothing
 
-    # Kept to the end of the process: a late second signal must not find Python's
-    # default handler back (a KeyboardInterrupt at exit is an exit by SIGINT, -2).
+    # A signal only sets `stop` from now on; once the node is gone, signals are ignored:
+    # at exit Python puts SIG_DFL back in place of a Python handler, and a late second
+    # SIGINT (ros2 launch sends one after the terminal's) would end the process by SIGINT
+    # (exit code -2) while it finalises. SIG_IGN is left alone.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
     try:
@@ -81,7 +83,14 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None, *,
         if executor is not None:
             executor.shutdown(timeout_sec=1.0)
         rclpy.try_shutdown()
+        ignore_signals()
     return code
+
+
+def ignore_signals() -> None:
+    """Ignore SIGINT and SIGTERM from here to the end of the process (see run_node)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def _describe(error: BaseException) -> str:

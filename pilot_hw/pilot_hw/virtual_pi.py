@@ -1224,6 +1224,10 @@ def main(argv: list[str] | None = None) -> None:
             pass
     finally:
         vpi.stop()
+        # At exit Python puts SIG_DFL back in place of the handler above: a late second
+        # SIGINT (ros2 launch sends one after the terminal's) would end us by SIGINT.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
 
 
 if __name__ == "__main__":
