@@ -36,7 +36,7 @@ from ab_interfaces.msg import (
 from ab_interfaces.srv import SetModelVersionMode, SetOutboxMode
 from detector_node.images import ImageError, bgr_bytes, decode_image, rgb_from_ros
 from detector_node.logic import BUILTIN_FORMATS, LOGIC_FACTORIES, annotate
-from detector_node.metadata import ImageMetadata, Shape
+from detector_node.metadata import ImageMetadata, shape_points
 from detector_node.service import AUTOUPLOAD_MODES, ServiceConfig, ServiceThread
 
 
@@ -58,8 +58,7 @@ def detections_msg(meta: ImageMetadata, header: Header, width: int, height: int,
                 y=float(d.y), model_name=d.model_name, confidence=float(d.confidence)))
     for d in meta.segmentation_detections:
         if d.confidence >= min_confidence:
-            points = [Point2D(x=float(p.x), y=float(p.y)) for p in d.shape.points] \
-                if isinstance(d.shape, Shape) else []
+            points = [Point2D(x=x, y=y) for x, y in shape_points(d.shape)]
             msg.segmentations.append(SegmentationDetection(
                 category_name=d.category_name, category_id=d.category_id or "", points=points,
                 model_name=d.model_name, confidence=float(d.confidence)))

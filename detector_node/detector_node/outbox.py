@@ -200,8 +200,8 @@ class Outbox:
         try:
             mode = OutboxMode(mode)
         except ValueError:
-            raise ValueError(f"unknown outbox mode {mode!r}: expected 'continuous_upload' or "
-                             "'stopped'") from None
+            raise ValueError(f"{mode!r} is not a valid OutboxMode: expected 'continuous_upload' "
+                             "or 'stopped'") from None
         if mode is OutboxMode.CONTINUOUS_UPLOAD:
             self.start()
         else:
@@ -295,8 +295,9 @@ class Outbox:
         form = aiohttp.FormData()
         for _, identifier in batch:
             meta, jpeg = files[identifier]
+            # As the Loop's detector sends it (a text file part); the Loop reads it as JSON.
             form.add_field("files", meta, filename=f"image_{identifier}.json",
-                           content_type="application/json")
+                           content_type="text/plain; charset=utf-8")
             form.add_field("files", jpeg, filename=f"image_{identifier}.jpg",
                            content_type="image/jpeg")
         if self._session is None:
