@@ -14,13 +14,20 @@ through the outbox, and offers `detector/set_outbox_mode` and
 from __future__ import annotations
 
 import os
+import sys
 import threading
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    SetParametersResult,
+)
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
@@ -77,8 +84,15 @@ class DetectorNode(Node):
         super().__init__("detector", **kwargs)
 
         def param(name, default, description, **extra):
+            """A parameter that takes effect when set (see _on_set_parameters)."""
             return self.declare_parameter(
                 name, default, ParameterDescriptor(description=description, **extra)).value
+
+        def fixed(name, default, description, **extra):
+            """A parameter read at start only: `ros2 param set` is refused, saying so."""
+            return self.declare_parameter(name, default, ParameterDescriptor(
+                description=description + " Read at start (restart the node to change it).",
+                read_only=True, **extra)).value
 
         unit = [FloatingPointRange(from_value=0.0, to_value=1.0)]
         self.camera_id: str = param("camera_id", "camera", "Camera id for the relevance filter and uploads.")
@@ -93,20 +107,20 @@ class DetectorNode(Node):
         max_uncertain: float = param("max_uncertain_threshold", 0.6,
                                      "Upper bound of the 'uncertain' confidence band.",
                                      floating_point_range=unit)
-        self.compressed: bool = param("compressed", False,
+        self.compressed: bool = fixed("compressed", False,
                                       "Subscribe camera/image_raw/compressed (CompressedImage) instead.")
         self.publish_annotated: bool = param("publish_annotated", True,
                                              "Publish detections/image (annotated copy).")
-        model_folder: str = param("model_folder", "", "Folder with model.json ('' = built-in red blobs).")
-        logic: str = param("logic", "colour_blobs",
+        model_folder: str = fixed("model_folder", "", "Folder with model.json ('' = built-in red blobs).")
+        logic: str = fixed("logic", "colour_blobs",
                            "Logic for models whose model.json names no format, and of the built-in "
                            "model: colour_blobs or aruco.")
-        data_folder: str = param("data_folder", "~/.ros/detector_node",
+        data_folder: str = fixed("data_folder", "~/.ros/detector_node",
                                  "Where the outbox and downloaded models live.")
-        loop_url: str = param("loop_url", "", "Learning Loop API base URL ('' = no uploads).")
-        organization: str = param("organization", "", "Learning Loop organization.")
-        project: str = param("project", "", "Learning Loop project.")
-        version_control: str = param("version_control", "follow_loop",
+        loop_url: str = fixed("loop_url", "", "Learning Loop API base URL ('' = no uploads).")
+        organization: str = fixed("organization", "", "Learning Loop organization.")
+        project: str = fixed("project", "", "Learning Loop project.")
+        version_control: str = fixed("version_control", "follow_loop",
                                      "Model version control at start: follow_loop or pause.")
         max_outbox: int = param("max_outbox_items", 1000, "Normal outbox items kept (oldest dropped).",
                                 integer_range=[IntegerRange(from_value=1, to_value=1_000_000, step=1)])
@@ -114,10 +128,13 @@ class DetectorNode(Node):
                                          floating_point_range=[FloatingPointRange(from_value=0.01, to_value=3600.0)])
         outbox_fsync: bool = param("outbox_fsync", False,
                                    "fsync outbox files (power-loss safety; kill -9 safe without).")
-        self.serve_http: bool = param("serve_http", True, "Serve the REST + Socket.IO API.")
-        http_host: str = param("http_host", "127.0.0.1", "Address the API binds to.")
-        http_port: int = param("http_port", 8004, "API port (0 = any free port).",
+        self.serve_http: bool = fixed("serve_http", True, "Serve the REST + Socket.IO API.")
+        http_host: str = fixed("http_host", "127.0.0.1", "Address the API binds to.")
+        http_port: int = fixed("http_port", 8004, "API port (0 = any free port).",
                                integer_range=[IntegerRange(from_value=0, to_value=65535, step=1)])
+        api_key: str = fixed("api_key", "", "API key clients of the REST/Socket.IO API must send "
+                             "(x-api-key, Authorization: Bearer, or Socket.IO auth {token}); "
+                             "empty: $DETECTOR_API_KEY, or none (open). Prefer the environment.")
 
         if self.autoupload not in AUTOUPLOAD_MODES:
             raise ValueError(f"parameter 'autoupload' must be one of {', '.join(AUTOUPLOAD_MODES)}, "
@@ -142,13 +159,14 @@ class DetectorNode(Node):
             logic=logic, loop_url=loop_url or None, organization=organization, project=project,
             min_uncertain=min_uncertain, max_uncertain=max_uncertain, max_outbox_items=max_outbox,
             upload_interval_s=upload_interval_s, version_control=version_control,
-            outbox_fsync=outbox_fsync)
+            outbox_fsync=outbox_fsync, api_key=api_key or os.environ.get("DETECTOR_API_KEY") or None)
         try:
             config.validate()
         except ValueError as exc:
             raise ValueError(f"bad detector parameters: {exc}") from exc
 
         self.host = ServiceThread(config, http_host, http_port, serve_http=self.serve_http)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         try:
             self.host.start()
         except OSError as exc:
@@ -181,6 +199,42 @@ class DetectorNode(Node):
         self._running = True
         self._worker = threading.Thread(target=self._work, name="detector-worker", daemon=True)
         self._worker.start()
+
+    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        """Parameters that can change at run time take effect here; a bad value is refused
+        with the reason (read-only ones are refused by rclpy, naming them)."""
+        service = self.service
+        values = {p.name: p.value for p in params}
+        lo = values.get("min_uncertain_threshold", service.relevance.min_uncertain)
+        hi = values.get("max_uncertain_threshold", service.relevance.max_uncertain)
+        if "autoupload" in values and values["autoupload"] not in AUTOUPLOAD_MODES:
+            return SetParametersResult(successful=False, reason=(
+                f"autoupload must be one of {', '.join(AUTOUPLOAD_MODES)}, got {values['autoupload']!r}"))
+        if "camera_id" in values and not values["camera_id"]:
+            return SetParametersResult(successful=False, reason="camera_id must not be empty")
+        if lo > hi:
+            return SetParametersResult(successful=False, reason=(
+                f"min_uncertain_threshold ({lo}) must not exceed max_uncertain_threshold ({hi})"))
+        if "camera_id" in values:
+            self.camera_id = values["camera_id"]
+        if "autoupload" in values:
+            self.autoupload = values["autoupload"]
+        if "min_confidence" in values:
+            self.min_confidence = values["min_confidence"]
+        if "publish_annotated" in values:
+            self.publish_annotated = values["publish_annotated"]
+        if "min_uncertain_threshold" in values or "max_uncertain_threshold" in values:
+            with service._relevance_lock:
+                service.relevance.set_thresholds(lo, hi)
+        outbox = service.outbox
+        if "upload_interval_s" in values:
+            outbox.interval_s = values["upload_interval_s"]
+        if "max_outbox_items" in values:
+            outbox.max_items = values["max_outbox_items"]
+            outbox.trim()
+        if "outbox_fsync" in values:
+            outbox.fsync = values["outbox_fsync"]
+        return SetParametersResult(successful=True)
 
     def on_image(self, msg: Image | CompressedImage) -> None:
         with self._cond:
@@ -291,9 +345,15 @@ class DetectorNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
+    """Run the node; SIGINT and SIGTERM end it cleanly (exit 0), a bad parameter or an
+    unusable data folder ends it with one line saying what (exit 1)."""
     try:
         with rclpy.init(args=args):
-            node = DetectorNode()
+            try:
+                node = DetectorNode()
+            except (ValueError, RuntimeError, OSError) as exc:
+                print(f"[detector] could not start: {exc}", file=sys.stderr, flush=True)
+                raise SystemExit(1) from None
             try:
                 rclpy.spin(node)
             finally:

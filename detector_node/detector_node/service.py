@@ -13,6 +13,7 @@ import asyncio
 import functools
 import hmac
 import io
+import ipaddress
 import json
 import logging
 import os
@@ -46,6 +47,7 @@ from detector_node.metadata import (
 )
 from detector_node.outbox import Outbox
 from detector_node.relevance import RelevanceFilter
+from detector_node.repeats import RepeatedLog
 
 log = logging.getLogger("detector_node.service")
 
@@ -111,19 +113,52 @@ class DetectorUnavailable(RuntimeError):
     """No model can evaluate images right now."""
 
 
+class DataFolderError(ValueError):
+    """The data folder cannot hold the outbox and models (the message names it and why)."""
+
+
+_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def loop_version(value: Any) -> str:
+    """A model version from the Loop, checked as the routes check versions ("1.2"): it
+    names a folder under models/, so "../x", "/abs" or anything else is refused."""
+    text = str(value)
+    if not _VERSION.match(text) or len(text) > 64:
+        raise ValueError(f"the Loop named model version {text!r:.80}, which is no version like '1.2'")
+    return text
+
+
+def loop_model_id(value: Any) -> str:
+    """A model id from the Loop (it goes into the download URL's path)."""
+    text = str(value)
+    if not _MODEL_ID.match(text) or ".." in text:
+        raise ValueError(f"the Loop named model id {text!r:.80}, which is no plain id")
+    return text
+
+
 class DetectorService:
     """Detection, autoupload and model version control; thread-safe detection entry points."""
 
     def __init__(self, config: ServiceConfig) -> None:
         config.validate()
         self.config = config
-        os.makedirs(config.data_folder, exist_ok=True)
         self.models_path = os.path.join(config.data_folder, "models")
-        os.makedirs(self.models_path, exist_ok=True)
-        self.outbox = Outbox(config.data_folder, config.images_url(),
-                             max_items=config.max_outbox_items, batch_size=config.upload_batch_size,
-                             interval_s=config.upload_interval_s, timeout_s=config.upload_timeout_s,
-                             fsync=config.outbox_fsync)
+        try:
+            os.makedirs(self.models_path, exist_ok=True)
+            self.outbox = Outbox(config.data_folder, config.images_url(),
+                                 max_items=config.max_outbox_items,
+                                 batch_size=config.upload_batch_size,
+                                 interval_s=config.upload_interval_s,
+                                 timeout_s=config.upload_timeout_s, fsync=config.outbox_fsync)
+            if not os.access(config.data_folder, os.W_OK | os.X_OK):
+                raise PermissionError(f"no write permission on {config.data_folder}")
+        except OSError as exc:
+            raise DataFolderError(
+                f"data_folder {config.data_folder!r} is not usable (the outbox and models live "
+                f"there): {exc.strerror or exc}"
+                + (f": {exc.filename}" if exc.filename and exc.filename != config.data_folder else "")
+            ) from exc
         self.relevance = RelevanceFilter(config.min_uncertain, config.max_uncertain)
         self._relevance_lock = threading.Lock()
         self.active: ActiveModel | None = None
@@ -134,6 +169,8 @@ class DetectorService:
         self.loop_version: str | None = None
         self.loop_model_id: str | None = None
         self.loop_reachable: bool | None = None
+        self._loop_failures = 0
+        self._loop_errors = RepeatedLog(log, 60.0)
         self.last_model_error: str | None = None
         self.pool = ThreadPoolExecutor(config.detect_threads, thread_name_prefix="detect")
         self._update_lock: asyncio.Lock | None = None
@@ -332,7 +369,11 @@ class DetectorService:
             self.version_control = "pause"
             raise ValueError(f"No Model with version {version}" if not matches
                              else f"Multiple models with version {version}")
-        return str(matches[0]["id"])
+        try:
+            return loop_model_id(matches[0].get("id"))
+        except ValueError as exc:
+            self.version_control = "pause"
+            raise ValueError(str(exc)) from None
 
     async def update_model_if_required(self) -> None:
         """Bring the active model to the target version (download from the Loop if needed)."""
@@ -343,7 +384,12 @@ class DetectorService:
                 return  # updates wait while detecting (as the Loop's detector does)
             if self.active is not None and self.active.info.version == target:
                 return
-            folder = os.path.join(self.models_path, target)
+            folder = self._model_folder(target)
+            if folder is None:
+                self.last_model_error = f"refused model version {target!r:.80}: not a folder in {self.models_path}"
+                log.error("%s", self.last_model_error)
+                self.target_version = None
+                return
             if not (os.path.isdir(folder) and os.listdir(folder)):
                 if not await self._download_model(target, self.target_model_id, folder):
                     self.target_version = None
@@ -352,6 +398,16 @@ class DetectorService:
                 self._set_current_model_link(folder)
             elif self.target_version == target:
                 self.target_version = None  # the next follow_loop sync retries
+
+    def _model_folder(self, version: str) -> str | None:
+        """models/<version>, or None when `version` would lead anywhere else."""
+        try:
+            loop_version(version)
+        except ValueError:
+            return None
+        root = os.path.realpath(self.models_path)
+        folder = os.path.realpath(os.path.join(root, version))
+        return folder if os.path.dirname(folder) == root else None
 
     async def _build_and_swap(self, folder: str) -> bool:
         """Build the model's logic off the event loop, then swap it in: requests in flight
@@ -401,15 +457,36 @@ class DetectorService:
         try:
             data = await self._loop_get_json(
                 f"/{self.config.organization}/projects/{self.config.project}/deployment/target")
-            self.loop_version, self.loop_model_id = str(data["version"]), str(data["model_uuid"])
-            self.loop_reachable = True
         except Exception as exc:
             self.loop_reachable = False
-            log.warning("could not ask the Loop for its deployment target: %s", exc)
+            self._loop_failures += 1
+            log.warning("Learning Loop unreachable (try %d, next in %.1f s): could not ask for its "
+                        "deployment target: %s", self._loop_failures, self._next_sync_delay(),
+                        exc or type(exc).__name__)
             return
+        if self._loop_failures:
+            log.info("Learning Loop reachable again after %d failed tries", self._loop_failures)
+        self._loop_failures = 0
+        self.loop_reachable = True
+        try:
+            if not isinstance(data, dict):
+                raise ValueError(f"the Loop's deployment target is no JSON object: {data!r:.80}")
+            version, model_id = loop_version(data.get("version")), loop_model_id(data.get("model_uuid"))
+        except ValueError as exc:
+            self.last_model_error = f"refused the Loop's deployment target: {exc}"
+            self._loop_errors.error("bad-target", "%s", self.last_model_error)
+            return
+        self.loop_version, self.loop_model_id = version, model_id
         if self.version_control == "follow_loop" and self.target_version != self.loop_version:
             self.target_version, self.target_model_id = self.loop_version, self.loop_model_id
         await self.update_model_if_required()
+
+    def _next_sync_delay(self) -> float:
+        """The poll interval; while the Loop does not answer, a backoff from 0.5 s up to it
+        (a Loop that starts after us is found quickly; a dead one is not hammered)."""
+        if not self._loop_failures:
+            return self.config.model_poll_interval_s
+        return min(self.config.model_poll_interval_s, 0.5 * 2 ** (self._loop_failures - 1))
 
     async def _sync_forever(self) -> None:
         while True:
@@ -420,7 +497,7 @@ class DetectorService:
                     await self.update_model_if_required()
             except Exception:
                 log.exception("model sync with the Loop failed")
-            await asyncio.sleep(self.config.model_poll_interval_s)
+            await asyncio.sleep(self._next_sync_delay())
 
     async def _download_model(self, version: str, model_id: str | None, folder: str) -> bool:
         if not self.config.loop_url:
@@ -534,9 +611,10 @@ async def _multipart_files(request: web.Request, field: str, limit: int) -> list
                 if part.filename is None:
                     raise NotAFile(data)
                 files.append((part.filename, data))
-    except (ValueError, AssertionError, KeyError, LookupError, aiohttp.ClientPayloadError,
-            RuntimeError) as exc:
-        raise ValueError(f"malformed multipart body: {type(exc).__name__}: {exc}") from exc
+    except (web.HTTPException, NotAFile):
+        raise
+    except Exception as exc:  # aiohttp's parser raises several kinds for a broken body
+        raise ValueError(f"malformed multipart body: {type(exc).__name__}: {exc}".strip()) from exc
     if not files:
         raise MissingField(f"no file in multipart field '{field}'")
     return files
@@ -558,7 +636,13 @@ _SIO_PATHS = ("/ws/socket.io", "/socket.io")
 
 
 def is_loopback(host: str) -> bool:
-    return host in _LOOPBACK_HOSTS or host.startswith("127.")
+    """Whether a host name or address names this machine's loopback interface."""
+    if host in _LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _host_name(value: str) -> str:
@@ -893,6 +977,12 @@ def _register_sio(service: DetectorService, sio: socketio.AsyncServer) -> None:
         sio.on(handler.__name__)(_answers_errors(handler))
         return handler
 
+    @sio.on("*")
+    async def unknown_event(event, sid, *args):
+        return {"error": f"unknown event {event!r:.60}: expected one of detect, batch_detect, upload, "
+                         "info, about, get_model_version, set_model_version_mode, "
+                         "get_outbox_mode, set_outbox_mode"}
+
     @sio.on("connect")
     async def connect(sid, environ, auth=None):
         if service.config.api_key:
@@ -1108,6 +1198,7 @@ def config_from_env(**overrides) -> ServiceConfig:
         "max_outbox_items": int(env.get("MAX_OUTBOX_SIZE", "1000")),
         "version_control": "pause" if env.get("VERSION_CONTROL_DEFAULT", "").lower() == "pause"
         else "follow_loop",
+        "api_key": env.get("DETECTOR_API_KEY") or None,
     }
     values.update({k: v for k, v in overrides.items() if v is not None})
     return ServiceConfig(**values)
@@ -1127,16 +1218,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-outbox-items", type=int)
     parser.add_argument("--version-control", choices=["follow_loop", "pause"])
     parser.add_argument("--model-poll-interval-s", type=float)
+    parser.add_argument("--api-key", help="require this API key (default: $DETECTOR_API_KEY; "
+                        "none = open); prefer the environment variable")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = config_from_env(
         data_folder=args.data_folder, model_folder=args.model_folder, logic=args.logic,
         loop_url=args.loop_url, organization=args.organization, project=args.project,
         upload_interval_s=args.upload_interval_s, max_outbox_items=args.max_outbox_items,
-        version_control=args.version_control, model_poll_interval_s=args.model_poll_interval_s)
+        version_control=args.version_control, model_poll_interval_s=args.model_poll_interval_s,
+        api_key=args.api_key)
 
     async def serve() -> None:
-        service = DetectorService(config)
+        try:
+            service = DetectorService(config)
+        except ValueError as exc:
+            parser.exit(2, f"detector_service: error: {exc}\n")
         await service.start()
         runner, port = await start_site(service, args.host, args.port)
         print(json.dumps({"listening": f"http://{args.host}:{port}", "port": port}), flush=True)

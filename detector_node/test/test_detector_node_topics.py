@@ -130,7 +130,7 @@ def test_detector_services(ros_context, executor, spin_until, tmp_path):
     result = call(SetOutboxMode, "detector/set_outbox_mode", "stopped")
     assert result.success and result.mode == "stopped"
     result = call(SetOutboxMode, "detector/set_outbox_mode", "whenever")
-    assert not result.success and "unknown outbox mode" in result.message and result.mode == "stopped"
+    assert not result.success and "not a valid OutboxMode" in result.message and result.mode == "stopped"
     result = call(SetModelVersionMode, "detector/set_model_version_mode", "pause")
     assert result.success and result.version_control == "pause" and result.current_version == "builtin"
     result = call(SetModelVersionMode, "detector/set_model_version_mode", "9.9")
