@@ -352,6 +352,8 @@ def main(args: list[str] | None = None) -> None:
             try:
                 node = DetectorNode()
             except (ValueError, RuntimeError, OSError) as exc:
+                if not rclpy.ok():
+                    return  # SIGINT/SIGTERM while starting: a clean end, not a failure
                 print(f"[detector] could not start: {exc}", file=sys.stderr, flush=True)
                 raise SystemExit(1) from None
             try:

@@ -196,3 +196,78 @@ def test_executable_stops_naming_a_bad_parameter(tmp_path, start_process):
     output, _ = child.communicate(timeout=30)
     assert child.returncode != 0
     assert "parameter 'autoupload'" in output
+
+
+def test_parameters_take_effect_or_are_refused_with_a_reason(ros_context, tmp_path):
+    detector = make_detector(ros_context, tmp_path)
+    try:
+        service = detector.service
+
+        def set_one(name, value):
+            [result] = detector.set_parameters([Parameter(name, value=value)])
+            return result
+
+        # Taking effect at run time
+        assert set_one("autoupload", "all").successful and detector.autoupload == "all"
+        detector._process(image_msg(red_disc_bgr()))
+        assert wait_for(lambda: service.outbox.stats().normal_queued == 1), "autoupload:=all uploads"
+        assert set_one("camera_id", "rear").successful and detector.camera_id == "rear"
+        assert set_one("min_confidence", 0.5).successful and detector.min_confidence == 0.5
+        assert set_one("publish_annotated", False).successful and not detector.publish_annotated
+        assert set_one("max_uncertain_threshold", 0.9).successful
+        assert service.relevance.max_uncertain == 0.9
+        assert set_one("upload_interval_s", 2.0).successful and service.outbox.interval_s == 2.0
+        assert set_one("outbox_fsync", True).successful and service.outbox.fsync is True
+        assert set_one("max_outbox_items", 5).successful and service.outbox.max_items == 5
+        # Bad values refused, naming the problem; the old value stays
+        result = set_one("autoupload", "sometimes")
+        assert not result.successful and "autoupload must be one of" in result.reason
+        assert detector.autoupload == "all"
+        result = set_one("min_uncertain_threshold", 0.95)
+        assert not result.successful and "must not exceed" in result.reason
+        assert not set_one("camera_id", "").successful
+        # Read at start only: refused, not "successful and ignored"
+        for name, value in (("data_folder", "/elsewhere"), ("http_port", 9), ("loop_url", "http://x"),
+                            ("logic", "aruco"), ("compressed", True), ("api_key", "k")):
+            result = set_one(name, value)
+            assert not result.successful and "read-only" in result.reason, (name, result.reason)
+    finally:
+        detector.destroy_node()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_executable_ends_cleanly_on_signals(tmp_path, start_process, signal_name):
+    import signal
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    exe = os.path.join(root, "install", "detector_node", "lib", "detector_node", "detector")
+    args = [exe] if os.path.exists(exe) else ["python", "-m", "detector_node.detector_node"]
+    child = start_process([*args, "--ros-args", "-p", "http_port:=0", "-p",
+                           f"data_folder:={tmp_path / 'data'}", "-p", "loop_url:=http://127.0.0.1:9/api",
+                           "-p", "organization:=o", "-p", "project:=p"])
+    lines = []
+    for line in child.stdout:
+        lines.append(line)
+        if "detector API on" in line:
+            break
+    assert any("detector API on" in line for line in lines), "".join(lines)
+    child.send_signal(getattr(signal, signal_name))
+    output, _ = child.communicate(timeout=30)
+    output = "".join(lines) + output
+    assert child.returncode == 0, output
+    assert "Traceback" not in output, output
+
+
+@pytest.mark.timeout(60)
+def test_executable_names_an_unusable_data_folder(tmp_path, start_process):
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    exe = os.path.join(root, "install", "detector_node", "lib", "detector_node", "detector")
+    args = [exe] if os.path.exists(exe) else ["python", "-m", "detector_node.detector_node"]
+    (tmp_path / "file").write_text("x")
+    child = start_process([*args, "--ros-args", "-p", f"data_folder:={tmp_path / 'file' / 'data'}",
+                           "-p", "http_port:=0"])
+    output, _ = child.communicate(timeout=30)
+    assert child.returncode == 1
+    assert f"data_folder '{tmp_path / 'file' / 'data'}' is not usable" in output
+    assert "Traceback" not in output
