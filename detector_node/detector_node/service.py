@@ -718,9 +718,9 @@ def build_app(service: DetectorService, bound_host: str | None = None
     limit = service.config.max_request_bytes
     app = web.Application(client_max_size=limit,
                           middlewares=[_guard_middleware(service, bound_host)])
-    # Origins are checked by the guard (loopback) or open, as the Loop's detector is.
-    sio = socketio.AsyncServer(async_mode="aiohttp", max_http_buffer_size=64 * 1024 * 1024,
-                               cors_allowed_origins="*")
+    # python-socketio's own same-origin check stays on (as in the Loop's detector); the
+    # guard above adds the Host check that same-origin cannot give under DNS rebinding.
+    sio = socketio.AsyncServer(async_mode="aiohttp", max_http_buffer_size=64 * 1024 * 1024)
     sio.attach(app, socketio_path="ws/socket.io")
     app.router.add_route("*", "/socket.io/", sio.handle_request)
     routes = web.RouteTableDef()
