@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from datetime import datetime
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -75,6 +76,14 @@ def detections_msg(meta: ImageMetadata, header: Header, width: int, height: int,
                 category_name=d.category_name, category_id=d.category_id or "",
                 model_name=d.model_name, confidence=float(d.confidence)))
     return msg
+
+
+def created_from_stamp(stamp) -> str:
+    """The Loop's creation time ("YYYY-MM-DD_HH:MM:SS.mmm", local time) of a frame: its
+    header stamp, or now when the camera left it zero."""
+    seconds = stamp.sec + stamp.nanosec * 1e-9
+    moment = datetime.fromtimestamp(seconds) if seconds > 0 else datetime.now()
+    return moment.isoformat(sep="_", timespec="milliseconds")
 
 
 class DetectorNode(Node):
@@ -269,7 +278,8 @@ class DetectorNode(Node):
             rgb = rgb_from_ros(msg.width, msg.height, msg.encoding, msg.step, msg.data)
         active = self.service.require_model()
         meta = self.service.detect_blocking(rgb, jpeg=jpeg, camera_id=self.camera_id,
-                                            source="ros", autoupload=self.autoupload)
+                                            source="ros", autoupload=self.autoupload,
+                                            creation_date=created_from_stamp(msg.header.stamp))
         self.frames_processed += 1
         height, width = rgb.shape[:2]
         self.detections_pub.publish(detections_msg(meta, msg.header, width, height, self.camera_id,

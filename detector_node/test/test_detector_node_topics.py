@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
+from datetime import datetime
 
 import pytest
 import requests
@@ -209,8 +211,13 @@ def test_parameters_take_effect_or_are_refused_with_a_reason(ros_context, tmp_pa
 
         # Taking effect at run time
         assert set_one("autoupload", "all").successful and detector.autoupload == "all"
-        detector._process(image_msg(red_disc_bgr()))
+        frame = image_msg(red_disc_bgr())
+        frame.header.stamp.sec, frame.header.stamp.nanosec = 1_700_000_000, 250_000_000
+        detector._process(frame)
         assert wait_for(lambda: service.outbox.stats().normal_queued == 1), "autoupload:=all uploads"
+        [meta] = (tmp_path / "data" / "outbox" / "normal").rglob("*.json")
+        expected = datetime.fromtimestamp(1_700_000_000.25).isoformat(sep="_", timespec="milliseconds")
+        assert json.loads(meta.read_text())["created"] == expected, "a frame's creation time is its stamp"
         assert set_one("camera_id", "rear").successful and detector.camera_id == "rear"
         assert set_one("min_confidence", 0.5).successful and detector.min_confidence == 0.5
         assert set_one("publish_annotated", False).successful and not detector.publish_annotated
