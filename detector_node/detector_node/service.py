@@ -364,7 +364,12 @@ class DetectorService:
         except Exception as exc:
             self.version_control = "pause"
             raise ValueError(f"Failed to load models from learning loop: {exc}") from exc
-        matches = [m for m in data.get("models", []) if str(m.get("version")) == version]
+        models = data.get("models") if isinstance(data, dict) else None
+        if not isinstance(models, list):
+            self.version_control = "pause"
+            raise ValueError(f"Failed to load models from learning loop: expected {{\"models\": "
+                             f"[...]}}, got {str(data)[:80]!r}")
+        matches = [m for m in models if isinstance(m, dict) and str(m.get("version")) == version]
         if len(matches) != 1:
             self.version_control = "pause"
             raise ValueError(f"No Model with version {version}" if not matches
@@ -521,19 +526,29 @@ class DetectorService:
         return True
 
 
+MAX_MODEL_BYTES = 4 * 1024 ** 3  # unpacked; a bigger "model" from the Loop is refused
+
+
 def _unpack_model(content: bytes, folder: str) -> None:
     """Unzip a model into `folder` atomically (flattened, as the Loop's detector does)."""
     tmp = folder + ".download"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
-    with zipfile.ZipFile(io.BytesIO(content)) as archive:
-        for member in archive.infolist():
-            if member.is_dir():
-                continue
-            name = os.path.basename(member.filename)
-            if name:
-                with archive.open(member) as src, open(os.path.join(tmp, name), "wb") as dst:
-                    shutil.copyfileobj(src, dst)
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            members = [m for m in archive.infolist() if not m.is_dir()]
+            unpacked = sum(m.file_size for m in members)
+            if unpacked > MAX_MODEL_BYTES:
+                raise ValueError(f"the downloaded model unpacks to {unpacked} bytes, more than "
+                                 f"{MAX_MODEL_BYTES}")
+            for member in members:
+                name = os.path.basename(member.filename.replace("\\", "/"))
+                if name and name not in (".", ".."):
+                    with archive.open(member) as src, open(os.path.join(tmp, name), "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if not os.path.isfile(os.path.join(tmp, "model.json")):
         shutil.rmtree(tmp, ignore_errors=True)
         raise ValueError("the downloaded model has no model.json")

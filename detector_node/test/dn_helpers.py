@@ -78,6 +78,7 @@ class FakeLoop:
     answer_delay_s: float = 0.0  # the Loop stores an upload, then answers this much later
     deployment: dict | None = None
     models: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # id -> (version, zip)
+    models_answer: object = None  # when set: the JSON GET models answers instead of the list
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def api(self) -> str:
@@ -132,6 +133,8 @@ def _fake_loop_app(loop_state: FakeLoop) -> web.Application:
 
     @routes.get(f"{base}/models")
     async def models(request: web.Request) -> web.Response:
+        if loop_state.models_answer is not None:
+            return web.json_response(loop_state.models_answer)
         return web.json_response({"models": [{"id": i, "version": v, "host": "localhost"}
                                              for i, (v, _) in loop_state.models.items()]})
 

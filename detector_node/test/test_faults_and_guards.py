@@ -92,6 +92,39 @@ def test_a_version_set_by_hand_cannot_leave_models(start_service, tmp_path):
     assert host.service._model_folder("1.2") == os.path.realpath(os.path.join(host.service.models_path, "1.2"))
 
 
+def test_a_model_zip_cannot_write_outside_its_folder(start_service, tmp_path, fake_loop):
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        archive.writestr("../../../zip_escaped.txt", "x")
+        archive.writestr("/abs_escaped.txt", "x")
+        archive.writestr("model/..", "x")
+        with open(write_fixed_model(str(tmp_path / "src"), "4.0") + "/model.json", "rb") as f:
+            archive.writestr("model/model.json", f.read())
+    fake_loop.models["uuid-4"] = ("4.0", buf.getvalue())
+    fake_loop.deployment = {"model_uuid": "uuid-4", "version": "4.0"}
+    data = tmp_path / "data"
+    host = start_service(data_folder=str(data), loop_url=fake_loop.api(), organization=ORG,
+                         project=PROJECT, model_poll_interval_s=0.05)
+    assert wait_for(lambda: host.service.active.info.version == "4.0", timeout_s=15)
+    assert sorted(os.listdir(data / "models" / "4.0")) == ["abs_escaped.txt", "model.json", "zip_escaped.txt"]
+    outside = [p for p in tmp_path.rglob("*escaped*") if data not in p.parents]
+    assert outside == [] and not os.path.exists("/abs_escaped.txt")
+
+
+def test_a_malformed_models_list_from_the_loop_is_named(start_service, fake_loop):
+    host = start_service(loop_url=fake_loop.api(), organization=ORG, project=PROJECT)
+    url = URL.format(port=host.port)
+    for answer in (["not", "a", "dict"], {"models": "nope"}, {"models": [1, "x"]}):
+        fake_loop.models_answer = answer
+        response = requests.put(f"{url}/model_version", data="7.7", timeout=10)
+        assert response.status_code == 400, response.text
+        assert "models" in response.json()["detail"] or "No Model" in response.json()["detail"]
+    assert requests.get(f"{url}/about", timeout=10).status_code == 200
+
+
 # ---- an unusable data folder ----------------------------------------------------------------
 def test_an_unusable_data_folder_is_named(tmp_path):
     a_file = tmp_path / "plain_file"
