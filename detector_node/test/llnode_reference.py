@@ -101,9 +101,11 @@ def prepare_data_folder(data: str, info: dict) -> str:
 
 
 def offline_env(data: str, **extra: str) -> dict[str, str]:
-    """The reference's environment: a Loop at a loopback port where nothing listens."""
+    """The reference's environment: a Loop at a loopback port where nothing listens (unless
+    `extra` names a LOOP_HOST)."""
     env = dict(os.environ, LOOP_ORGANIZATION=ORG, LOOP_PROJECT=PROJECT,
-               LOOP_HOST=f"127.0.0.1:{free_port()}", DATA_FOLDER=data, **extra)
+               LOOP_HOST=f"127.0.0.1:{free_port()}", DATA_FOLDER=data)
+    env.update(extra)
     for key in ("PYTHONPATH", "AMENT_PREFIX_PATH", "LD_LIBRARY_PATH", "VIRTUAL_ENV"):
         env.pop(key, None)
     return env

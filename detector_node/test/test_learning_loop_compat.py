@@ -34,6 +34,7 @@ import numpy as np
 import pytest
 import requests
 import socketio
+from dn_helpers import running_fake_loop, wait_for
 from llnode_reference import model_json, reference_python, start_ours, start_reference, stop
 
 pytestmark = pytest.mark.slow
@@ -424,3 +425,39 @@ def test_reference_client_reads_our_answers(servers, tmp_path):
 def test_the_deliberate_list_is_documented_with_reasons():
     for name, reason in deliberate_cases().items():
         assert len(reason) > 15, f"{name}: the README gives no reason"
+
+
+def test_outbox_uploads_reach_a_loop_as_the_reference_sends_them(tmp_path):
+    """Each server with a Loop of its own (LOOP_HOST): the same upload, and the multipart
+    request each sends to the Loop compared part by part (field, file name, content type,
+    the metadata JSON)."""
+    python = reference_python()
+    info = model_json("1.0", DETECTIONS)
+    sent = {}
+    with running_fake_loop() as ours_loop, running_fake_loop() as ref_loop:
+        processes = []
+        try:
+            for name, loop, start in (("ours", ours_loop, start_ours), ("reference", ref_loop, None)):
+                work = tmp_path / name
+                work.mkdir()
+                host = {"LOOP_HOST": loop.url.removeprefix("http://")}
+                if start is None:
+                    process, url, _ = start_reference(python, str(work), info, **host)
+                else:
+                    process, url, _ = start(str(work), info, **host)
+                processes.append(process)
+                response = requests.post(
+                    f"{url}/upload?source=cam&creation_date=2024-06-06T00:00:00",
+                    files={"files": ("a.jpg", JPEG)}, timeout=30)
+                assert response.status_code == 200, response.text
+            for name, loop in (("ours", ours_loop), ("reference", ref_loop)):
+                assert wait_for(lambda loop=loop: len(loop.received) == 1, timeout_s=30), name
+                [identifier] = loop.received
+                parts = sorted(entry.replace(identifier, "<id>") for entry in loop.content_types)
+                sent[name] = {"parts": parts, "metadata": loop.metadata[identifier]}
+        finally:
+            for process in processes:
+                stop(process)
+    assert sent["ours"]["parts"] == sent["reference"]["parts"] == [
+        "image_<id>.jpg: image/jpeg", "image_<id>.json: text/plain; charset=utf-8"]
+    assert differences(sent["ours"]["metadata"], sent["reference"]["metadata"]) == []
