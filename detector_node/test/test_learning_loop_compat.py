@@ -182,7 +182,7 @@ def servers(tmp_path_factory):
     stop(ref_process)
 
 
-def settle_outboxes(ours: Server, ref: Server, timeout_s: float = 1.5) -> None:
+def settle_outboxes(ours: Server, ref: Server, timeout_s: float = 5.0) -> None:
     """The reference saves autouploads in background tasks: wait until both have as many
     new items (a case whose items differ on purpose costs the timeout)."""
     deadline = time.monotonic() + timeout_s
