@@ -13,6 +13,7 @@ through the outbox, and offers `detector/set_outbox_mode` and
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -78,6 +79,29 @@ def detections_msg(meta: ImageMetadata, header: Header, width: int, height: int,
     return msg
 
 
+class RosLogHandler(logging.Handler):
+    """The service's Python log records (Loop link, outbox, models) into the node's ROS
+    logger, so they reach the console and /rosout like the node's own lines."""
+
+    def __init__(self, ros_logger) -> None:
+        super().__init__(logging.INFO)
+        self.ros_logger = ros_logger
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+            if record.levelno >= logging.ERROR:
+                self.ros_logger.error(message)
+            elif record.levelno >= logging.WARNING:
+                self.ros_logger.warning(message)
+            elif record.levelno >= logging.INFO:
+                self.ros_logger.info(message)
+            else:
+                self.ros_logger.debug(message)
+        except Exception:  # a context already shut down: nowhere to log to
+            pass
+
+
 def created_from_stamp(stamp) -> str:
     """The Loop's creation time ("YYYY-MM-DD_HH:MM:SS.mmm", local time) of a frame: its
     header stamp, or now when the camera left it zero."""
@@ -91,6 +115,11 @@ class DetectorNode(Node):
 
     def __init__(self, **kwargs) -> None:
         super().__init__("detector", **kwargs)
+        self._log_handler = RosLogHandler(self.get_logger())
+        service_log = logging.getLogger("detector_node")
+        service_log.addHandler(self._log_handler)
+        service_log.setLevel(logging.INFO)
+        service_log.propagate = False
 
         def param(name, default, description, **extra):
             """A parameter that takes effect when set (see _on_set_parameters)."""
@@ -351,6 +380,12 @@ class DetectorNode(Node):
         host = getattr(self, "host", None)
         if host is not None:
             host.stop()  # the outbox keeps unsent items on disk for the next start
+        handler = getattr(self, "_log_handler", None)
+        if handler is not None:
+            service_log = logging.getLogger("detector_node")
+            service_log.removeHandler(handler)
+            if not service_log.handlers:
+                service_log.propagate = True
         super().destroy_node()
 
 
