@@ -15,21 +15,11 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 from datetime import datetime
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import (
-    FloatingPointRange,
-    IntegerRange,
-    ParameterDescriptor,
-    SetParametersResult,
-)
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
@@ -47,6 +37,7 @@ from detector_node.images import ImageError, bgr_bytes, decode_image, rgb_from_r
 from detector_node.logic import BUILTIN_FORMATS, LOGIC_FACTORIES, annotate
 from detector_node.metadata import ImageMetadata, shape_points
 from detector_node.service import AUTOUPLOAD_MODES, ServiceConfig, ServiceThread
+from node_kit import Params, run_node
 
 
 def detections_msg(meta: ImageMetadata, header: Header, width: int, height: int,
@@ -121,65 +112,99 @@ class DetectorNode(Node):
         service_log.setLevel(logging.INFO)
         service_log.propagate = False
 
-        def param(name, default, description, **extra):
-            """A parameter that takes effect when set (see _on_set_parameters)."""
-            return self.declare_parameter(
-                name, default, ParameterDescriptor(description=description, **extra)).value
+        # Live parameters take effect when set (`on_set`); the others are read-only
+        # (node_kit.Params): `ros2 param set` is never "successful" and ignored.
+        params = Params(self)
 
-        def fixed(name, default, description, **extra):
-            """A parameter read at start only: `ros2 param set` is refused, saying so."""
-            return self.declare_parameter(name, default, ParameterDescriptor(
-                description=description + " Read at start (restart the node to change it).",
-                read_only=True, **extra)).value
+        def service_ready() -> bool:
+            return getattr(self, "service", None) is not None
 
-        unit = [FloatingPointRange(from_value=0.0, to_value=1.0)]
-        self.camera_id: str = param("camera_id", "camera", "Camera id for the relevance filter and uploads.")
-        self.autoupload: str = param("autoupload", "filtered",
-                                     "Upload camera images to the Loop: filtered, all or disabled.")
-        self.min_confidence: float = param("min_confidence", 0.0,
-                                           "Detections below this confidence are not published.",
-                                           floating_point_range=unit)
-        min_uncertain: float = param("min_uncertain_threshold", 0.3,
-                                     "Lower bound of the 'uncertain' confidence band.",
-                                     floating_point_range=unit)
-        max_uncertain: float = param("max_uncertain_threshold", 0.6,
-                                     "Upper bound of the 'uncertain' confidence band.",
-                                     floating_point_range=unit)
-        self.compressed: bool = fixed("compressed", False,
-                                      "Subscribe camera/image_raw/compressed (CompressedImage) instead.")
-        self.publish_annotated: bool = param("publish_annotated", True,
-                                             "Publish detections/image (annotated copy).")
-        model_folder: str = fixed("model_folder", "", "Folder with model.json ('' = built-in red blobs).")
-        logic: str = fixed("logic", "colour_blobs",
-                           "Logic for models whose model.json names no format, and of the built-in "
-                           "model: colour_blobs or aruco.")
-        data_folder: str = fixed("data_folder", "~/.ros/detector_node",
-                                 "Where the outbox and downloaded models live.")
-        loop_url: str = fixed("loop_url", "", "Learning Loop API base URL ('' = no uploads).")
-        organization: str = fixed("organization", "", "Learning Loop organization.")
-        project: str = fixed("project", "", "Learning Loop project.")
-        version_control: str = fixed("version_control", "follow_loop",
-                                     "Model version control at start: follow_loop or pause.")
-        max_outbox: int = param("max_outbox_items", 1000, "Normal outbox items kept (oldest dropped).",
-                                integer_range=[IntegerRange(from_value=1, to_value=1_000_000, step=1)])
-        upload_interval_s: float = param("upload_interval_s", 5.0, "Seconds between outbox uploads.",
-                                         floating_point_range=[FloatingPointRange(from_value=0.01, to_value=3600.0)])
-        outbox_fsync: bool = param("outbox_fsync", False,
-                                   "fsync outbox files (power-loss safety; kill -9 safe without).")
-        self.serve_http: bool = fixed("serve_http", True, "Serve the REST + Socket.IO API.")
-        http_host: str = fixed("http_host", "127.0.0.1", "Address the API binds to.")
-        http_port: int = fixed("http_port", 8004, "API port (0 = any free port).",
-                               integer_range=[IntegerRange(from_value=0, to_value=65535, step=1)])
-        api_key: str = fixed("api_key", "", "API key clients of the REST/Socket.IO API must send "
-                             "(x-api-key, Authorization: Bearer, or Socket.IO auth {token}); "
-                             "empty: $DETECTOR_API_KEY, or none (open). Prefer the environment.")
+        def set_attr(name: str):
+            return lambda value: setattr(self, name, value)
 
-        if self.autoupload not in AUTOUPLOAD_MODES:
-            raise ValueError(f"parameter 'autoupload' must be one of {', '.join(AUTOUPLOAD_MODES)}, "
-                             f"got {self.autoupload!r}")
-        if logic not in LOGIC_FACTORIES:
-            raise ValueError(f"parameter 'logic' must be one of {', '.join(sorted(LOGIC_FACTORIES))}, "
-                             f"got {logic!r}")
+        def not_empty(value: str) -> None:
+            if not value:
+                raise ValueError("must not be empty")
+
+        def band_check(low_side: bool):
+            def check(value: float) -> None:
+                if not service_ready():
+                    return  # at start both ends are checked together, below
+                relevance = self.service.relevance
+                lo, hi = (value, relevance.max_uncertain) if low_side else (relevance.min_uncertain, value)
+                if lo > hi:
+                    raise ValueError(f"min_uncertain_threshold ({lo}) must not exceed "
+                                     f"max_uncertain_threshold ({hi})")
+            return check
+
+        def set_band(low_side: bool):
+            def apply(value: float) -> None:
+                relevance = self.service.relevance
+                lo, hi = (value, relevance.max_uncertain) if low_side else (relevance.min_uncertain, value)
+                with self.service._relevance_lock:
+                    relevance.set_thresholds(lo, hi)
+            return apply
+
+        def set_outbox(attr: str, trim: bool = False):
+            def apply(value) -> None:
+                setattr(self.service.outbox, attr, value)
+                if trim:
+                    self.service.outbox.trim()
+            return apply
+
+        self.camera_id: str = params.declare(
+            "camera_id", "camera", "Camera id for the relevance filter and uploads.",
+            check=not_empty, on_set=set_attr("camera_id"))
+        self.autoupload: str = params.declare(
+            "autoupload", "filtered", "Upload camera images to the Loop: filtered, all or disabled.",
+            choices=AUTOUPLOAD_MODES, on_set=set_attr("autoupload"))
+        self.min_confidence: float = params.declare(
+            "min_confidence", 0.0, "Detections below this confidence are not published.",
+            low=0.0, high=1.0, on_set=set_attr("min_confidence"))
+        min_uncertain: float = params.declare(
+            "min_uncertain_threshold", 0.3, "Lower bound of the 'uncertain' confidence band.",
+            low=0.0, high=1.0, check=band_check(True), on_set=set_band(True))
+        max_uncertain: float = params.declare(
+            "max_uncertain_threshold", 0.6, "Upper bound of the 'uncertain' confidence band.",
+            low=0.0, high=1.0, check=band_check(False), on_set=set_band(False))
+        self.compressed: bool = params.declare(
+            "compressed", False, "Subscribe camera/image_raw/compressed (CompressedImage) instead.")
+        self.publish_annotated: bool = params.declare(
+            "publish_annotated", True, "Publish detections/image (annotated copy).",
+            on_set=set_attr("publish_annotated"))
+        model_folder: str = params.declare(
+            "model_folder", "", "Folder with model.json ('' = built-in red blobs).")
+        logic: str = params.declare(
+            "logic", "colour_blobs", "Logic for models whose model.json names no format, and of "
+            "the built-in model: colour_blobs or aruco.", choices=sorted(LOGIC_FACTORIES))
+        data_folder: str = params.declare(
+            "data_folder", "~/.ros/detector_node", "Where the outbox and downloaded models live.")
+        loop_url: str = params.declare("loop_url", "", "Learning Loop API base URL ('' = no uploads).")
+        organization: str = params.declare("organization", "", "Learning Loop organization.")
+        project: str = params.declare("project", "", "Learning Loop project.")
+        version_control: str = params.declare(
+            "version_control", "follow_loop", "Model version control at start: follow_loop or pause "
+            "(at run time: the detector/set_model_version_mode service).",
+            choices=("follow_loop", "pause"))
+        max_outbox: int = params.declare(
+            "max_outbox_items", 1000, "Normal outbox items kept (oldest dropped).",
+            low=1, high=1_000_000, on_set=set_outbox("max_items", trim=True))
+        upload_interval_s: float = params.declare(
+            "upload_interval_s", 5.0, "Seconds between outbox uploads.", low=0.01, high=3600.0,
+            on_set=set_outbox("interval_s"))
+        outbox_fsync: bool = params.declare(
+            "outbox_fsync", False, "fsync outbox files (power-loss safety; kill -9 safe without).",
+            on_set=set_outbox("fsync"))
+        self.serve_http: bool = params.declare("serve_http", True, "Serve the REST + Socket.IO API.")
+        http_host: str = params.declare("http_host", "127.0.0.1", "Address the API binds to.")
+        http_port: int = params.declare("http_port", 8004, "API port (0 = any free port).",
+                                        low=0, high=65535)
+        api_key: str = params.declare(
+            "api_key", "", "API key clients of the REST/Socket.IO API must send (x-api-key, "
+            "Authorization: Bearer, or Socket.IO auth {token}); empty: $DETECTOR_API_KEY, or "
+            "none (open). Prefer the environment.")
+        params.refuse_unknown()
+
         if not model_folder and not loop_url and logic not in BUILTIN_FORMATS:
             raise ValueError(f"parameter 'logic' {logic!r} needs parameter 'model_folder' (or a "
                              f"'loop_url' to download one); built-in models: {', '.join(BUILTIN_FORMATS)}")
@@ -203,8 +228,8 @@ class DetectorNode(Node):
         except ValueError as exc:
             raise ValueError(f"bad detector parameters: {exc}") from exc
 
+        self.service = None
         self.host = ServiceThread(config, http_host, http_port, serve_http=self.serve_http)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
         try:
             self.host.start()
         except OSError as exc:
@@ -237,42 +262,6 @@ class DetectorNode(Node):
         self._running = True
         self._worker = threading.Thread(target=self._work, name="detector-worker", daemon=True)
         self._worker.start()
-
-    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
-        """Parameters that can change at run time take effect here; a bad value is refused
-        with the reason (read-only ones are refused by rclpy, naming them)."""
-        service = self.service
-        values = {p.name: p.value for p in params}
-        lo = values.get("min_uncertain_threshold", service.relevance.min_uncertain)
-        hi = values.get("max_uncertain_threshold", service.relevance.max_uncertain)
-        if "autoupload" in values and values["autoupload"] not in AUTOUPLOAD_MODES:
-            return SetParametersResult(successful=False, reason=(
-                f"autoupload must be one of {', '.join(AUTOUPLOAD_MODES)}, got {values['autoupload']!r}"))
-        if "camera_id" in values and not values["camera_id"]:
-            return SetParametersResult(successful=False, reason="camera_id must not be empty")
-        if lo > hi:
-            return SetParametersResult(successful=False, reason=(
-                f"min_uncertain_threshold ({lo}) must not exceed max_uncertain_threshold ({hi})"))
-        if "camera_id" in values:
-            self.camera_id = values["camera_id"]
-        if "autoupload" in values:
-            self.autoupload = values["autoupload"]
-        if "min_confidence" in values:
-            self.min_confidence = values["min_confidence"]
-        if "publish_annotated" in values:
-            self.publish_annotated = values["publish_annotated"]
-        if "min_uncertain_threshold" in values or "max_uncertain_threshold" in values:
-            with service._relevance_lock:
-                service.relevance.set_thresholds(lo, hi)
-        outbox = service.outbox
-        if "upload_interval_s" in values:
-            outbox.interval_s = values["upload_interval_s"]
-        if "max_outbox_items" in values:
-            outbox.max_items = values["max_outbox_items"]
-            outbox.trim()
-        if "outbox_fsync" in values:
-            outbox.fsync = values["outbox_fsync"]
-        return SetParametersResult(successful=True)
 
     def on_image(self, msg: Image | CompressedImage) -> None:
         with self._cond:
@@ -389,25 +378,12 @@ class DetectorNode(Node):
         super().destroy_node()
 
 
-def main(args: list[str] | None = None) -> None:
-    """Run the node; SIGINT and SIGTERM end it cleanly (exit 0), a bad parameter or an
-    unusable data folder ends it with one line saying what (exit 1)."""
-    try:
-        with rclpy.init(args=args):
-            try:
-                node = DetectorNode()
-            except (ValueError, RuntimeError, OSError) as exc:
-                if not rclpy.ok():
-                    return  # SIGINT/SIGTERM while starting: a clean end, not a failure
-                print(f"[detector] could not start: {exc}", file=sys.stderr, flush=True)
-                raise SystemExit(1) from None
-            try:
-                rclpy.spin(node)
-            finally:
-                node.destroy_node()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+def main(args: list[str] | None = None) -> int:
+    """Run the node (node_kit.run_node): SIGINT and SIGTERM end it cleanly (exit 0, also
+    while it starts); a bad parameter or an unusable data folder ends it with one line
+    naming it (exit 1)."""
+    return run_node(DetectorNode, args, program="detector")
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -160,6 +160,8 @@ def test_bad_parameters_are_named(ros_context, tmp_path):
         make_detector(ros_context, tmp_path, autoupload="sometimes")
     with pytest.raises(ValueError, match="'logic'"):
         make_detector(ros_context, tmp_path, logic="magic")
+    with pytest.raises(ValueError, match="'autouplod' \\(did you mean 'autoupload'\\?\\)"):
+        make_detector(ros_context, tmp_path, autouplod="all")
     with pytest.raises(ValueError, match="needs parameter 'model_folder'"):
         make_detector(ros_context, tmp_path, logic="onnx")
     with pytest.raises(ValueError, match="'model_folder'"):
@@ -228,7 +230,7 @@ def test_parameters_take_effect_or_are_refused_with_a_reason(ros_context, tmp_pa
         assert set_one("max_outbox_items", 5).successful and service.outbox.max_items == 5
         # Bad values refused, naming the problem; the old value stays
         result = set_one("autoupload", "sometimes")
-        assert not result.successful and "autoupload must be one of" in result.reason
+        assert not result.successful and "parameter 'autoupload' = 'sometimes' is not one of" in result.reason
         assert detector.autoupload == "all"
         result = set_one("min_uncertain_threshold", 0.95)
         assert not result.successful and "must not exceed" in result.reason

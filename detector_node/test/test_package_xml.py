@@ -11,7 +11,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1]
 
 # module -> rosdep key (python.yaml of ros/rosdistro; pip keys end in -pip)
-KEYS = {"rclpy": "rclpy", "rcl_interfaces": "rcl_interfaces", "ab_interfaces": "ab_interfaces",
+KEYS = {"rclpy": "rclpy", "node_kit": "node_kit", "rcl_interfaces": "rcl_interfaces", "ab_interfaces": "ab_interfaces",
         "std_msgs": "std_msgs", "sensor_msgs": "sensor_msgs", "diagnostic_msgs": "diagnostic_msgs",
         "numpy": "python3-numpy", "cv2": "python3-opencv", "aiohttp": "python3-aiohttp",
         "socketio": "python3-socketio", "simplejpeg": "python3-simplejpeg-pip",
