@@ -109,8 +109,18 @@ class DetectorNode(Node):
         self._log_handler = RosLogHandler(self.get_logger())
         service_log = logging.getLogger("detector_node")
         service_log.addHandler(self._log_handler)
-        service_log.setLevel(logging.INFO)
-        service_log.propagate = False
+        if service_log.level == logging.NOTSET:
+            service_log.setLevel(logging.INFO)
+        try:
+            self._start()
+        except BaseException:
+            host = getattr(self, "host", None)
+            if host is not None:
+                host.stop()  # a service already started must not outlive the failed node
+            service_log.removeHandler(self._log_handler)
+            raise
+
+    def _start(self) -> None:
 
         # Live parameters take effect when set (`on_set`); the others are read-only
         # (node_kit.Params): `ros2 param set` is never "successful" and ignored.
@@ -371,10 +381,7 @@ class DetectorNode(Node):
             host.stop()  # the outbox keeps unsent items on disk for the next start
         handler = getattr(self, "_log_handler", None)
         if handler is not None:
-            service_log = logging.getLogger("detector_node")
-            service_log.removeHandler(handler)
-            if not service_log.handlers:
-                service_log.propagate = True
+            logging.getLogger("detector_node").removeHandler(handler)
         super().destroy_node()
 
 
