@@ -81,6 +81,7 @@ def _jpeg() -> bytes:
 
 
 JPEG = _jpeg()
+PNG = cv2.imencode(".png", np.full((30, 40, 3), 200, np.uint8))[1].tobytes()
 RAW = np.full((48, 64, 3), 90, np.uint8)
 
 
@@ -207,6 +208,8 @@ REST_CASES: list[tuple[str, str, str, dict]] = [
     ("detect_filtered_again", "POST", "/detect", _multipart("file", ("a.jpg", JPEG))),
     ("detect_filtered_other_camera", "POST", "/detect", {**_multipart("file", ("a.jpg", JPEG)),
                                                          "headers": {"camera-id": "side"}}),
+    ("detect_png", "POST", "/detect", {**_multipart("file", ("a.png", PNG)), "headers": {
+        "camera-id": "png", "autoupload": "all", "creation-date": "2024-07-07T00:00:00"}}),
     ("detect_empty_tags", "POST", "/detect", {**_multipart("file", ("a.jpg", JPEG)),
                                               "headers": {**H, "tags": ""}}),
     ("detect_bad_autoupload", "POST", "/detect", {**_multipart("file", ("a.jpg", JPEG)),
@@ -291,6 +294,10 @@ SIO_CASES: list[tuple[str, str, object]] = [
     ("sio_detect_filtered", "detect", {"image": {"format": "jpeg", "bytes": JPEG}, "camera_id": "sio2"}),
     ("sio_batch_detect", "batch_detect", {"images": [{"format": "jpeg", "bytes": JPEG},
                                                      image_dict_raw(RAW)], "autoupload": "disabled"}),
+    ("sio_batch_detect_all", "batch_detect", {"images": [{"format": "jpeg", "bytes": JPEG}],
+                                               "autoupload": "all", "camera_id": "b",
+                                               "creation_date": "2024-08-08T00:00:00", "tags": ["t"]}),
+    ("sio_detect_bare_jpeg", "detect", {"image": JPEG, "autoupload": "disabled"}),
     ("sio_detect_bad_autoupload", "detect", {"image": {"format": "jpeg", "bytes": JPEG},
                                              "autoupload": "sometimes"}),
     ("sio_detect_object_dtype", "detect", {"image": {"bytes": b"\0" * 8, "dtype": "object",
