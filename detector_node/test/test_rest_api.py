@@ -119,7 +119,9 @@ def test_model_version_api(fixed_detector, tmp_path):
     assert requests.put(f"{url}/model_version", data="pause", timeout=10).status_code == 200
     assert requests.get(f"{url}/model_version", timeout=10).json()["version_control"] == "pause"
     assert requests.put(f"{url}/model_version", data="follow_loop", timeout=10).status_code == 200
-    assert requests.get(f"{url}/model_version", timeout=10).json()["version_control"] == "follow_loop"
+    body = requests.get(f"{url}/model_version", timeout=10).json()
+    assert body["version_control"] == "follow_loop"
+    assert body["target_version"] == "None", "no Loop has named a target: none, not the stale 1.0"
 
     response = requests.put(f"{url}/model_version", data="latest!", timeout=10)
     assert response.status_code == 400 and "Invalid version number" in response.json()["detail"]
