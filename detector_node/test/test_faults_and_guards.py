@@ -189,6 +189,9 @@ def test_a_loop_starting_after_the_detector_is_found_with_backoff(start_service,
         host = start_service(loop_url=f"http://127.0.0.1:{port}/api", organization=ORG,
                              project=PROJECT, logic="fixed", model_poll_interval_s=30.0)
         assert wait_for(lambda: host.service._loop_failures >= 3, timeout_s=15)
+        about = requests.get(f"{URL.format(port=host.port)}/about", timeout=10).json()
+        assert about["state"] == "online", "as the Loop's detector: its node state, not the link"
+        assert requests.get(f"{URL.format(port=host.port)}/outbox", timeout=10).json()["loop_reachable"] is False
         tries = [r.getMessage() for r in caplog.records if "Learning Loop unreachable" in r.getMessage()]
         assert tries[0].startswith("Learning Loop unreachable (try 1, next in 0.5 s)")
         assert "(try 2, next in 1.0 s)" in tries[1] and "(try 3, next in 2.0 s)" in tries[2]
