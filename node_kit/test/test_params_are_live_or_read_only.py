@@ -8,7 +8,7 @@ import rclpy
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from node_kit import Params, ParameterError
+from node_kit import ParameterError, Params
 
 
 class Rig(Node):

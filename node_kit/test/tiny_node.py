@@ -3,8 +3,9 @@
 
 import sys
 
-from node_kit import Params, run_node
 from rclpy.node import Node
+
+from node_kit import Params, run_node
 
 
 class Tiny(Node):
