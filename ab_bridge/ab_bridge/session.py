@@ -280,6 +280,7 @@ class BrainSession:
                         self._keeper_wake.acquire()
                     if started:
                         delay = self.config.start_retry_s
+                        wait_s = self.config.stall_after_s or None
                     else:
                         wait_s, delay = delay, min(delay * 2, self.config.start_retry_max_s)
                 elif self._wanted is not None and self.config.stall_after_s > 0:
