@@ -539,7 +539,7 @@ def check_run_memory(graph: BrainGraph, max_run_mb: float = DEFAULT_MAX_RUN_MB,
         n = sum(p.size for p in graph.populations.values())
         raise GraphError(f"{source}: too large: a run would need about {_mb(need)} of memory "
                          f"({n:,} neurons, gamma {graph.gamma}, {len(graph.projections)} "
-                         f"projection(s)), above the limit of {_mb(max_run_mb * 1e6)} "
+                         f"projection(s)), above the limit of {max_run_mb:,.0f} MB "
                          f"(max_run_mb; the server's --max-run-mb)")
     return need
 

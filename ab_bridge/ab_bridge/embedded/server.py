@@ -346,8 +346,11 @@ class BrainServer:
 
     @web.middleware
     async def _host_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        refusal = self.foreign_host_or_origin(request.headers.get("Host"),
-                                              request.headers.get("Origin"))
+        # Every value counts: a second Origin header must not slip past the first.
+        hosts = request.headers.getall("Host", [None])
+        origins = request.headers.getall("Origin", [None])
+        refusal = next((r for h in hosts for o in origins
+                        if (r := self.foreign_host_or_origin(h, o)) is not None), None)
         if refusal is not None:
             self._log_refusal("host", refusal)
             return web.json_response({"ok": False, "error": refusal}, status=403)
@@ -764,8 +767,8 @@ class BrainServer:
                             room=run.run_id, namespace=NAMESPACE)
         await self.sio.close_room(run.run_id, namespace=NAMESPACE)
         logger.info("run %s stopped at cycle %d: %s", run.run_id, run.cycle, reason)
-        if not self.runs:
-            _release_freed_memory()
+        # (off the loop: trimming a large heap takes a moment, and other runs go on)
+        await asyncio.get_running_loop().run_in_executor(self.worker, _release_freed_memory)
 
     def _members(self, run: Run) -> int:
         rooms = self.sio.manager.rooms.get(NAMESPACE, {})
