@@ -46,6 +46,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import socketio
 from aiohttp import web
+from socketio import packet as sio_packet
 
 from ab_bridge.embedded.encoders import (
     EncodeError,
@@ -162,6 +163,27 @@ class ProtocolError(ValueError):
     """A client payload the server refuses; the message names the field and the problem."""
 
 
+# The event name a packet whose payload cannot be decoded is handed on as (see ServerPacket).
+MALFORMED_PACKET = "\x00malformed packet"
+
+
+class ServerPacket(FastPacket):
+    """FastPacket, and an event whose JSON the decoder refuses (e.g. a number of more than
+    100 digits, which engineio's JSON decoder rejects) becomes the event MALFORMED_PACKET,
+    answered with io:error like any other bad payload, instead of an exception in
+    engineio's message handler and no answer."""
+
+    def decode(self, encoded_packet: Any) -> int:
+        try:
+            return super().decode(encoded_packet)
+        except ValueError as exc:
+            if self.packet_type not in (sio_packet.EVENT, sio_packet.BINARY_EVENT):
+                raise
+            self.packet_type = sio_packet.EVENT
+            self.data = [MALFORMED_PACKET, str(exc)]
+            return 0
+
+
 def _type_name(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
@@ -246,7 +268,7 @@ class BrainServer:
         # weight files are written on this thread.
         self.worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="brain-save")
         self.sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins=[],
-                                        serializer=FastPacket,
+                                        serializer=ServerPacket,
                                         # Each client's events in arrival order, on the
                                         # loop, without a task per message.
                                         async_handlers=False,
@@ -545,6 +567,9 @@ class BrainServer:
 
         @sio.on("*", namespace=NAMESPACE)
         async def unknown_event(event: Any, sid: str, *args: Any) -> dict[str, Any]:
+            if event == MALFORMED_PACKET:
+                return await self._refuse(sid, None, None, (
+                    f"malformed Socket.IO packet: {args[0] if args else ''}"))
             return await self._refuse(sid, str(event), None, (
                 f"unknown event {event!r}{_close_match(event, CLIENT_EVENTS)}; "
                 f"events: {list(CLIENT_EVENTS)}"))
@@ -563,7 +588,7 @@ class BrainServer:
             if not isinstance(data, dict) or "runId" not in data:
                 return await self._refuse(sid, event, None, (
                     f"{event}: payload must be an object with a runId, got "
-                    f"{_type_name(data)}"))
+                    f"{'an object without one' if isinstance(data, dict) else _type_name(data)}"))
             run_id = data["runId"]
             if not isinstance(run_id, str):
                 return await self._refuse(sid, event, None, (
@@ -590,10 +615,10 @@ class BrainServer:
 
         return handler
 
-    async def _refuse(self, sid: str, event: str, run_id: str | None, error: str,
+    async def _refuse(self, sid: str, event: str | None, run_id: str | None, error: str,
                       **extra: Any) -> dict[str, Any]:
         """io:error {runId, event, error} to the sender; also the call's answer."""
-        self._log_refusal(event, error)
+        self._log_refusal(event or "packet", error)
         payload = {"runId": run_id, "event": event, "error": error}
         payload.update({k: v for k, v in extra.items() if v is not None})
         await self.sio.emit("io:error", payload, to=sid, namespace=NAMESPACE)
