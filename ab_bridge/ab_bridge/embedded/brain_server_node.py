@@ -18,7 +18,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from ab_bridge.embedded.graph import GraphError, bundled_graph_path, load_graph
-from ab_bridge.embedded.server import BrainServer, ServerThread
+from ab_bridge.embedded.server import LEASE_S, MAX_RUNS, BrainServer, ServerThread
 
 
 class BrainServerNode(Node):
@@ -54,6 +54,16 @@ class BrainServerNode(Node):
         realtime: bool = self.declare_parameter(
             "realtime", True, ParameterDescriptor(
                 description="Pace cycles to real time (gamma x dt each).")).value
+        lease_s: float = self.declare_parameter(
+            "lease_s", LEASE_S, ParameterDescriptor(
+                description="A run no client has joined or named for this long (s) is "
+                "stopped.", read_only=True,
+                floating_point_range=[FloatingPointRange(from_value=0.1,
+                                                         to_value=86400.0)])).value
+        max_runs: int = self.declare_parameter(
+            "max_runs", MAX_RUNS, ParameterDescriptor(
+                description="Most runs at once; more starts answer 429.", read_only=True,
+                integer_range=[IntegerRange(from_value=1, to_value=1000, step=1)])).value
         if not host:
             raise ValueError("parameter 'host' must not be empty")
         if not state_dir:
@@ -65,7 +75,8 @@ class BrainServerNode(Node):
         self.server = BrainServer([graph], state_dir, api_key=api_key or
                                   os.environ.get("AB_API_KEY") or None,
                                   seed=None if seed < 0 else seed, learning=learning,
-                                  deadline_ms=deadline_ms, realtime=realtime)
+                                  deadline_ms=deadline_ms, realtime=realtime,
+                                  lease_s=lease_s, max_runs=max_runs)
         self.thread = ServerThread(self.server, host, port)
         self.port = self.thread.start()
         self.project = graph.project
