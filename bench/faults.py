@@ -18,6 +18,7 @@ parameters, the robot's YAML files, kill -9 and restart of the detector, the vir
 and the ROS nodes) print as such and count nothing; their owners fill them in.
 
     python bench/faults.py [--quick] [--only SUBSTRING] [--recovery-bound-s 20]
+                           [--scenario-bound-s 180]
 
 Last line: JSON with faults_injected, faults_recovered, bad_inputs_tried,
 bad_inputs_clear_error, items_lost, hangs, and the scenarios run and pending.
@@ -86,7 +87,7 @@ class Scenario:
     boundary: str
     name: str
     what: str
-    run: Callable[[Context], Tally] | None    # None: pending, not implemented yet
+    run: Callable[[Context, Tally], None] | None   # fills the tally; None: pending
 
     @property
     def title(self) -> str:
@@ -97,7 +98,8 @@ SCENARIOS: list[Scenario] = []
 
 
 def scenario(boundary: str, name: str, what: str) -> Callable:
-    def register(run: Callable[[Context], Tally]) -> Callable[[Context], Tally]:
+    """Register `run(ctx, tally)`: it injects, says what came of it, and counts in tally."""
+    def register(run: Callable[[Context, Tally], None]) -> Callable[[Context, Tally], None]:
         SCENARIOS.append(Scenario(boundary, name, what, run))
         return run
     return register
@@ -413,24 +415,21 @@ def judge(tally: Tally, ctx: Context, name: str, answered: bool, clear: bool, de
 
 @scenario("brain REST", "malformed corpus",
           "every route with malformed bodies, options, ids, methods, keys, Host and Origin")
-def brain_rest_corpus(ctx: Context) -> Tally:
-    tally = Tally()
+def brain_rest_corpus(ctx: Context, tally: Tally) -> None:
     with brain_process(ctx) as brain:
         for bad in rest_corpus():
             status, error = send(brain, bad)
             judge(tally, ctx, bad.name, status is not None,
                   status == bad.status and bad.says in error, f"{status} {error}",
                   serving(brain))
-    return tally
 
 
 @scenario("brain REST", "run flood",
           "POST /start far past the run cap; memory after the runs stop")
-def brain_run_flood(ctx: Context) -> Tally:
+def brain_run_flood(ctx: Context, tally: Tally) -> None:
     import psutil
     import requests
 
-    tally = Tally()
     cap = 4
     with brain_process(ctx, "--max-runs", str(cap)) as brain:
         server = psutil.Process(brain.proc.pid)
@@ -469,7 +468,6 @@ def brain_run_flood(ctx: Context) -> Tally:
                 f"+{(after - before) / 1e6:.1f} MB after stopping them")
         if len(started) != cap:
             tally.failures.append(f"run flood: {len(started)} runs started, the cap is {cap}")
-    return tally
 
 
 # ---- brain Socket.IO: the malformed-input corpus ------------------------------------------
@@ -577,8 +575,7 @@ def next_error(client: BrainClient, timeout_s: float = ANSWER_TIMEOUT_S) -> dict
 @scenario("brain Socket.IO", "malformed corpus",
           "every event with malformed payloads while a client keeps a run cycling; the run "
           "must answer each with io:error and cycle on")
-def brain_sio_corpus(ctx: Context) -> Tally:
-    tally = Tally()
+def brain_sio_corpus(ctx: Context, tally: Tally) -> None:
     with brain_process(ctx) as brain:
         client = BrainClient(brain.url)
         client.start()
@@ -616,7 +613,6 @@ def brain_sio_corpus(ctx: Context) -> Tally:
                 judge(tally, ctx, name, answered, says in error, error, cycled)
         finally:
             client.close()
-    return tally
 
 
 def refused_handshake(brain: BrainProcess, key: dict[str, str],
@@ -655,8 +651,7 @@ def refused_handshake(brain: BrainProcess, key: dict[str, str],
 @scenario("kill -9 and restart", "embedded brain server",
           "kill -9 of the brain server mid-run, restarted on its port; its client must start "
           "a new run and be served again")
-def brain_kill9(ctx: Context) -> Tally:
-    tally = Tally()
+def brain_kill9(ctx: Context, tally: Tally) -> None:
     port = free_port()
     brain = BrainProcess(ctx, port=port)
     brain.start()
@@ -691,7 +686,6 @@ def brain_kill9(ctx: Context) -> Tally:
     finally:
         client.close()
         brain.stop()
-    return tally
 
 
 CLIENT_SCRIPT = """
@@ -709,10 +703,9 @@ time.sleep(600)
 
 @scenario("kill -9 and restart", "brain client",
           "kill -9 of a client mid-run: the server releases its run after the lease")
-def brain_client_kill9(ctx: Context) -> Tally:
+def brain_client_kill9(ctx: Context, tally: Tally) -> None:
     import requests
 
-    tally = Tally()
     lease_s = 2.0
     with brain_process(ctx, "--lease-s", str(lease_s), "--max-runs", "1") as brain:
         child = subprocess.Popen([sys.executable, "-c", CLIENT_SCRIPT, brain.url, API_KEY],
@@ -749,19 +742,17 @@ def brain_client_kill9(ctx: Context) -> Tally:
             if child.poll() is None:
                 child.kill()
                 child.wait()
-    return tally
 
 
 # ---- YAML files: the brain graph -----------------------------------------------------------
 @scenario("YAML files", "brain graph",
           "the brain server started on graphs too large, misspelled or not YAML: it must exit "
           "at once naming the problem")
-def brain_graph_files(ctx: Context) -> Tally:
+def brain_graph_files(ctx: Context, tally: Tally) -> None:
     import yaml
 
     from ab_bridge.embedded.graph import bundled_graph_path
 
-    tally = Tally()
     demo = bundled_graph_path("demo_arm").read_text()
     raw = yaml.safe_load(demo)
 
@@ -791,7 +782,6 @@ def brain_graph_files(ctx: Context) -> Tally:
             answered, output, clear = False, "still running", False
         said = [line for line in output.splitlines() if "error" in line] or ["(no output)"]
         judge(tally, ctx, f"graph: {name}", answered, clear, said[0], True)
-    return tally
 
 
 # ---- pending: other boundaries, filled in by their owners --------------------------------
@@ -807,23 +797,28 @@ pending("kill -9 and restart", "virtual Pi / pilot", "outputs go safe; pilot rec
 
 
 # ---- running -------------------------------------------------------------------------------
-def run_scenario(item: Scenario, ctx: Context, bound_s: float = 300.0) -> Tally:
-    """One scenario, its failures caught and its time bounded (a scenario past its bound
-    counts a hang; its thread is left to its own timeouts)."""
-    result: dict[str, Tally] = {}
+def run_scenario(item: Scenario, ctx: Context, bound_s: float = 180.0) -> Tally:
+    """One scenario, its failures caught and its time bounded: past its bound it counts a
+    hang, with where it was stuck, and what it had counted so far."""
+    tally = Tally()
 
     def body() -> None:
         try:
-            result["tally"] = item.run(ctx)
+            item.run(ctx, tally)
         except Exception as exc:
-            result["tally"] = Tally(failures=[f"{item.title}: {type(exc).__name__}: {exc}"])
+            tally.failures.append(f"{item.title}: {type(exc).__name__}: {exc}")
 
     worker = threading.Thread(target=body, daemon=True)
     worker.start()
     worker.join(bound_s)
     if worker.is_alive():
-        return Tally(hangs=1, failures=[f"{item.title}: still running after {bound_s:g} s"])
-    return result["tally"]
+        import traceback
+
+        stack = traceback.format_stack(sys._current_frames()[worker.ident])
+        tally.hangs += 1
+        tally.failures.append(f"{item.title}: still running after {bound_s:g} s, at "
+                              f"{''.join(stack[-3:]).strip()}")
+    return tally
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -831,6 +826,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--only", default="", help="run the scenarios whose title has this")
     parser.add_argument("--recovery-bound-s", type=float, default=RECOVERY_BOUND_S)
+    parser.add_argument("--scenario-bound-s", type=float, default=180.0,
+                        help="longest a scenario may run (past it: a hang)")
     args = parser.parse_args(argv)
     ctx = Context(quick=args.quick, recovery_bound_s=args.recovery_bound_s)
     total = Tally()
@@ -845,7 +842,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"== {item.title}: {item.what}", flush=True)
         t0 = time.monotonic()
-        tally = run_scenario(item, ctx)
+        tally = run_scenario(item, ctx, args.scenario_bound_s)
         print(f"   {tally.counts()} in {time.monotonic() - t0:.1f} s", flush=True)
         for failure in tally.failures:
             print(f"   FAILED: {failure}", flush=True)
