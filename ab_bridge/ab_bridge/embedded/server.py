@@ -27,8 +27,8 @@ import argparse
 import asyncio
 import concurrent.futures
 import ctypes
-import ctypes.util
 import difflib
+import functools
 import hmac
 import ipaddress
 import json
@@ -215,16 +215,20 @@ def _host_name(header: str) -> str:
     return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
 
 
-def _release_freed_memory() -> None:
-    """Hand memory freed by stopped runs back to the system (glibc keeps small freed
-    blocks in its arenas otherwise); a no-op elsewhere."""
-    libc_name = ctypes.util.find_library("c")
-    if not libc_name:
-        return
+@functools.cache
+def _malloc_trim() -> Any:
     try:
-        ctypes.CDLL(libc_name).malloc_trim(0)
+        return ctypes.CDLL(None).malloc_trim     # glibc; absent elsewhere
     except (OSError, AttributeError):
-        pass
+        return None
+
+
+def _release_freed_memory() -> None:
+    """Hand memory freed by stopped runs back to the system (glibc otherwise keeps most
+    of it in its arenas); a no-op without glibc."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 class BrainServer:
