@@ -184,9 +184,12 @@ def test_abandoned_runs_end_after_their_lease(tmp_path: Path) -> None:
         while time.monotonic() - gone_at < 3 * lease_s:
             assert held in runs_of(url)
             time.sleep(0.1)
+        run = thread.server.runs[held]
+        leaving = time.monotonic()
         holder.close()
-        stopped = wait_for(lambda: held not in runs_of(url))
-        assert stopped
+        assert wait_for(lambda: held not in runs_of(url))
+        assert run.renewed_s >= leaving, "the lease must count from when the client left"
+        assert "lease expired" in run.stop_reason
     finally:
         thread.stop()
 
