@@ -93,6 +93,9 @@ class Params:
                 except ValueError as error:
                     raise ParameterError(f"parameter {name!r}: {error}") from None
 
+        override = self.node._parameter_overrides.get(name)
+        if override is not None and override.value is not None:
+            validate(override.value)  # our message, before rclpy's own range check
         try:
             value = self.node.declare_parameter(name, default, descriptor).value
         except Exception as error:  # rclpy raises several types for bad overrides

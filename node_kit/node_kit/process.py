@@ -44,12 +44,16 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None, *,
     def on_signal(signum: int, _frame: object) -> None:
         stop.set()  # a second signal during the clean-up changes nothing
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # A signal only sets `stop` from now on; once the node is gone, signals are ignored:
+    # at exit Python puts SIG_DFL back in place of a Python handler, and a late second
+    # SIGINT (ros2 launch sends one after the terminal's) would end the process by SIGINT
+    # (exit code -2) while it finalises. SIG_IGN is left alone.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
     try:
         rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     except Exception as error:  # bad --ros-args
         print(f"{program}: {error}", file=sys.stderr, flush=True)
-        _restore(previous)
         return 2
     code = 0
     node: Node | None = None
@@ -79,18 +83,16 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None, *,
         if executor is not None:
             executor.shutdown(timeout_sec=1.0)
         rclpy.try_shutdown()
-        _restore(previous)
+        ignore_signals()
     return code
+
+
+def ignore_signals() -> None:
+    """Ignore SIGINT and SIGTERM from here to the end of the process (see run_node)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def _describe(error: BaseException) -> str:
     text = str(error) or type(error).__name__
     return text if isinstance(error, (ValueError, OSError)) else f"{type(error).__name__}: {text}"
-
-
-def _restore(previous: dict) -> None:
-    for sig, handler in previous.items():
-        try:
-            signal.signal(sig, handler)
-        except (TypeError, ValueError):
-            pass
