@@ -27,6 +27,7 @@ bad_inputs_clear_error, items_lost, hangs, and the scenarios run and pending.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import queue
@@ -116,6 +117,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# Every server process started, so none outlives the benchmark (a scenario stopped at its
+# bound leaves its own cleanup undone).
+_STARTED: list[subprocess.Popen] = []
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    for proc in _STARTED:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 class BrainProcess:
     """`python -m ab_bridge.embedded.server` on loopback (the demo graph, an API key)."""
 
@@ -135,6 +149,7 @@ class BrainProcess:
     def start(self, timeout_s: float = 30.0) -> None:
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
+        _STARTED.append(self.proc)
         lines: queue.Queue = queue.Queue()
         threading.Thread(target=lambda: [lines.put(x) for x in self.proc.stdout],
                          daemon=True).start()
@@ -710,6 +725,7 @@ def brain_client_kill9(ctx: Context, tally: Tally) -> None:
     with brain_process(ctx, "--lease-s", str(lease_s), "--max-runs", "1") as brain:
         child = subprocess.Popen([sys.executable, "-c", CLIENT_SCRIPT, brain.url, API_KEY],
                                  stdout=subprocess.PIPE, text=True)
+        _STARTED.append(child)
         try:
             run_id = child.stdout.readline().strip()
             if not run_id:
