@@ -15,7 +15,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 
 from ab_bridge.embedded.graph import GraphError, bundled_graph_path, load_graph
-from ab_bridge.embedded.server import BrainServer, ServerThread
+from ab_bridge.embedded.server import LEASE_S, MAX_RUNS, BrainServer, ServerThread
 from node_kit import Params, run_node
 
 
@@ -45,6 +45,12 @@ class BrainServerNode(Node):
             low=1.0, high=10000.0)
         realtime: bool = params.declare(
             "realtime", True, "Pace cycles to real time (gamma x dt each).")
+        lease_s: float = params.declare(
+            "lease_s", LEASE_S, "A run no client has joined or named for this long (s) is "
+            "stopped.", low=0.1, high=86400.0)
+        max_runs: int = params.declare("max_runs", MAX_RUNS,
+                                       "Most runs at once; more starts answer 429.",
+                                       low=1, high=1000)
         params.refuse_unknown()
         if not host:
             raise ValueError("parameter 'host' must not be empty")
@@ -57,7 +63,8 @@ class BrainServerNode(Node):
         self.server = BrainServer([graph], state_dir, api_key=api_key or
                                   os.environ.get("AB_API_KEY") or None,
                                   seed=None if seed < 0 else seed, learning=learning,
-                                  deadline_ms=deadline_ms, realtime=realtime)
+                                  deadline_ms=deadline_ms, realtime=realtime,
+                                  lease_s=lease_s, max_runs=max_runs)
         self.thread = ServerThread(self.server, host, port)
         self.port = self.thread.start()
         self.project = graph.project
