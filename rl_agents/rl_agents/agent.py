@@ -329,7 +329,7 @@ class Brain(ABC):
     def setup(self) -> None:  # noqa: B027 (optional hook)
         """Called once sensors, actuators and seed are known, before the first step."""
 
-    def pretrain(self) -> None:  # noqa: B027 (optional hook)
+    def pretrain(self) -> None:
         """Offline learning from the rows already in `memory` (replayed experience)."""
         LOG.debug("%s could pretrain on %d rows; no implementation", self, len(self._memory))
 
@@ -481,13 +481,18 @@ class Muscle(ABC):
         return self._model_loaders
 
     def configure(self, seed: int = 0, mode: Mode | str = Mode.TRAIN,
-                  model_loaders: Sequence[BrainDumper] = (), uid: str | None = None) -> None:
-        """Set seed, mode, loaders (and uid), then `setup()`."""
+                  model_loaders: Sequence[BrainDumper] = (), uid: str | None = None
+                  ) -> bool | None:
+        """Set seed, mode, loaders (and uid), `setup()`; in TEST or EVALUATE mode then
+        `prepare_model()`, whose answer is returned (None otherwise)."""
         self._seed, self._mode = int(seed), Mode.parse(mode)
         self._model_loaders = list(model_loaders)
         if uid is not None:
             self._uid = str(uid)
         self.setup()
+        if self._mode is not Mode.TRAIN:
+            return self.prepare_model()
+        return None
 
     def setup(self) -> None:  # noqa: B027 (optional hook)
         """Called once before the first step (model loading is `prepare_model`)."""

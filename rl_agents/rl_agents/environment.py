@@ -90,7 +90,7 @@ class Environment(ABC):
     @classmethod
     def create(cls, cfg: Config | dict[str, Any], **kwargs: Any) -> Environment:
         """An instance of the class named by `cfg.classname`."""
-        from rl_agents.registry import load_class   # (registry imports this module)
+        from rl_agents.registry import load_class  # (registry imports this module)
 
         cfg = Config(cfg) if not isinstance(cfg, Config) else cfg
         if "classname" not in cfg:

@@ -19,7 +19,7 @@ import importlib.util
 import sys
 import types
 
-from rl_agents import agent, envtools, environment, information, memory, spaces
+from rl_agents import agent, environment, envtools, information, memory, spaces
 
 _PALAESTRAI = {
     "palaestrai": {},

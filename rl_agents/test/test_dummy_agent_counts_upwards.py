@@ -1,4 +1,3 @@
-import numpy as np
 
 from rl_agents.agent import DummyBrain, DummyMuscle, DummyObjective, InMemoryBrainDumper, Mode
 from rl_agents.environment import Channel, Environment
@@ -72,8 +71,12 @@ def test_test_and_evaluate_modes_still_think_with_the_brain_in_test_mode():
         muscle = DummyMuscle(count_upwards=True)
         muscle.configure(seed=1, mode=mode)
         seen = []
-        original = muscle.propose_actions
-        muscle.propose_actions = lambda s, a: (seen.append(muscle.mode), original(s, a))[1]
+
+        def propose(s, a, muscle=muscle, original=muscle.propose_actions, seen=seen):
+            seen.append(muscle.mode)
+            return original(s, a)
+
+        muscle.propose_actions = propose
         run_episode(env, muscle, DummyObjective(), InProcessBrainLink(brain))
         assert len(brain.calls) == 11
         assert {c[1] for c in brain.calls} == {Mode.TEST}   # EVALUATE thinks as TEST
