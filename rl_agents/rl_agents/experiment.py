@@ -31,6 +31,7 @@ environment's `params` are its cfg.
       - {name: train, mode: train, episodes: 200}
       - {name: test, mode: test, episodes: 20}
     output: experiment_results/arm_reach   # optional; --out wins
+    max_steps: 100                         # optional: end episodes after this many steps
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ class ExperimentSpec:
     agents: list[AgentSpec]
     phases: list[PhaseSpec]
     output: str | None = None
+    max_steps: int | None = None   # per episode, for environments that never say done
 
 
 def _need(mapping: dict[str, Any], key: str, where: str) -> Any:
@@ -169,8 +171,13 @@ def parse_experiment(doc: dict[str, Any]) -> ExperimentSpec:
         phases.append(PhaseSpec(str(p.get("name", f"phase{i}")), mode, episodes))
     if not phases:
         raise ValueError("experiment file: 'phases' must list at least one phase")
+    max_steps = doc.get("max_steps")
+    if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1):
+        raise ValueError(f"experiment file: 'max_steps' must be an integer >= 1, "
+                         f"got {max_steps!r}")
     return ExperimentSpec(str(doc.get("name", "experiment")), seeds, env_name,
-                          dict(env.get("params") or {}), agents, phases, doc.get("output"))
+                          dict(env.get("params") or {}), agents, phases, doc.get("output"),
+                          max_steps)
 
 
 def load_experiment(path: str | Path) -> ExperimentSpec:
@@ -198,7 +205,8 @@ def run_agent(spec: ExperimentSpec, agent: AgentSpec, seed: int,
                                                 "seed": seed * 1000 + m})
             for m in range(agent.muscles)]
     server = None
-    links: list[BrainLink]
+    links: list[BrainLink] = []
+    muscles = []
     try:
         brain_params = agent.params if agent.brain_params is None else agent.brain_params
         muscle_params = agent.params if agent.muscle_params is None else agent.muscle_params
@@ -212,7 +220,6 @@ def run_agent(spec: ExperimentSpec, agent: AgentSpec, seed: int,
             links = [BrainClient(server.endpoint, timeout_s=10.0) for _ in envs]
         else:
             links = [InProcessBrainLink(brain) for _ in envs]
-        muscles = []
         for m in range(agent.muscles):
             muscle = make_muscle(agent.muscle or agent.algorithm, f"{agent.uid}.{m}",
                                  muscle_params)
@@ -226,7 +233,8 @@ def run_agent(spec: ExperimentSpec, agent: AgentSpec, seed: int,
             for k in range(phase.episodes):
                 m = k % agent.muscles
                 result = run_episode(envs[m], muscles[m], objective, links[m],
-                                     seed=seed * 10**6 + episode, mode=phase.mode)
+                                     seed=seed * 10**6 + episode, mode=phase.mode,
+                                     max_steps=spec.max_steps)
                 rows.append(EpisodeRow(agent.uid, seed, phase.name, phase.mode.value, episode,
                                        muscles[m].uid, result.reward_return,
                                        result.objective_return, result.steps))
@@ -235,6 +243,8 @@ def run_agent(spec: ExperimentSpec, agent: AgentSpec, seed: int,
                     on_episode(rows[-1])
         return rows
     finally:
+        for muscle in muscles:
+            muscle.teardown()
         for env in envs:
             env.close()
         if server is not None:

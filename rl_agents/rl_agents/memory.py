@@ -27,10 +27,43 @@ from typing import Any
 import numpy as np
 
 
+class Series(np.ndarray):
+    """A 1-D float array with the pandas Series parts agents use: `iloc`, `values`,
+    `to_numpy()`, and (for a table row) lookup by column name, `row["uid"]`."""
+
+    def __new__(cls, values: Any, index: Sequence[str] | None = None) -> Series:
+        obj = np.asarray(values, dtype=np.float64).view(cls)
+        obj.index = list(index) if index is not None else None
+        return obj
+
+    def __array_finalize__(self, obj: Any) -> None:
+        self.index = None
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            if not self.index or key not in self.index:
+                raise KeyError(key)
+            key = self.index.index(key)
+        out = super().__getitem__(key)
+        return out.item() if isinstance(out, np.ndarray) and out.ndim == 0 else out
+
+    @property
+    def iloc(self) -> Series:
+        return self
+
+    @property
+    def values(self) -> np.ndarray:
+        return np.asarray(self)
+
+    def to_numpy(self) -> np.ndarray:
+        return np.asarray(self)
+
+
 class Table:
     """Rows x named columns of float64 (palaestrAI hands agents pandas DataFrames here;
-    this has the parts of that API agents use: `columns`, `t[uid]`, `values`,
-    `to_numpy()`, `iloc`, `sum`/`mean`/`min`/`max` with `axis`, `len`, `shape`, `empty`)."""
+    this has the parts of that API agents use: `columns`, `t[uid]` (a Series),
+    `values`, `to_numpy()`, `iloc` (a row is a Series indexed by column name),
+    `sum`/`mean`/`min`/`max` with `axis`, `len`, `shape`, `empty`)."""
 
     __slots__ = ("values", "columns")
 
@@ -65,9 +98,9 @@ class Table:
         except ValueError:
             raise KeyError(f"no column {name!r}; columns: {self.columns}") from None
 
-    def __getitem__(self, key: str | Sequence[str]) -> np.ndarray | Table:
+    def __getitem__(self, key: str | Sequence[str]) -> Series | Table:
         if isinstance(key, str):
-            return self.values[:, self._col(key)]
+            return Series(self.values[:, self._col(key)])
         idx = [self._col(k) for k in key]
         return Table(self.values[:, idx], list(key))
 
@@ -77,25 +110,28 @@ class Table:
     def __iter__(self) -> Iterator[str]:
         return iter(self.columns)
 
-    def items(self) -> Iterator[tuple[str, np.ndarray]]:
+    def items(self) -> Iterator[tuple[str, Series]]:
         for i, name in enumerate(self.columns):
-            yield name, self.values[:, i]
+            yield name, Series(self.values[:, i])
 
     @property
     def iloc(self) -> _ILoc:
         return _ILoc(self)
 
-    def sum(self, axis: int = 0) -> np.ndarray:
-        return self.values.sum(axis=axis)
+    def _reduce(self, values: np.ndarray, axis: int) -> Series:
+        return Series(values, self.columns if axis == 0 else None)
 
-    def mean(self, axis: int = 0) -> np.ndarray:
-        return self.values.mean(axis=axis)
+    def sum(self, axis: int = 0) -> Series:
+        return self._reduce(self.values.sum(axis=axis), axis)
 
-    def min(self, axis: int = 0) -> np.ndarray:
-        return self.values.min(axis=axis)
+    def mean(self, axis: int = 0) -> Series:
+        return self._reduce(self.values.mean(axis=axis), axis)
 
-    def max(self, axis: int = 0) -> np.ndarray:
-        return self.values.max(axis=axis)
+    def min(self, axis: int = 0) -> Series:
+        return self._reduce(self.values.min(axis=axis), axis)
+
+    def max(self, axis: int = 0) -> Series:
+        return self._reduce(self.values.max(axis=axis), axis)
 
     def __repr__(self) -> str:
         return f"Table(columns={self.columns}, rows={len(self)})"
@@ -107,9 +143,9 @@ class _ILoc:
     def __init__(self, table: Table) -> None:
         self.table = table
 
-    def __getitem__(self, key: Any) -> np.ndarray | Table:
-        if isinstance(key, (int, np.integer)):
-            return self.table.values[key]   # one row: its values in column order
+    def __getitem__(self, key: Any) -> Series | Table:
+        if isinstance(key, (int, np.integer)):   # one row, by column name or position
+            return Series(self.table.values[key], self.table.columns)
         return Table(self.table.values[key], self.table.columns)
 
 
