@@ -17,6 +17,11 @@ from typing import Any
 _MISSING = object()
 
 
+class ConfigKeyError(KeyError, AttributeError):
+    """A key the config does not have (a KeyError, as scicfg's; an AttributeError, so
+    hasattr() and getattr(cfg, key, default) work)."""
+
+
 class Config:
     """A mapping read and written as attributes; see the module docstring."""
 
@@ -35,13 +40,15 @@ class Config:
         values = object.__getattribute__(self, "_values")
         if key in values:
             return values[key]
-        raise AttributeError(f"config has no key {key!r}; keys: {sorted(values)}")
+        raise ConfigKeyError(f"config has no key {key!r}; keys: {sorted(values)}")
 
     def __setattr__(self, key: str, value: Any) -> None:
         self[key] = value
 
     def __getitem__(self, key: str) -> Any:
         head, _, rest = key.partition(".")
+        if head not in self._values:
+            raise ConfigKeyError(key)
         value = self._values[head]
         return value[rest] if rest else value
 

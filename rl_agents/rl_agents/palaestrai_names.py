@@ -6,8 +6,9 @@ import Brain, Muscle`, `from palaestrai.types import Box, Mode`) or for the
 runs unchanged in rl_agents: `install()` registers those module names
 (`palaestrai`, `palaestrai.agent`, `palaestrai.agent.brain`, ...,
 `palaestrai.types`, `palaestrai.util.exception`, `environments`,
-`environments.environment`, `environments.tools`) as views of rl_agents'
-classes — only for a name whose real package is not installed, so the real
+`environments.environment`, `environments.tools`, and `scicfg.SciConfig`,
+the config class environments take) as views of rl_agents' classes —
+only for a name whose real package is not installed, so the real
 palaestrAI, when present, always wins. `rl_agents.registry.load_class` (how
 experiment files and `--algorithm pkg.mod:Class` load custom classes) calls it
 before importing the named module.
@@ -19,7 +20,7 @@ import importlib.util
 import sys
 import types
 
-from rl_agents import agent, environment, envtools, information, memory, spaces
+from rl_agents import agent, config, environment, envtools, information, memory, spaces
 
 _PALAESTRAI = {
     "palaestrai": {},
@@ -75,6 +76,8 @@ _ENVIRONMENTS = {
         "defcfg": environment.defcfg},
 }
 
+_SCICFG = {"scicfg": {"SciConfig": config.Config}}
+
 
 def _installed(top: str) -> bool:
     module = sys.modules.get(top)
@@ -101,7 +104,8 @@ def _register(table: dict[str, dict[str, object]]) -> None:
 def install() -> list[str]:
     """Register the names whose real packages are missing; returns the tops registered."""
     done = []
-    for top, table in (("palaestrai", _PALAESTRAI), ("environments", _ENVIRONMENTS)):
+    for top, table in (("palaestrai", _PALAESTRAI), ("environments", _ENVIRONMENTS),
+                       ("scicfg", _SCICFG)):
         if not _installed(top):
             _register(table)
             if top == "environments":
