@@ -15,13 +15,13 @@ import sys
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import FloatingPointRange
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
+from node_kit import Params, run_node
 from rl_agents.agent import FileBrainDumper
 from rl_agents.registry import make_brain
-from rl_agents.ros_params import declare_agent_parameters, declare_read_only, spin_until_signal
+from rl_agents.ros_params import declare_agent_parameters, declare_read_only
 from rl_agents.transport import BrainServer
 
 
@@ -38,7 +38,8 @@ class BrainNode(Node):
             self, "model_dir", "", "Directory for stored brain states ('' = do not store).")
         store_period_s = float(declare_read_only(
             self, "store_period_s", 30.0, "Store the brain state this often (s).",
-            floating_point_range=[FloatingPointRange(from_value=0.1, to_value=86400.0)]))
+            low=0.1, high=86400.0))
+        Params.of(self).refuse_unknown()
         if not str(endpoint).startswith(("tcp://", "ipc://", "inproc://")):
             raise ValueError(f"parameter 'endpoint' must be a ZeroMQ endpoint such as "
                              f"tcp://127.0.0.1:5599, got {endpoint!r}")
@@ -88,7 +89,7 @@ class BrainNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Serve until SIGINT or SIGTERM; the brain stores on the way out (exit code 0)."""
-    return spin_until_signal(lambda context: BrainNode(context=context), args)
+    return run_node(BrainNode, args)
 
 
 if __name__ == "__main__":

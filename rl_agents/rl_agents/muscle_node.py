@@ -21,17 +21,17 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from std_msgs.msg import Float64
 
+from node_kit import Params, run_node
 from rl_agents.agent import FileBrainDumper, Mode
 from rl_agents.loop import InProcessBrainLink
 from rl_agents.muscle_runner import MuscleRunner
 from rl_agents.registry import make_brain, make_muscle, make_objective, parse_mapping
 from rl_agents.ros_environment import RosTopicEnvironment
-from rl_agents.ros_params import declare_agent_parameters, declare_read_only, spin_until_signal
+from rl_agents.ros_params import declare_agent_parameters, declare_read_only
 from rl_agents.transport import AsyncBrainLink, BrainClient, ProtocolVersionError
 
 
@@ -46,19 +46,16 @@ class MuscleNode(Node):
             return declare_read_only(self, name, default, description, **ranges)
 
         self.rate_hz = float(declare("rate_hz", 10.0, "Steps per second.",
-                                     floating_point_range=[FloatingPointRange(
-                                         from_value=0.1, to_value=1000.0)]))
+                                     low=0.1, high=1000.0))
         self.episode_steps = int(declare("episode_steps", 100, "Steps per episode.",
-                                         integer_range=[IntegerRange(
-                                             from_value=1, to_value=10**9, step=1)]))
+                                         low=1, high=10**9))
         mode = declare("mode", "train", "'train' (learn through the brain), 'test' or "
                        "'evaluate' (act with the stored model; the brain does not learn).")
         self.brain_endpoint = declare("brain_endpoint", "tcp://127.0.0.1:5599",
                                       "ZeroMQ endpoint of the brain; '' runs the brain in "
                                       "this node.")
         timeout_s = float(declare("brain_timeout_s", 2.0, "Wait for a brain reply (s).",
-                                  floating_point_range=[FloatingPointRange(
-                                      from_value=0.001, to_value=600.0)]))
+                                  low=0.001, high=600.0))
         self.model_dir = declare("model_dir", "", "Directory of stored brain states: loaded "
                                  "in test mode; the in-process brain also stores there.")
         reward = declare("reward_function", "arm_reach",
@@ -69,6 +66,7 @@ class MuscleNode(Node):
                             "'scaled_reward', or a class 'pkg.module:Class'.")
         objective_params = declare("objective_params", "", "Objective parameters (YAML mapping).")
         muscle_id = declare("muscle_id", "", "Muscle id towards the brain (default: node name).")
+        Params.of(self).refuse_unknown()
         try:
             self.mode = Mode.parse(mode)
         except ValueError as exc:
@@ -168,7 +166,7 @@ class MuscleNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Act until SIGINT or SIGTERM; then hold, tear down, exit 0."""
-    return spin_until_signal(lambda context: MuscleNode(context=context), args)
+    return run_node(MuscleNode, args)
 
 
 if __name__ == "__main__":

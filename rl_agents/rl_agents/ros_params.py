@@ -1,8 +1,8 @@
 """Parameters the `muscle` and `brain` nodes share: the agent and its channels.
 
 Every parameter of both nodes is read once at start and declared read-only
-(`ros2 param set` is refused with the reason, never "successful" and ignored):
-`declare_read_only` is how they are declared.
+through node_kit's Params (`ros2 param set` is refused with the reason, never
+"successful" and ignored); unknown parameters fail the start.
 """
 
 from __future__ import annotations
@@ -10,21 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 
+from node_kit import Params
 from rl_agents.channels import ActuatorChannelSpec, SensorChannelSpec, parse_topic_types
 from rl_agents.information import ActuatorInformation, SensorInformation
 from rl_agents.registry import check_algorithm, parse_mapping
 
-READ_ONLY_REASON = "read at start: restart the node to change it"
-
 
 def declare_read_only(node: Node, name: str, default: Any, description: str,
-                      **ranges: Any) -> Any:
-    """Declare a parameter that is read once at start (read-only descriptor)."""
-    return node.declare_parameter(name, default, ParameterDescriptor(
-        description=f"{description} ({READ_ONLY_REASON}.)", read_only=True, **ranges)).value
+                      low: float | None = None, high: float | None = None) -> Any:
+    """Declare a parameter that is read once at start (read-only, node_kit.Params)."""
+    return Params.of(node).declare(name, default, description, low=low, high=high)
 
 
 @dataclass
@@ -90,40 +87,3 @@ def declare_agent_parameters(node: Node) -> AgentParameters:
     return AgentParameters(algorithm, params, sensor_specs, actuator_specs, types, int(seed),
                            own_brain, own_muscle)
 
-
-def spin_until_signal(make_node: Any, args: list[str] | None = None) -> int:
-    """Run one node until SIGINT or SIGTERM, then destroy it while its context is still
-    valid (a final hold command still goes out) and shut down: exit code 0, no traceback.
-    `make_node()` errors (a bad parameter) are printed as one line; exit code 2."""
-    import signal
-    import threading
-
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
-    from rclpy.signals import SignalHandlerOptions
-
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set())
-                for sig in (signal.SIGINT, signal.SIGTERM)}
-    context = rclpy.Context()
-    rclpy.init(args=args, context=context, signal_handler_options=SignalHandlerOptions.NO)
-    node = None
-    try:
-        try:
-            node = make_node(context)
-        except ValueError as exc:
-            print(f"error: {exc}", flush=True)
-            return 2
-        executor = SingleThreadedExecutor(context=context)
-        executor.add_node(node)
-        while not stop.is_set() and context.ok():
-            executor.spin_once(timeout_sec=0.1)
-        executor.remove_node(node)
-        executor.shutdown()
-        return 0
-    finally:
-        if node is not None:
-            node.destroy_node()
-        context.try_shutdown()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

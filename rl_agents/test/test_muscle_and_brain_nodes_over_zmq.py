@@ -105,6 +105,12 @@ def test_nodes_end_cleanly_on_sigint_and_sigterm(sig, ros_context, executor, spi
         assert child.wait(timeout=20) == 0
         output = child.stdout.read()
         assert "Traceback" not in output and "Error" not in output, output
+    # and a node that cannot start says why in one line
+    bad = start_process(["python", "-m", "rl_agents.brain_node", "--ros-args",
+                         "-p", "algorithm:=no_such:Brain", *common])
+    assert bad.wait(timeout=20) == 1
+    output = bad.stdout.read()
+    assert "cannot import 'no_such'" in output and "Traceback" not in output, output
     assert spin_until(executor, lambda: list(arm.commands[-1].deltas) == [0.0, 0.0],
                       timeout_s=5)
 
@@ -125,8 +131,9 @@ def test_parameters_are_read_only_and_say_why(ros_context, tmp_path):
                 result = node.set_parameters([Parameter(name, value=value)])[0]
                 assert not result.successful, name
                 assert "read-only" in result.reason or "read only" in result.reason, name
-                assert node.describe_parameter(name).read_only, name
-                assert "restart the node" in node.describe_parameter(name).description, name
+                descriptor = node.describe_parameter(name)
+                assert descriptor.read_only, name
+                assert "restart the node" in descriptor.additional_constraints, name
     finally:
         muscle.destroy_node()
         brain.destroy_node()
