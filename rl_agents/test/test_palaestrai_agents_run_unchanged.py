@@ -18,6 +18,7 @@ In rl_agents they are named by `module:Class` (an experiment file, too).
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -27,7 +28,7 @@ import numpy as np
 import pytest
 
 from rl_agents.agent import FileBrainDumper, Mode
-from rl_agents.experiment import parse_experiment, run_experiment
+from rl_agents.experiment import main as experiment_main
 from rl_agents.loop import InProcessBrainLink, run_episode
 from rl_agents.registry import make_brain, make_environment, make_muscle, make_objective
 
@@ -151,17 +152,32 @@ def test_palaestrai_dummy_agent_runs_the_same(palaestrai, tmp_path):
     assert ours["dumps"] == theirs["dumps"] and "brain.bin" in theirs["dumps"]
 
 
+EXPERIMENT_FILE = """\
+name: ported
+seeds: [1]
+max_steps: 15
+environment: {name: "reach_env:PointReach", params: {reward_channel: reward}}
+agents:
+  - uid: reacher
+    brain: {name: "reach_agent:RandomSearchBrain", params: {step_size: 0.2}}
+    muscle: {name: "reach_agent:LinearMuscle", params: {noise: 0.05, seed: 7}}
+    objective: {name: "reach_agent:RewardObjective"}
+phases:
+  - {name: train, mode: train, episodes: 40}
+  - {name: test, mode: test, episodes: 2}
+  - {name: evaluate, mode: evaluate, episodes: 1}
+"""
+
+
 def test_experiment_file_names_the_custom_agent_by_module_and_class(palaestrai, tmp_path,
                                                                      monkeypatch):
     theirs = palaestrai(REACH, tmp_path / "palaestrai")
     monkeypatch.syspath_prepend(str(AGENTS_DIR))
-    spec = parse_experiment({
-        "name": "ported", "seeds": [SEED],
-        "environment": ENVIRONMENT,
-        "agents": [{"uid": UID, "brain": REACH["brain"], "muscle": REACH["muscle"],
-                    "objective": REACH["objective"]}],
-        "phases": [{"name": p["mode"], **p} for p in REACH["phases"]],
-        "max_steps": STEPS})
-    rows = run_experiment(spec, progress=False)
-    assert [r.reward_return for r in rows] == theirs["episodes"]
-    assert [r.mode for r in rows] == ["train"] * 40 + ["test"] * 2 + ["evaluate"]
+    path = tmp_path / "ported.yaml"
+    path.write_text(EXPERIMENT_FILE)
+    assert experiment_main([str(path), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    with open(tmp_path / "out" / "learning_curve.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["mode"] for r in rows] == ["train"] * 40 + ["test"] * 2 + ["evaluate"]
+    assert np.allclose([float(r["return"]) for r in rows], theirs["episodes"], rtol=1e-5)
+    assert (tmp_path / "out" / "learning_curve.png").stat().st_size > 0
