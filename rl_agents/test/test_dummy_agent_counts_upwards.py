@@ -111,3 +111,34 @@ def test_statistics_are_popped_per_step():
     muscle.add_statistics("loss", 1.0)
     assert muscle.pop_statistics() == {"loss": 1.0}
     assert muscle.pop_statistics() == {}
+
+
+def test_pretrain_runs_on_replayed_rows_then_the_memory_starts_fresh():
+    class Replaying(DummyBrain):
+        def pretrain(self):
+            self.pretrained_on = len(self.memory)
+
+    brain = Replaying()
+    for i in range(5):   # experience from an earlier run, appended before set-up
+        brain.memory.append_vectors([float(i)], [0.0], [1.0], muscle_id="old")
+    brain.configure([], [], 0)
+    assert brain.pretrained_on == 5 and len(brain.memory) == 0
+    assert brain.evaluate_rollouts("run", "run-0", 0, "agent", 3) is None
+
+
+def test_the_muscle_is_torn_down_once_by_its_runner():
+    from rl_agents.muscle_runner import MuscleRunner
+
+    class Tidy(DummyMuscle):
+        def teardown(self):
+            self.torn = getattr(self, "torn", 0) + 1
+
+    muscle = Tidy(count_upwards=True)
+    muscle.configure(uid="tidy")
+    brain = DummyBrain()
+    brain.configure([], [], 0)
+    runner = MuscleRunner(muscle, DummyObjective(), InProcessBrainLink(brain))
+    assert runner.episode(Counter()).steps == 10
+    runner.close()
+    runner.close()
+    assert muscle.torn == 1

@@ -181,3 +181,17 @@ def test_experiment_file_names_the_custom_agent_by_module_and_class(palaestrai, 
     assert [r["mode"] for r in rows] == ["train"] * 40 + ["test"] * 2 + ["evaluate"]
     assert np.allclose([float(r["return"]) for r in rows], theirs["episodes"], rtol=1e-5)
     assert (tmp_path / "out" / "learning_curve.png").stat().st_size > 0
+
+
+def test_spaces_behave_as_palaestrai_s(reference_python):
+    """to_vector (Discrete one-hot), reshape_to_space, Box.scale, len, Discrete.shape,
+    contains, and seeded sampling (gymnasium's draws) agree with palaestrAI's types."""
+    python = reference_python("palaestrai", ["palaestrai==3.5.18"])
+    probe = AGENTS_DIR / "spaces_probe.py"
+    theirs = json.loads(subprocess.run([str(python), str(probe)], capture_output=True,
+                                       text=True, check=True, timeout=120).stdout)
+    ours = json.loads(subprocess.run([sys.executable, str(probe), "--rl-agents"],
+                                     capture_output=True, text=True, check=True,
+                                     timeout=120).stdout)
+    assert ours == theirs
+    assert theirs["discrete"][2] == [0.0, 0.0, 1.0, 0.0]
