@@ -104,6 +104,7 @@ class MuscleWorker:
         step = None
         self.last_objective = None
         data = None
+        sensor_now = flat_values(sensors)
         if self._previous is not None:
             prev_sensors, prev_setpoints, data, sensor_vec, actuator_vec = self._previous
             if rewards is not None:
@@ -122,7 +123,7 @@ class MuscleWorker:
                 self.last_objective = value
                 if value is not None:
                     step = Step(sensor_vec, actuator_vec, reward_vec, value,
-                                flat_values(sensors), bool(done), bool(terminal),
+                                sensor_now, bool(done), bool(terminal),
                                 [r.uid for r in rewards])
         self._send(data, step)
         muscle = self.muscle
@@ -140,8 +141,7 @@ class MuscleWorker:
         if done:
             self._previous = None
         else:
-            self._previous = (sensors, setpoints, data, flat_values(sensors),
-                              flat_values(setpoints))
+            self._previous = (sensors, setpoints, data, sensor_now, flat_values(setpoints))
         return setpoints, stats
 
 

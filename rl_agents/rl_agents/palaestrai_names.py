@@ -113,3 +113,12 @@ def install() -> list[str]:
                 sys.modules["environments"].tools = envtools
             done.append(top)
     return done
+
+
+def uninstall() -> None:
+    """Remove the views `install()` registered (tests)."""
+    for name in [n for n, m in sys.modules.items()
+                 if getattr(m, "__rl_agents_view__", False)]:
+        del sys.modules[name]
+    if sys.modules.get("environments.tools") is envtools:
+        del sys.modules["environments.tools"]

@@ -19,8 +19,16 @@ from pathlib import Path
 
 import pytest
 
+from rl_agents import palaestrai_names
 from rl_agents.config import Config
 from rl_agents.environment import Channel, Environment, defcfg
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _views_of_palaestrai_removed_after():
+    yield
+    palaestrai_names.uninstall()
+
 
 PROBE = Path(__file__).resolve().parent / "reference_agents" / "environments_probe.py"
 

@@ -27,12 +27,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rl_agents import palaestrai_names
 from rl_agents.agent import FileBrainDumper, Mode
 from rl_agents.experiment import main as experiment_main
 from rl_agents.loop import InProcessBrainLink, run_episode
 from rl_agents.registry import make_brain, make_environment, make_muscle, make_objective
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _views_of_palaestrai_removed_after():
+    yield
+    palaestrai_names.uninstall()
+    sys.path[:] = [p for p in sys.path if p != str(AGENTS_DIR)]
+    for name in ("reach_agent", "reach_env"):
+        sys.modules.pop(name, None)
+
 
 AGENTS_DIR = Path(__file__).resolve().parent / "reference_agents"
 SEED, UID, STEPS = 1, "reacher", 15
