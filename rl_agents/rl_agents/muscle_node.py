@@ -66,6 +66,8 @@ class MuscleNode(Node):
                             "'scaled_reward', or a class 'pkg.module:Class'.")
         objective_params = declare("objective_params", "", "Objective parameters (YAML mapping).")
         muscle_id = declare("muscle_id", "", "Muscle id towards the brain (default: node name).")
+        brain_class = declare("brain_class", "", "The in-process brain (brain_endpoint ''): "
+                              "an algorithm or 'pkg.module:Class'; '' = algorithm.")
         Params.of(self).refuse_unknown()
         try:
             self.mode = Mode.parse(mode)
@@ -92,7 +94,7 @@ class MuscleNode(Node):
         if self.brain_endpoint:
             link = AsyncBrainLink(BrainClient(self.brain_endpoint, timeout_s=timeout_s))
         else:
-            self.brain = make_brain(agent.algorithm, agent.agent_params
+            self.brain = make_brain(brain_class or agent.algorithm, agent.agent_params
                                     if agent.brain_params is None else agent.brain_params)
             self.brain.configure(agent.sensor_infos(), agent.actuator_infos(), agent.seed,
                                  loaders, name=self.get_name(), load=bool(loaders))

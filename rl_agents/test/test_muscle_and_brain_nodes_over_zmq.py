@@ -5,6 +5,7 @@ import pytest
 from rclpy.parameter import Parameter
 from rl_arm_peer import ARM_ACTUATORS, ARM_SENSORS, ARM_TOPIC_TYPES, ArmPeer
 
+from rl_agents import palaestrai_names
 from rl_agents.brain_node import BrainNode
 from rl_agents.muscle_node import MuscleNode
 
@@ -146,6 +147,16 @@ def test_custom_classes_are_named_by_module_and_class(ros_context):
         assert type(brain.brain).__name__ == "DummyBrain"
     finally:
         brain.destroy_node()
+    muscle = MuscleNode(context=ros_context, parameter_overrides=overrides({
+        **agent_params("palaestrai.agent.dummy_muscle:DummyMuscle"), "brain_endpoint": "",
+        "muscle_params": "{count_upwards: true}",
+        "brain_class": "palaestrai.agent.dummy_brain:DummyBrain"}))
+    try:
+        assert type(muscle.muscle).__name__ == "DummyMuscle" and muscle.muscle.count_upwards
+        assert type(muscle.brain).__name__ == "DummyBrain"
+    finally:
+        muscle.destroy_node()
+        palaestrai_names.uninstall()
     with pytest.raises(ValueError, match="parameter 'algorithm'.*cannot import 'no_such'"):
         BrainNode(context=ros_context, parameter_overrides=overrides({
             **agent_params("no_such:Brain"), "endpoint": "tcp://127.0.0.1:0"}))
