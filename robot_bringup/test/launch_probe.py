@@ -21,6 +21,9 @@ try:
 except ImportError as error:  # setup says why (BRAINSTEM_ROS2_TOOLS)
     MISSING_LAUNCH = f"launch_pytest is not installed ({error}): make setup installs the ROS " \
                      "2 tools from BRAINSTEM_ROS2_TOOLS (a source folder or 'upstream')"
+    if os.environ.get("BRAINSTEM_ROS2_TOOLS", "none") != "none":
+        # Asked for (CI sets it): a missing tool is a failure, not a skip.
+        raise ImportError(MISSING_LAUNCH) from error
 
 TRACEBACK = re.compile(r"Traceback \(most recent call last\)")
 
