@@ -496,7 +496,8 @@ def rows_to_cycle(rows: Any, *, max_timesteps: int = MAX_TIMESTEPS,
     fast = _plain_rows(rows, max_neurons)
     if fast is not None:
         times, ids, block = fast
-        return _gather(times, ids, [], max_timesteps, block)
+        return _in_order(times, ids, block, max_timesteps) \
+            or _gather(times, ids, [], max_timesteps, block)
     times, ids, bits_of_row = _checked_rows(rows, max_neurons)
     return _gather(times, ids, bits_of_row, max_timesteps)
 
@@ -527,6 +528,24 @@ def _plain_rows(rows: Sequence[Any], max_neurons: int
     if array.size and array.max() > 1:
         return None
     return times, ids, array.reshape(len(rows), width)
+
+
+def _in_order(times: list[int], ids: list[str], block: np.ndarray, max_timesteps: int
+              ) -> CycleRasters | None:
+    """The rows as servers send them, population after population, each with t = 0, 1,
+    ... T − 1: the block is the [P, T, n] stack as it is. None when they are not so."""
+    steps = times.index(0, 1) if times.count(0) > 1 else len(times)
+    if steps > max_timesteps or len(times) % steps:
+        return None
+    count = len(times) // steps
+    if times != list(range(steps)) * count:
+        return None
+    populations = ids[::steps]
+    if ids != [p for p in populations for _ in range(steps)] \
+            or len(set(populations)) != count:
+        return None
+    stack = block.reshape(count, steps, block.shape[1])
+    return CycleRasters(np.arange(steps, dtype=np.int64), populations, list(stack))
 
 
 def _checked_rows(rows: Sequence[Any], max_neurons: int

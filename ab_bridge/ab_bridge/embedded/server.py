@@ -52,8 +52,8 @@ NAMESPACE = "/ab"
 #:   runs when its answers are in. Clients answer at once with what they have, so their
 #:   inputs are as old as the time since they arrived: with a camera on its own clock, up to
 #:   a frame period.
-#: - "inputs": the next cycle's io:need goes out as soon as a cycle's inputs are in (before
-#:   it computes), and a cycle runs as soon as its own inputs are in: a client that answers
+#: - "inputs": the next cycle's io:need goes out as soon as a cycle's outputs are out (its
+#:   cycle:update), and a cycle runs as soon as its own inputs are in: a client that answers
 #:   when a fresh sensor frame arrives (ab_bridge's brain_session with `fresh_inputs`) paces
 #:   the brain by its sensor, each cycle starting on a frame. Never faster than real time: a
 #:   cycle starts at most one period ahead of its slot, so a client that answers at once
@@ -566,19 +566,6 @@ class BrainServer:
                 run.answered.clear()
                 run.received.clear()
                 run.arrived.clear()
-                if by_inputs:
-                    if self.realtime:    # at most one period ahead of its slot
-                        delay = next_start - period_s - time.monotonic()
-                        if delay > 0:
-                            await asyncio.sleep(delay)
-                        next_start = max(next_start + period_s, time.monotonic() - period_s)
-                    if run.stopping:
-                        break
-                    # The next cycle's need goes out now: the client gets it while this
-                    # cycle computes, and answers when its next sensor frame arrives.
-                    # (This cycle's rasters are made: answers to it change the next one.)
-                    need_sent = run.cycle + 1
-                    await self._emit_need(run, need_sent)
                 t0 = time.perf_counter()
                 result = run.network.run_cycle(rasters)   # on the loop: see __init__
                 run.last_cycle_ms = (time.perf_counter() - t0) * 1000.0
@@ -597,6 +584,20 @@ class BrainServer:
                                     for o in graph.outputs},
                     "computeMs": round(run.last_cycle_ms, 3)},
                     room=run.run_id, namespace=NAMESPACE)
+                if by_inputs:
+                    # The next cycle's need goes out now, after this cycle's outputs (not
+                    # before its compute, where emitting it delayed them), and the client
+                    # answers when its next sensor frame arrives. The next cycle can start
+                    # no earlier than its need: at most one period ahead of its slot.
+                    if self.realtime:
+                        delay = next_start - period_s - time.monotonic()
+                        if delay > 0:
+                            await asyncio.sleep(delay)
+                        next_start = max(next_start + period_s, time.monotonic() - period_s)
+                    if run.stopping:
+                        break
+                    need_sent = run.cycle
+                    await self._emit_need(run, need_sent)
                 if run.network.learning_enabled and \
                         time.monotonic() - self._last_save > self.save_interval_s:
                     self._last_save = time.monotonic()
