@@ -97,6 +97,53 @@ def contract_of(graph: BrainGraph) -> dict[str, Any]:
     }
 
 
+class OutputRows(str):
+    """A cycle:update's `outputs`, rows {"t", "id", "bits"}, rendered as JSON at once from
+    the rasters (`json` holds the text; the str itself is a placeholder that
+    `_PacketJSON.dumps` replaces): the JSON encoder would visit 1,280 ints one by one."""
+
+    json: str
+
+    @classmethod
+    def of(cls, outputs: dict[str, np.ndarray]) -> OutputRows:
+        rows = []
+        for oid, raster in outputs.items():
+            middle = ',"id":' + json.dumps(oid) + ',"bits":['
+            steps, n = raster.shape
+            width = max(2 * n - 1, 0)
+            text = np.full((steps, width), ord(","), dtype=np.uint8)
+            text[:, ::2] = (raster != 0) + ord("0")
+            bits = text.tobytes().decode("ascii")
+            rows += ['{"t":' + str(t) + middle + bits[t * width:(t + 1) * width] + "]}"
+                     for t in range(steps)]
+        rendered = cls(_ROWS_PLACEHOLDER)
+        rendered.json = "[" + ",".join(rows) + "]"
+        return rendered
+
+
+_ROWS_PLACEHOLDER = "\x00outputs\x00"
+_ROWS_QUOTED = json.dumps(_ROWS_PLACEHOLDER)
+
+
+class _PacketJSON:
+    """json for the server's packets: the standard module, except that OutputRows go in
+    as their rendered text."""
+
+    loads = staticmethod(json.loads)
+
+    @staticmethod
+    def dumps(obj: Any, **kwargs: Any) -> str:
+        text = json.dumps(obj, **kwargs)
+        if isinstance(obj, list) and len(obj) == 2 and isinstance(obj[1], dict) \
+                and isinstance(obj[1].get("outputs"), OutputRows):
+            text = text.replace(_ROWS_QUOTED, obj[1]["outputs"].json, 1)
+        return text
+
+
+class _ServerPacket(FastPacket):
+    json = _PacketJSON
+
+
 @dataclass
 class Run:
     """One running brain session."""
@@ -153,7 +200,7 @@ class BrainServer:
         # weight files are written on this thread.
         self.worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="brain-save")
         self.sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins=[],
-                                        serializer=FastPacket,
+                                        serializer=_ServerPacket,
                                         # Each client's events in arrival order, on the
                                         # loop, without a task per message.
                                         async_handlers=False,
@@ -576,8 +623,7 @@ class BrainServer:
                 run.cycle += 1
                 run.received, run.received_next = run.received_next, set()
                 run.arrived.clear()
-                rows = [{"t": t, "id": oid, "bits": raster[t].tolist()}
-                        for oid, raster in result.outputs.items() for t in range(graph.gamma)]
+                rows = OutputRows.of(result.outputs)
                 await self.sio.emit("cycle:update", {
                     "runId": run.run_id, "cycle": cycle, "outputs": rows,
                     "spikeCounts": {o.id: result.spike_counts[o.population]
