@@ -38,7 +38,8 @@ TINY = np.float32(1e-30)
 
 @njit(cache=True, nogil=True)
 def run_cycle(v, i_syn, refractory, decay_syn, decay_m, rest_drive, bias_drive, syn_gain,
-              v_reset, v_th, refractory_steps, noise, noise_col, spontaneous, drive, spikes,
+              v_reset, v_th, refractory_steps, noise, noise_scale, noise_col, spontaneous,
+              drive, spikes,
               ring, ring_base, pop_of, pop_proj_ptr, pop_proj, proj_pre_start, proj_row_base,
               proj_syn_range, row_ptr, pre, post, delay, weights,
               learn, proj_layer, x_tr, y_tr, x_hist, x_decay, y_decay, layer_x, layer_y,
@@ -68,7 +69,7 @@ def run_cycle(v, i_syn, refractory, decay_syn, decay_m, rest_drive, bias_drive, 
             u = u + current * syn_gain[i]
             col = noise_col[i]
             if col >= 0:
-                u = u + noise[k, col]
+                u = u + noise[k, col] * noise_scale[col]   # σ√dt·ξ, rounded, then added
             if refractory[i] > 0:
                 u = v_reset[i]
                 refractory[i] -= 1
@@ -190,25 +191,34 @@ def potentiate(spikes, proj_layer, proj_row_base, proj_syn_range, row_ptr, post,
         total = pot_total[pot_offset[p]:pot_offset[p] + n_pre]
         c, lo, hi = step[layer], w_lo[layer], w_hi[layer]
         rewarded = c != 0.0
+        is_centered = centered[layer]
         for local in range(n_pre):
             base = local * width
             r = proj_row_base[p] + local
-            usual = total[local] if centered[layer] else np.float32(0.0)
+            usual = total[local]
             start, stop = row_ptr[r], row_ptr[r + 1]
             # (the loops are written out per case: a branch inside keeps them slow)
-            if rewarded:
+            if rewarded and is_centered:
                 for s in range(start, stop):
                     j = post[s]
                     e = e_hat[s] + _gain(table, base, spike_code[j], spikes, j, gamma) \
                         - usual * rate[layer, j]
                     e_hat[s] = e
                     weights[s] = min(max(weights[s] + c * e, lo), hi)
-            else:
+            elif rewarded:
+                for s in range(start, stop):
+                    j = post[s]
+                    e = e_hat[s] + _gain(table, base, spike_code[j], spikes, j, gamma)
+                    e_hat[s] = e
+                    weights[s] = min(max(weights[s] + c * e, lo), hi)
+            elif is_centered:
                 for s in range(start, stop):
                     j = post[s]
                     e_hat[s] += _gain(table, base, spike_code[j], spikes, j, gamma) \
                         - usual * rate[layer, j]
-
+            else:
+                for s in range(start, stop):
+                    e_hat[s] += _gain(table, base, spike_code[post[s]], spikes, post[s], gamma)
 
 @njit(cache=True, nogil=True, inline="always")
 def _gain(table, base, code, spikes, j, gamma):
