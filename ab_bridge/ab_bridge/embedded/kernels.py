@@ -41,7 +41,7 @@ def run_cycle(v, i_syn, refractory, decay_syn, decay_m, rest_drive, bias_drive, 
               v_reset, v_th, refractory_steps, noise, noise_scale, noise_col, spontaneous,
               drive, spikes,
               ring, ring_base, pop_of, pop_proj_ptr, pop_proj, proj_pre_start, proj_row_base,
-              proj_syn_range, row_ptr, pre, post, delay, weights,
+              proj_syn_range, row_ptr, post, delay, weights,
               learn, proj_layer, x_tr, y_tr, x_hist, x_decay, y_decay, layer_x, layer_y,
               c_plus, c_minus, centered, ybar, e_hat, pot_offset, pot_table, pot_total,
               spike_code):
