@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from socketio import packet
 
-from ab_bridge.embedded.server import OutputRows, _ServerPacket
+from ab_bridge.embedded.server import OutputRows, ServerPacket
 
 
 @settings(max_examples=60, deadline=None)
@@ -22,7 +22,7 @@ def test_rendered_rows_encode_like_the_row_dicts(shapes: dict, seed: int) -> Non
     rows = [{"t": t, "id": pid, "bits": raster[t].tolist()}
             for pid, raster in rasters.items() for t in range(raster.shape[0])]
     payload = {"runId": "r", "cycle": 7, "spikeCounts": {"x": 1}, "computeMs": 0.5}
-    ours = _ServerPacket(packet.EVENT, namespace="/ab",
+    ours = ServerPacket(packet.EVENT, namespace="/ab",
                          data=["cycle:update", {**payload, "outputs": OutputRows.of(rasters)}])
     plain = packet.Packet(packet.EVENT, namespace="/ab",
                           data=["cycle:update", {**payload, "outputs": rows}])
