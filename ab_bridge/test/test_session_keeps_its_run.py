@@ -75,7 +75,10 @@ def test_a_restarted_brain_gets_a_new_run_with_the_same_options(tmp_path):
         assert wait_until(lambda: brain.run_id not in ("", first_run) and any(
             c.run_id == brain.run_id for c in list(recorder.cycles)), timeout_s=60), \
             (recorder.errors[-5:], recorder.holds[-5:])
-        assert brain.stats.runs_lost == 1 and brain.stats.runs_started == 2
+        # A server shutting down may drop the run before it stops listening: the session
+        # then starts one there that the restarted server does not know either.
+        assert brain.stats.runs_lost >= 1, (recorder.holds, recorder.errors[-6:])
+        assert brain.stats.runs_started == brain.stats.runs_lost + 1
         assert any("lost" in h and first_run in h for h in recorder.holds)
     finally:
         brain.close()
