@@ -35,6 +35,7 @@ import numpy as np
 import socketio
 from aiohttp import web
 
+from ab_bridge.embedded.device import DeviceBrain
 from ab_bridge.embedded.encoders import (
     EncodeError,
     encode_feedback,
@@ -130,7 +131,8 @@ class BrainServer:
     def __init__(self, graphs: list[BrainGraph], state_dir: str | Path, *,
                  api_key: str | None = None, seed: int | None = None, learning: bool = True,
                  deadline_ms: float = 50.0, realtime: bool = True,
-                 save_interval_s: float = 30.0) -> None:
+                 save_interval_s: float = 30.0, device_api_key: str | None = None,
+                 device_brain: str | Path | None = None) -> None:
         if not graphs:
             raise ValueError("the brain server needs at least one graph")
         self.graphs = {g.project: g for g in graphs}
@@ -163,6 +165,12 @@ class BrainServer:
         self.sio.attach(self.app)
         self._routes()
         self._events()
+        # The Prima-Lux device API (SDK 0.4) beside this protocol: device.py.
+        self.device = DeviceBrain(self.state_dir / "device", api_key=device_api_key,
+                                  realtime=realtime, learning=learning, seed=seed)
+        if device_brain:
+            self.device.install_file(device_brain)
+        self.device.mount(self.app)
         self.runner: web.AppRunner | None = None
         self.port = 0
         self._last_save = time.monotonic()
@@ -219,7 +227,8 @@ class BrainServer:
 
     @web.middleware
     async def _auth_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        if request.path.startswith("/api") and not self._key_ok(
+        if request.path.startswith("/api") and not self.device.owns(request.path) \
+                and not self._key_ok(
                 [request.headers.get("x-api-key"),
                  self._bearer(request.headers.get("Authorization"))]):
             return web.json_response({"ok": False, "error": "missing or invalid API key "
@@ -621,6 +630,7 @@ class BrainServer:
         """Stop every run (saving weights), then the HTTP server."""
         for run in list(self.runs.values()):
             await self.stop_run(run)
+        await self.device.close()
         await self.sio.shutdown()           # disconnect clients so the HTTP side can close
         if self.runner is not None:
             await self.runner.cleanup()
@@ -682,6 +692,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="how long a cycle waits for its inputs (default 50)")
     parser.add_argument("--free-run", action="store_true",
                         help="do not pace cycles to real time (gamma x dt per cycle)")
+    parser.add_argument("--device-api-key", default=os.environ.get("AB_DEVICE_API_KEY"),
+                        help="Prima-Lux device API: require this plx_ key (default: "
+                             "$AB_DEVICE_API_KEY; none = any plx_ key)")
+    parser.add_argument("--device-brain", default=None,
+                        help="Prima-Lux device API: install this brain.abdesign.json at start")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
@@ -689,9 +704,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server = build_server(args.graph, args.state_dir, api_key=args.api_key, seed=args.seed,
                               learning=not args.no_learning, deadline_ms=args.deadline_ms,
-                              realtime=not args.free_run)
+                              realtime=not args.free_run, device_api_key=args.device_api_key,
+                              device_brain=args.device_brain)
     except GraphError as exc:
         print(f"error: invalid brain graph: {exc}", flush=True)
+        return 2
+    except ValueError as exc:     # the device's brain design (DesignError) or its key
+        print(f"error: device: {exc}", flush=True)
         return 2
 
     async def serve() -> None:
