@@ -591,6 +591,7 @@ class DeviceBrain:
                    for name, values in self.values.items()}
         t0 = time.perf_counter()
         result = network.run_cycle(rasters, record_all=bool(installed.clear_sources))
+        self.last_result = result
         self.stats.last_cycle_ms = (time.perf_counter() - t0) * 1000.0
         active: list[list[str]] = [[] for _ in range(steps)]
         for output in installed.design.outputs:
@@ -651,6 +652,9 @@ class DeviceBrain:
                     await response.write(sse("error", {"message": f"cursor {cursor} is ahead "
                                                        f"of the device ({history.last_sequence})"}))
                     return response
+                if position < history.first_sequence - 1:
+                    await response.write(self._gap(position, history))
+                    return response
             else:
                 position = history.first_sequence - 1 if replay else history.last_sequence
             await response.write(sse("hello", {"cursor": f"{epoch}:{position}", "epoch": epoch,
@@ -661,11 +665,8 @@ class DeviceBrain:
                                                        "(run or reset-dynamics): start a "
                                                        "fresh session"}))
                     return response
-                if position < history.first_sequence - 1:
-                    await response.write(sse("gap", {
-                        "message": f"frames {position + 1}..{history.first_sequence - 1} are "
-                                   "no longer retained", "from": position + 1,
-                        "to": history.first_sequence - 1}))
+                if position < history.first_sequence - 1:    # fell behind the history
+                    await response.write(self._gap(position, history))
                     return response
                 records = history.since(position)
                 if records:
@@ -680,6 +681,12 @@ class DeviceBrain:
         finally:
             self._streams.pop(id(request), None)
         return response
+
+    @staticmethod
+    def _gap(position: int, history: FrameHistory) -> bytes:
+        return sse("gap", {"message": f"frames {position + 1}..{history.first_sequence - 1} "
+                                      "are no longer retained", "from": position + 1,
+                           "to": history.first_sequence - 1})
 
     def drop_streams(self) -> int:
         """Cut every open output stream's connection (as a network drop would); returns
