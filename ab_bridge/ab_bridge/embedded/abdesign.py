@@ -33,9 +33,9 @@ Prima-Lux's physics):
   -INH_REFERENCE x strength / n_source; `feedback` connections have a 3 ms delay, others
   1 ms; an inhibitory connection into an output also clears it (device.py);
 - plastic (reward-modulated STDP, covariance form, learning.py): the excitatory
-  connections into the targets of a reward input's connections, or, for a reward input
-  with no connections, every excitatory connection into an output. The layer id of a
-  plastic connection is `SOURCE->TARGET`.
+  connections leaving the OPUs a reward input connects to (the reward shapes what those
+  OPUs drive), or, for a reward input with no connections, every excitatory connection
+  into an output. The layer id of a plastic connection is `SOURCE->TARGET`.
 """
 
 from __future__ import annotations
@@ -127,13 +127,13 @@ class Design:
     def plastic_layers(self) -> dict[str, list[str]]:
         """Reward input -> the layer ids (`SOURCE->TARGET`) its rewards modulate."""
         by_reward: dict[str, list[str]] = {}
+        outputs = {n.name for n in self.outputs}
         for reward in self.reward_inputs:
             targets = {c.target for c in self.connections if c.source == reward.name}
-            if not targets:
-                targets = {n.name for n in self.outputs}
-            by_reward[reward.name] = [layer_id(c) for c in self.connections
-                                      if c.target in targets and c.type == "exc"
-                                      and not self.nodes[c.source].is_reward]
+            by_reward[reward.name] = [
+                layer_id(c) for c in self.connections
+                if c.type == "exc" and not self.nodes[c.source].is_reward
+                and (c.source in targets if targets else c.target in outputs)]
         return by_reward
 
 
