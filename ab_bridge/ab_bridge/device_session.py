@@ -50,8 +50,13 @@ import requests
 from ab_bridge.decoding import CycleRasters, DecodeError, Decoder
 from ab_bridge.device_inputs import DeviceInput, encode, frame_values, parse_device_inputs
 from ab_bridge.inputs import InputError, Provider, validate_frame
-from ab_bridge.session import CycleResult, SessionConfig, SessionError, SessionListener, \
-    SessionStats
+from ab_bridge.session import (
+    CycleResult,
+    SessionConfig,
+    SessionError,
+    SessionListener,
+    SessionStats,
+)
 
 KEY_ENV = "AB_DEVICE_API_KEY"
 URL_ENV = "AB_DEVICE_URL"
