@@ -27,6 +27,7 @@ from rclpy.qos import qos_profile_sensor_data
 
 from ab_bridge import session as core
 from ab_bridge.decoding import DecodeError, parse_mapping
+from ab_bridge.device_session import DeviceSession
 from ab_bridge.inputs import Provider
 from ab_bridge.ros_inputs import InputBinding, LatestMessages, frame_of, parse_inputs
 from ab_bridge.session import CycleResult, SessionConfig, SessionError, load_path_or_inline
@@ -45,6 +46,14 @@ class BrainSession(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("brain_session", **kwargs)
         text = ParameterDescriptor
+        self.protocol: str = self.declare_parameter("protocol", "realtime", text(
+            description="realtime: the Artificial Brains REST + Socket.IO runs (SDK 0.1); "
+                        "device: a Prima-Lux device (SDK 0.4; url = device origin, api_key "
+                        "or $AB_DEVICE_API_KEY = plx_ key, project_id = brain design). "
+                        "Fixed at start.", read_only=True)).value
+        if self.protocol not in ("realtime", "device"):
+            raise ValueError(f"parameter 'protocol' must be realtime or device, got "
+                             f"{self.protocol!r}")
         self.url: str = self.declare_parameter("url", "http://127.0.0.1:8765", text(
             description="Brain server URL (the /api base is derived from it).")).value
         self.project_id: str = self.declare_parameter("project_id", "demo_arm", text(
@@ -133,11 +142,16 @@ class BrainSession(Node):
         # sent them (no executor wake-up on the command path); this lock keeps them
         # from racing destroy_node.
         self._publish_lock = threading.Lock()
-        self.session = core.BrainSession(SessionConfig(
+        session_config = SessionConfig(
             url=self.url, project_id=self.project_id, api_key=api_key, namespace=namespace,
             decoder_mapping=mapping, policies_dir=policies_dir,
             use_reward_policy=use_reward_policy, reconnect_delay_s=reconnect_s,
-            reconnect_delay_max_s=reconnect_max_s), listener=self)
+            reconnect_delay_max_s=reconnect_max_s)
+        if self.protocol == "device":
+            self.session = DeviceSession(session_config, listener=self,
+                                         inputs=load_path_or_inline(inputs_text))
+        else:
+            self.session = core.BrainSession(session_config, listener=self)
         self.channels = list(self.session.decoder.channels)
         self.dt_s = 0.001
 
@@ -170,7 +184,9 @@ class BrainSession(Node):
 
     def _on_input(self, input_id: str, msg: Any, fresh: bool) -> None:
         self.latest.put(input_id, msg)
-        if fresh:
+        if self.protocol == "device":
+            self.session.input_arrived(input_id)    # posted as it arrives
+        elif fresh:
             # The answer to a need waiting for this message goes out right here.
             self.session.serve_pending()
 
@@ -322,6 +338,8 @@ class BrainSession(Node):
             "rewards_without_run": stats.rewards_without_run,
             "deviations_without_run": stats.deviations_without_run,
         }
+        if self.protocol == "device":
+            values.update(self.session.extra_diagnostics())
         status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()

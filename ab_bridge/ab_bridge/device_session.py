@@ -233,6 +233,7 @@ class DeviceSession:
         self._batch: list[dict[str, Any]] = []
         self.cursor: str | None = None
         self._lock = threading.Lock()
+        self._response: requests.Response | None = None
 
     def __repr__(self) -> str:
         return f"DeviceSession({self.link.base_url!r})"
@@ -353,6 +354,13 @@ class DeviceSession:
                 return ""
             self._running = False
             self._stop.set()
+        # No command after the hold: the stream reader ends first.
+        response = self._response
+        if response is not None:
+            response.close()
+        for thread in (self._reader, self._sender):
+            if thread is not None:
+                thread.join(timeout=5.0)
         self.listener.on_hold("run stopped")
         run_id = self.run_id
         try:
@@ -363,9 +371,6 @@ class DeviceSession:
                               self.stop_timeout_s, "STOPPED and idle")
         except SessionError as error:
             self._error(f"stop: {error}")
-        for thread in (self._reader, self._sender):
-            if thread is not None:
-                thread.join(timeout=5.0)
         self.stats.link = "stopped"
         return run_id
 
@@ -474,6 +479,7 @@ class DeviceSession:
                                   headers=self.link.headers, stream=True,
                                   params={"replay": 0, "cursor": self.cursor or ""},
                                   timeout=(self.config.request_timeout_s, 60.0)) as answer:
+                    self._response = answer
                     if answer.status_code != 200:
                         raise SessionError(f"output stream HTTP {answer.status_code}")
                     for kind, data, ident in self._events(answer):
@@ -490,8 +496,11 @@ class DeviceSession:
                         elif kind in ("gap", "reset", "error"):
                             self._stream_event(kind, data)
                             break
-            except (requests.RequestException, SessionError, ValueError) as error:
+            except (requests.RequestException, SessionError, ValueError, AttributeError,
+                    OSError) as error:     # (a response closed by stop() raises either)
                 lost = f"{type(error).__name__}: {error}"
+            finally:
+                self._response = None
             if self._stop.is_set():
                 return
             self.stats.link = "disconnected"
