@@ -8,7 +8,10 @@ results and holds to the same `SessionListener`):
   for RUNNING, then the output stream `GET /api/brain/stream` on a thread of its own;
 - inputs: each configured ROS input, when a message arrives, is turned into values
   (device_inputs.py), encoded into its named input population(s) and posted at once
-  (`POST /api/brain/sensor`) by a sender thread, in arrival order; never scheduled;
+  (`POST /api/brain/sensor`) by a sender thread; never scheduled. What arrives while a
+  post is under way goes out in the next one, one frame with the newest vector of every
+  population (an older one not yet sent is superseded and counted: the device acts on
+  the latest observation, not on a backlog);
 - outputs: each frame `{step, outputs: [{t, neurons: ["POP:i"]}]}` is one timestep; every
   `steps_per_command` steps (aligned on step numbers) are decoded per step by the decoder
   mapping into one CycleResult (`ActuatorCommand` with that many steps);
@@ -33,13 +36,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import queue
 import threading
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -49,6 +50,7 @@ import requests
 
 from ab_bridge.decoding import CycleRasters, DecodeError, Decoder
 from ab_bridge.device_inputs import DeviceInput, encode, frame_values, parse_device_inputs
+from ab_bridge.embedded.abdesign import bundled_design_path
 from ab_bridge.inputs import InputError, Provider, validate_frame
 from ab_bridge.session import (
     CycleResult,
@@ -62,7 +64,6 @@ KEY_ENV = "AB_DEVICE_API_KEY"
 URL_ENV = "AB_DEVICE_URL"
 DEFAULT_URL = "http://127.0.0.1:8765"
 FAULT_STATES = ("ERROR", "FAULT", "SAFE_MODE", "UNAVAILABLE")
-SENDER_QUEUE = 256
 
 
 def load_env_file(path: str | Path) -> dict[str, str]:
@@ -122,8 +123,7 @@ def load_brain_io(name: str) -> BrainIO:
     """The I/O contract of a design or contract file, or of a bundled design."""
     path = Path(name).expanduser()
     if not path.suffix:
-        path = Path(str(resources.files("ab_bridge.embedded") / "designs"
-                        / f"{name}.abdesign.json"))
+        path = bundled_design_path(name)
     try:
         raw = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
@@ -150,7 +150,7 @@ class DeviceStats(SessionStats):
     gaps: int = 0
     inputs_posted: int = 0
     input_errors: int = 0
-    inputs_dropped: int = 0         # the sender queue overflowed (the device too slow)
+    inputs_superseded: int = 0      # replaced by a newer one of its population before sent
     deviations_unsupported: int = 0
     latencies_s: deque = field(default_factory=lambda: deque(maxlen=2000))
 
@@ -228,7 +228,10 @@ class DeviceSession:
         self._stop = threading.Event()
         self._reader: threading.Thread | None = None
         self._sender: threading.Thread | None = None
-        self._outbox: queue.Queue = queue.Queue(SENDER_QUEUE)
+        # Observations waiting for the sender, newest per population: posted together
+        # as soon as the previous post is answered.
+        self._outbox: dict[str, tuple[float, list[float]]] = {}
+        self._outbox_changed = threading.Condition()
         self._pending_steps: deque = deque()  # (first step driven, post time) of inputs
         self._batch: list[dict[str, Any]] = []
         self.cursor: str | None = None
@@ -287,7 +290,7 @@ class DeviceSession:
         return {"protocol": "device", "steps": s.steps, "steps_lost": s.steps_lost,
                 "steps_repeated": s.steps_repeated, "stream_gaps": s.gaps,
                 "inputs_posted": s.inputs_posted, "input_errors": s.input_errors,
-                "inputs_dropped": s.inputs_dropped, "cursor": self.cursor or ""}
+                "inputs_superseded": s.inputs_superseded, "cursor": self.cursor or ""}
 
     def status(self) -> dict[str, Any]:
         return self.link.request("GET", "/api/status")
@@ -402,21 +405,29 @@ class DeviceSession:
         return self._running and self._queue(dict(body))
 
     def _queue(self, body: dict[str, list[float]]) -> bool:
-        try:
-            self._outbox.put_nowait((time.monotonic(), body))
-        except queue.Full:
-            self.stats.inputs_dropped += 1
-            self._error(f"device sensor queue full ({SENDER_QUEUE}): an observation was "
-                        "dropped; the device answers slower than inputs arrive")
-            return False
+        now = time.monotonic()
+        with self._outbox_changed:
+            for population, vector in body.items():
+                if population in self._outbox:
+                    self.stats.inputs_superseded += 1
+                    queued_s = self._outbox[population][0]   # it has waited since then
+                else:
+                    queued_s = now
+                self._outbox[population] = (queued_s, vector)
+            self._outbox_changed.notify()
         return True
 
     def _send_inputs(self) -> None:
         while not self._stop.is_set():
-            try:
-                queued_s, body = self._outbox.get(timeout=0.2)
-            except queue.Empty:
+            with self._outbox_changed:
+                if not self._outbox:
+                    self._outbox_changed.wait(0.2)
+                pending, self._outbox = self._outbox, {}
+            if not pending:
                 continue
+            body = {population: vector for population, (_, vector) in pending.items()}
+            sensors = [t for p, (t, _) in pending.items() if p not in self.io.rewards]
+            queued_s = min(sensors) if sensors else None
             try:
                 answer = self.link.request("POST", "/api/brain/sensor", self.link.sensors,
                                            json=body)
@@ -430,7 +441,7 @@ class DeviceSession:
                 continue
             self.stats.inputs_posted += 1
             step = answer.get("step")
-            if isinstance(step, int) and not any(p in self.io.rewards for p in body):
+            if isinstance(step, int) and queued_s is not None:
                 with self._lock:
                     self._pending_steps.append((step, queued_s))
 

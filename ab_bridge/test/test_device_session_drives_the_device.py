@@ -104,7 +104,9 @@ def test_session_drives_the_device_and_resumes_its_stream(device: ServerThread) 
         for _ in range(20):
             assert session.input_arrived("target")
             time.sleep(0.01)
-        assert wait_for(lambda: session.stats.inputs_posted >= 20)
+        # Each observation goes out, or is superseded by a newer one before it could.
+        assert wait_for(lambda: 4 * session.stats.inputs_posted
+                        + session.stats.inputs_superseded == 4 * 20)
         # Encoded as the SDK's cumulative population: neurons 0..int(v x 16) active, so
         # 0.8 -> 13 of 16, 0.4 -> 7, 0 -> 1.
         assert brain.values["E0_POS"].sum() == 13 and brain.values["E0_NEG"].sum() == 1

@@ -45,6 +45,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -277,6 +278,11 @@ def load_design(path: str | Path) -> Design:
     except (OSError, ValueError) as exc:
         raise DesignError(f"cannot read brain design {path}: {exc}") from exc
     return parse_design(raw)
+
+
+def bundled_design_path(name: str) -> Path:
+    """Path of a design shipped with the package (e.g. 'demo_arm')."""
+    return Path(str(resources.files("ab_bridge.embedded") / "designs" / f"{name}.abdesign.json"))
 
 
 def semantic_design(raw: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
+from ab_bridge.embedded.abdesign import bundled_design_path
 from ab_bridge.embedded.graph import GraphError, bundled_graph_path, load_graph
 from ab_bridge.embedded.server import BrainServer, ServerThread
 
@@ -54,6 +55,15 @@ class BrainServerNode(Node):
         realtime: bool = self.declare_parameter(
             "realtime", True, ParameterDescriptor(
                 description="Pace cycles to real time (gamma x dt each).")).value
+        device_brain: str = self.declare_parameter(
+            "device_brain", "", ParameterDescriptor(
+                description="Prima-Lux device API: a brain.abdesign.json to install at start, "
+                            "or the name of a bundled design (demo_arm); empty: none (build "
+                            "one with `ab build brain`).")).value
+        device_api_key: str = self.declare_parameter(
+            "device_api_key", "", ParameterDescriptor(
+                description="Prima-Lux device API key (plx_...); empty: $AB_DEVICE_API_KEY, "
+                            "or any plx_ key is accepted.")).value
         if not host:
             raise ValueError("parameter 'host' must not be empty")
         if not state_dir:
@@ -62,10 +72,17 @@ class BrainServerNode(Node):
             graph = load_graph(graph_path)
         except GraphError as exc:
             raise ValueError(f"parameter 'graph': {exc}") from exc
-        self.server = BrainServer([graph], state_dir, api_key=api_key or
-                                  os.environ.get("AB_API_KEY") or None,
-                                  seed=None if seed < 0 else seed, learning=learning,
-                                  deadline_ms=deadline_ms, realtime=realtime)
+        if device_brain and not device_brain.endswith(".json"):
+            device_brain = str(bundled_design_path(device_brain))
+        try:
+            self.server = BrainServer(
+                [graph], state_dir, api_key=api_key or os.environ.get("AB_API_KEY") or None,
+                seed=None if seed < 0 else seed, learning=learning, deadline_ms=deadline_ms,
+                realtime=realtime,
+                device_api_key=device_api_key or os.environ.get("AB_DEVICE_API_KEY") or None,
+                device_brain=device_brain or None)
+        except (ValueError, OSError) as exc:
+            raise ValueError(f"parameter 'device_brain' or 'device_api_key': {exc}") from exc
         self.thread = ServerThread(self.server, host, port)
         self.port = self.thread.start()
         self.project = graph.project
