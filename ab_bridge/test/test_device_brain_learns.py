@@ -1,5 +1,6 @@
 """The embedded device learns from a reward input population: a cue task (LEFT or RIGHT
-lit; the MOVE output's first half should be active for RIGHT, its second half for LEFT)
+lit for 200 ms at a time; the MOVE output's first half should be active for RIGHT, its
+second half for LEFT)
 rewarded through the SDK's reward_population encoding after every cycle, read from the
 bistable output's active neurons as a client reads them. The learning brain beats the
 same brain with learning off."""
@@ -45,7 +46,7 @@ def play(tmp: Path, learning: bool, seed: int, cycles: int) -> list[float]:
     rewards = []
     side = 1
     for cycle in range(cycles):
-        if cycle % 5 == 0:
+        if cycle % 20 == 0:      # a cue holds 200 ms, longer than the eligibility
             side = int(rng.choice([-1, 1]))
         brain.post_sensors({"LEFT": [float(side < 0)] * 4, "RIGHT": [float(side > 0)] * 4})
         brain._cycle(brain.steps_per_cycle)
@@ -64,7 +65,7 @@ def play(tmp: Path, learning: bool, seed: int, cycles: int) -> list[float]:
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_reward_population_teaches_the_cue_task(tmp_path: Path) -> None:
-    cycles = 1200
+    cycles = 2400
     learned = play(tmp_path / "learn", True, 3, cycles)
     frozen = play(tmp_path / "frozen", False, 3, cycles)
     tail = cycles // 5

@@ -28,12 +28,18 @@ def generate_launch_description() -> LaunchDescription:
     config = PathJoinSubstitution([FindPackageShare("robot_bringup"), "config"])
     use_sim = LaunchConfiguration("use_sim")
     sim_params = LaunchConfiguration("sim_params")
+    protocol_params = PathJoinSubstitution([config, ["brain_", LaunchConfiguration("protocol"), ".yaml"]])
     robot_description = (share / "urdf" / "arm.urdf").read_text()
     return LaunchDescription([
         DeclareLaunchArgument("namespace", default_value="",
                               description="ROS namespace of every node."),
         DeclareLaunchArgument("pi_port", default_value="8888",
                               description="Port of the virtual Pi (pigpio protocol)."),
+        DeclareLaunchArgument("protocol", default_value="realtime",
+                              choices=["realtime", "device"],
+                              description="How brain_session talks to the brain: realtime "
+                              "(REST + Socket.IO) or device (Prima-Lux); picks "
+                              "config/brain_<protocol>.yaml, layered after brain_params."),
         DeclareLaunchArgument("brain_url", default_value="http://127.0.0.1:8765",
                               description="URL of the (remote) brain."),
         DeclareLaunchArgument("use_sim", default_value="false",
@@ -75,14 +81,14 @@ def generate_launch_description() -> LaunchDescription:
             Node(package="detector_node", executable="detector", name="detector",
                  parameters=[LaunchConfiguration("detector_params")], output="screen"),
             Node(package="ab_bridge", executable="brain_server", name="brain_server",
-                 parameters=[LaunchConfiguration("brain_params"),
+                 parameters=[LaunchConfiguration("brain_params"), protocol_params,
                              {"graph": LaunchConfiguration("brain_graph")}], output="screen",
                  condition=IfCondition(LaunchConfiguration("embedded_brain"))),
             # A real camera has its own rate and a remote brain its own clock: the brain's
             # clock paces the cycles, each served the newest frame (brain.yaml's camera
             # pace is the simulation's).
             Node(package="ab_bridge", executable="brain_session", name="brain_session",
-                 parameters=[LaunchConfiguration("brain_params"),
+                 parameters=[LaunchConfiguration("brain_params"), protocol_params,
                              {"url": LaunchConfiguration("brain_url"), "fresh_inputs": "",
                               "run_options": ""}],
                  output="screen"),
@@ -91,7 +97,8 @@ def generate_launch_description() -> LaunchDescription:
             # command from the actuator_command arrivals around joint_states.
             Node(package="robot_bringup", executable="reward_from_detections",
                  name="reward_from_detections",
-                 parameters=[sim_params, {"use_ground_truth": use_sim, "judge_from":
+                 parameters=[sim_params, protocol_params,
+                             {"use_ground_truth": use_sim, "judge_from":
                                           PythonExpression(["'joint_motion' if '", use_sim,
                                                             "'.lower() == 'true' else "
                                                             "'commands'"])}],

@@ -25,6 +25,7 @@ def generate_launch_description() -> LaunchDescription:
     config = PathJoinSubstitution([FindPackageShare("robot_bringup"), "config"])
     sim_params = LaunchConfiguration("sim_params")
     brain_params = LaunchConfiguration("brain_params")
+    protocol_params = PathJoinSubstitution([config, ["brain_", LaunchConfiguration("protocol"), ".yaml"]])
     detector_params = LaunchConfiguration("detector_params")
     pilot_params = LaunchConfiguration("pilot_params")
     arguments = [
@@ -32,6 +33,11 @@ def generate_launch_description() -> LaunchDescription:
                               description="ROS namespace of every node."),
         DeclareLaunchArgument("pi_port", default_value="8888",
                               description="Port of the virtual Pi (pigpio protocol)."),
+        DeclareLaunchArgument("protocol", default_value="realtime",
+                              choices=["realtime", "device"],
+                              description="How brain_session talks to the brain: realtime "
+                              "(REST + Socket.IO) or device (Prima-Lux); picks "
+                              "config/brain_<protocol>.yaml, layered after brain_params."),
         DeclareLaunchArgument("brain_url", default_value="http://127.0.0.1:8765",
                               description="URL of the brain the session connects to."),
         DeclareLaunchArgument("brain_graph", default_value=str(bundled_graph_path("demo_arm")),
@@ -61,13 +67,16 @@ def generate_launch_description() -> LaunchDescription:
         Node(package="detector_node", executable="detector", name="detector",
              parameters=[detector_params], output="screen"),
         Node(package="ab_bridge", executable="brain_server", name="brain_server",
-             parameters=[brain_params, {"graph": LaunchConfiguration("brain_graph")}],
+             parameters=[brain_params, protocol_params,
+                         {"graph": LaunchConfiguration("brain_graph")}],
              output="screen", condition=IfCondition(LaunchConfiguration("embedded_brain"))),
         Node(package="ab_bridge", executable="brain_session", name="brain_session",
-             parameters=[brain_params, {"url": LaunchConfiguration("brain_url")}],
+             parameters=[brain_params, protocol_params,
+                         {"url": LaunchConfiguration("brain_url")}],
              output="screen"),
         Node(package="robot_bringup", executable="reward_from_detections",
-             name="reward_from_detections", parameters=[sim_params], output="screen"),
+             name="reward_from_detections", parameters=[sim_params, protocol_params],
+             output="screen"),
         Node(package="robot_bringup", executable="spike_raster", name="spike_raster",
              parameters=[sim_params], output="screen"),
         Node(package="rviz2", executable="rviz2", name="rviz2",

@@ -65,7 +65,7 @@ OUTPUT_TAU_M_MS = 8.0
 NOISE_STD = 0.05
 #: Learning of plastic connections (learning.py's LayerRule parameters).
 LEARNING = {"learning_rate": 0.002, "a_plus": 1.0, "a_minus": 0.3, "tau_plus_ms": 20.0,
-            "tau_minus_ms": 20.0, "tau_eligibility_ms": 60.0, "w_min": 0.0,
+            "tau_minus_ms": 20.0, "tau_eligibility_ms": 120.0, "w_min": 0.0,
             "reward_baseline_tau_cycles": 4.0, "max_advantage": 0.5, "centered": True,
             "rate_tau_cycles": 20.0}
 PLASTIC_W_MAX_FACTOR = 3.0   # w_max = factor x the connection's reference weight
