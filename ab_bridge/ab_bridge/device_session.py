@@ -38,7 +38,7 @@ import math
 import os
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -233,6 +233,7 @@ class DeviceSession:
         self._outbox: dict[str, tuple[float, list[float]]] = {}
         self._outbox_changed = threading.Condition()
         self._pending_steps: deque = deque()  # (first step driven, post time) of inputs
+        self._arrivals: OrderedDict[int, float] = OrderedDict()   # step -> frame arrival
         self._batch: list[dict[str, Any]] = []
         self.cursor: str | None = None
         self._lock = threading.Lock()
@@ -443,7 +444,11 @@ class DeviceSession:
             step = answer.get("step")
             if isinstance(step, int) and queued_s is not None:
                 with self._lock:
-                    self._pending_steps.append((step, queued_s))
+                    arrived = self._arrivals.get(step)
+                    if arrived is not None:    # its frame came before the answer did
+                        self._latency(arrived - queued_s)
+                    else:
+                        self._pending_steps.append((step, queued_s))
 
     def send_reward(self, cycle: int, global_reward: Any,
                     by_layer: Mapping[str, Any] | None = None) -> bool:
@@ -595,10 +600,16 @@ class DeviceSession:
 
     def _measure(self, step: int, now: float) -> None:
         with self._lock:
+            self._arrivals[step] = now
+            if len(self._arrivals) > 4096:
+                self._arrivals.popitem(last=False)
             while self._pending_steps and self._pending_steps[0][0] <= step:
                 _, posted = self._pending_steps.popleft()
-                self.stats.last_input_to_output_s = now - posted
-                self.stats.latencies_s.append(now - posted)
+                self._latency(now - posted)
+
+    def _latency(self, seconds: float) -> None:
+        self.stats.last_input_to_output_s = seconds
+        self.stats.latencies_s.append(seconds)
 
     def _flush(self, received_s: float) -> None:
         batch, self._batch = self._batch, []

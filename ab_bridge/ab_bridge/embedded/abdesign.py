@@ -63,6 +63,7 @@ INH_REFERENCE = 4.0
 FEEDBACK_DELAY_MS = 3.0
 OUTPUT_TAU_M_MS = 8.0
 NOISE_STD = 0.05
+OUTPUT_NOISE_STD = 0.35   # exploration: what the reward selects from
 #: Learning of plastic connections (learning.py's LayerRule parameters).
 LEARNING = {"learning_rate": 0.002, "a_plus": 1.0, "a_minus": 0.3, "tau_plus_ms": 20.0,
             "tau_minus_ms": 20.0, "tau_eligibility_ms": 120.0, "w_min": 0.0,
@@ -320,7 +321,7 @@ def design_graph(design: Design, *, steps_per_cycle: int, seed: int = 0,
                 "noise_std": NOISE_STD}})
         else:
             populations.append({"id": node.name, "size": node.neurons, "neuron": {
-                "tau_m_ms": OUTPUT_TAU_M_MS, "noise_std": NOISE_STD}})
+                "tau_m_ms": OUTPUT_TAU_M_MS, "noise_std": OUTPUT_NOISE_STD}})
     plastic = {layer for layers in design.plastic_layers().values() for layer in layers}
     projections = []
     for c in design.connections:
