@@ -187,6 +187,7 @@ class DeviceBrain:
         self.history: FrameHistory | None = None        # made on the event loop
         self._task: asyncio.Task | None = None
         self._streams: dict[int, web.Request] = {}
+        self._closing = False
         self._rng = np.random.default_rng(self.seed + 1)
         self.device_id = "embedded-" + hashlib.sha256(str(self.state_dir).encode()).hexdigest()[:8]
         self._load_installed()
@@ -659,7 +660,7 @@ class DeviceBrain:
                 position = history.first_sequence - 1 if replay else history.last_sequence
             await response.write(sse("hello", {"cursor": f"{epoch}:{position}", "epoch": epoch,
                                                "sequence": position, "state": self.state}))
-            while True:
+            while not self._closing:
                 if history.epoch != epoch:
                     await response.write(sse("reset", {"message": "the brain run changed "
                                                        "(run or reset-dynamics): start a "
@@ -699,6 +700,9 @@ class DeviceBrain:
         return dropped
 
     async def close(self) -> None:
-        """Stop a running brain (saving its state)."""
+        """Stop a running brain (saving its state) and end the open streams."""
         if self.state == "RUNNING":
             await self.stop(save=True)
+        self._closing = True
+        if self.history is not None:
+            self.history._wake()
