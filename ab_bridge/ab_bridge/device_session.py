@@ -209,6 +209,10 @@ class DeviceSession:
     def __init__(self, config: SessionConfig, listener: SessionListener, *,
                  inputs: Any = None, steps_per_command: int = 10,
                  stop_timeout_s: float = 60.0) -> None:
+        if config.policies_dir or config.use_reward_policy:
+            raise SessionError("policies_dir / use_reward_policy: the policies (contract "
+                               "files, reward and deviation policies) are the realtime "
+                               "protocol's; leave them empty on the device protocol")
         url, key = device_settings(config.url, config.api_key)
         self.config = config
         self.listener = listener
@@ -278,7 +282,8 @@ class DeviceSession:
         return self._running
 
     def defer_needs(self, ready: Any, max_wait_s: float) -> None:
-        """No needs on this protocol: every observation is posted as it arrives."""
+        raise SessionError("fresh_inputs: no io:need on the device protocol, every "
+                           "observation is posted as it arrives; leave it empty")
 
     def serve_pending(self) -> bool:
         return False

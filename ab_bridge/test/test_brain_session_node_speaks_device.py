@@ -50,8 +50,7 @@ def test_session_node_runs_a_device(device, ros_context, executor, spin_until, r
         Parameter("protocol", value="device"), Parameter("url", value=device.url),
         Parameter("api_key", value=KEY), Parameter("project_id", value="demo_arm"),
         Parameter("decoder_mapping", value=MAPPING), Parameter("inputs", value=INPUTS),
-        Parameter("auto_start", value=True), Parameter("diagnostics_period_s", value=0.2),
-        Parameter("fresh_inputs", value="target")])
+        Parameter("auto_start", value=True), Parameter("diagnostics_period_s", value=0.2)])
     probe = rclpy.create_node("probe", context=ros_context, namespace=ros_namespace)
     executor.add_node(node)
     executor.add_node(probe)
@@ -101,7 +100,12 @@ def test_session_node_runs_a_device(device, ros_context, executor, spin_until, r
     assert spin_until(executor, lambda: not any(commands[-1].deltas), 5)
 
 
-def test_unknown_protocol_is_refused(ros_context) -> None:
+def test_unknown_protocol_and_realtime_only_parameters_are_refused(device, ros_context) -> None:
     with pytest.raises(ValueError, match="'protocol' must be realtime or device"):
         BrainSession(context=ros_context,
                      parameter_overrides=[Parameter("protocol", value="carrier-pigeon")])
+    with pytest.raises(RuntimeError, match="fresh_inputs"):
+        BrainSession(context=ros_context, parameter_overrides=[
+            Parameter("protocol", value="device"), Parameter("url", value=device.url),
+            Parameter("api_key", value=KEY), Parameter("decoder_mapping", value=MAPPING),
+            Parameter("inputs", value=INPUTS), Parameter("fresh_inputs", value="target")])

@@ -187,6 +187,11 @@ def test_configuration_errors_name_what_is_wrong(device: ServerThread, monkeypat
         DeviceSession(SessionConfig(url=device.url, project_id="demo_arm", api_key=KEY,
                                     decoder_mapping=[{"node_id": "joint0", "channel": "j"}]),
                       listener)
+    with pytest.raises(SessionError, match="policies_dir"):
+        DeviceSession(SessionConfig(url=device.url, project_id="demo_arm", api_key=KEY,
+                                    use_reward_policy=True), listener)
+    with pytest.raises(SessionError, match="fresh_inputs"):
+        make_session(device, listener).defer_needs(lambda: True, 0.03)
     # The URL and key from a .env file (as the SDK's `ab run` names it in $AB_ENV).
     env = Path(device.server.state_dir) / ".env"
     env.write_text(f"AB_DEVICE_URL={device.url}/\nAB_DEVICE_API_KEY={KEY}\n")
