@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "scripts"))
-from refvenv import reference_python as _reference_python  # noqa: E402
+from refvenv import reference_python as _reference_python
 
 # Domain 0 (the default) is left to demos; 1..200 keeps Fast DDS ports valid.
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 200)))

@@ -4,7 +4,8 @@ and detections per second over the ROS topic path.
 - REST: POST /detect with a 640x480 JPEG over loopback (header autoupload: disabled), the
   same trivial logic on both sides (one fixed box per image; both decode the JPEG), each
   server in its own process, requests interleaved in rounds so noise hits both alike.
-  The reference runs from its own venv (.venv-bench/llnode, created here, pinned below).
+  The reference runs from its own venv (.venv-ref/llnode via scripts/refvenv.py, pinned in
+  detector_node/test/llnode_reference.py).
 - Topic: the `detector` node as its own process with the default colour-blob logic,
   fed 640x480 bgr8 frames on camera/image_raw; counts `detections` per second.
 
@@ -17,7 +18,6 @@ import http.client
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,137 +25,45 @@ import time
 
 import cv2
 import numpy as np
-import requests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REF_VENV = os.path.join(ROOT, ".venv-bench", "llnode")
-# learning-loop-node and what its detector's speed depends on, as resolved on 2026-11-23.
-REF_PINS = ["learning-loop-node==0.27.0", "fastapi==0.165.0", "starlette==1.10.0",
-            "uvicorn[standard]==0.54.0", "uvloop==0.23.0", "httptools==0.9.0",
-            "pydantic==2.14.3", "python-multipart==0.0.34", "pillow==12.3.0",
-            "python-socketio==5.18.1", "numpy==2.4.6"]
+sys.path.insert(0, os.path.join(ROOT, "detector_node", "test"))
+# The reference's pins, venv (.venv-ref/llnode) and offline start-up, shared with the
+# compatibility suite (detector_node/test/test_learning_loop_compat.py).
+from llnode_reference import (  # noqa: E402
+    REF_PINS,
+    model_json,
+    reference_python,
+    start_ours,
+    start_reference,
+    stop,
+)
+
 ROUNDS, PER_ROUND, WARMUP = 6, 100, 30
 TOPIC_SECONDS, PUBLISH_HZ = 8.0, 200.0
-
-REFERENCE_SERVER = '''
-import sys
-import uvicorn
-from learning_loop_node.data_classes import BoxDetection, ImageMetadata, ImagesMetadata
-from learning_loop_node.detector.detector_node import DetectorNode
-
-
-class FixedLogic:
-    def __init__(self, info):
-        self.version = info.version
-
-    def evaluate(self, image):
-        return ImageMetadata(box_detections=[BoxDetection(
-            category_name="target", x=10, y=20, width=30, height=40, model_name=self.version,
-            confidence=0.9)])
-
-    def batch_evaluate(self, images):
-        return ImagesMetadata(items=[self.evaluate(i) for i in images])
-
-
-class Factory:
-    model_format = "fixed"
-
-    async def build(self, info):
-        return FixedLogic(info)
-
-
-uvicorn.run(DetectorNode(name="bench", detector_factory=Factory()), host="127.0.0.1",
-            port=int(sys.argv[1]), log_level="warning")
-'''
 
 
 def progress(text: str) -> None:
     print(f"[bench/detector] {text}", flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def ensure_reference_venv() -> str:
-    python = os.path.join(REF_VENV, "bin", "python")
-    marker = os.path.join(REF_VENV, "pins.txt")
-    if os.path.exists(marker) and open(marker).read() == "\n".join(REF_PINS):
-        return python
-    progress(f"creating {REF_VENV} with {REF_PINS[0]} (once; takes a minute)")
-    shutil.rmtree(REF_VENV, ignore_errors=True)
-    base = getattr(sys, "_base_executable", sys.executable)
-    subprocess.run([base, "-m", "venv", REF_VENV], check=True)
-    subprocess.run([python, "-m", "pip", "install", "-q", *REF_PINS], check=True)
-    with open(marker, "w") as f:
-        f.write("\n".join(REF_PINS))
-    return python
-
-
-def model_json(version: str) -> dict:
-    return {"id": "bench-model", "host": "localhost", "organization": "bench", "project": "bench",
-            "version": version, "format": "fixed", "resolution": None,
-            "categories": [{"id": "target-id", "name": "target", "type": "box"}],
-            "parameters": {"detections": {"box_detections": [
-                {"category_name": "target", "x": 10, "y": 20, "width": 30, "height": 40,
-                 "model_name": version, "confidence": 0.9}]}}}
-
-
-def wait_ready(url: str, process: subprocess.Popen, timeout_s: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            about = requests.get(f"{url}/about", timeout=2).json()
-            if about.get("model_info"):
-                return
-        except (requests.RequestException, ValueError):
-            pass
-        time.sleep(0.3)
-    raise TimeoutError(f"{url} did not load its model within {timeout_s} s")
-
-
-def start_ours(work: str) -> tuple[subprocess.Popen, str]:
-    folder = os.path.join(work, "ours", "models", "1.0")
-    os.makedirs(folder)
-    with open(os.path.join(folder, "model.json"), "w") as f:
-        json.dump(model_json("1.0"), f)
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "detector_node.service", "--port", str(port), "--data-folder",
-         os.path.join(work, "ours"), "--model-folder", folder],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    wait_ready(url, process)
-    return process, url
-
-
-def start_reference(python: str, work: str) -> tuple[subprocess.Popen, str]:
-    data = os.path.join(work, "reference")
-    folder = os.path.join(data, "models", "1.0")
-    os.makedirs(folder)
+def start_servers(work: str) -> tuple[list[subprocess.Popen], str, str | None, str | None]:
+    """Ours and the reference, both configured by the reference's environment (offline Loop,
+    version control paused, the same fixed-detections model)."""
     info = model_json("1.0")
-    del info["parameters"], info["format"]
-    with open(os.path.join(folder, "model.json"), "w") as f:
-        json.dump(info, f)
-    os.symlink(folder, os.path.join(data, "current_model"))
-    script = os.path.join(work, "reference_server.py")
-    with open(script, "w") as f:
-        f.write(REFERENCE_SERVER)
-    port = free_port()
-    env = dict(os.environ, LOOP_ORGANIZATION="bench", LOOP_PROJECT="bench",
-               LOOP_HOST=f"127.0.0.1:{free_port()}",  # nothing listens: no Loop
-               DATA_FOLDER=data, VERSION_CONTROL_DEFAULT="pause", SKIP_REPEAT_ON_START="1")
-    for key in ("PYTHONPATH", "AMENT_PREFIX_PATH", "LD_LIBRARY_PATH", "VIRTUAL_ENV"):
-        env.pop(key, None)
-    process = subprocess.Popen([python, script, str(port)], env=env, cwd=work,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    wait_ready(url, process)
-    return process, url
+    os.makedirs(os.path.join(work, "ours"))
+    ours, ours_url, _ = start_ours(os.path.join(work, "ours"), info, VERSION_CONTROL_DEFAULT="pause")
+    try:
+        progress(f"reference: {REF_PINS[0]} from .venv-ref/llnode (made once; about 2 min)")
+        python = reference_python()
+        os.makedirs(os.path.join(work, "ref"))
+        ref, ref_url, _ = start_reference(python, os.path.join(work, "ref"), info,
+                                          VERSION_CONTROL_DEFAULT="pause", SKIP_REPEAT_ON_START="1")
+    except Exception as exc:  # report, keep our figures
+        error = f"{type(exc).__name__}: {exc}"
+        progress(f"reference detector unavailable: {error}")
+        return [ours], ours_url, None, error
+    return [ours, ref], ours_url, ref_url, None
 
 
 class DetectClient:
@@ -170,7 +78,7 @@ class DetectClient:
                      f"filename=\"frame.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n").encode() + \
             jpeg + f"\r\n--{boundary}--\r\n".encode()
         self.headers = {"Content-Type": f"multipart/form-data; boundary={boundary}",
-                        "autoupload": "disabled", "camera_id": "bench"}
+                        "autoupload": "disabled", "camera-id": "bench"}
         self.url = url
 
     def latencies_ms(self, count: int) -> list[float]:
@@ -201,19 +109,8 @@ def bench_rest(work: str) -> tuple[list[float], list[float] | None, str | None]:
     ok, buf = cv2.imencode(".jpg", test_frame(), [cv2.IMWRITE_JPEG_QUALITY, 90])
     jpeg = buf.tobytes()
     progress(f"test image: 640x480 JPEG, {len(jpeg)} bytes")
-    processes = []
-    reference_error = None
+    processes, ours_url, ref_url, reference_error = start_servers(work)
     try:
-        ours, ours_url = start_ours(work)
-        processes.append(ours)
-        ref_url = None
-        try:
-            python = ensure_reference_venv()
-            ref, ref_url = start_reference(python, work)
-            processes.append(ref)
-        except Exception as exc:  # report, keep our figures
-            reference_error = f"{type(exc).__name__}: {exc}"
-            progress(f"reference detector unavailable: {reference_error}")
         ours_ms: list[float] = []
         ref_ms: list[float] = []
         a = DetectClient(ours_url, jpeg)
@@ -233,11 +130,7 @@ def bench_rest(work: str) -> tuple[list[float], list[float] | None, str | None]:
         return ours_ms, ref_ms or None, reference_error
     finally:
         for process in processes:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop(process)
 
 
 def bench_topic(work: str) -> float:

@@ -5,8 +5,12 @@ Three processes, as on a robot: the virtual Pi (`python -m pilot_hw.virtual_pi`)
   1. the round-trip time of pigpio commands through the unmodified `pigpio` client
      (get_current_tick and write), p50/p99 in microseconds;
   2. input edges per second that reach a ROS subscriber of `gpio/edges`: the virtual Pi
-     generates bursts of button edges, the pilot publishes each one as a GpioEdge.
-The last line is JSON: roundtrip_p50_us, roundtrip_p99_us, events_per_s.
+     generates bursts of button edges, the pilot publishes each one as a GpioEdge;
+  3. what a gpiozero user pays per call through `PiGPIOFactory` (gpiozero 2.0.1 + pigpio
+     1.78 in .venv-ref/gpiozero), against the pigpio write under it, in the same run:
+     LED.toggle() and PWMLED.value = x, p50 in microseconds.
+The last line is JSON: roundtrip_p50_us, roundtrip_p99_us, events_per_s,
+gpiozero_led_toggle_p50_us, gpiozero_pwmled_value_p50_us.
 
     python bench/gpio.py [--commands 20000] [--events 30000]
 """
@@ -65,6 +69,41 @@ def measure_roundtrips(port: int, count: int) -> dict[str, tuple[float, float]]:
         results[name] = percentiles_us(samples)
     pi.stop()
     return results
+
+
+GPIOZERO_TIMING = """
+import json, sys, time
+from gpiozero import LED, PWMLED
+from gpiozero.pins.pigpio import PiGPIOFactory
+factory = PiGPIOFactory(host="127.0.0.1", port=int(sys.argv[1]))
+count = int(sys.argv[2])
+led, pwmled = LED(22, pin_factory=factory), PWMLED(23, pin_factory=factory)
+out = {}
+for name, call in (("led_toggle", lambda i: led.toggle()),
+                   ("pwmled_value", lambda i: setattr(pwmled, "value", (i % 100) / 100))):
+    for i in range(200):
+        call(i)
+    samples = []
+    for i in range(count):
+        t0 = time.perf_counter_ns()
+        call(i)
+        samples.append(time.perf_counter_ns() - t0)
+    samples.sort()
+    out[name] = samples[len(samples) // 2] / 1000
+led.close(); pwmled.close(); factory.close()
+print(json.dumps(out))
+"""
+
+
+def measure_gpiozero(port: int, count: int) -> dict[str, float]:
+    """p50 microseconds per gpiozero call through PiGPIOFactory, in its reference venv."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from refvenv import reference_python
+
+    python = reference_python("gpiozero", ["gpiozero==2.0.1", "pigpio==1.78", "colorzero==2.0"])
+    done = subprocess.run([str(python), "-c", GPIOZERO_TIMING, str(port), str(count)],
+                          capture_output=True, text=True, timeout=600, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def measure_events(port: int, total: int, burst: int) -> tuple[float, int, int]:
@@ -147,12 +186,18 @@ def main() -> None:
             print(f"[gpio] round trip {name:5s}: p50 {p50:7.1f} us  p99 {p99:7.1f} us")
         events_per_s, received, lost = measure_events(port, args.events, args.burst)
         print(f"[gpio] edges delivered to ROS: {received} ({lost} lost), {events_per_s:.0f} /s")
+        gz = measure_gpiozero(port, args.commands // 4)
+        print(f"[gpio] gpiozero via PiGPIOFactory: LED.toggle p50 {gz['led_toggle']:.1f} us, "
+              f"PWMLED.value p50 {gz['pwmled_value']:.1f} us (pigpio write under them: "
+              f"p50 {roundtrips['write'][0]:.1f} us)")
     finally:
         daemon.terminate()
         daemon.wait(timeout=30)
     p50, p99 = roundtrips["tick"]
     print(json.dumps({"roundtrip_p50_us": round(p50, 1), "roundtrip_p99_us": round(p99, 1),
-                      "events_per_s": round(events_per_s, 1)}))
+                      "events_per_s": round(events_per_s, 1),
+                      "gpiozero_led_toggle_p50_us": round(gz["led_toggle"], 1),
+                      "gpiozero_pwmled_value_p50_us": round(gz["pwmled_value"], 1)}))
 
 
 if __name__ == "__main__":

@@ -1,20 +1,25 @@
 #!/usr/bin/env python3
-"""Benchmark: environment steps per second through rl_agents' muscle -> brain path.
+"""Benchmark: environment steps per second through rl_agents' muscle -> brain path,
+against palaestrAI 3.5.18 on the same work.
 
-1. in one process: DummyMuscle -> DummyBrain through InProcessBrainLink;
-2. across processes: the brain in `python -m rl_agents.brain_server`, the muscle
-   here, over ZeroMQ on loopback, one request/reply per step (the JSON figure),
-   and pipelined through AsyncBrainLink as the muscle node does (printed);
-3. the same dummy experiment in palaestrAI (pinned below), in its own venv
-   under .venv-bench/palaestrai (created on first run): palaestrAI's
-   DummyEnvironment / DummyBrain / DummyMuscle / DummyObjective, where brain and
-   muscle also live in separate processes and talk over ZeroMQ. Its start-up
-   (process spawning, store set-up) is taken out by timing two run lengths:
-   steps/s = (long - short steps) / (long - short seconds).
+1. rl_agents in one process: DummyMuscle -> DummyBrain through InProcessBrainLink;
+2. rl_agents across processes: the brain in `python -m rl_agents.brain_server`, the
+   muscle here, over ZeroMQ on loopback, one request/reply per step, and pipelined
+   through AsyncBrainLink as the muscle node does (printed);
+3. palaestrAI in its reference venv (scripts/refvenv.py, `.venv-ref/palaestrai`,
+   made on first use: minutes), twice:
+   a. its experiment runner (`palaestrai experiment-start`): DummyEnvironment,
+      DummyBrain / DummyMuscle / DummyObjective, brain and muscle in separate
+      processes over ZeroMQ. One episode per run (with two episodes the runner
+      never ends here); its start-up (~30 s: processes, store) is taken out by
+      timing two episode lengths: steps/s = (long - short steps) / (long - short s);
+   b. its agent runtime driven directly in one process (its Learner and
+      RolloutWorker with the broker replaced by calls, as rl_agents' tests do).
 
-The environment is the same on both sides: 10 sensors in [0, 1], 10 Discrete(100)
-actuators, a random reward, episodes of EPISODE_STEPS steps.
-`speedup` = steps_per_s_zmq / reference_steps_per_s (both cross-process).
+The work is the same everywhere: 10 sensors in [0, 1], 10 Discrete(100)
+actuators, a random reward, the Dummy agent. `speedup` = steps_per_s_zmq /
+reference_steps_per_s (3a; both cross-process); `speedup_inproc` =
+steps_per_s_inproc / reference_runtime_steps_per_s (3b; both in one process).
 Last line: one JSON object.
 """
 
@@ -36,6 +41,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "rl_agents"))
 
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from refvenv import ReferenceVenvError, reference_python  # noqa: E402
+
 from rl_agents.agent import DummyBrain, DummyMuscle, DummyObjective  # noqa: E402
 from rl_agents.environment import Assessment, Channel, Environment  # noqa: E402
 from rl_agents.information import ActuatorInformation  # noqa: E402
@@ -44,12 +53,11 @@ from rl_agents.spaces import Discrete  # noqa: E402
 from rl_agents.transport import AsyncBrainLink, BrainClient  # noqa: E402
 
 PALAESTRAI_VERSION = "3.5.18"
-VENV = ROOT / ".venv-bench" / "palaestrai"
-SETUP_BUDGET_S = 15 * 60
 EPISODE_STEPS = 100
 INPROC_STEPS = 20_000
 ZMQ_STEPS = 10_000
-REFERENCE_EPISODES = (2, 12)   # short and long palaestrAI runs
+REFERENCE_STEPS = (100, 1100)   # short and long one-episode palaestrAI runs
+RUNTIME_STEPS = 3000            # palaestrAI's agent runtime, driven in one process
 
 
 def say(text: str) -> None:
@@ -121,36 +129,34 @@ class PipelinedLink:
 
     def __init__(self, endpoint: str) -> None:
         self.link = AsyncBrainLink(BrainClient(endpoint, timeout_s=10.0),
-                                   max_pending=ZMQ_STEPS * 2)
-        self.last = 0
+                                   max_pending=ZMQ_STEPS * 4)
+        self.sent = 0
+        self.answered = 0
 
-    def think(self, muscle_id, data, step):
-        self.link.submit(muscle_id, data, step)
+    def think(self, muscle_id, data, step, mode=None):
+        self.link.submit(muscle_id, data, step, mode)
+        self.sent += 1
         updates = self.link.updates()
-        if updates:
-            self.last = int(updates[-1])
-            return updates[-1]
-        return None
+        self.answered += len(updates)
+        return updates[-1] if updates else None
 
-    def drain(self, expected: int, timeout_s: float = 60.0) -> None:
+    def drain(self, timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s
-        while self.last < expected and time.monotonic() < deadline:
+        while self.answered < self.sent and time.monotonic() < deadline:
             time.sleep(0.001)
-            updates = self.link.updates()
-            if updates:
-                self.last = int(updates[-1])
+            self.answered += len(self.link.updates())
 
 
 def bench_zmq_pipelined(endpoint: str) -> float:
     link = PipelinedLink(endpoint)
     started = time.perf_counter()
     done = play_episodes(link, ZMQ_STEPS, muscle_id="pipelined")
-    link.drain(done)   # until the brain has answered every step
+    link.drain()   # until the brain has answered every request
     elapsed = time.perf_counter() - started
     link.link.close()
-    if link.last < done:
-        say(f"pipelined: the brain answered {link.last} of {done} steps")
-    return link.last / elapsed
+    if link.answered < link.sent:
+        say(f"pipelined: the brain answered {link.answered} of {link.sent} requests")
+    return done * link.answered / link.sent / elapsed
 
 
 def bench_zmq() -> tuple[float, float]:
@@ -178,34 +184,17 @@ def bench_zmq() -> tuple[float, float]:
 
 
 def ensure_palaestrai() -> Path | None:
-    """The venv's python with palaestrAI installed, or None (and the reason printed)."""
-    python = VENV / "bin" / "python"
-    marker = VENV / f".palaestrai-{PALAESTRAI_VERSION}"
-    if marker.exists():
-        return python
+    """The reference venv's python with palaestrAI, or None (and the reason printed)."""
+    say(f"palaestrAI {PALAESTRAI_VERSION} in .venv-ref/palaestrai (made on first use: "
+        f"minutes, ~75 packages)")
     started = time.monotonic()
-    if not python.exists():
-        say(f"creating {VENV}")
-        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(VENV)], check=True)
-        subprocess.run([str(python), "-m", "ensurepip", "-q"], check=True)
-    say(f"installing palaestrai=={PALAESTRAI_VERSION} and its dependencies "
-        f"(pandas, dask, sqlalchemy, gymnasium, ...; several minutes on first run)")
     try:
-        done = subprocess.run([str(python), "-m", "pip", "install", "-q",
-                               "--disable-pip-version-check",
-                               f"palaestrai=={PALAESTRAI_VERSION}"],
-                              capture_output=True, text=True,
-                              timeout=max(60.0, SETUP_BUDGET_S - (time.monotonic() - started)))
-    except subprocess.TimeoutExpired:
-        say(f"palaestrAI did not install within {SETUP_BUDGET_S / 60:.0f} min")
+        python = reference_python("palaestrai", [f"palaestrai=={PALAESTRAI_VERSION}"])
+    except ReferenceVenvError as exc:
+        say(f"palaestrAI failed to install: {exc}")
         return None
-    if done.returncode != 0:
-        errors = [ln for ln in done.stderr.splitlines() if "ERROR" in ln] or \
-            done.stderr.splitlines()[-3:]
-        say("palaestrAI failed to install: " + " | ".join(errors[:3]))
-        return None
-    marker.touch()
-    return python
+    say(f"palaestrAI venv ready after {time.monotonic() - started:.0f} s")
+    return Path(python)
 
 
 RUN_FILE = textwrap.dedent("""\
@@ -248,12 +237,12 @@ RUN_FILE = textwrap.dedent("""\
     """)
 
 
-def palaestrai_run(python: Path, workdir: Path, episodes: int, timeout_s: float
+def palaestrai_run(python: Path, workdir: Path, steps: int, timeout_s: float
                    ) -> tuple[float, int]:
-    """Wall time of one palaestrAI dummy run of `episodes` x EPISODE_STEPS steps."""
+    """Wall time of one palaestrAI dummy run: one episode of `steps` steps."""
     ids = ", ".join(f"myenv.{i}" for i in range(10))
-    run_file = workdir / f"run_{episodes}.yml"
-    run_file.write_text(RUN_FILE.format(episodes=episodes, steps=EPISODE_STEPS, ids=ids))
+    run_file = workdir / f"run_{steps}.yml"
+    run_file.write_text(RUN_FILE.format(episodes=1, steps=steps, ids=ids))
     started = time.perf_counter()
     returncode, out = run_group([str(python.parent / "palaestrai"), "-c",
                                  str(workdir / "runtime.yml"), "experiment-start", str(run_file)],
@@ -262,7 +251,7 @@ def palaestrai_run(python: Path, workdir: Path, episodes: int, timeout_s: float
     if returncode != 0:
         raise RuntimeError(f"palaestrai exited {returncode}: "
                            + " | ".join(out.strip().splitlines()[-5:]))
-    return elapsed, episodes * EPISODE_STEPS
+    return elapsed, steps
 
 
 def kill_session(sid: int, timeout_s: float = 10.0) -> None:
@@ -310,10 +299,7 @@ def run_group(args: list[str], cwd: Path, timeout_s: float) -> tuple[int, str]:
     return child.returncode, log.read_text(errors="replace")
 
 
-def bench_palaestrai() -> float | None:
-    python = ensure_palaestrai()
-    if python is None:
-        return None
+def bench_palaestrai(python: Path) -> float | None:
     with tempfile.TemporaryDirectory(prefix="bench-rl-palaestrai-") as tmp:
         workdir = Path(tmp)
         port = free_port()
@@ -330,9 +316,9 @@ def bench_palaestrai() -> float | None:
         if code != 0:
             say("palaestrai database-create failed: " + " | ".join(out.strip().splitlines()[-3:]))
         try:
-            short_s, short_steps = palaestrai_run(python, workdir, REFERENCE_EPISODES[0], 180)
+            short_s, short_steps = palaestrai_run(python, workdir, REFERENCE_STEPS[0], 300)
             say(f"palaestrAI: {short_steps} steps in {short_s:.1f} s (start-up included)")
-            long_s, long_steps = palaestrai_run(python, workdir, REFERENCE_EPISODES[1], 900)
+            long_s, long_steps = palaestrai_run(python, workdir, REFERENCE_STEPS[1], 900)
             say(f"palaestrAI: {long_steps} steps in {long_s:.1f} s (start-up included)")
         except subprocess.TimeoutExpired as exc:
             say(f"palaestrAI dummy experiment could not run: the run did not end within "
@@ -348,6 +334,82 @@ def bench_palaestrai() -> float | None:
     return (long_steps - short_steps) / (long_s - short_s)
 
 
+RUNTIME_DRIVER = textwrap.dedent("""\
+    import asyncio, random, sys, time
+    import numpy as np
+    from palaestrai.agent import (ActuatorInformation, DummyBrain, DummyMuscle,
+                                  DummyObjective, RewardInformation, SensorInformation)
+    from palaestrai.agent.learner import Learner
+    from palaestrai.agent.rollout_worker import RolloutWorker
+    from palaestrai.core.protocol import AgentUpdateRequest, MuscleUpdateRequest
+    from palaestrai.types import Box, Discrete, Mode
+
+    steps, episode_steps = int(sys.argv[1]), int(sys.argv[2])
+    rng = random.Random(0)
+    s_spaces = [Box(0.0, 1.0, shape=()) for _ in range(10)]
+    a_spaces = [Discrete(100) for _ in range(10)]
+    run = dict(experiment_run_id="b", experiment_run_instance_id="b0", experiment_run_phase=0)
+    brain = DummyBrain()
+    brain.sensors = [SensorInformation(np.float64(0), sp, str(i)) for i, sp in enumerate(s_spaces)]
+    brain.actuators = [ActuatorInformation(space=sp, uid=str(i)) for i, sp in enumerate(a_spaces)]
+    learner = Learner(brain, "a.Brain", "a")
+    muscle = DummyMuscle(count_upwards=True)
+    worker = RolloutWorker(muscle, DummyObjective(), uid="a.0", brain_uid=learner.uid)
+
+    async def deliver(**kw):
+        request = MuscleUpdateRequest(
+            sender_rollout_worker_id=worker.uid, receiver_brain_id=learner.uid,
+            muscle_uid=muscle.uid, sensor_readings=kw["sensors"],
+            unfiltered_readings=kw["unfiltered_readings"], actuator_setpoints=kw["actuators"],
+            unfiltered_setpoints=kw["unfiltered_setpoints"], rewards=kw["rewards"],
+            objective=kw["objective"], done=worker._done, mode=worker.mode,
+            data=kw["data_for_brain"], statistics=kw["statistics"], simtimes=kw["simtimes"],
+            episode=kw["episode"], **run)
+        await worker._handle_muscle_update_response(
+            await learner._handle_muscle_update_request(request))
+
+    async def main():
+        learner.setup()
+        worker.setup()
+        worker._request_muscle_update = lambda **kw: asyncio.ensure_future(deliver(**kw))
+        done, started = 0, time.perf_counter()
+        while done < steps:
+            rewards, terminal = None, False
+            for t in range(episode_steps + 1):
+                sensors = [SensorInformation(np.float64(rng.randint(0, 1)), sp, str(i))
+                           for i, sp in enumerate(s_spaces)]
+                await worker._handle_agent_update(AgentUpdateRequest(
+                    sender_simulation_controller_id="s", receiver_rollout_worker_id=worker.uid,
+                    episode=0, sensors=sensors, rewards=rewards, is_terminal=terminal,
+                    actuators=[ActuatorInformation(space=sp, uid=str(i))
+                               for i, sp in enumerate(a_spaces)],
+                    mode=Mode.TRAIN, **run))
+                if terminal:
+                    break
+                rewards = [RewardInformation(np.float64(rng.randint(0, 1)),
+                                             Box(0.0, 1.0, shape=()), "r")]
+                done += 1
+                terminal = t + 1 >= episode_steps
+        print(done / (time.perf_counter() - started))
+
+    asyncio.run(main())
+    """)
+
+
+def bench_palaestrai_runtime(python: Path) -> float | None:
+    """palaestrAI's Learner + RolloutWorker in one process, the broker replaced by calls."""
+    with tempfile.TemporaryDirectory(prefix="bench-rl-runtime-") as tmp:
+        script = Path(tmp) / "runtime.py"
+        script.write_text(RUNTIME_DRIVER)
+        done = subprocess.run([str(python), str(script), str(RUNTIME_STEPS),
+                               str(EPISODE_STEPS)], capture_output=True, text=True,
+                              timeout=600, cwd=tmp)
+    if done.returncode != 0:
+        say("palaestrAI runtime driver failed: " + " | ".join(done.stderr.splitlines()[-3:]))
+        return None
+    return float(done.stdout.strip().splitlines()[-1])
+
+
 def main() -> int:
     say(f"in-process: {INPROC_STEPS} steps, DummyMuscle -> DummyBrain")
     inproc = bench_inproc()
@@ -357,15 +419,30 @@ def main() -> int:
     say(f"ZeroMQ, one request/reply per step: {over_zmq:,.0f} steps/s")
     say(f"ZeroMQ, pipelined (AsyncBrainLink, as the muscle node does): {pipelined:,.0f} steps/s "
         f"(counted when the brain has answered every step)")
-    say(f"reference: palaestrAI {PALAESTRAI_VERSION} dummy experiment")
-    reference = bench_palaestrai()
-    if reference is not None:
-        say(f"palaestrAI: {reference:,.0f} steps/s (start-up excluded)")
+    python = ensure_palaestrai()
+    reference = runtime = None
+    if python is not None:
+        say(f"reference: palaestrAI {PALAESTRAI_VERSION} agent runtime in one process, "
+            f"{RUNTIME_STEPS} steps")
+        runtime = bench_palaestrai_runtime(python)
+        if runtime is not None:
+            say(f"palaestrAI agent runtime: {runtime:,.0f} steps/s")
+        say(f"reference: palaestrAI {PALAESTRAI_VERSION} dummy experiment, one episode of "
+            f"{REFERENCE_STEPS[0]} and of {REFERENCE_STEPS[1]} steps")
+        reference = bench_palaestrai(python)
+        if reference is not None:
+            say(f"palaestrAI experiment runner: {reference:,.0f} steps/s (start-up excluded)")
     speedup = None if not reference else over_zmq / reference
+    speedup_inproc = None if not runtime else inproc / runtime
     print(json.dumps({"steps_per_s_inproc": round(inproc, 1),
                       "steps_per_s_zmq": round(over_zmq, 1),
+                      "steps_per_s_zmq_pipelined": round(pipelined, 1),
                       "reference_steps_per_s": None if reference is None else round(reference, 1),
-                      "speedup": None if speedup is None else round(speedup, 2)}))
+                      "reference_runtime_steps_per_s":
+                          None if runtime is None else round(runtime, 1),
+                      "speedup": None if speedup is None else round(speedup, 2),
+                      "speedup_inproc": None if speedup_inproc is None
+                      else round(speedup_inproc, 2)}))
     return 0
 
 

@@ -9,6 +9,11 @@ if [ -z "${ROS_DISTRO:-}" ] && [ -x "$_bs_root/.venv/bin/python" ]; then
 fi
 # colcon's setup scripts read unset variables; relax nounset while sourcing.
 case $- in *u*) _bs_nounset=1; set +u ;; *) _bs_nounset= ;; esac
+# The ROS tools setup built from source (composition_interfaces), when there.
+if [ -z "${ROS_DISTRO:-}" ] && [ -f "$_bs_root/.venv/ros2_tools/install/local_setup.bash" ]; then
+    # shellcheck disable=SC1091
+    . "$_bs_root/.venv/ros2_tools/install/local_setup.bash"
+fi
 # shellcheck disable=SC1091
 . "$_bs_root/install/setup.bash"
 [ -n "$_bs_nounset" ] && set -u

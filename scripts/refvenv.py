@@ -53,6 +53,7 @@ def reference_python(name: str, requirements: list[str], *, pip_args: list[str] 
     python = venv / "bin" / "python"
     marker = venv / ".pins-sha256"
     VENVS.mkdir(parents=True, exist_ok=True)
+    (VENVS / "COLCON_IGNORE").touch()  # a colcon build of the workspace must not crawl it
     with open(VENVS / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if python.exists() and marker.exists() and marker.read_text().strip() == digest:

@@ -7,13 +7,14 @@
 #   README.md).
 # - Otherwise (x86_64): create .venv, install ROS 2 Kilted from the PyPI wheels
 #   and the Python dependencies pinned in constraints.txt, repair the wheels'
-#   CMake files, then `colcon build`.
+#   CMake files, install the ROS tools that are not on PyPI (launch, ros2cli:
+#   scripts/install_ros_tools.sh, BRAINSTEM_ROS2_TOOLS), then `colcon build`.
 # Each step is skipped when its inputs did not change since it last succeeded.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-PACKAGES="ab_interfaces ab_bridge detector_node pilot_hw rl_agents robot_bringup"
+PACKAGES="ab_interfaces node_kit ab_bridge detector_node pilot_hw rl_agents robot_bringup"
 VENV="$ROOT/.venv"
 
 say() { printf '[setup] %s\n' "$*"; }
@@ -65,6 +66,12 @@ if [ -z "${ROS_DISTRO:-}" ]; then
     # shellcheck disable=SC1091
     . "$VENV/bin/activate"
     export AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV"
+    # ros2 launch, ros2 topic, launch_pytest: not on PyPI, from their sources.
+    scripts/install_ros_tools.sh "$VENV"
+    if [ -f "$VENV/ros2_tools/install/local_setup.bash" ]; then
+        case $- in *u*) set +u; . "$VENV/ros2_tools/install/local_setup.bash"; set -u ;;
+                   *) . "$VENV/ros2_tools/install/local_setup.bash" ;; esac
+    fi
 fi
 
 # --symlink-install links each package's Python modules, so editing them needs

@@ -18,10 +18,7 @@ import json
 import threading
 from typing import Any
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 
@@ -34,10 +31,11 @@ from ab_bridge.session import CycleResult, SessionConfig, SessionError, load_pat
 from ab_bridge.spikes_msg import command_msg, hold_msg, population_msg
 from ab_interfaces.msg import ActuatorCommand, CycleSpikes, Deviation, Reward
 from ab_interfaces.srv import StartRun, StopRun
+from node_kit import Params, run_node
 
 _LEVEL = {"connected": DiagnosticStatus.OK, "connecting": DiagnosticStatus.WARN,
           "idle": DiagnosticStatus.OK, "stopped": DiagnosticStatus.OK,
-          "disconnected": DiagnosticStatus.ERROR}
+          "starting": DiagnosticStatus.WARN, "disconnected": DiagnosticStatus.ERROR}
 
 
 class BrainSession(Node):
@@ -45,64 +43,71 @@ class BrainSession(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("brain_session", **kwargs)
-        text = ParameterDescriptor
-        self.protocol: str = self.declare_parameter("protocol", "realtime", text(
-            description="realtime: the Artificial Brains REST + Socket.IO runs (SDK 0.1); "
-                        "device: a Prima-Lux device (SDK 0.4; url = device origin, api_key "
-                        "or $AB_DEVICE_API_KEY = plx_ key, project_id = brain design). "
-                        "Fixed at start.", read_only=True)).value
-        if self.protocol not in ("realtime", "device"):
-            raise ValueError(f"parameter 'protocol' must be realtime or device, got "
-                             f"{self.protocol!r}")
-        self.url: str = self.declare_parameter("url", "http://127.0.0.1:8765", text(
-            description="Brain server URL (the /api base is derived from it).")).value
-        self.project_id: str = self.declare_parameter("project_id", "demo_arm", text(
-            description="Brain project id.")).value
-        api_key: str = self.declare_parameter("api_key", "", text(
-            description="API key; empty: $AB_API_KEY. Prefer the environment: "
-                        "parameters are readable by anyone on the ROS graph.")).value
-        namespace: str = self.declare_parameter("namespace", "/ab", text(
-            description="Socket.IO namespace when the start response names none.")).value
-        inputs_text: str = self.declare_parameter("inputs", "", text(
-            description="Brain input id -> {topic, type[, format]}: YAML file path or "
-                        "inline YAML.")).value
-        mapping_text: str = self.declare_parameter("decoder_mapping", "", text(
-            description="Decoder mapping entries (node_id, channel, scheme, per_step_max, "
-                        "gain, ...): YAML file path or inline YAML.")).value
-        policies_dir: str = self.declare_parameter("policies_dir", "", text(
-            description="Folder for contract files and user policies; empty: none.")).value
-        use_reward_policy: bool = self.declare_parameter("use_reward_policy", False, text(
-            description="Call policies_dir/reward_policy.py after every cycle.")).value
-        self.auto_start: bool = self.declare_parameter("auto_start", False, text(
-            description="Start a run when the node starts.")).value
-        self.run_options: str = self.declare_parameter("run_options", "", text(
-            description="JSON options for POST /robot/{project}/start (auto_start), and the "
-                        "defaults a ~/start_run request's options_json overrides key by "
-                        "key.")).value
-        reconnect_s: float = self.declare_parameter("reconnect_delay_s", 0.5, text(
-            description="First reconnection delay; doubles up to reconnect_delay_max_s.",
-            floating_point_range=[FloatingPointRange(from_value=0.01, to_value=60.0)])).value
-        reconnect_max_s: float = self.declare_parameter("reconnect_delay_max_s", 5.0, text(
-            description="Longest reconnection delay.",
-            floating_point_range=[FloatingPointRange(from_value=0.01, to_value=600.0)])).value
-        robot_state_s: float = self.declare_parameter("robot_state_period_s", 0.1, text(
-            description="Period of robot:state messages (joint positions and velocities of "
-                        "the first JointState input); 0 disables them.",
-            floating_point_range=[FloatingPointRange(from_value=0.0, to_value=60.0)])).value
-        fresh_text: str = self.declare_parameter("fresh_inputs", "", text(
-            description="Comma-separated input ids whose every cycle gets a message no earlier "
-                        "cycle was served: when the newest was served already, the answer to "
-                        "io:need waits for the next one (at most fresh_wait_ms) and goes out "
-                        "as it arrives. With the embedded brain's run option "
-                        "{\"pace\": \"inputs\"}, a camera listed here paces the brain: each "
-                        "cycle starts on a frame.")).value
-        fresh_wait_ms: float = self.declare_parameter("fresh_wait_ms", 30.0, text(
-            description="Longest wait for a fresh message of a fresh_inputs input; keep it "
-                        "under the server's io:need deadline (50 ms for the embedded brain).",
-            floating_point_range=[FloatingPointRange(from_value=0.0, to_value=1000.0)])).value
-        diagnostics_s: float = self.declare_parameter("diagnostics_period_s", 1.0, text(
-            description="Period of diagnostics messages.",
-            floating_point_range=[FloatingPointRange(from_value=0.05, to_value=60.0)])).value
+        self._closing = False
+        # Cycles and holds are published on the realtime thread, in the order the brain
+        # sent them (no executor wake-up on the command path); this lock keeps them
+        # from racing destroy_node.
+        self._publish_lock = threading.Lock()
+        self.session: core.BrainSession | None = None
+        params = Params(self)
+        self.protocol: str = params.declare(
+            "protocol", "realtime", "realtime: the Artificial Brains REST + Socket.IO runs "
+            "(SDK 0.1); device: a Prima-Lux device (SDK 0.4; url = device origin, api_key or "
+            "$AB_DEVICE_API_KEY = plx_ key, project_id = brain design).",
+            choices=("realtime", "device"))
+        self.url: str = params.declare(
+            "url", "http://127.0.0.1:8765",
+            "Brain server URL (the /api base is derived from it).")
+        self.project_id: str = params.declare("project_id", "demo_arm", "Brain project id.")
+        api_key: str = params.declare(
+            "api_key", "", "API key; empty: $AB_API_KEY. Prefer the environment: "
+            "parameters are readable by anyone on the ROS graph.")
+        namespace: str = params.declare(
+            "namespace", "/ab", "Socket.IO namespace when the start response names none.")
+        inputs_text: str = params.declare(
+            "inputs", "", "Brain input id -> {topic, type[, format]}: YAML file path or "
+            "inline YAML.")
+        mapping_text: str = params.declare(
+            "decoder_mapping", "", "Decoder mapping entries (node_id, channel, scheme, "
+            "per_step_max, gain, ...): YAML file path or inline YAML.")
+        policies_dir: str = params.declare(
+            "policies_dir", "", "Folder for contract files and user policies; empty: none.")
+        use_reward_policy: bool = params.declare(
+            "use_reward_policy", False, "Call policies_dir/reward_policy.py after every cycle.")
+        self.auto_start: bool = params.declare(
+            "auto_start", False, "Keep a run going from the start: retried with backoff "
+            "until the brain answers, and started anew when the brain loses it.")
+        self.run_options: str = params.declare(
+            "run_options", "", "JSON options for POST /robot/{project}/start (auto_start), "
+            "and the defaults a ~/start_run request's options_json overrides key by key.")
+        reconnect_s: float = params.declare(
+            "reconnect_delay_s", 0.5, "First reconnection (and start retry) delay; doubles "
+            "up to reconnect_delay_max_s.", low=0.01, high=60.0)
+        reconnect_max_s: float = params.declare(
+            "reconnect_delay_max_s", 5.0, "Longest reconnection (and start retry) delay.",
+            low=0.01, high=600.0)
+        stall_s: float = params.declare(
+            "stall_after_s", 3.0, "A connected run with no cycle for this long is reported "
+            "stalled (diagnostics ERROR) and the actuators hold; 0: never.", low=0.0,
+            high=3600.0)
+        robot_state_s: float = params.declare(
+            "robot_state_period_s", 0.1, "Period of robot:state messages (joint positions and "
+            "velocities of the first JointState input); 0 disables them.", low=0.0, high=60.0,
+            on_set=self._set_robot_state_period)
+        fresh_text: str = params.declare(
+            "fresh_inputs", "", "Comma-separated input ids whose every cycle gets a message no "
+            "earlier cycle was served: when the newest was served already, the answer to "
+            "io:need waits for the next one (at most fresh_wait_ms) and goes out as it "
+            "arrives. With the embedded brain's run option {\"pace\": \"inputs\"}, a camera "
+            "listed here paces the brain: each cycle starts on a frame.")
+        fresh_wait_ms: float = params.declare(
+            "fresh_wait_ms", 30.0, "Longest wait for a fresh message of a fresh_inputs input; "
+            "keep it under the server's io:need deadline (50 ms for the embedded brain).",
+            low=0.0, high=1000.0, on_set=self._set_fresh_wait_ms)
+        diagnostics_s: float = params.declare(
+            "diagnostics_period_s", 1.0, "Period of diagnostics messages.", low=0.05,
+            high=60.0, on_set=self._set_diagnostics_period)
+        params.refuse_unknown()
 
         if not self.url.startswith(("http://", "https://")):
             raise ValueError(f"parameter 'url' must start with http:// or https://, "
@@ -137,16 +142,12 @@ class BrainSession(Node):
             raise ValueError(f"parameter 'run_options': must be a JSON object, got "
                              f"{self.run_options!r}")
 
-        self._closing = False
-        # Cycles and holds are published on the realtime thread, in the order the brain
-        # sent them (no executor wake-up on the command path); this lock keeps them
-        # from racing destroy_node.
-        self._publish_lock = threading.Lock()
         session_config = SessionConfig(
             url=self.url, project_id=self.project_id, api_key=api_key, namespace=namespace,
             decoder_mapping=mapping, policies_dir=policies_dir,
             use_reward_policy=use_reward_policy, reconnect_delay_s=reconnect_s,
-            reconnect_delay_max_s=reconnect_max_s)
+            reconnect_delay_max_s=reconnect_max_s, start_retry_s=reconnect_s,
+            start_retry_max_s=reconnect_max_s, stall_after_s=stall_s)
         if self.protocol == "device":
             self.session = DeviceSession(session_config, listener=self,
                                          inputs=load_path_or_inline(inputs_text))
@@ -173,14 +174,36 @@ class BrainSession(Node):
             self.session.defer_needs(self._fresh_ready, self.fresh_wait_s)
         self.create_service(StartRun, "~/start_run", self._start_run)
         self.create_service(StopRun, "~/stop_run", self._stop_run)
-        self.create_timer(diagnostics_s, self._publish_diagnostics)
+        self._diagnostics_timer = self.create_timer(diagnostics_s, self._publish_diagnostics)
         self.joint_input = next((b.input_id for b in self.bindings
                                  if b.type_name == "sensor_msgs/JointState"), None)
         self.robot_state_period_s = robot_state_s
-        if robot_state_s > 0 and self.joint_input is not None:
-            self.create_timer(robot_state_s, self._send_robot_state)
-        self._auto_start_timer = self.create_timer(0.01, self._auto_start_once) \
-            if self.auto_start else None
+        self._robot_state_timer = None
+        self._set_robot_state_period(robot_state_s)
+        if self.auto_start:
+            self.session.keep_run(self._options)
+
+    # -- live parameters ------------------------------------------------------------------
+    def _set_fresh_wait_ms(self, value: float) -> None:
+        self.fresh_wait_s = value / 1000.0
+        if self.session is not None and self.fresh_inputs:
+            self.session.defer_needs(self._fresh_ready, self.fresh_wait_s)
+
+    def _set_diagnostics_period(self, value: float) -> None:
+        timer = getattr(self, "_diagnostics_timer", None)
+        if timer is not None:
+            timer.timer_period_ns = int(value * 1e9)
+            timer.reset()
+
+    def _set_robot_state_period(self, value: float) -> None:
+        self.robot_state_period_s = value
+        if getattr(self, "joint_input", None) is None:
+            return
+        if self._robot_state_timer is not None:
+            self.destroy_timer(self._robot_state_timer)
+            self._robot_state_timer = None
+        if value > 0:
+            self._robot_state_timer = self.create_timer(value, self._send_robot_state)
 
     def _on_input(self, input_id: str, msg: Any, fresh: bool) -> None:
         self.latest.put(input_id, msg)
@@ -209,20 +232,22 @@ class BrainSession(Node):
             return frame_of(binding, msg)
         return provide
 
-    def _auto_start_once(self) -> None:
-        self._auto_start_timer.cancel()
-        self._start(self._options)
-
     def _start(self, options: dict[str, Any]) -> tuple[bool, str, str]:
         try:
             contract = self.session.start(options)
         except SessionError as error:
             self.get_logger().error(f"start run failed: {error}")
             return False, str(error), ""
+        self.on_run(contract)
+        # Kept from now on: a run the brain loses is started anew with these options.
+        self.session.keep_run(options)
+        return True, "started", contract.run_id
+
+    def on_run(self, contract: Any) -> None:
+        """A run started (by ~/start_run or by the session keeping its run)."""
         self.dt_s = contract.dt_s
         self.get_logger().info(f"run {contract.run_id} started (gamma {contract.gamma}, "
                                f"outputs {contract.output_ids})")
-        return True, "started", contract.run_id
 
     # -- services ---------------------------------------------------------------------------
     def _start_run(self, request: StartRun.Request, response: StartRun.Response
@@ -323,8 +348,11 @@ class BrainSession(Node):
         status.name = "brain_session: brain link"
         status.hardware_id = self.session.rest.base_url
         status.level = _LEVEL.get(stats.link, DiagnosticStatus.WARN)
-        status.message = stats.link if not stats.last_error else \
-            f"{stats.link}; last error: {stats.last_error[:120]}"
+        state = "stalled" if stats.stalled else stats.link
+        if stats.stalled or (stats.link == "starting" and stats.start_attempts > 0):
+            status.level = DiagnosticStatus.ERROR
+        status.message = state if not stats.last_error else \
+            f"{state}; last error: {stats.last_error[:120]}"
         io_ms = stats.last_input_to_output_s
         values = {
             "link": stats.link, "run_id": self.session.run_id, "cycles": stats.cycles,
@@ -332,6 +360,8 @@ class BrainSession(Node):
             "last_decode_latency_ms": f"{stats.last_decode_latency_s * 1e3:.3f}",
             "last_input_to_output_ms": "" if io_ms is None else f"{io_ms * 1e3:.3f}",
             "errors": stats.errors, "reconnects": stats.reconnects,
+            "start_attempts": stats.start_attempts, "runs_started": stats.runs_started,
+            "runs_lost": stats.runs_lost,
             "server_errors": stats.server_errors, "out_of_order_cycles": stats.out_of_order,
             "chunks_sent": stats.chunks_sent, "rewards_sent": stats.rewards_sent,
             "deviations_sent": stats.deviations_sent,
@@ -347,24 +377,23 @@ class BrainSession(Node):
         self.diagnostics_pub.publish(array)
 
     def destroy_node(self) -> None:
-        # Actuators hold first, then the run stops and the link closes.
+        # Actuators hold first, then the run stops and the link closes. (Also called by
+        # rclpy on a node whose __init__ failed half-way: only what exists is closed.)
         with self._publish_lock:
-            try:
-                self._publish_hold()
-            except Exception:  # the context may already be shut down
-                pass
+            if not self._closing and hasattr(self, "command_pub"):
+                try:
+                    self._publish_hold()
+                except Exception:  # the context may already be shut down
+                    pass
             self._closing = True
-        self.session.close()
+        if self.session is not None:
+            self.session.close()
         super().destroy_node()
 
 
-def main(args: list[str] | None = None) -> None:
-    try:
-        with rclpy.init(args=args):
-            rclpy.spin(BrainSession())
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+def main(args: list[str] | None = None) -> int:
+    return run_node(BrainSession, args, program="brain_session")
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

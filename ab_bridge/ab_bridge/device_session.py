@@ -242,6 +242,10 @@ class DeviceSession:
         self.cursor: str | None = None
         self._lock = threading.Lock()
         self._response: requests.Response | None = None
+        self._wanted: dict[str, Any] | None = None    # keep_run's options
+        self._keeper: threading.Thread | None = None
+        self._keeper_wake = threading.Condition()
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"DeviceSession({self.link.base_url!r})"
@@ -355,9 +359,51 @@ class DeviceSession:
                                    f"(state {engine.get('state')}, busy {engine.get('busy')})")
             time.sleep(0.1)
 
+    def keep_run(self, options: Mapping[str, Any] | None = None) -> None:
+        """Keep a run with `options` going from now on: started (and retried with backoff
+        while the device cannot be reached or refuses) whenever none runs; `stop()` ends
+        the wish. The listener's `on_run(contract)` hears of each start."""
+        with self._keeper_wake:
+            self._wanted = dict(options or {})
+            if self._keeper is None:
+                self._keeper = threading.Thread(target=self._keep, name="device-keeper",
+                                                daemon=True)
+                self._keeper.start()
+            self._keeper_wake.notify_all()
+
+    def _keep(self) -> None:
+        first = getattr(self.config, "start_retry_s", self.config.reconnect_delay_s)
+        longest = getattr(self.config, "start_retry_max_s", self.config.reconnect_delay_max_s)
+        delay = first
+        while True:
+            with self._keeper_wake:
+                while not self._closed and (self._wanted is None or self._running):
+                    self._keeper_wake.wait(0.5)
+                if self._closed:
+                    return
+                wanted = dict(self._wanted)
+            try:
+                contract = self.start(wanted)
+            except SessionError as error:
+                self.stats.start_attempts += 1
+                self.stats.link = "starting"
+                self._error(f"start run failed (try {self.stats.start_attempts}, next in "
+                            f"{delay:.1f} s): {error}")
+                with self._keeper_wake:
+                    self._keeper_wake.wait(delay)
+                delay = min(delay * 2, longest)
+                continue
+            delay = first
+            self.stats.runs_started += 1
+            on_run = getattr(self.listener, "on_run", None)
+            if on_run is not None:
+                on_run(contract)
+
     def stop(self) -> str:
         """Stop the brain and wait until the device is STOPPED and idle (state saved);
         the actuators hold. Returns the run id ('' when none ran)."""
+        with self._keeper_wake:
+            self._wanted = None
         with self._lock:
             if not self._running:
                 return ""
@@ -385,6 +431,11 @@ class DeviceSession:
 
     def close(self) -> None:
         self.stop()
+        with self._keeper_wake:
+            self._closed = True
+            self._keeper_wake.notify_all()
+        if self._keeper is not None:
+            self._keeper.join(timeout=5.0)
         self.link.close()
 
     # -- inputs -------------------------------------------------------------------------

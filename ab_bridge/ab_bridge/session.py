@@ -13,6 +13,12 @@ frame no earlier cycle was served has arrived; the caller calls `serve_pending()
 that may have changed, and the answer goes out on its thread) or `max_wait_s` passed.
 The realtime thread never waits for it, so a cycle's outputs are handled while the next
 cycle's need waits for its frame.
+
+`keep_run(options)` keeps a run going: it starts one (retrying with backoff, one
+report per failed try, until the brain answers: start-up order does not matter), and
+starts a new one with the same options when the server no longer knows the run (a
+restarted server). `stop()` ends that. A run that is connected but delivers no cycle
+for `stall_after_s` is reported as stalled and the actuators hold.
 """
 
 from __future__ import annotations
@@ -76,6 +82,11 @@ class SessionConfig:
     max_neurons: int = MAX_NEURONS
     #: Shortest interval between two reports of the server's io:error messages.
     server_error_interval_s: float = 1.0
+    #: keep_run: first delay between start attempts (doubles up to start_retry_max_s).
+    start_retry_s: float = 0.5
+    start_retry_max_s: float = 10.0
+    #: A connected run with no cycle for this long is stalled (hold, reported); 0: never.
+    stall_after_s: float = 3.0
 
 
 @dataclass
@@ -125,10 +136,17 @@ class SessionStats:
     out_of_order: int = 0        # cycle:update older than one already published (dropped)
     rewards_without_run: int = 0     # rewards that came while no run was running (dropped)
     deviations_without_run: int = 0  # deviations likewise
+    start_attempts: int = 0      # failed start attempts since the last started run
+    runs_started: int = 0
+    runs_lost: int = 0           # runs the server no longer knew (restarted server)
+    stalled: bool = False        # connected, but no cycle for stall_after_s
     cycle_times: deque = field(default_factory=lambda: deque(maxlen=50))
 
-    def cycle_rate_hz(self) -> float:
-        times = self.cycle_times
+    def cycle_rate_hz(self, now: float | None = None, window_s: float = 2.0) -> float:
+        """Cycles per second over the last `window_s` (0 when none came in it, so a stall
+        shows at once)."""
+        now = time.monotonic() if now is None else now
+        times = [t for t in self.cycle_times if now - t <= window_s]
         if len(times) < 2 or times[-1] <= times[0]:
             return 0.0
         return (len(times) - 1) / (times[-1] - times[0])
@@ -159,6 +177,7 @@ class BrainSession:
         self._was_connected = False          # this run's link has been up before
         self._last_cycle: int | None = None  # newest cycle published on this connection
         self._server_error_reported_s = -math.inf
+        self._connected_at = clock()
         self._server_errors_unreported = 0
         # Deferred needs (defer_needs): the one waiting, as (cycle, needs, deadline); its
         # lock and condition also wake the thread that answers it at its deadline.
@@ -169,6 +188,12 @@ class BrainSession:
         self._deadline_thread: threading.Thread | None = None
         self._closed = False
         self._serving = threading.Lock()     # one answer at a time, whichever thread
+        # keep_run: the options of the run to keep (None: none wanted), the thread that
+        # keeps it, and why the current run must be replaced (set on the realtime thread).
+        self._wanted: dict[str, Any] | None = None
+        self._keeper: threading.Thread | None = None
+        self._keeper_wake = threading.Condition()
+        self._run_lost_reason = ""
 
     def __repr__(self) -> str:
         return f"BrainSession({self.rest.base_url!r}, project={self.config.project_id!r})"
@@ -209,13 +234,118 @@ class BrainSession:
                 reconnect_delay_max_s=self.config.reconnect_delay_max_s,
                 connect_timeout_s=self.config.request_timeout_s)
             self.stats.link = "connecting"
+            self.stats.runs_started += 1
+            self.stats.stalled = False
+            self._connected_at = self._clock()
             self._was_connected = False
             self._last_cycle = None
             self._link.start()
             return contract
 
+    def keep_run(self, options: Mapping[str, Any] | None = None) -> None:
+        """Keep a run with `options` going from now on (see the module's docstring)."""
+        with self._keeper_wake:
+            self._wanted = dict(options or {})
+            if self._keeper is None:
+                self._keeper = threading.Thread(target=self._keep, name="ab-run-keeper",
+                                                daemon=True)
+                self._keeper.start()
+            self._keeper_wake.notify_all()
+
+    @property
+    def keeping(self) -> bool:
+        """A run is wanted (keep_run) and not stopped since."""
+        return self._wanted is not None
+
+    def _keep(self) -> None:
+        delay = self.config.start_retry_s
+        with self._keeper_wake:
+            while not self._closed:
+                wait_s: float | None = None
+                if self._wanted is not None and self._run_lost_reason:
+                    reason, self._run_lost_reason = self._run_lost_reason, ""
+                    self._keeper_wake.release()
+                    try:
+                        self._drop_run(reason)
+                    finally:
+                        self._keeper_wake.acquire()
+                    delay = self.config.start_retry_s
+                    continue
+                if self._wanted is not None and self._link is None:
+                    options = self._wanted
+                    self._keeper_wake.release()
+                    try:
+                        started = self._try_start(options, delay)
+                    finally:
+                        self._keeper_wake.acquire()
+                    if started:
+                        delay = self.config.start_retry_s
+                        wait_s = self.config.stall_after_s or None
+                    else:
+                        wait_s, delay = delay, min(delay * 2, self.config.start_retry_max_s)
+                elif self._wanted is not None and self.config.stall_after_s > 0:
+                    wait_s = self._check_stall()
+                else:
+                    wait_s = None
+                if not self._closed:
+                    self._keeper_wake.wait(wait_s)
+
+    def _try_start(self, options: dict[str, Any], delay_s: float) -> bool:
+        try:
+            contract = self.start(options)
+        except SessionError as error:
+            if "already running" in str(error):
+                return True
+            self.stats.start_attempts += 1
+            self.stats.link = "starting"
+            self.stats.last_error = f"start run failed: {error}"
+            self.listener.on_error(f"start run failed (try {self.stats.start_attempts}, next "
+                                   f"in {delay_s:.1f} s): {error}")
+            return False
+        self.stats.start_attempts = 0
+        on_run = getattr(self.listener, "on_run", None)
+        if on_run is not None:
+            on_run(contract)
+        return True
+
+    def _check_stall(self) -> float:
+        """Hold and report once when a connected run has had no cycle for stall_after_s;
+        the seconds until the next look."""
+        limit = self.config.stall_after_s
+        if self.stats.link != "connected" or self._link is None:
+            return limit
+        last = self.stats.cycle_times[-1] if self.stats.cycle_times else self._connected_at
+        idle = self._clock() - last
+        if idle >= limit:
+            if not self.stats.stalled:
+                self.stats.stalled = True
+                self.stats.last_error = f"run {self.run_id!r}: no cycle for {idle:.1f} s"
+                self.listener.on_hold(f"stalled: no cycle for {idle:.1f} s")
+            return limit / 4
+        return max(limit - idle, limit / 4)
+
+    def _drop_run(self, reason: str) -> None:
+        """The server lost this run: close the link (the keeper starts a new one)."""
+        with self._lock:
+            link, self._link = self._link, None
+            run_id = self.run_id
+        with self._pending_changed:
+            self._pending = None
+        if link is None:
+            return
+        link.close()
+        self.stats.runs_lost += 1
+        self.stats.link = "starting"
+        self.stats.last_error = f"run {run_id!r} lost: {reason}"
+        self.listener.on_hold(f"run {run_id!r} lost ({reason}); starting a new one")
+
     def stop(self) -> str:
-        """Stop the run (REST stop, disconnect); actuators get a hold. Returns the run id."""
+        """Stop the run (REST stop, disconnect); actuators get a hold. Returns the run id.
+        Ends keep_run too."""
+        with self._keeper_wake:
+            self._wanted = None
+            self._run_lost_reason = ""
+            self._keeper_wake.notify_all()
         with self._lock:
             link, self._link = self._link, None
             run_id = self.run_id
@@ -238,8 +368,12 @@ class BrainSession:
             self._closed = True
             self._pending = None
             self._pending_changed.notify_all()
+        with self._keeper_wake:
+            self._keeper_wake.notify_all()
         if self._deadline_thread is not None:
             self._deadline_thread.join(timeout=2.0)
+        if self._keeper is not None:
+            self._keeper.join(timeout=self.config.request_timeout_s + 1.0)
         self.rest.close()
 
     def defer_needs(self, ready: Callable[[], bool], max_wait_s: float) -> None:
@@ -398,6 +532,7 @@ class BrainSession:
             self._was_connected = True
             # Cycle order is checked per connection (a restarted server may count anew).
             self._last_cycle = None
+            self._connected_at = self._clock()
             self.stats.link = "connected"
         elif state == "disconnected":
             if self._link is None:
@@ -430,6 +565,16 @@ class BrainSession:
         `server_error_interval_s` (with how many were not reported since)."""
         self.stats.server_errors += 1
         self.stats.errors += 1
+        if isinstance(payload, Mapping) and self._wanted is not None and self.run_id \
+                and payload.get("runId") == self.run_id \
+                and "unknown run" in str(payload.get("error", "")):
+            # The server does not know our run (it restarted): keep_run starts a new one.
+            with self._keeper_wake:
+                if not self._run_lost_reason:
+                    self._run_lost_reason = f"the server does not know it " \
+                        f"({str(payload.get('event') or 'io:error')})"
+                    self._keeper_wake.notify_all()
+            return
         if isinstance(payload, Mapping):
             what = payload.get("event") or "a message"
             input_id = payload.get("inputId")
@@ -555,6 +700,9 @@ class BrainSession:
         self._last_cycle = cycle
         self.stats.cycles += 1
         self.stats.cycle_times.append(received)
+        if self.stats.stalled:
+            self.stats.stalled = False
+            self.listener.on_link("resumed", f"cycle {cycle}")
         self.stats.last_decode_latency_s = result.decode_latency_s
         self.stats.last_input_to_output_s = result.input_to_output_s
         self.listener.on_cycle(result)

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import rclpy
-from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from ab_bridge.decoding import DecodeError, Decoder, parse_mapping
 from ab_bridge.session import load_path_or_inline
 from ab_bridge.spikes_msg import command_msg, decode_msg, hold_msg
 from ab_interfaces.msg import ActuatorCommand, CycleSpikes
+from node_kit import Params, run_node
 
 
 class SpikeDecoder(Node):
@@ -26,11 +24,14 @@ class SpikeDecoder(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("spike_decoder", **kwargs)
-        mapping_text: str = self.declare_parameter("decoder_mapping", "", ParameterDescriptor(
-            description="Decoder mapping entries (node_id, channel, scheme, per_step_max, "
-                        "gain, ...): YAML file path or inline YAML.")).value
-        self.source: str = self.declare_parameter("source", "spike_decoder", ParameterDescriptor(
-            description="The `source` field of published commands.")).value
+        params = Params(self)
+        mapping_text: str = params.declare(
+            "decoder_mapping", "", "Decoder mapping entries (node_id, channel, scheme, "
+            "per_step_max, gain, ...): YAML file path or inline YAML.")
+        self.source: str = params.declare("source", "spike_decoder",
+                                          "The `source` field of published commands.",
+                                          on_set=self._set_source)
+        params.refuse_unknown()
         try:
             entries = parse_mapping(load_path_or_inline(mapping_text) or [])
         except (DecodeError, ValueError) as error:
@@ -42,6 +43,9 @@ class SpikeDecoder(Node):
         self.error_count = 0
         self.publisher = self.create_publisher(ActuatorCommand, "actuator_command", 10)
         self.subscription = self.create_subscription(CycleSpikes, "spikes", self.on_spikes, 10)
+
+    def _set_source(self, value: str) -> None:
+        self.source = value
 
     def on_spikes(self, msg: CycleSpikes) -> None:
         try:
@@ -59,6 +63,9 @@ class SpikeDecoder(Node):
 
     def destroy_node(self) -> None:
         # Whoever listens to this decoder holds when it goes away.
+        if not hasattr(self, "publisher"):  # __init__ failed half-way
+            super().destroy_node()
+            return
         try:
             command = hold_msg(self.source, 0, self.decoder.channels, 0.001)
             command.header.stamp = self.get_clock().now().to_msg()
@@ -68,13 +75,9 @@ class SpikeDecoder(Node):
         super().destroy_node()
 
 
-def main(args: list[str] | None = None) -> None:
-    try:
-        with rclpy.init(args=args):
-            rclpy.spin(SpikeDecoder())
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+def main(args: list[str] | None = None) -> int:
+    return run_node(SpikeDecoder, args, program="spike_decoder")
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

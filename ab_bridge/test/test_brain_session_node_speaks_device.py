@@ -101,7 +101,7 @@ def test_session_node_runs_a_device(device, ros_context, executor, spin_until, r
 
 
 def test_unknown_protocol_and_realtime_only_parameters_are_refused(device, ros_context) -> None:
-    with pytest.raises(ValueError, match="'protocol' must be realtime or device"):
+    with pytest.raises(ValueError, match="'protocol'.*not one of"):
         BrainSession(context=ros_context,
                      parameter_overrides=[Parameter("protocol", value="carrier-pigeon")])
     with pytest.raises(RuntimeError, match="fresh_inputs"):

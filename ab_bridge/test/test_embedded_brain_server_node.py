@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,24 @@ def test_executable_starts_with_ros_args(start_process, tmp_path: Path) -> None:
     assert requests.get(f"http://127.0.0.1:{port}/api/health", timeout=10).json()["ok"]
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=20) == 0
+
+
+@pytest.mark.timeout(60)
+def test_run_cap_and_lease_are_parameters(ros_context, tmp_path: Path) -> None:
+    node = BrainServerNode(context=ros_context, parameter_overrides=[
+        Parameter("port", value=0), Parameter("state_dir", value=str(tmp_path)),
+        Parameter("max_runs", value=1), Parameter("lease_s", value=0.5)])
+    try:
+        url = f"http://127.0.0.1:{node.port}/api/robot/demo_arm"
+        assert requests.post(f"{url}/start", json={}, timeout=10).status_code == 200
+        assert requests.post(f"{url}/start", json={}, timeout=10).status_code == 429
+        # Nobody joins the first run: its lease ends it and frees the slot.
+        deadline = time.monotonic() + 10
+        while requests.get(f"{url}/io/state", timeout=10).json()["runs"] and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert requests.post(f"{url}/start", json={}, timeout=10).status_code == 200
+        result = node.set_parameters([Parameter("max_runs", value=5)])[0]
+        assert not result.successful and "read-only" in result.reason
+    finally:
+        node.destroy_node()

@@ -106,3 +106,58 @@ def test_official_client_runs_a_session(brain: ServerThread, tmp_path: Path) -> 
         stopped = client.stop("demo_arm", session.run_id)
         client.close()
     assert stopped == {"ok": True, "stopped": [session.run_id]}
+
+
+@pytest.mark.timeout(90)
+def test_official_robot_loop_state_without_joints_keeps_the_run_going(
+        brain: ServerThread) -> None:
+    """ab_sdk's RobotLoop sends its state provider's dict as is: `"q": None` from a robot
+    without joint readings. The joints input (JointState) then gets no chunk and no q:
+    the run must go on cycling, without io:error, and use q once it comes."""
+    from ab_sdk.robot_loop import RobotLoop
+
+    client = ab_sdk.ABClient(brain.url, api_key=API_KEY)
+    session = client.start("demo_arm")
+    errors: list[dict] = []
+    session.socket.on("io:error", errors.append, namespace=session.namespace)
+    joints: list[float] | None = None
+    loop = None
+    try:
+        streamer = InputStreamer(session)
+        frame = cv2.imencode(".jpg", np.full((24, 32, 3), 90, np.uint8))[1].tobytes()
+        streamer.register_input("camera", "Image", lambda: {
+            "format": "jpeg", "meta": {"width": 32, "height": 24}, "data": frame})
+        streamer.register_kind("Scalar", lambda: {
+            "format": "f32", "meta": {}, "data": np.array([0.4, 0.1], "<f4").tobytes()})
+        streamer.start()
+        loop = RobotLoop(session, state_provider=lambda: {"q": joints, "dq": None, "dt": 0.05},
+                         command_executor=lambda command: None, tick_hz=50.0)
+        threading.Thread(target=loop.run_forever, daemon=True).start()
+
+        def io_state() -> dict:
+            return client.get_io_state("demo_arm")
+
+        def wait(predicate, timeout_s: float = 30.0) -> bool:
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                if predicate():
+                    return True
+                time.sleep(0.05)
+            return False
+
+        assert wait(lambda: "q" in io_state()["robotState"]), "no robot:state arrived"
+        start_cycle = io_state()["cycle"]
+        assert wait(lambda: io_state()["cycle"] >= start_cycle + 10), "the run stopped cycling"
+        joints = [0.3, -0.2]
+        assert wait(lambda: io_state()["robotState"]["q"] == [0.3, -0.2])
+        cycle = io_state()["cycle"]
+        assert wait(lambda: io_state()["cycle"] >= cycle + 10)
+        assert errors == []
+        assert io_state()["runId"] == session.run_id
+    finally:
+        if loop is not None:
+            loop.stop()
+        session.close()
+        session.socket.disconnect()
+        client.stop("demo_arm", session.run_id)
+        client.close()

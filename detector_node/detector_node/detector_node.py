@@ -13,13 +13,12 @@ through the outbox, and offers `detector/set_outbox_mode` and
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+from datetime import datetime
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
@@ -36,8 +35,9 @@ from ab_interfaces.msg import (
 from ab_interfaces.srv import SetModelVersionMode, SetOutboxMode
 from detector_node.images import ImageError, bgr_bytes, decode_image, rgb_from_ros
 from detector_node.logic import BUILTIN_FORMATS, LOGIC_FACTORIES, annotate
-from detector_node.metadata import ImageMetadata, Shape
+from detector_node.metadata import ImageMetadata, shape_points
 from detector_node.service import AUTOUPLOAD_MODES, ServiceConfig, ServiceThread
+from node_kit import Params, run_node
 
 
 def detections_msg(meta: ImageMetadata, header: Header, width: int, height: int,
@@ -58,8 +58,7 @@ def detections_msg(meta: ImageMetadata, header: Header, width: int, height: int,
                 y=float(d.y), model_name=d.model_name, confidence=float(d.confidence)))
     for d in meta.segmentation_detections:
         if d.confidence >= min_confidence:
-            points = [Point2D(x=float(p.x), y=float(p.y)) for p in d.shape.points] \
-                if isinstance(d.shape, Shape) else []
+            points = [Point2D(x=x, y=y) for x, y in shape_points(d.shape)]
             msg.segmentations.append(SegmentationDetection(
                 category_name=d.category_name, category_id=d.category_id or "", points=points,
                 model_name=d.model_name, confidence=float(d.confidence)))
@@ -71,61 +70,151 @@ def detections_msg(meta: ImageMetadata, header: Header, width: int, height: int,
     return msg
 
 
+class RosLogHandler(logging.Handler):
+    """The service's Python log records (Loop link, outbox, models) into the node's ROS
+    logger, so they reach the console and /rosout like the node's own lines."""
+
+    def __init__(self, ros_logger) -> None:
+        super().__init__(logging.INFO)
+        self.ros_logger = ros_logger
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+            if record.levelno >= logging.ERROR:
+                self.ros_logger.error(message)
+            elif record.levelno >= logging.WARNING:
+                self.ros_logger.warning(message)
+            elif record.levelno >= logging.INFO:
+                self.ros_logger.info(message)
+            else:
+                self.ros_logger.debug(message)
+        except Exception:  # a context already shut down: nowhere to log to
+            pass
+
+
+def created_from_stamp(stamp) -> str:
+    """The Loop's creation time ("YYYY-MM-DD_HH:MM:SS.mmm", local time) of a frame: its
+    header stamp, or now when the camera left it zero."""
+    seconds = stamp.sec + stamp.nanosec * 1e-9
+    moment = datetime.fromtimestamp(seconds) if seconds > 0 else datetime.now()
+    return moment.isoformat(sep="_", timespec="milliseconds")
+
+
 class DetectorNode(Node):
     """Camera images in, detections and an annotated image out; the detector API alongside."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__("detector", **kwargs)
+        self._log_handler = RosLogHandler(self.get_logger())
+        service_log = logging.getLogger("detector_node")
+        service_log.addHandler(self._log_handler)
+        if service_log.level == logging.NOTSET:
+            service_log.setLevel(logging.INFO)
+        try:
+            self._start()
+        except BaseException:
+            host = getattr(self, "host", None)
+            if host is not None:
+                host.stop()  # a service already started must not outlive the failed node
+            service_log.removeHandler(self._log_handler)
+            raise
 
-        def param(name, default, description, **extra):
-            return self.declare_parameter(
-                name, default, ParameterDescriptor(description=description, **extra)).value
+    def _start(self) -> None:
 
-        unit = [FloatingPointRange(from_value=0.0, to_value=1.0)]
-        self.camera_id: str = param("camera_id", "camera", "Camera id for the relevance filter and uploads.")
-        self.autoupload: str = param("autoupload", "filtered",
-                                     "Upload camera images to the Loop: filtered, all or disabled.")
-        self.min_confidence: float = param("min_confidence", 0.0,
-                                           "Detections below this confidence are not published.",
-                                           floating_point_range=unit)
-        min_uncertain: float = param("min_uncertain_threshold", 0.3,
-                                     "Lower bound of the 'uncertain' confidence band.",
-                                     floating_point_range=unit)
-        max_uncertain: float = param("max_uncertain_threshold", 0.6,
-                                     "Upper bound of the 'uncertain' confidence band.",
-                                     floating_point_range=unit)
-        self.compressed: bool = param("compressed", False,
-                                      "Subscribe camera/image_raw/compressed (CompressedImage) instead.")
-        self.publish_annotated: bool = param("publish_annotated", True,
-                                             "Publish detections/image (annotated copy).")
-        model_folder: str = param("model_folder", "", "Folder with model.json ('' = built-in red blobs).")
-        logic: str = param("logic", "colour_blobs",
-                           "Logic for models whose model.json names no format, and of the built-in "
-                           "model: colour_blobs or aruco.")
-        data_folder: str = param("data_folder", "~/.ros/detector_node",
-                                 "Where the outbox and downloaded models live.")
-        loop_url: str = param("loop_url", "", "Learning Loop API base URL ('' = no uploads).")
-        organization: str = param("organization", "", "Learning Loop organization.")
-        project: str = param("project", "", "Learning Loop project.")
-        version_control: str = param("version_control", "follow_loop",
-                                     "Model version control at start: follow_loop or pause.")
-        max_outbox: int = param("max_outbox_items", 1000, "Normal outbox items kept (oldest dropped).",
-                                integer_range=[IntegerRange(from_value=1, to_value=1_000_000, step=1)])
-        upload_interval_s: float = param("upload_interval_s", 5.0, "Seconds between outbox uploads.",
-                                         floating_point_range=[FloatingPointRange(from_value=0.01, to_value=3600.0)])
-        outbox_fsync: bool = param("outbox_fsync", False,
-                                   "fsync outbox files (power-loss safety; kill -9 safe without).")
-        self.serve_http: bool = param("serve_http", True, "Serve the REST + Socket.IO API.")
-        http_host: str = param("http_host", "127.0.0.1", "Address the API binds to.")
-        http_port: int = param("http_port", 8004, "API port (0 = any free port).",
-                               integer_range=[IntegerRange(from_value=0, to_value=65535, step=1)])
+        # Live parameters take effect when set (`on_set`); the others are read-only
+        # (node_kit.Params): `ros2 param set` is never "successful" and ignored.
+        params = Params(self)
 
-        if self.autoupload not in AUTOUPLOAD_MODES:
-            raise ValueError(f"parameter 'autoupload' must be one of {', '.join(AUTOUPLOAD_MODES)}, "
-                             f"got {self.autoupload!r}")
-        if logic not in LOGIC_FACTORIES:
-            raise ValueError(f"parameter 'logic' must be one of {', '.join(sorted(LOGIC_FACTORIES))}, "
-                             f"got {logic!r}")
+        def service_ready() -> bool:
+            return getattr(self, "service", None) is not None
+
+        def set_attr(name: str):
+            return lambda value: setattr(self, name, value)
+
+        def not_empty(value: str) -> None:
+            if not value:
+                raise ValueError("must not be empty")
+
+        def band_check(low_side: bool):
+            def check(value: float) -> None:
+                if not service_ready():
+                    return  # at start both ends are checked together, below
+                relevance = self.service.relevance
+                lo, hi = (value, relevance.max_uncertain) if low_side else (relevance.min_uncertain, value)
+                if lo > hi:
+                    raise ValueError(f"min_uncertain_threshold ({lo}) must not exceed "
+                                     f"max_uncertain_threshold ({hi})")
+            return check
+
+        def set_band(low_side: bool):
+            def apply(value: float) -> None:
+                relevance = self.service.relevance
+                lo, hi = (value, relevance.max_uncertain) if low_side else (relevance.min_uncertain, value)
+                with self.service._relevance_lock:
+                    relevance.set_thresholds(lo, hi)
+            return apply
+
+        def set_outbox(attr: str, trim: bool = False):
+            def apply(value) -> None:
+                setattr(self.service.outbox, attr, value)
+                if trim:
+                    self.service.outbox.trim()
+            return apply
+
+        self.camera_id: str = params.declare(
+            "camera_id", "camera", "Camera id for the relevance filter and uploads.",
+            check=not_empty, on_set=set_attr("camera_id"))
+        self.autoupload: str = params.declare(
+            "autoupload", "filtered", "Upload camera images to the Loop: filtered, all or disabled.",
+            choices=AUTOUPLOAD_MODES, on_set=set_attr("autoupload"))
+        self.min_confidence: float = params.declare(
+            "min_confidence", 0.0, "Detections below this confidence are not published.",
+            low=0.0, high=1.0, on_set=set_attr("min_confidence"))
+        min_uncertain: float = params.declare(
+            "min_uncertain_threshold", 0.3, "Lower bound of the 'uncertain' confidence band.",
+            low=0.0, high=1.0, check=band_check(True), on_set=set_band(True))
+        max_uncertain: float = params.declare(
+            "max_uncertain_threshold", 0.6, "Upper bound of the 'uncertain' confidence band.",
+            low=0.0, high=1.0, check=band_check(False), on_set=set_band(False))
+        self.compressed: bool = params.declare(
+            "compressed", False, "Subscribe camera/image_raw/compressed (CompressedImage) instead.")
+        self.publish_annotated: bool = params.declare(
+            "publish_annotated", True, "Publish detections/image (annotated copy).",
+            on_set=set_attr("publish_annotated"))
+        model_folder: str = params.declare(
+            "model_folder", "", "Folder with model.json ('' = built-in red blobs).")
+        logic: str = params.declare(
+            "logic", "colour_blobs", "Logic for models whose model.json names no format, and of "
+            "the built-in model: colour_blobs or aruco.", choices=sorted(LOGIC_FACTORIES))
+        data_folder: str = params.declare(
+            "data_folder", "~/.ros/detector_node", "Where the outbox and downloaded models live.")
+        loop_url: str = params.declare("loop_url", "", "Learning Loop API base URL ('' = no uploads).")
+        organization: str = params.declare("organization", "", "Learning Loop organization.")
+        project: str = params.declare("project", "", "Learning Loop project.")
+        version_control: str = params.declare(
+            "version_control", "follow_loop", "Model version control at start: follow_loop or pause "
+            "(at run time: the detector/set_model_version_mode service).",
+            choices=("follow_loop", "pause"))
+        max_outbox: int = params.declare(
+            "max_outbox_items", 1000, "Normal outbox items kept (oldest dropped).",
+            low=1, high=1_000_000, on_set=set_outbox("max_items", trim=True))
+        upload_interval_s: float = params.declare(
+            "upload_interval_s", 5.0, "Seconds between outbox uploads.", low=0.01, high=3600.0,
+            on_set=set_outbox("interval_s"))
+        outbox_fsync: bool = params.declare(
+            "outbox_fsync", False, "fsync outbox files (power-loss safety; kill -9 safe without).",
+            on_set=set_outbox("fsync"))
+        self.serve_http: bool = params.declare("serve_http", True, "Serve the REST + Socket.IO API.")
+        http_host: str = params.declare("http_host", "127.0.0.1", "Address the API binds to.")
+        http_port: int = params.declare("http_port", 8004, "API port (0 = any free port).",
+                                        low=0, high=65535)
+        api_key: str = params.declare(
+            "api_key", "", "API key clients of the REST/Socket.IO API must send (x-api-key, "
+            "Authorization: Bearer, or Socket.IO auth {token}); empty: $DETECTOR_API_KEY, or "
+            "none (open). Prefer the environment.")
+        params.refuse_unknown()
+
         if not model_folder and not loop_url and logic not in BUILTIN_FORMATS:
             raise ValueError(f"parameter 'logic' {logic!r} needs parameter 'model_folder' (or a "
                              f"'loop_url' to download one); built-in models: {', '.join(BUILTIN_FORMATS)}")
@@ -143,12 +232,13 @@ class DetectorNode(Node):
             logic=logic, loop_url=loop_url or None, organization=organization, project=project,
             min_uncertain=min_uncertain, max_uncertain=max_uncertain, max_outbox_items=max_outbox,
             upload_interval_s=upload_interval_s, version_control=version_control,
-            outbox_fsync=outbox_fsync)
+            outbox_fsync=outbox_fsync, api_key=api_key or os.environ.get("DETECTOR_API_KEY") or None)
         try:
             config.validate()
         except ValueError as exc:
             raise ValueError(f"bad detector parameters: {exc}") from exc
 
+        self.service = None
         self.host = ServiceThread(config, http_host, http_port, serve_http=self.serve_http)
         try:
             self.host.start()
@@ -216,7 +306,8 @@ class DetectorNode(Node):
             rgb = rgb_from_ros(msg.width, msg.height, msg.encoding, msg.step, msg.data)
         active = self.service.require_model()
         meta = self.service.detect_blocking(rgb, jpeg=jpeg, camera_id=self.camera_id,
-                                            source="ros", autoupload=self.autoupload)
+                                            source="ros", autoupload=self.autoupload,
+                                            creation_date=created_from_stamp(msg.header.stamp))
         self.frames_processed += 1
         height, width = rgb.shape[:2]
         self.detections_pub.publish(detections_msg(meta, msg.header, width, height, self.camera_id,
@@ -288,20 +379,18 @@ class DetectorNode(Node):
         host = getattr(self, "host", None)
         if host is not None:
             host.stop()  # the outbox keeps unsent items on disk for the next start
+        handler = getattr(self, "_log_handler", None)
+        if handler is not None:
+            logging.getLogger("detector_node").removeHandler(handler)
         super().destroy_node()
 
 
-def main(args: list[str] | None = None) -> None:
-    try:
-        with rclpy.init(args=args):
-            node = DetectorNode()
-            try:
-                rclpy.spin(node)
-            finally:
-                node.destroy_node()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+def main(args: list[str] | None = None) -> int:
+    """Run the node (node_kit.run_node): SIGINT and SIGTERM end it cleanly (exit 0, also
+    while it starts); a bad parameter or an unusable data folder ends it with one line
+    naming it (exit 1)."""
+    return run_node(DetectorNode, args, program="detector")
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

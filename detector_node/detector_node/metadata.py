@@ -76,6 +76,24 @@ class SegmentationDetection:
     category_id: str | None = None
 
 
+def flat_shape(shape: Shape | str) -> str:
+    """The Loop's flat form of a segmentation shape: "x1,y1,x2,y2,..." (a string stays)."""
+    if isinstance(shape, str):
+        return shape
+    return ",".join(str(value) for p in shape.points for value in (p.x, p.y))
+
+
+def shape_points(shape: Shape | str) -> list[tuple[float, float]]:
+    """The (x, y) points of a shape in either form; a malformed string gives []."""
+    if isinstance(shape, Shape):
+        return [(float(p.x), float(p.y)) for p in shape.points]
+    try:
+        values = [float(v) for v in shape.split(",")] if shape else []
+    except ValueError:
+        return []
+    return list(zip(values[0::2], values[1::2], strict=False))
+
+
 @dataclass(slots=True)
 class ClassificationDetection:
     category_name: str
@@ -113,6 +131,14 @@ class ImageMetadata:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
+
+    def as_detected(self) -> None:
+        """Detections in the form the Loop's detector answers with: point x/y as floats,
+        segmentation shapes flattened to "x1,y1,..." strings."""
+        for point in self.point_detections:
+            point.x, point.y = float(point.x), float(point.y)
+        for seg in self.segmentation_detections:
+            seg.shape = flat_shape(seg.shape)
 
 
 def _record(cls: type, data: Any, what: str):

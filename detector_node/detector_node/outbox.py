@@ -36,6 +36,8 @@ from enum import Enum
 
 import aiohttp
 
+from detector_node.repeats import RepeatedLog
+
 log = logging.getLogger("detector_node.outbox")
 
 
@@ -74,7 +76,8 @@ class Outbox:
 
     def __init__(self, data_folder: str, target_url: str | None, *, max_items: int = 1000,
                  batch_size: int = 20, interval_s: float = 5.0, timeout_s: float = 30.0,
-                 backoff_max_s: float = 60.0, fsync: bool = False) -> None:
+                 backoff_max_s: float = 60.0, fsync: bool = False,
+                 summary_interval_s: float = 60.0) -> None:
         if max_items <= 0:
             raise ValueError(f"outbox max_items must be positive, got {max_items}")
         if batch_size <= 0:
@@ -87,6 +90,7 @@ class Outbox:
         self.timeout_s = timeout_s
         self.backoff_max_s = backoff_max_s
         self.fsync = fsync
+        self.repeats = RepeatedLog(log, summary_interval_s)  # one line per kind and interval
         self.uploaded_count = 0
         self.dropped_count = 0
         self.rejected_count = 0
@@ -113,7 +117,7 @@ class Outbox:
         self._wake: asyncio.Event | None = None
         self._stop = False
         self._session: aiohttp.ClientSession | None = None
-        self._trim()
+        self.trim()
 
     def _scan(self, queue: str) -> list[str]:
         folder = self._dirs[queue]
@@ -147,11 +151,11 @@ class Outbox:
         os.rename(tmp, os.path.join(self._dirs[queue], identifier))
         with self._lock:
             (self._priority if priority else self._normal).append(identifier)
-        self._trim()
+        self.trim()
         self._notify()
         return identifier
 
-    def _trim(self) -> None:
+    def trim(self) -> None:
         dropped = []
         with self._lock:
             while len(self._normal) > self.max_items:
@@ -160,7 +164,8 @@ class Outbox:
         for identifier in dropped:
             self._retire("normal", identifier)
         if dropped:
-            log.warning("outbox full (%d items): dropped the %d oldest", self.max_items, len(dropped))
+            self.repeats.warning("full", "outbox full (%d items): dropped the %d oldest (%d dropped "
+                                 "so far)", self.max_items, len(dropped), self.dropped_count)
 
     def _retire(self, queue: str, identifier: str) -> None:
         """Remove an item for good: rename to done/ (atomic), then delete."""
@@ -200,8 +205,8 @@ class Outbox:
         try:
             mode = OutboxMode(mode)
         except ValueError:
-            raise ValueError(f"unknown outbox mode {mode!r}: expected 'continuous_upload' or "
-                             "'stopped'") from None
+            raise ValueError(f"{mode!r} is not a valid OutboxMode: expected 'continuous_upload' "
+                             "or 'stopped'") from None
         if mode is OutboxMode.CONTINUOUS_UPLOAD:
             self.start()
         else:
@@ -295,8 +300,9 @@ class Outbox:
         form = aiohttp.FormData()
         for _, identifier in batch:
             meta, jpeg = files[identifier]
+            # As the Loop's detector sends it (a text file part); the Loop reads it as JSON.
             form.add_field("files", meta, filename=f"image_{identifier}.json",
-                           content_type="application/json")
+                           content_type="text/plain; charset=utf-8")
             form.add_field("files", jpeg, filename=f"image_{identifier}.jpg",
                            content_type="image/jpeg")
         if self._session is None:
@@ -308,7 +314,8 @@ class Outbox:
                 body = (await response.text())[:200]
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             self.failed_attempts += 1
-            log.warning("outbox: upload of %d items failed: %s", len(batch), exc or type(exc).__name__)
+            self.repeats.warning("unreachable", "outbox: upload of %d items failed: %s", len(batch),
+                                 exc or type(exc).__name__)
             return False
         if status == 200:
             await asyncio.to_thread(self._finish, batch, "uploaded")
@@ -323,7 +330,8 @@ class Outbox:
             second = await self._send(batch[half:])
             return first and second
         self.failed_attempts += 1
-        log.warning("outbox: the Loop answered %d (%s); keeping %d items", status, body, len(batch))
+        self.repeats.warning(f"status-{status}", "outbox: the Loop answered %d (%s); keeping %d items",
+                             status, body, len(batch))
         return False
 
     def _read_batch(self, batch: list[tuple[str, str]]) -> dict[str, tuple[bytes, bytes]]:

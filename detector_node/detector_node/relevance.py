@@ -93,6 +93,15 @@ class RelevanceFilter:
         self.forget_after_s = forget_after_s
         self.histories: dict[str | None, CamObservationHistory] = {}
 
+    def set_thresholds(self, min_uncertain: float, max_uncertain: float) -> None:
+        """A new 'uncertain' band, for the cameras seen so far and new ones."""
+        if not 0.0 <= min_uncertain <= max_uncertain <= 1.0:
+            raise ValueError(f"need 0 <= min_uncertain <= max_uncertain <= 1, got {min_uncertain}, "
+                             f"{max_uncertain}")
+        self.min_uncertain, self.max_uncertain = min_uncertain, max_uncertain
+        for history in self.histories.values():
+            history.min_uncertain, history.max_uncertain = min_uncertain, max_uncertain
+
     def causes(self, meta: ImageMetadata, camera_id: str | None) -> list[str]:
         """Why the image is worth uploading ([] if it is not); remembers its detections."""
         for history in self.histories.values():

@@ -72,10 +72,13 @@ class FakeLoop:
     batches: list[list[str]] = field(default_factory=list)  # ids of each accepted request
     metadata: dict[str, dict] = field(default_factory=dict)
     requests: int = 0
+    target_requests: int = 0  # GET deployment/target
+    content_types: list[str] = field(default_factory=list)  # of each uploaded part
     status_for: Callable[[list[str]], int] = lambda names: 200
     answer_delay_s: float = 0.0  # the Loop stores an upload, then answers this much later
     deployment: dict | None = None
     models: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # id -> (version, zip)
+    models_answer: object = None  # when set: the JSON GET models answers instead of the list
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def api(self) -> str:
@@ -101,6 +104,7 @@ def _fake_loop_app(loop_state: FakeLoop) -> web.Application:
             assert part.name == "files", f"unexpected field {part.name}"
             # aiohttp clients (ours and the reference's) percent-quote file names.
             parts[unquote(part.filename)] = bytes(await part.read())
+            loop_state.content_types.append(f"{unquote(part.filename)}: {part.headers.get('Content-Type')}")
         ids = sorted({name[len("image_"):].rsplit(".", 1)[0] for name in parts})
         with loop_state.lock:
             loop_state.requests += 1
@@ -122,12 +126,15 @@ def _fake_loop_app(loop_state: FakeLoop) -> web.Application:
 
     @routes.get(f"{base}/deployment/target")
     async def target(request: web.Request) -> web.Response:
+        loop_state.target_requests += 1
         if loop_state.deployment is None:
             return web.Response(status=404)
         return web.json_response(loop_state.deployment)
 
     @routes.get(f"{base}/models")
     async def models(request: web.Request) -> web.Response:
+        if loop_state.models_answer is not None:
+            return web.json_response(loop_state.models_answer)
         return web.json_response({"models": [{"id": i, "version": v, "host": "localhost"}
                                              for i, (v, _) in loop_state.models.items()]})
 
@@ -145,7 +152,7 @@ def _fake_loop_app(loop_state: FakeLoop) -> web.Application:
 
 
 @contextmanager
-def running_fake_loop() -> Iterator[FakeLoop]:
+def running_fake_loop(port: int = 0) -> Iterator[FakeLoop]:
     state = FakeLoop()
     loop = asyncio.new_event_loop()
     ready = threading.Event()
@@ -154,7 +161,7 @@ def running_fake_loop() -> Iterator[FakeLoop]:
     async def serve() -> None:
         runner = web.AppRunner(_fake_loop_app(state), access_log=None, shutdown_timeout=1.0)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", port)
         await site.start()
         holder["runner"] = runner
         state.url = f"http://127.0.0.1:{runner.addresses[0][1]}"

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
+from datetime import datetime
 
 import pytest
 import requests
@@ -130,7 +132,7 @@ def test_detector_services(ros_context, executor, spin_until, tmp_path):
     result = call(SetOutboxMode, "detector/set_outbox_mode", "stopped")
     assert result.success and result.mode == "stopped"
     result = call(SetOutboxMode, "detector/set_outbox_mode", "whenever")
-    assert not result.success and "unknown outbox mode" in result.message and result.mode == "stopped"
+    assert not result.success and "not a valid OutboxMode" in result.message and result.mode == "stopped"
     result = call(SetModelVersionMode, "detector/set_model_version_mode", "pause")
     assert result.success and result.version_control == "pause" and result.current_version == "builtin"
     result = call(SetModelVersionMode, "detector/set_model_version_mode", "9.9")
@@ -158,6 +160,8 @@ def test_bad_parameters_are_named(ros_context, tmp_path):
         make_detector(ros_context, tmp_path, autoupload="sometimes")
     with pytest.raises(ValueError, match="'logic'"):
         make_detector(ros_context, tmp_path, logic="magic")
+    with pytest.raises(ValueError, match="'autouplod' \\(did you mean 'autoupload'\\?\\)"):
+        make_detector(ros_context, tmp_path, autouplod="all")
     with pytest.raises(ValueError, match="needs parameter 'model_folder'"):
         make_detector(ros_context, tmp_path, logic="onnx")
     with pytest.raises(ValueError, match="'model_folder'"):
@@ -196,3 +200,86 @@ def test_executable_stops_naming_a_bad_parameter(tmp_path, start_process):
     output, _ = child.communicate(timeout=30)
     assert child.returncode != 0
     assert "parameter 'autoupload'" in output
+
+
+def test_parameters_take_effect_or_are_refused_with_a_reason(ros_context, tmp_path):
+    detector = make_detector(ros_context, tmp_path)
+    try:
+        service = detector.service
+
+        def set_one(name, value):
+            [result] = detector.set_parameters([Parameter(name, value=value)])
+            return result
+
+        # Taking effect at run time
+        assert set_one("autoupload", "all").successful and detector.autoupload == "all"
+        frame = image_msg(red_disc_bgr())
+        frame.header.stamp.sec, frame.header.stamp.nanosec = 1_700_000_000, 250_000_000
+        detector._process(frame)
+        assert wait_for(lambda: service.outbox.stats().normal_queued == 1), "autoupload:=all uploads"
+        [meta] = (tmp_path / "data" / "outbox" / "normal").rglob("*.json")
+        expected = datetime.fromtimestamp(1_700_000_000.25).isoformat(sep="_", timespec="milliseconds")
+        assert json.loads(meta.read_text())["created"] == expected, "a frame's creation time is its stamp"
+        assert set_one("camera_id", "rear").successful and detector.camera_id == "rear"
+        assert set_one("min_confidence", 0.5).successful and detector.min_confidence == 0.5
+        assert set_one("publish_annotated", False).successful and not detector.publish_annotated
+        assert set_one("max_uncertain_threshold", 0.9).successful
+        assert service.relevance.max_uncertain == 0.9
+        assert set_one("upload_interval_s", 2.0).successful and service.outbox.interval_s == 2.0
+        assert set_one("outbox_fsync", True).successful and service.outbox.fsync is True
+        assert set_one("max_outbox_items", 5).successful and service.outbox.max_items == 5
+        # Bad values refused, naming the problem; the old value stays
+        result = set_one("autoupload", "sometimes")
+        assert not result.successful and "parameter 'autoupload' = 'sometimes' is not one of" in result.reason
+        assert detector.autoupload == "all"
+        result = set_one("min_uncertain_threshold", 0.95)
+        assert not result.successful and "must not exceed" in result.reason
+        assert not set_one("camera_id", "").successful
+        # Read at start only: refused, not "successful and ignored"
+        for name, value in (("data_folder", "/elsewhere"), ("http_port", 9), ("loop_url", "http://x"),
+                            ("logic", "aruco"), ("compressed", True), ("api_key", "k")):
+            result = set_one(name, value)
+            assert not result.successful and "read-only" in result.reason, (name, result.reason)
+    finally:
+        detector.destroy_node()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_executable_ends_cleanly_on_signals(tmp_path, start_process, signal_name):
+    import signal
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    exe = os.path.join(root, "install", "detector_node", "lib", "detector_node", "detector")
+    args = [exe] if os.path.exists(exe) else ["python", "-m", "detector_node.detector_node"]
+    child = start_process([*args, "--ros-args", "-p", "http_port:=0", "-p",
+                           f"data_folder:={tmp_path / 'data'}", "-p", "loop_url:=http://127.0.0.1:9/api",
+                           "-p", "organization:=o", "-p", "project:=p"])
+    lines = []
+    for line in child.stdout:  # started, and the Loop (away) tried once
+        lines.append(line)
+        text = "".join(lines)
+        if "detector API on" in text and "Learning Loop unreachable (try 1" in text:
+            break
+    assert any("detector API on" in line for line in lines), "".join(lines)
+    child.send_signal(getattr(signal, signal_name))
+    output, _ = child.communicate(timeout=30)
+    output = "".join(lines) + output
+    assert child.returncode == 0, output
+    assert "Traceback" not in output, output
+    # the service's lines (here: the Loop, which is away) go through the node's ROS logger
+    assert "[detector]: Learning Loop unreachable (try 1, next in 0.5 s)" in output, output
+
+
+@pytest.mark.timeout(60)
+def test_executable_names_an_unusable_data_folder(tmp_path, start_process):
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    exe = os.path.join(root, "install", "detector_node", "lib", "detector_node", "detector")
+    args = [exe] if os.path.exists(exe) else ["python", "-m", "detector_node.detector_node"]
+    (tmp_path / "file").write_text("x")
+    child = start_process([*args, "--ros-args", "-p", f"data_folder:={tmp_path / 'file' / 'data'}",
+                           "-p", "http_port:=0"])
+    output, _ = child.communicate(timeout=30)
+    assert child.returncode == 1
+    assert f"data_folder '{tmp_path / 'file' / 'data'}' is not usable" in output
+    assert "Traceback" not in output

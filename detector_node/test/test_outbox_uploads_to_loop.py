@@ -39,6 +39,10 @@ def test_uploads_reach_the_loop_from_the_service(start_service, fake_loop):
                for m in fake_loop.metadata.values())
     assert host.service.outbox.stats().uploaded_count == 3
     assert os.listdir(os.path.join(host.service.config.data_folder, "outbox", "normal")) == []
+    # Parts as the Loop's detector sends them: the JSON as a text file, the image as JPEG.
+    kinds = {name.rsplit(".", 1)[1]: kind for name, kind in
+             (entry.split(": ", 1) for entry in fake_loop.content_types)}
+    assert kinds == {"json": "text/plain; charset=utf-8", "jpg": "image/jpeg"}
 
 
 def test_priority_items_go_first(tmp_path, fake_loop):

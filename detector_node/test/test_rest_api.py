@@ -20,7 +20,7 @@ def fixed_detector(start_service, tmp_path):
     return host
 
 
-@pytest.mark.parametrize("grouping_key", ["mac", "camera_id"])
+@pytest.mark.parametrize("grouping_key", ["camera-id", "camera_id", "mac"])
 def test_rest_detect(fixed_detector, red_disc_jpeg, grouping_key):
     response = requests.post(f"{fixed_detector.url}/detect", files={"file": ("t.jpg", red_disc_jpeg)},
                              headers={grouping_key: "0:0:0:0", "tags": "some_tag"}, timeout=10)
@@ -34,7 +34,9 @@ def test_rest_detect(fixed_detector, red_disc_jpeg, grouping_key):
     assert result["point_detections"][0]["category_id"] == "some_id_2"
     assert len(result["segmentation_detections"]) == 1
     assert result["segmentation_detections"][0]["category_id"] == "some_id_3"
-    assert result["segmentation_detections"][0]["shape"]["points"][0] == {"x": 1, "y": 1}
+    assert result["segmentation_detections"][0]["shape"] == "1,1,5,1,5,5"  # the Loop's flat form
+    assert result["point_detections"][0]["x"] == 10.0 and isinstance(result["point_detections"][0]["x"], float)
+    assert result["created"] is None  # no creation date sent: none claimed
     assert result["classification_detections"][0]["category_id"] == "some_id_4"
     assert "some_tag" in result["tags"]
     assert set(result) >= {"box_annotations", "point_annotations", "classification_annotation",
@@ -44,8 +46,8 @@ def test_rest_detect(fixed_detector, red_disc_jpeg, grouping_key):
 def test_detect_headers_reach_metadata_and_outbox(fixed_detector, red_disc_jpeg):
     response = requests.post(
         f"{fixed_detector.url}/detect", files={"file": ("t.jpg", red_disc_jpeg)},
-        headers={"camera_id": "front", "tags": "a,b", "source": "robot1", "autoupload": "all",
-                 "creation_date": "2024-01-01T00:00:00"}, timeout=10)
+        headers={"camera-id": "front", "tags": "a,b", "source": "robot1", "autoupload": "all",
+                 "creation-date": "2024-01-01T00:00:00"}, timeout=10)
     assert response.status_code == 200, response.text
     result = response.json()
     assert result["tags"][:2] == ["a", "b"] and result["source"] == "robot1"
@@ -56,6 +58,8 @@ def test_detect_headers_reach_metadata_and_outbox(fixed_detector, red_disc_jpeg)
     with open(meta_file, encoding="utf-8") as f:
         saved = json.load(f)
     assert saved["source"] == "robot1" and saved["box_detections"][0]["category_id"] == "some_id"
+    assert saved["created"] == "2024-01-01T00:00:00"
+    assert saved["segmentation_detections"][0]["shape"] == "1,1,5,1,5,5"
     [jpg] = [f for f in files if f.endswith(".jpg")]
     with open(jpg, "rb") as f:
         assert f.read() == red_disc_jpeg  # uploaded bytes are kept as they came
@@ -115,10 +119,14 @@ def test_model_version_api(fixed_detector, tmp_path):
     assert requests.put(f"{url}/model_version", data="pause", timeout=10).status_code == 200
     assert requests.get(f"{url}/model_version", timeout=10).json()["version_control"] == "pause"
     assert requests.put(f"{url}/model_version", data="follow_loop", timeout=10).status_code == 200
-    assert requests.get(f"{url}/model_version", timeout=10).json()["version_control"] == "follow_loop"
+    body = requests.get(f"{url}/model_version", timeout=10).json()
+    assert body["version_control"] == "follow_loop"
+    assert body["target_version"] == "None", "no Loop has named a target: none, not the stale 1.0"
 
     response = requests.put(f"{url}/model_version", data="latest!", timeout=10)
     assert response.status_code == 400 and "Invalid version number" in response.json()["detail"]
+    assert requests.get(f"{url}/model_version", timeout=10).json()["version_control"] == "follow_loop", \
+        "a refused mode changes nothing"
     response = requests.put(f"{url}/model_version", data="9.9", timeout=10)
     assert response.status_code == 400 and "No Model with version 9.9" in response.json()["detail"]
     assert requests.get(f"{url}/model_version", timeout=10).json()["version_control"] == "pause"
@@ -180,12 +188,26 @@ def test_bad_inputs_get_clear_4xx(start_service, red_disc_jpeg):
     response = requests.post(f"{url}/upload", data=chunked_body(), timeout=10,
                              headers={"Content-Type": "multipart/form-data; boundary=b"})
     assert response.status_code == 413
+    # Validation errors in FastAPI's shape, as the Loop's detector answers them.
     response = detect(red_disc_jpeg, headers={"autoupload": "always"})
-    assert response.status_code == 422 and "autoupload" in response.json()["detail"]
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["header", "autoupload"]
+    assert response.json()["detail"][0]["type"] == "literal_error"
     response = requests.post(f"{url}/detect", data=red_disc_jpeg, timeout=10)
-    assert response.status_code == 400 and "multipart" in response.json()["detail"]
+    assert response.status_code == 422
+    assert response.json()["detail"] == [{"type": "missing", "loc": ["body", "file"],
+                                          "msg": "Field required", "input": None}]
     response = requests.post(f"{url}/detect", files={"image": ("x.jpg", red_disc_jpeg)}, timeout=10)
-    assert response.status_code == 400 and "field 'file'" in response.json()["detail"]
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "file"]
+    response = requests.post(f"{url}/detect", data=b"--b\r\ngarbage", timeout=10,
+                             headers={"Content-Type": "multipart/form-data; boundary=b"})
+    assert response.status_code == 400 and "malformed multipart" in response.json()["detail"]
+    response = requests.get(f"{url}/no_such_route", timeout=10)
+    assert response.status_code == 404 and response.json() == {"detail": "Not Found"}
+    response = requests.delete(f"{url}/about", timeout=10)
+    assert response.status_code == 405 and response.json() == {"detail": "Method Not Allowed"}
+    response = requests.put(f"{url}/model_version", data=b"\xff\xfe", timeout=10)
+    assert response.status_code == 400 and "UTF-8" in response.json()["detail"]
     response = requests.post(f"{url}/upload", files=[("files", b"nope")], timeout=10)
     assert response.status_code == 415 and "nothing queued" in response.json()["detail"]
     assert outbox_files(host.service.config.data_folder) == [], "an invalid image is not saved"

@@ -62,6 +62,9 @@ class DeviceSpec:
     settings: dict[str, Any]
     channel: str = ""
     channel_range: tuple[float, float] = (0.0, 1.0)
+    # seconds without an actuator_command naming the channel before the output goes to its
+    # safe value; None: the pilot's `command_timeout_s`; 0: hold the last value
+    command_timeout_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -196,7 +199,9 @@ def _device(entry: Any, index: int, numbering: str) -> DeviceSpec:
     if kind not in DEVICE_TYPES:
         raise ConfigError(name, "type", f"unknown device type {kind!r}; known: "
                           f"{', '.join(DEVICE_TYPES)}")
-    known = {"name", "type", "channel_range", *PIN_FIELDS[kind], *_COMMON, *_FIELDS[kind]}
+    known = {"name", "type", *PIN_FIELDS[kind], *_COMMON, *_FIELDS[kind]}
+    if kind in CHANNEL_TYPES:
+        known |= {"channel_range", "command_timeout_s"}
     for key in entry:
         if key not in known:
             raise ConfigError(name, str(key), f"unknown field for a {kind}; known: "
@@ -224,8 +229,14 @@ def _device(entry: Any, index: int, numbering: str) -> DeviceSpec:
             or not channel_range[0] < channel_range[1]):
         raise ConfigError(name, "channel_range", f"must be [low, high] with low < high, got "
                           f"{channel_range!r}")
+    timeout_s = entry.get("command_timeout_s")
+    if timeout_s is not None:
+        problem = _float_range(0.0, 3600.0)(timeout_s)
+        if problem:
+            raise ConfigError(name, "command_timeout_s", problem)
+        timeout_s = float(timeout_s)
     return DeviceSpec(name, kind, pins, settings, channel,
-                      (float(channel_range[0]), float(channel_range[1])))
+                      (float(channel_range[0]), float(channel_range[1])), timeout_s)
 
 
 def _check_cross_fields(name: str, kind: str, pins: dict[str, int], s: dict[str, Any]) -> None:

@@ -1,6 +1,7 @@
-"""Raspberry Pi device drivers on the `pigpio` client.
+"""Raspberry Pi device drivers on a pin backend (`pilot_hw.backends`: pigpio, or memory).
 
-Each output driver declares its safe state once, as a list of SafeOp
+Drivers talk only to a `PinBackend`, as gpiozero's devices talk to a pin factory. Each
+output driver declares its safe state once, as a list of SafeOp
 (`safe_ops()`). That one declaration is both what `safe()` applies through the
 client (shutdown, exception, reconnect) and what the dead-man script applies
 inside the daemon when the client stops sending heartbeats (see
@@ -11,19 +12,16 @@ BOARD numbers.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
-import pigpio
 
 from pilot_hw import sim_mpu6050 as mpu
+from pilot_hw.backends import PinBackend, PinBusy, PinError, Watch
 from pilot_hw.config import DeviceSpec
 
-EDGES = {"rising": pigpio.RISING_EDGE, "falling": pigpio.FALLING_EDGE,
-         "either": pigpio.EITHER_EDGE}
-PULLS = {"up": pigpio.PUD_UP, "down": pigpio.PUD_DOWN, "off": pigpio.PUD_OFF}
+DeviceBusy = PinBusy  # a timed pulse is still running
 
 
 def tick_diff_us(earlier: int, later: int) -> int:
@@ -50,21 +48,21 @@ def _unique(ops: Iterable[SafeOp]) -> list[SafeOp]:
     return sorted(seen, key=lambda op: op.kind != "wave_halt")
 
 
-def apply_safe_ops(pi: pigpio.pi, ops: Iterable[SafeOp]) -> list[Exception]:
+def apply_safe_ops(backend: PinBackend, ops: Iterable[SafeOp]) -> list[Exception]:
     """Apply every op, even after one fails; returns the failures."""
     errors: list[Exception] = []
     for op in _unique(ops):
         try:
             if op.kind == "write":
-                pi.write(op.pin, op.value)
+                backend.write(op.pin, op.value)
             elif op.kind == "servo":
-                pi.set_servo_pulsewidth(op.pin, op.value)
+                backend.servo_pulse(op.pin, op.value)
             elif op.kind == "pwm":
-                pi.set_PWM_dutycycle(op.pin, op.value)
+                backend.pwm_duty(op.pin, op.value)
             elif op.kind == "hw_pwm":
-                pi.hardware_PWM(op.pin, op.frequency_hz, op.value)
+                backend.hardware_pwm(op.pin, op.frequency_hz, op.value)
             elif op.kind == "wave_halt":
-                pi.wave_tx_stop()
+                backend.halt_pulse()
         except Exception as exc:  # keep making the rest safe
             errors.append(exc)
     return errors
@@ -110,32 +108,28 @@ class ChannelTarget:
     apply: Callable[[float], None]
 
 
-class DeviceBusy(RuntimeError):
-    pass
-
-
 class Device:
-    """Base: a named device attached to a pigpio connection."""
+    """Base: a named device attached to a pin backend."""
 
     kind = "device"
 
     def __init__(self, spec: DeviceSpec) -> None:
         self.spec = spec
         self.name = spec.name
-        self.pi: pigpio.pi | None = None
+        self.backend: PinBackend | None = None
 
-    def attach(self, pi: pigpio.pi) -> None:
-        """Configure the pins on (a new) connection and put the outputs in their safe state."""
-        self.pi = pi
-        self._configure(pi)
+    def attach(self, backend: PinBackend) -> None:
+        """Configure the pins on (a new) backend and put the outputs in their safe state."""
+        self.backend = backend
+        self._configure(backend)
         errors = self.safe()
         if errors:
             raise errors[0]
 
-    def _configure(self, pi: pigpio.pi) -> None:
+    def _configure(self, backend: PinBackend) -> None:
         pass
 
-    def prepare(self, pi: pigpio.pi) -> bool:
+    def prepare(self, backend: PinBackend) -> bool:
         """Settings that must be in place before the connection that watches the pins opens;
         returns whether there were any."""
         return False
@@ -146,15 +140,15 @@ class Device:
     def safe(self) -> list[Exception]:
         """The one safe-shutdown path of this driver: drive the outputs to the safe state."""
         self.mark_safe()
-        if self.pi is None:
+        if self.backend is None:
             return []
-        return apply_safe_ops(self.pi, self.safe_ops())
+        return apply_safe_ops(self.backend, self.safe_ops())
 
     def mark_safe(self) -> None:
         """Forget commanded values: the outputs are (or are being put) in the safe state."""
 
     def detach(self) -> None:
-        self.pi = None
+        self.backend = None
 
     def close(self) -> list[Exception]:
         errors = self.safe()
@@ -167,10 +161,10 @@ class Device:
     def output_pins(self) -> list[int]:
         return [] if self.kind in ("digital_input", "imu_mpu6050") else list(self.spec.pins.values())
 
-    def _require(self) -> pigpio.pi:
-        if self.pi is None:
-            raise ConnectionError(f"device '{self.name}' is not connected to a pigpio daemon")
-        return self.pi
+    def _require(self) -> PinBackend:
+        if self.backend is None:
+            raise ConnectionError(f"device '{self.name}' is not attached to its pins")
+        return self.backend
 
 
 class DigitalOutput(Device):
@@ -186,8 +180,8 @@ class DigitalOutput(Device):
     def _level(self, on: bool) -> int:
         return int(on == self.active_high)
 
-    def _configure(self, pi: pigpio.pi) -> None:
-        pi.set_mode(self.pin, pigpio.OUTPUT)
+    def _configure(self, backend: PinBackend) -> None:
+        backend.set_output(self.pin)
 
     def safe_ops(self) -> list[SafeOp]:
         return [SafeOp("write", self.pin, self._level(self.safe_on))]
@@ -212,24 +206,22 @@ class DigitalInput(Device):
         super().__init__(spec)
         self.pin = spec.pins["pin"]
         self.on_event = on_event
-        self._callback = None
+        self._watch: Watch | None = None
         self._seq = 0
         self._lock = threading.Lock()
 
-    def prepare(self, pi: pigpio.pi) -> bool:
-        # The client's notification thread takes its first "previous levels" snapshot when
-        # the connection opens and only updates it from reports of watched pins: a level a
-        # pull resistor sets afterwards would hide the first edge. So pulls are set first.
-        pi.set_mode(self.pin, pigpio.INPUT)
-        pi.set_pull_up_down(self.pin, PULLS[self.spec.settings["pull"]])
+    def prepare(self, backend: PinBackend) -> bool:
+        # pigpio's notification thread takes its first "previous levels" snapshot when the
+        # connection opens and only updates it from reports of watched pins: a level a pull
+        # resistor sets afterwards would hide the first edge. So pulls are set first.
+        backend.set_input(self.pin, self.spec.settings["pull"])
         return True
 
-    def _configure(self, pi: pigpio.pi) -> None:
+    def _configure(self, backend: PinBackend) -> None:
         s = self.spec.settings
-        self.prepare(pi)
-        pi.set_glitch_filter(self.pin, s["glitch_us"])
-        pi.set_watchdog(self.pin, s["watchdog_ms"])
-        self._callback = pi.callback(self.pin, EDGES[s["edge"]], self._on_change)
+        self.prepare(backend)
+        self._watch = backend.watch(self.pin, s["edge"], self._on_change,
+                                    glitch_us=s["glitch_us"], watchdog_ms=s["watchdog_ms"])
 
     def _on_change(self, gpio: int, level: int, tick: int) -> None:
         # runs on the pigpio client's notification thread, in report order
@@ -243,12 +235,9 @@ class DigitalInput(Device):
         return self._require().read(self.pin)
 
     def detach(self) -> None:
-        callback, self._callback = self._callback, None
-        if callback is not None and self.pi is not None and self.pi.connected:
-            try:
-                callback.cancel()
-            except (OSError, pigpio.error):
-                pass
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.cancel()
         super().detach()
 
 
@@ -268,11 +257,9 @@ class Pwm(Device):
         self.safe_duty: float = s["safe_duty"]
         self.duty = self.safe_duty
 
-    def _configure(self, pi: pigpio.pi) -> None:
+    def _configure(self, backend: PinBackend) -> None:
         if not self.hardware:
-            pi.set_mode(self.pin, pigpio.OUTPUT)
-            pi.set_PWM_frequency(self.pin, self.frequency_hz)
-            pi.set_PWM_range(self.pin, self.range)
+            backend.set_pwm(self.pin, self.frequency_hz, self.range)
 
     def _op(self, duty: float) -> SafeOp:
         level = duty if self.active_high else 1.0 - duty
@@ -320,7 +307,7 @@ class Servo(Device):
     def set_pulse_us(self, pulse_us: float) -> int:
         """Command a pulse width (clamped to the limits); returns the width applied."""
         width = int(round(np.clip(pulse_us, self.min_pulse_us, self.max_pulse_us)))
-        self._require().set_servo_pulsewidth(self.pin, width)
+        self._require().servo_pulse(self.pin, width)
         self.pulse_us = width
         return width
 
@@ -353,13 +340,11 @@ class DcMotor(Device):
         self.max_speed: float = s["max_speed"]
         self.brake_on_stop: bool = s["brake_on_stop"]
         self.speed = 0.0
-        self.last_command_s = time.monotonic()
 
-    def _configure(self, pi: pigpio.pi) -> None:
-        for pin in (self.pwm_pin, self.in1_pin, self.in2_pin):
-            pi.set_mode(pin, pigpio.OUTPUT)
-        pi.set_PWM_frequency(self.pwm_pin, self.frequency_hz)
-        pi.set_PWM_range(self.pwm_pin, self.PWM_RANGE)
+    def _configure(self, backend: PinBackend) -> None:
+        for pin in (self.in1_pin, self.in2_pin):
+            backend.set_output(pin)
+        backend.set_pwm(self.pwm_pin, self.frequency_hz, self.PWM_RANGE)
 
     def safe_ops(self) -> list[SafeOp]:
         stop = int(self.brake_on_stop)
@@ -371,20 +356,19 @@ class DcMotor(Device):
 
     def set_speed(self, speed: float) -> float:
         """-1..1 of full speed (clamped to max_speed); 0 stops (coast or brake)."""
-        pi = self._require()
+        backend = self._require()
         speed = float(np.clip(speed, -self.max_speed, self.max_speed))
-        self.last_command_s = time.monotonic()
         if speed == 0.0:
-            errors = apply_safe_ops(pi, self.safe_ops())
+            errors = apply_safe_ops(backend, self.safe_ops())
             if errors:
                 raise errors[0]
         else:
             forward = speed > 0
             if (self.speed > 0) != forward:  # never drive both ways through a direction change
-                pi.set_PWM_dutycycle(self.pwm_pin, 0)
-            pi.write(self.in1_pin, int(forward))
-            pi.write(self.in2_pin, int(not forward))
-            pi.set_PWM_dutycycle(self.pwm_pin, int(round(abs(speed) * self.PWM_RANGE)))
+                backend.pwm_duty(self.pwm_pin, 0)
+            backend.write(self.in1_pin, int(forward))
+            backend.write(self.in2_pin, int(not forward))
+            backend.pwm_duty(self.pwm_pin, int(round(abs(speed) * self.PWM_RANGE)))
         self.speed = speed
         return speed
 
@@ -405,11 +389,9 @@ class RgbLed(Device):
         self.safe_color = tuple(float(c) for c in s["safe_color"])
         self.color = list(self.safe_color)
 
-    def _configure(self, pi: pigpio.pi) -> None:
+    def _configure(self, backend: PinBackend) -> None:
         for pin in self.pins:
-            pi.set_mode(pin, pigpio.OUTPUT)
-            pi.set_PWM_frequency(pin, self.frequency_hz)
-            pi.set_PWM_range(pin, self.PWM_RANGE)
+            backend.set_pwm(pin, self.frequency_hz, self.PWM_RANGE)
 
     def _duty(self, value: float) -> int:
         value = float(np.clip(value, 0.0, 1.0))
@@ -422,7 +404,7 @@ class RgbLed(Device):
         self.color = list(self.safe_color)
 
     def set_component(self, index: int, value: float) -> None:
-        self._require().set_PWM_dutycycle(self.pins[index], self._duty(value))
+        self._require().pwm_duty(self.pins[index], self._duty(value))
         self.color[index] = float(np.clip(value, 0.0, 1.0))
 
     def set_color(self, red: float, green: float, blue: float) -> None:
@@ -436,22 +418,20 @@ class RgbLed(Device):
 
 
 class Solenoid(Device):
-    """A solenoid or valve: closed is safe; timed pulses run as pigpio waves (us-exact)."""
+    """A solenoid or valve: closed is safe; timed pulses are hardware-timed (pigpio: waves,
+    us-exact)."""
 
     kind = "solenoid"
 
-    def __init__(self, spec: DeviceSpec, wave_lock: threading.Lock | None = None) -> None:
+    def __init__(self, spec: DeviceSpec) -> None:
         super().__init__(spec)
         self.pin = spec.pins["pin"]
         self.active_high: bool = spec.settings["active_high"]
         self.max_pulse_us: int = spec.settings["max_pulse_us"]
-        self.wave_lock = wave_lock or threading.Lock()
         self.is_open = False
-        self._wave_id: int | None = None
 
-    def _configure(self, pi: pigpio.pi) -> None:
-        pi.set_mode(self.pin, pigpio.OUTPUT)
-        self._wave_id = None
+    def _configure(self, backend: PinBackend) -> None:
+        backend.set_output(self.pin)
 
     def safe_ops(self) -> list[SafeOp]:
         return [SafeOp("wave_halt"), SafeOp("write", self.pin, int(not self.active_high))]
@@ -466,8 +446,8 @@ class Solenoid(Device):
     def pulse(self, duration_us: int, level: int | None = None) -> int:
         """Drive the pin to `level` (default: open) for exactly duration_us, then back.
 
-        Returns the tick at which the wave was queued. Raises ValueError for a bad
-        duration and DeviceBusy while another wave is transmitting.
+        Returns the tick at which the pulse was queued. Raises ValueError for a bad
+        duration and DeviceBusy while another timed pulse is running.
         """
         if not 1 <= duration_us <= self.max_pulse_us:
             raise ValueError(f"duration_us {duration_us} is out of range [1, {self.max_pulse_us}]"
@@ -475,22 +455,7 @@ class Solenoid(Device):
         active = int(self.active_high) if level is None else int(level)
         if active not in (0, 1):
             raise ValueError(f"level {level} must be 0 or 1")
-        pi = self._require()
-        bit = 1 << self.pin
-        on, off = (bit, 0) if active else (0, bit)
-        with self.wave_lock:
-            if pi.wave_tx_busy():
-                raise DeviceBusy("a pigpio wave is still transmitting; try again after it ends")
-            if self._wave_id is not None:
-                pi.wave_delete(self._wave_id)
-                self._wave_id = None
-            pi.wave_add_new()
-            pi.wave_add_generic([pigpio.pulse(on, off, duration_us), pigpio.pulse(off, on, 0)])
-            wave_id = pi.wave_create()
-            start_tick = pi.get_current_tick()
-            pi.wave_send_once(wave_id)
-            self._wave_id = wave_id
-        return start_tick
+        return self._require().timed_pulse(self.pin, active, duration_us)
 
 
 class Mpu6050(Device):
@@ -509,38 +474,36 @@ class Mpu6050(Device):
             mpu.GYRO_RANGES_DPS.index(s["gyro_range_dps"])]
         self.handle: int | None = None
 
-    def _configure(self, pi: pigpio.pi) -> None:
+    def _configure(self, backend: PinBackend) -> None:
         s = self.spec.settings
-        self.handle = pi.i2c_open(self.bus, self.address)
+        self.handle = backend.i2c_open(self.bus, self.address)
         try:
-            who = pi.i2c_read_byte_data(self.handle, mpu.REG_WHO_AM_I)
-        except pigpio.error as exc:
+            who = backend.i2c_read_byte_data(self.handle, mpu.REG_WHO_AM_I)
+        except PinError as exc:
             raise RuntimeError(f"device '{self.name}', field 'address': no MPU-6050 answers at "
                                f"0x{self.address:02x} on bus {self.bus} ({exc})") from exc
         if who != mpu.WHO_AM_I_VALUE:
             raise RuntimeError(f"device '{self.name}', field 'address': WHO_AM_I is 0x{who:02x}, "
                                f"expected 0x{mpu.WHO_AM_I_VALUE:02x}")
-        pi.i2c_write_byte_data(self.handle, mpu.REG_PWR_MGMT_1, 0x01)  # awake, gyro X clock
-        pi.i2c_write_byte_data(self.handle, mpu.REG_ACCEL_CONFIG,
-                               mpu.ACCEL_RANGES_G.index(s["accel_range_g"]) << 3)
-        pi.i2c_write_byte_data(self.handle, mpu.REG_GYRO_CONFIG,
-                               mpu.GYRO_RANGES_DPS.index(s["gyro_range_dps"]) << 3)
+        backend.i2c_write_byte_data(self.handle, mpu.REG_PWR_MGMT_1, 0x01)  # awake, gyro X clock
+        backend.i2c_write_byte_data(self.handle, mpu.REG_ACCEL_CONFIG,
+                                    mpu.ACCEL_RANGES_G.index(s["accel_range_g"]) << 3)
+        backend.i2c_write_byte_data(self.handle, mpu.REG_GYRO_CONFIG,
+                                    mpu.GYRO_RANGES_DPS.index(s["gyro_range_dps"]) << 3)
 
     def read(self) -> ImuSample:
-        pi = self._require()
-        count, data = pi.i2c_read_i2c_block_data(self.handle, mpu.REG_ACCEL_XOUT_H, 14)
-        if count != 14:
-            raise OSError(f"device '{self.name}': I2C read returned {count}")
-        raw = np.frombuffer(bytes(data), dtype=">i2").astype(float)
+        data = self._require().i2c_read_block(self.handle, mpu.REG_ACCEL_XOUT_H, 14)
+        raw = np.frombuffer(data, dtype=">i2").astype(float)
         return ImuSample(raw[0:3] * self.accel_scale, raw[4:7] * self.gyro_scale,
                          raw[3] / 340.0 + 36.53)
 
     def close(self) -> list[Exception]:
         errors: list[Exception] = []
-        if self.pi is not None and self.handle is not None:
+        if self.backend is not None and self.handle is not None:
             try:
-                self.pi.i2c_write_byte_data(self.handle, mpu.REG_PWR_MGMT_1, mpu.PWR_SLEEP_BIT)
-                self.pi.i2c_close(self.handle)
+                self.backend.i2c_write_byte_data(self.handle, mpu.REG_PWR_MGMT_1,
+                                                 mpu.PWR_SLEEP_BIT)
+                self.backend.i2c_close(self.handle)
             except Exception as exc:
                 errors.append(exc)
         self.handle = None
@@ -548,12 +511,10 @@ class Mpu6050(Device):
         return errors
 
 
-def build_device(spec: DeviceSpec, on_event: Callable[[InputEvent], None] | None = None,
-                 wave_lock: threading.Lock | None = None) -> Device:
+def build_device(spec: DeviceSpec, on_event: Callable[[InputEvent], None] | None = None
+                 ) -> Device:
     """The driver for a validated spec."""
     if spec.type == "digital_input":
         return DigitalInput(spec, on_event)
-    if spec.type == "solenoid":
-        return Solenoid(spec, wave_lock)
     return {"digital_output": DigitalOutput, "pwm": Pwm, "servo": Servo, "dc_motor": DcMotor,
-            "rgb_led": RgbLed, "imu_mpu6050": Mpu6050}[spec.type](spec)
+            "rgb_led": RgbLed, "solenoid": Solenoid, "imu_mpu6050": Mpu6050}[spec.type](spec)

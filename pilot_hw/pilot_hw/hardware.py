@@ -1,9 +1,10 @@
 """The pilot's hardware: devices on one pigpio connection, kept safe on every exit.
 
 PilotHardware owns the `pigpio.pi` connection and the drivers built from a
-PilotConfig. A supervisor thread feeds the in-daemon dead-man switch, zeroes
-motors whose commands stopped arriving, and notices a lost connection; it then
-reconnects and re-attaches every device in its safe state. `close()` (also
+PilotConfig. A supervisor thread feeds the in-daemon dead-man switch, puts every
+output whose commands stopped arriving into its safe state (per-device command
+timeout), and notices a lost connection; it then reconnects and re-attaches every
+device in its safe state. `close()` (also
 run at interpreter exit and by `with`) is the one shutdown path: every driver's
 `safe()`, then the dead-man script is removed and the connection closed.
 """
@@ -24,11 +25,11 @@ from typing import Any
 import numpy as np
 import pigpio
 
+from pilot_hw.backends import PigpioBackend, PinError
 from pilot_hw.config import PilotConfig
 from pilot_hw.deadman import DeadmanSwitch, remove_stale_scripts
 from pilot_hw.devices import (
     ChannelTarget,
-    DcMotor,
     Device,
     ImuSample,
     InputEvent,
@@ -70,7 +71,7 @@ class HardwareStatus:
     connects: int = 0
     link_losses: int = 0
     deadman_trips: int = 0
-    watchdog_stops: int = 0
+    command_timeouts: int = 0
     last_error: str = ""
     devices: dict[str, str] = field(default_factory=dict)
 
@@ -109,7 +110,8 @@ class PilotHardware:
                  on_event: Callable[[InputEvent], None] | None = None,
                  heartbeat_period_s: float = 0.1, deadman_timeout_ms: int = 500,
                  command_timeout_s: float = 0.5, reconnect_period_s: float = 0.5,
-                 io_timeout_s: float = 2.0, logger: Any = None) -> None:
+                 reconnect_max_period_s: float = 5.0, io_timeout_s: float = 2.0,
+                 logger: Any = None) -> None:
         """`logger`: anything with info/warning/error(str) - a logging.Logger or a ROS node's
         logger; default logging.getLogger("pilot_hw")."""
         self.config = config
@@ -120,12 +122,14 @@ class PilotHardware:
         self.deadman_timeout_ms = deadman_timeout_ms
         self.command_timeout_s = command_timeout_s
         self.reconnect_period_s = reconnect_period_s
+        self.reconnect_max_period_s = reconnect_max_period_s
+        self._tries = 0  # failed connection attempts since the last success
+        self._last_try_s = 0.0  # of the last attempt, or when the link was lost
         self.io_timeout_s = io_timeout_s
         self.log = logger or logging.getLogger("pilot_hw")
         self._lock = threading.RLock()  # one pigpio conversation at a time, connection changes
-        self._wave_lock = threading.Lock()
         self.devices: dict[str, Device] = {
-            spec.name: build_device(spec, self._emit, self._wave_lock) for spec in config.devices}
+            spec.name: build_device(spec, self._emit) for spec in config.devices}
         self.channels: dict[str, ChannelBinding] = {}
         for spec in config.devices:
             if not spec.channel:
@@ -135,6 +139,7 @@ class PilotHardware:
                 binding = ChannelBinding(self.devices[spec.name], target, low, high)
                 binding.value = binding.safe_value()
                 self.channels[target.channel] = binding
+        self._last_command_s: dict[str, float] = {}
         self.pi: pigpio.pi | None = None
         self._deadman: DeadmanSwitch | None = None
         self._stop = threading.Event()
@@ -146,11 +151,13 @@ class PilotHardware:
     def start(self) -> bool:
         """Connect (once) and start supervising; returns whether the daemon answered.
 
-        Without a daemon the supervisor keeps trying every reconnect_period_s.
-        Raises DeviceSetupError when the daemon answers but a device cannot be set up.
+        Without a daemon the supervisor keeps trying, from reconnect_period_s apart doubling
+        up to reconnect_max_period_s, one log line per try; until then nothing is driven
+        and the devices are attached in their safe state when it answers. Raises
+        DeviceSetupError when the daemon answers but a device cannot be set up.
         """
         atexit.register(self.close)
-        connected = self._connect()
+        connected = self._attempt()
         self._thread = threading.Thread(target=self._supervise, name="pilot_hw-supervisor",
                                         daemon=True)
         self._thread.start()
@@ -199,8 +206,9 @@ class PilotHardware:
         if pi is None:
             return False
         try:
+            backend = PigpioBackend(pi)
             for device in self.devices.values():
-                device.prepare(pi)
+                device.prepare(backend)
         except LINK_ERRORS:
             return False
         finally:
@@ -217,8 +225,9 @@ class PilotHardware:
             return False
         with self._lock:
             try:
+                backend = PigpioBackend(pi)
                 for device in self.devices.values():
-                    device.attach(pi)
+                    device.attach(backend)
                 deadman = None
                 safe_ops = [op for d in self.devices.values() for op in d.safe_ops()]
                 if self.deadman_timeout_ms > 0 and safe_ops:
@@ -233,7 +242,7 @@ class PilotHardware:
                 _close_client(pi)
                 self._status.last_error = f"link lost during setup: {exc}"
                 return False
-            except (pigpio.error, RuntimeError) as exc:
+            except (PinError, pigpio.error, RuntimeError) as exc:
                 self._detach_all()
                 _close_client(pi)
                 self._status.last_error = str(exc)
@@ -247,6 +256,51 @@ class PilotHardware:
         self.log.info(f"connected to pigpio at {self.host}:{self.port}; "
                       f"{len(self.devices)} device(s) in their safe state")
         return True
+
+    def _attempt(self) -> bool:
+        """One connection attempt; a failure is logged with when the next one comes (a
+        device that fails to set up raises DeviceSetupError, and is tried again as late)."""
+        self._last_try_s = time.monotonic()
+        try:
+            connected = self._connect()
+        except DeviceSetupError:
+            self._tries += 1
+            raise
+        if connected:
+            if self._tries:
+                self.log.info(f"pigpio at {self.host}:{self.port} answered after "
+                              f"{self._tries} failed tr{'y' if self._tries == 1 else 'ies'}")
+            self._tries = 0
+            return True
+        self._tries += 1
+        self.log.warning(f"{self._status.last_error} (try {self._tries}); outputs undriven, "
+                         f"next try in {self._retry_delay_s():.3g} s")
+        return False
+
+    def _retry_delay_s(self) -> float:
+        """reconnect_period_s, doubling with each failed try, at most reconnect_max_period_s."""
+        return min(self.reconnect_period_s * 2 ** min(max(self._tries - 1, 0), 30),
+                   max(self.reconnect_max_period_s, self.reconnect_period_s))
+
+    def set_deadman_timeout_ms(self, timeout_ms: int) -> None:
+        """Re-arm the dead-man script with a new timeout (0: none) on the live link."""
+        with self._lock:
+            previous_ms, self.deadman_timeout_ms = self.deadman_timeout_ms, timeout_ms
+            if self.pi is None:
+                return  # the next connection arms it
+            try:
+                if self._deadman is not None:
+                    self._deadman.disarm()
+                    self._deadman = None
+                safe_ops = [op for d in self.devices.values() for op in d.safe_ops()]
+                if timeout_ms > 0 and safe_ops:
+                    deadman = DeadmanSwitch(self.pi, safe_ops, timeout_ms)
+                    deadman.arm()
+                    self._deadman = deadman
+            except LINK_ERRORS as exc:
+                self.deadman_timeout_ms = previous_ms  # the reconnection arms the old one
+                self._lost(exc)
+                raise ConnectionError(f"lost pigpio at {self.host}:{self.port}") from exc
 
     def _detach_all(self) -> None:
         for device in self.devices.values():
@@ -267,20 +321,20 @@ class PilotHardware:
                 device.mark_safe()
             self._reset_channels()
             self._status.connected = False
+            self._tries = 0
+            self._last_try_s = time.monotonic()  # the first try comes reconnect_period_s later
             self._status.link_losses += 1
             self._status.last_error = f"lost pigpio link: {exc!r}"
         self.log.error(f"lost the pigpio daemon at {self.host}:{self.port} ({exc!r}); "
                        "its dead-man script makes the outputs safe; reconnecting")
 
     def _supervise(self) -> None:
-        last_attempt = time.monotonic()
         while not self._stop.wait(self.heartbeat_period_s):
             if self.pi is None:
-                if time.monotonic() - last_attempt < self.reconnect_period_s:
+                if time.monotonic() - self._last_try_s < self._retry_delay_s():
                     continue
-                last_attempt = time.monotonic()
                 try:
-                    self._connect()
+                    self._attempt()
                 except DeviceSetupError as exc:
                     self.log.error(f"reconnected but a device failed: {exc}")
                 continue
@@ -296,25 +350,39 @@ class PilotHardware:
                             device.mark_safe()
                         self._reset_channels()
                         self._deadman.arm()
-                    self._stop_idle_motors()
+                    self._expire_commands()
             except LINK_ERRORS as exc:
                 self._lost(exc)
             except Exception as exc:  # the supervisor must outlive any one bad round
                 self._status.last_error = repr(exc)
                 self.log.error(f"supervisor: {exc!r}")
 
-    def _stop_idle_motors(self) -> None:
+    def command_timeout_of(self, device: Device) -> float:
+        """Seconds without a command before `device` goes safe (0: never)."""
+        own = device.spec.command_timeout_s
+        return self.command_timeout_s if own is None else own
+
+    def _expire_commands(self) -> None:
+        """Every output not at its safe value whose channels got no command for its command
+        timeout goes to its safe state."""
         now = time.monotonic()
         for device in self.devices.values():
-            if (isinstance(device, DcMotor) and device.speed != 0.0
-                    and now - device.last_command_s > self.command_timeout_s):
-                device.safe()
-                for binding in self.channels.values():
-                    if binding.device is device:
-                        binding.value = binding.safe_value()
-                self._status.watchdog_stops += 1
-                self.log.warning(f"motor '{device.name}': no command for "
-                                 f"{self.command_timeout_s} s, stopped")
+            bindings = [b for b in self.channels.values() if b.device is device]
+            timeout_s = self.command_timeout_of(device)
+            if not bindings or timeout_s <= 0:
+                continue
+            if all(b.value == b.safe_value() for b in bindings):
+                continue
+            if now - self._last_command_s.get(device.name, 0.0) <= timeout_s:
+                continue
+            errors = device.safe()
+            for binding in bindings:
+                binding.value = binding.safe_value()
+            self._status.command_timeouts += 1
+            self.log.warning(f"{device.kind} '{device.name}': no command for {timeout_s} s, "
+                             "now in its safe state")
+            if errors:
+                raise errors[0]
 
     def _reset_channels(self) -> None:
         for binding in self.channels.values():
@@ -350,8 +418,8 @@ class PilotHardware:
     def apply_channel_deltas(self, deltas: Mapping[str, float]) -> list[str]:
         """Add each channel's delta to its value (clamped to its range) and drive the device.
 
-        Returns the channels this pilot does not drive. A command keeps motors alive
-        even when its delta is zero ("hold").
+        Returns the channels this pilot does not drive. A command keeps its devices from
+        their command timeout even when its delta is zero ("hold").
         """
         unknown = []
         now = time.monotonic()
@@ -361,8 +429,7 @@ class PilotHardware:
                 if binding is None:
                     unknown.append(channel)
                     continue
-                if isinstance(binding.device, DcMotor):
-                    binding.device.last_command_s = now
+                self._last_command_s[binding.device.name] = now
                 value = float(np.clip(binding.value + delta, binding.low, binding.high))
                 if value != binding.value:
                     self._io(binding.target.apply, binding.normalised(value))
@@ -393,9 +460,10 @@ class PilotHardware:
         with self._lock:
             s = HardwareStatus(**{k: getattr(self._status, k) for k in
                                   ("connected", "connects", "link_losses", "deadman_trips",
-                                   "watchdog_stops", "last_error")})
+                                   "command_timeouts", "last_error")})
             for name, binding in self.channels.items():
                 s.devices[f"channel {name}"] = f"{binding.value:.4g}"
             for name, device in self.devices.items():
-                s.devices[name] = f"{device.kind} {'attached' if device.pi else 'detached'}"
+                s.devices[name] = (f"{device.kind} "
+                                   f"{'attached' if device.backend else 'detached'}")
         return s

@@ -93,16 +93,6 @@ class Cmd(IntEnum):
     PROCU = 117
 
 
-# Commands whose p3 is the length of an extension that follows the 16-byte request.
-EXTENDED = frozenset({
-    Cmd.TRIG, Cmd.PROC, Cmd.PROCR, Cmd.PROCU, Cmd.SLRO, Cmd.WVAG, Cmd.WVAS, Cmd.I2CO,
-    Cmd.I2CWD, Cmd.I2CWB, Cmd.I2CWW, Cmd.I2CWK, Cmd.I2CRI, Cmd.I2CWI, Cmd.I2CPC, Cmd.HP,
-    Cmd.CF1, Cmd.CF2, Cmd.FN,
-    # extended commands of the client this daemon does not implement (their data is skipped)
-    70, 71, 74, 75, 76, 81, 90, 91, 92, 93, 104, 107, 108, 109, 110, 112, 113, 114,
-})
-
-
 class Err(IntEnum):
     BAD_USER_GPIO = -2
     BAD_GPIO = -3
@@ -113,6 +103,7 @@ class Err(IntEnum):
     BAD_DUTYCYCLE = -8
     BAD_WDOG_TIMEOUT = -15
     BAD_DUTYRANGE = -21
+    BAD_PATHNAME = -23
     NO_HANDLE = -24
     BAD_HANDLE = -25
     BAD_WAVE_ID = -66

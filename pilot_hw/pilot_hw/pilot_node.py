@@ -12,22 +12,19 @@ script inside the daemon - when this process is killed.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import numpy as np
-import pigpio
-import rclpy
 import yaml
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Imu
 
 from ab_interfaces.msg import ActuatorCommand, GpioEdge
 from ab_interfaces.srv import TimedPulse
+from node_kit import Params, run_node
+from pilot_hw.backends import PinError
 from pilot_hw.config import ConfigError, PilotConfig, load_config
 from pilot_hw.devices import DeviceBusy, InputEvent, Mpu6050
 from pilot_hw.hardware import DeviceSetupError, PilotHardware
@@ -73,49 +70,62 @@ def _read_devices(devices_file: str, devices_yaml: str) -> PilotConfig:
                           f"{str(exc).split(': ', 1)[1]} (from parameter {names})") from None
 
 
+def _deadman_problem(deadman_ms: int, heartbeat_s: float) -> str:
+    if deadman_ms and deadman_ms < 2 * heartbeat_s * 1000:
+        return (f"parameter 'deadman_timeout_ms' ({deadman_ms}) must be at least "
+                f"2 x heartbeat_period_s ({heartbeat_s} s), or 0")
+    return ""
+
+
+def _reconnect_problem(period_s: float, max_period_s: float) -> str:
+    if max_period_s < period_s:
+        return (f"parameter 'reconnect_max_period_s' ({max_period_s}) must be at least "
+                f"reconnect_period_s ({period_s})")
+    return ""
+
+
 class PilotNode(Node):
     """Devices of one Raspberry Pi, through its pigpio daemon."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("pilot", **kwargs)
         self.hardware: PilotHardware | None = None
-        self.host: str = self.declare_parameter(
-            "host", "127.0.0.1",
-            ParameterDescriptor(description="Host of the pigpio daemon (or virtual Pi).")).value
-        self.port: int = self.declare_parameter(
-            "port", 8888, ParameterDescriptor(
-                description="Port of the pigpio daemon.",
-                integer_range=[IntegerRange(from_value=1, to_value=65535, step=1)])).value
-        devices_file: str = self.declare_parameter(
-            "devices_file", "", ParameterDescriptor(
-                description="Path of the devices YAML (see pilot_hw/config/*.yaml).")).value
-        devices_yaml: str = self.declare_parameter(
-            "devices_yaml", "", ParameterDescriptor(
-                description="Inline devices YAML, added to devices_file's devices.")).value
-        heartbeat_s: float = self.declare_parameter(
-            "heartbeat_period_s", 0.1, ParameterDescriptor(
-                description="Period of the dead-man heartbeat and link check.",
-                floating_point_range=[FloatingPointRange(from_value=0.005, to_value=10.0)])).value
-        deadman_ms: int = self.declare_parameter(
-            "deadman_timeout_ms", 500, ParameterDescriptor(
-                description="Outputs go safe inside the daemon this long after heartbeats "
-                            "stop (0: no dead-man script).",
-                integer_range=[IntegerRange(from_value=0, to_value=60000, step=1)])).value
-        command_timeout_s: float = self.declare_parameter(
-            "command_timeout_s", 0.5, ParameterDescriptor(
-                description="Motors stop when no actuator_command names them for this long.",
-                floating_point_range=[FloatingPointRange(from_value=0.01, to_value=3600.0)])).value
-        reconnect_s: float = self.declare_parameter(
-            "reconnect_period_s", 0.5, ParameterDescriptor(
-                description="Seconds between attempts to reach a lost daemon.",
-                floating_point_range=[FloatingPointRange(from_value=0.01, to_value=60.0)])).value
-        diagnostics_s: float = self.declare_parameter(
-            "diagnostics_period_s", 1.0, ParameterDescriptor(
-                description="Seconds between diagnostics messages.",
-                floating_point_range=[FloatingPointRange(from_value=0.01, to_value=60.0)])).value
-        if deadman_ms and deadman_ms < 2 * heartbeat_s * 1000:
-            raise ValueError(f"parameter 'deadman_timeout_ms' ({deadman_ms}) must be at least "
-                             f"2 x heartbeat_period_s ({heartbeat_s} s), or 0")
+        params = Params(self)
+        self.host: str = params.declare("host", "127.0.0.1",
+                                        "Host of the pigpio daemon (or virtual Pi).")
+        self.port: int = params.declare("port", 8888, "Port of the pigpio daemon.",
+                                        low=1, high=65535)
+        devices_file: str = params.declare(
+            "devices_file", "", "Path of the devices YAML (see pilot_hw/config/*.yaml).")
+        devices_yaml: str = params.declare(
+            "devices_yaml", "", "Inline devices YAML, added to devices_file's devices.")
+        heartbeat_s: float = params.declare(
+            "heartbeat_period_s", 0.1, "Period of the dead-man heartbeat and link check.",
+            low=0.005, high=10.0, on_set=self._set_heartbeat_period)
+        deadman_ms: int = params.declare(
+            "deadman_timeout_ms", 500, "Outputs go safe inside the daemon this long after "
+            "heartbeats stop (0: no dead-man script); setting it re-arms the script.",
+            low=0, high=60000, on_set=self._set_deadman_timeout)
+        command_timeout_s: float = params.declare(
+            "command_timeout_s", 0.5, "An output goes to its safe value when no "
+            "actuator_command names its channel for this long (a device's own "
+            "command_timeout_s in the devices YAML wins).",
+            low=0.01, high=3600.0, on_set=self._set_command_timeout)
+        reconnect_s: float = params.declare(
+            "reconnect_period_s", 0.5, "Seconds before the first retry to reach the daemon; "
+            "each failed try doubles it, up to reconnect_max_period_s.",
+            low=0.01, high=60.0, on_set=self._set_reconnect_period)
+        reconnect_max_s: float = params.declare(
+            "reconnect_max_period_s", 5.0, "Longest wait between tries to reach the daemon.",
+            low=0.01, high=600.0, on_set=self._set_reconnect_max_period)
+        diagnostics_s: float = params.declare(
+            "diagnostics_period_s", 1.0, "Seconds between diagnostics messages.",
+            low=0.01, high=60.0, on_set=self._set_diagnostics_period)
+        params.refuse_unknown()
+        problem = _deadman_problem(deadman_ms, heartbeat_s) or _reconnect_problem(
+            reconnect_s, reconnect_max_s)
+        if problem:
+            raise ValueError(problem)
 
         try:
             self.config = _read_devices(devices_file, devices_yaml)
@@ -131,12 +141,9 @@ class PilotNode(Node):
             self.config, self.host, self.port, on_event=self._publish_edge,
             heartbeat_period_s=heartbeat_s, deadman_timeout_ms=deadman_ms,
             command_timeout_s=command_timeout_s, reconnect_period_s=reconnect_s,
-            logger=self.get_logger())
+            reconnect_max_period_s=reconnect_max_s, logger=self.get_logger())
         try:
-            if not self.hardware.start():
-                self.get_logger().warning(
-                    f"no pigpio daemon at {self.host}:{self.port} yet; retrying every "
-                    f"{reconnect_s} s")
+            self.hardware.start()  # without a daemon yet it keeps trying (and logging each try)
         except DeviceSetupError as exc:
             self.get_logger().fatal(str(exc))
             self.hardware.close()
@@ -150,10 +157,44 @@ class PilotNode(Node):
             if spec.type == "imu_mpu6050":
                 self.create_timer(1.0 / spec.settings["rate_hz"],
                                   lambda name=spec.name: self._publish_imu(name))
-        self.create_timer(diagnostics_s, self._publish_diagnostics)
+        self.diagnostics_timer = self.create_timer(diagnostics_s, self._publish_diagnostics)
         self.get_logger().info(
             f"pilot: {len(self.config.devices)} device(s), channels "
             f"{sorted(self.hardware.channels) or '(none)'}, pigpio at {self.host}:{self.port}")
+
+    # Live parameters (node_kit.Params): a ValueError refuses the value with its message.
+    def _set_heartbeat_period(self, value: float) -> None:
+        problem = _deadman_problem(self.hardware.deadman_timeout_ms, value)
+        if problem:
+            raise ValueError(problem)
+        self.hardware.heartbeat_period_s = value
+
+    def _set_deadman_timeout(self, value: int) -> None:
+        problem = _deadman_problem(value, self.hardware.heartbeat_period_s)
+        if problem:
+            raise ValueError(problem)
+        try:
+            self.hardware.set_deadman_timeout_ms(value)
+        except (ConnectionError, PinError, RuntimeError) as exc:
+            raise ValueError(f"could not re-arm the dead-man script: {exc}") from exc
+
+    def _set_command_timeout(self, value: float) -> None:
+        self.hardware.command_timeout_s = value
+
+    def _set_reconnect_period(self, value: float) -> None:
+        problem = _reconnect_problem(value, self.hardware.reconnect_max_period_s)
+        if problem:
+            raise ValueError(problem)
+        self.hardware.reconnect_period_s = value
+
+    def _set_reconnect_max_period(self, value: float) -> None:
+        problem = _reconnect_problem(self.hardware.reconnect_period_s, value)
+        if problem:
+            raise ValueError(problem)
+        self.hardware.reconnect_max_period_s = value
+
+    def _set_diagnostics_period(self, value: float) -> None:
+        self.diagnostics_timer.timer_period_ns = int(value * 1e9)
 
     def _publish_edge(self, event: InputEvent) -> None:
         # called on the pigpio client's notification thread, in tick order
@@ -182,7 +223,7 @@ class PilotNode(Node):
         try:
             unknown = self.hardware.apply_channel_deltas(
                 dict(zip(channels, totals.tolist(), strict=True)))
-        except (ConnectionError, pigpio.error) as exc:
+        except (ConnectionError, PinError) as exc:
             self.get_logger().warning(f"actuator_command not applied: {exc}",
                                       throttle_duration_sec=2.0)
             return
@@ -197,15 +238,17 @@ class PilotNode(Node):
             response.start_tick_us = self.hardware.timed_pulse(
                 request.device, int(request.duration_us), int(request.level))
             response.success = True
-        except (ValueError, DeviceBusy, ConnectionError, pigpio.error) as exc:
+        except (ValueError, DeviceBusy, ConnectionError, PinError) as exc:
             response.success = False
             response.message = str(exc)
         return response
 
     def _publish_imu(self, name: str) -> None:
+        if not self.context.ok():  # composed in a process that is shutting down
+            return
         try:
             sample = self.hardware.read_imu(name)
-        except (ConnectionError, pigpio.error, OSError) as exc:
+        except (ConnectionError, PinError, OSError) as exc:
             self.get_logger().warning(f"imu '{name}': {exc}", throttle_duration_sec=5.0)
             return
         device = self.hardware.devices[name]
@@ -222,6 +265,8 @@ class PilotNode(Node):
         self.imu_publisher.publish(msg)
 
     def _publish_diagnostics(self) -> None:
+        if not self.context.ok():
+            return
         status = self.hardware.status()
         link = DiagnosticStatus()
         link.name = "pilot: pigpio link"
@@ -230,7 +275,7 @@ class PilotNode(Node):
         link.message = "connected" if status.connected else (status.last_error or "disconnected")
         values = {"connects": status.connects, "link_losses": status.link_losses,
                   "deadman_trips": status.deadman_trips,
-                  "watchdog_stops": status.watchdog_stops, **status.devices}
+                  "command_timeouts": status.command_timeouts, **status.devices}
         link.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
         msg = DiagnosticArray()
         msg.header.stamp = self.get_clock().now().to_msg()
@@ -245,22 +290,12 @@ class PilotNode(Node):
         super().destroy_node()
 
 
-def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = PilotNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ConfigError, DeviceSetupError, ValueError) as exc:
-        print(f"pilot: {exc}", file=sys.stderr)
-        sys.exit(1)
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+def main(args: list[str] | None = None) -> int:
+    """SIGINT and SIGTERM end the spin loop, then the node makes its outputs safe (node_kit:
+    rclpy's own handlers would raise KeyboardInterrupt inside a pigpio exchange, or shut the
+    context down under a running timer)."""
+    return run_node(PilotNode, args, program="pilot")
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

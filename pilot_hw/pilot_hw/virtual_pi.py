@@ -29,8 +29,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
+import contextlib
+import ipaddress
+import os
+import shutil
 import signal
 import struct
+import tempfile
 import threading
 import time
 from collections import deque
@@ -52,13 +57,17 @@ MAX_SCRIPTS = 32
 MAX_NOTIFY_HANDLES = 32
 MAX_I2C_HANDLES = 64
 HISTORY_LENGTH = 200_000
+MAX_EXTENSION = 1 << 16  # pigpiod drops a connection announcing a longer extension
+HW_PWM_RANGE = 1_000_000
+HW_PWM_MAX_FREQUENCY_HZ = 125_000_000
+PLLD_CLOCK_HZ = 500_000_000  # the hardware PWM clock of the Pi 3 this virtual Pi claims to be
+KEEPALIVE_S = 60.0  # a notification handle with nothing to report gets a keep-alive this often
 
 CF1_SET_INPUT = 1  # custom_1(CF1_SET_INPUT, pin, [level])
 CF1_CLEAR_INPUT = 2  # custom_1(CF1_CLEAR_INPUT, pin)
 CF1_INPUT_BURST = 3  # custom_1(CF1_INPUT_BURST, pin, struct.pack("<II", edges, spacing_us))
 CF1_SET_IMU = 4  # custom_1(CF1_SET_IMU, address, struct.pack("<7f", ax, ay, az, gx, gy, gz, temp_c))
 
-_NO_REPLY = object()
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,7 @@ class PinState:
     hw_pwm_duty: int = 0
     glitch_us: int = 0
     watchdog_ms: int = 0
+    function: str = ""  # what pigpiod last made of it: "", "write", "pwm", "servo", "hw_pwm"
 
 
 @dataclass(frozen=True)
@@ -92,10 +102,17 @@ class PinEvent:
 
 @dataclass
 class _NotifyHandle:
-    session: _Session
+    """A notification handle: in-band on a client socket (NOIB, what pigpio's callbacks use)
+    or a FIFO (NO, `notify_open`), as pigpiod keeps them."""
+
+    session: _Session | None = None
+    fifo_fd: int | None = None
+    fifo_path: str = ""
+    running: bool = False  # NB makes it run; NP pauses it
     bits: int = 0
     event_bits: int = 0
     seq: int = 0
+    last_report_s: float = 0.0
 
 
 @dataclass
@@ -106,7 +123,12 @@ class _Pending:
 
 
 class _Session(asyncio.Protocol):
-    """One client socket: parses 16-byte requests (+ extensions) and answers in order."""
+    """One client socket: parses 16-byte requests (+ extensions) and answers in order.
+
+    As in pigpiod, a nonzero p3 is the length of an extension that follows, whatever the
+    command (so an unknown command's data is skipped and the stream stays in sync), and an
+    extension of MAX_EXTENSION bytes or more drops the connection.
+    """
 
     def __init__(self, vpi: VirtualPi) -> None:
         self.vpi = vpi
@@ -116,26 +138,32 @@ class _Session(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        if not self.vpi._allowed(transport.get_extra_info("peername")):
+            self.vpi.refused_clients += 1
+            transport.abort()  # as pigpiod -n: a client not on the list gets no session
+            return
         self.vpi._sessions.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.vpi._sessions.discard(self)
-        if self.notify_handle is not None:
-            self.vpi._notify.pop(self.notify_handle, None)
+        self.vpi._close_orphaned_notifications(self)
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
         out = bytearray()
         while len(self.buffer) >= 16:
             cmd, p1, p2, p3 = w.REQUEST.unpack_from(self.buffer)
-            ext_len = p3 if cmd in w.EXTENDED else 0
-            if len(self.buffer) < 16 + ext_len:
+            if p3 >= MAX_EXTENSION:
+                self.buffer.clear()
+                if self.transport is not None:
+                    self.transport.abort()
+                self.vpi._close_orphaned_notifications(self)
+                return
+            if len(self.buffer) < 16 + p3:
                 break
-            ext = bytes(self.buffer[16:16 + ext_len])
-            del self.buffer[:16 + ext_len]
+            ext = bytes(self.buffer[16:16 + p3])
+            del self.buffer[:16 + p3]
             result = self.vpi._execute(self, cmd, p1, p2, p3, ext)
-            if result is _NO_REPLY:
-                continue
             payload = b""
             if isinstance(result, tuple):
                 result, payload = result
@@ -149,8 +177,20 @@ class VirtualPi:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8888, *,
                  tick_offset_us: int = 0,
-                 imu_addresses: Iterable[tuple[int, int]] = ((1, 0x68),)) -> None:
+                 imu_addresses: Iterable[tuple[int, int]] = ((1, 0x68),),
+                 notify_dir: str | None = None, keepalive_s: float = KEEPALIVE_S,
+                 allow: Iterable[str] = ()) -> None:
+        """`notify_dir`: where `notify_open` makes its FIFOs (pigpiod: /dev; default: a
+        temporary folder removed at stop). `keepalive_s`: pigpiod's 60 s keep-alive period.
+        `allow`: client addresses or networks that may connect (pigpiod's -n); empty: any
+        client that reaches `host` (loopback by default)."""
         self.host = host
+        self.allow = [ipaddress.ip_network(a, strict=False) for a in allow]
+        self.refused_clients = 0
+        self._notify_dir_given = notify_dir
+        self.notify_dir = notify_dir or ""
+        self.keepalive_s = keepalive_s
+        self.notify_reports_dropped = 0
         self._requested_port = port
         self._port: int | None = None
         self._tick_offset_us = tick_offset_us
@@ -170,6 +210,7 @@ class VirtualPi:
         self._wave_pending: list[tuple[int, int, int]] = []
         self._waves: dict[int, list[tuple[int, int, int]]] = {}
         self._wave_task: asyncio.Task | None = None
+        self._keepalive_task: asyncio.Task | None = None
         self._scripts: dict[int, ScriptState] = {}
         self._i2c_devices: dict[tuple[int, int], Mpu6050Model] = {
             (bus, addr): Mpu6050Model() for bus, addr in imu_addresses}
@@ -188,6 +229,9 @@ class VirtualPi:
         """Start serving in a background thread; returns self once listening."""
         ready: concurrent.futures.Future = concurrent.futures.Future()
 
+        if not self._notify_dir_given:
+            self.notify_dir = tempfile.mkdtemp(prefix="virtual_pi-")
+
         def run() -> None:
             loop = asyncio.new_event_loop()
             self._loop = loop
@@ -200,6 +244,7 @@ class VirtualPi:
                 ready.set_exception(exc)
                 loop.close()
                 return
+            self._keepalive_task = loop.create_task(self._keepalive())
             ready.set_result(None)
             loop.run_forever()
             loop.run_until_complete(self._shutdown())
@@ -217,7 +262,13 @@ class VirtualPi:
         for session in list(self._sessions):
             if session.transport is not None:
                 session.transport.abort()
-        for task in [self._wave_task, *(s.task for s in self._scripts.values())]:
+        for handle, entry in list(self._notify.items()):
+            del self._notify[handle]
+            self._release_notify(entry)
+        if not self._notify_dir_given and self.notify_dir:
+            shutil.rmtree(self.notify_dir, ignore_errors=True)
+        for task in [self._wave_task, self._keepalive_task,
+                     *(s.task for s in self._scripts.values())]:
             if task is not None and not task.done():
                 task.cancel()
         await asyncio.sleep(0)
@@ -311,6 +362,19 @@ class VirtualPi:
     def script_statuses(self) -> dict[int, int]:
         return self._call(lambda: {i: s.status for i, s in self._scripts.items()})  # type: ignore
 
+    def _allowed(self, peer: object) -> bool:
+        if not self.allow:
+            return True
+        try:
+            address = ipaddress.ip_address(peer[0])  # type: ignore[index]
+        except (TypeError, ValueError, IndexError):
+            return False
+        return any(address in network for network in self.allow)
+
+    def notify_path(self, handle: int) -> str:
+        """The FIFO of a `notify_open` handle (pigpiod's /dev/pigpio<handle>)."""
+        return os.path.join(self.notify_dir, f"pigpio{handle}")
+
     def client_count(self) -> int:
         return self._call(lambda: len(self._sessions))  # type: ignore[return-value]
 
@@ -390,16 +454,42 @@ class VirtualPi:
             self._arm_watchdog(pin)
 
     def _send_report(self, bit: int, flags: int, tick: int, event: bool = False) -> None:
-        for handle in list(self._notify.values()):
-            wanted = handle.event_bits if event else handle.bits
-            if not wanted & bit:
-                continue
-            transport = handle.session.transport
-            if transport is None or transport.is_closing():
-                continue
-            transport.write(w.REPORT.pack(handle.seq & 0xFFFF, flags, tick & w.TICK_MASK,
-                                          self._reported))
-            handle.seq += 1
+        """One report to every handle that wants it: level changes and watchdog timeouts to
+        running handles watching the gpio, events to handles with the event selected."""
+        for handle, entry in list(self._notify.items()):
+            if event:
+                wanted = entry.event_bits & bit
+            else:
+                wanted = entry.running and entry.bits & bit
+            if wanted:
+                self._emit(handle, entry, flags, tick)
+
+    def _emit(self, handle: int, entry: _NotifyHandle, flags: int, tick: int) -> None:
+        report = w.REPORT.pack(entry.seq & 0xFFFF, flags, tick & w.TICK_MASK, self._reported)
+        entry.seq += 1
+        entry.last_report_s = time.monotonic()
+        if entry.session is not None:
+            transport = entry.session.transport
+            if transport is not None and not transport.is_closing():
+                transport.write(report)
+            return
+        if entry.fifo_fd is None:
+            return
+        try:
+            os.write(entry.fifo_fd, report)
+        except BlockingIOError:
+            self.notify_reports_dropped += 1  # nobody reads the FIFO: pigpiod drops it too
+        except OSError:
+            self._notify.pop(handle, None)
+            self._release_notify(entry)
+
+    async def _keepalive(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, self.keepalive_s / 4))
+            now = time.monotonic()
+            for handle, entry in list(self._notify.items()):
+                if now - entry.last_report_s >= self.keepalive_s:
+                    self._emit(handle, entry, w.NTFY_FLAGS_ALIVE, self.tick())
 
     def _arm_watchdog(self, pin: int) -> None:
         timer = self._watchdog_timers.pop(pin, None)
@@ -428,14 +518,26 @@ class VirtualPi:
         self._set_pin(pin, output_level=level)
         self._refresh(pin, tick, source)
 
-    def _stop_pulses(self, pin: int, tick: int) -> None:
+    def _switch_function_off(self, pin: int, tick: int) -> None:
+        """Stop what the pin did (pigpiod's switchFunctionOff): soft PWM, servo pulses or
+        hardware PWM end; the pin's function becomes undefined."""
         p = self._pins[pin]
-        if p.pwm_duty:
-            self._set_pin(pin, pwm_duty=0)
-            self._record(tick, pin, "pwm", 0, "write")
-        if p.servo_pulse_us:
-            self._set_pin(pin, servo_pulse_us=0)
-            self._record(tick, pin, "servo", 0, "write")
+        if p.function == "pwm" and p.pwm_duty:
+            self._record(tick, pin, "pwm", 0, "switch")
+        if p.function == "servo" and p.servo_pulse_us:
+            self._record(tick, pin, "servo", 0, "switch")
+        if p.function == "hw_pwm" and p.hw_pwm_frequency_hz:
+            self._record(tick, pin, "hw_pwm", 0, "switch")
+        self._set_pin(pin, pwm_duty=0, servo_pulse_us=0, hw_pwm_frequency_hz=0, hw_pwm_duty=0,
+                      function="")
+
+    def _take_function(self, pin: int, function: str, tick: int) -> bool:
+        """Make `function` the pin's function; returns whether it was something else."""
+        if self._pins[pin].function == function:
+            return False
+        self._switch_function_off(pin, tick)
+        self._set_pin(pin, function=function)
+        return True
 
     def _set_mode(self, pin: int, mode: int, tick: int) -> None:
         if self._pins[pin].mode != mode:
@@ -466,7 +568,7 @@ class VirtualPi:
             Cmd.TICK: lambda s, a, b, e: self.tick(),
             Cmd.HWVER: lambda s, a, b, e: HARDWARE_REVISION,
             Cmd.PIGPV: lambda s, a, b, e: PIGPIO_VERSION,
-            Cmd.NO: lambda s, a, b, e: Err.NO_HANDLE,
+            Cmd.NO: self._cmd_no,
             Cmd.NOIB: self._cmd_noib, Cmd.NB: self._cmd_nb, Cmd.NP: self._cmd_np,
             Cmd.NC: self._cmd_nc, Cmd.EVM: self._cmd_evm, Cmd.EVT: self._cmd_evt,
             Cmd.PRG: self._cmd_prg, Cmd.PFG: self._cmd_pfg, Cmd.PRRG: self._cmd_prrg,
@@ -505,7 +607,10 @@ class VirtualPi:
             return Err.BAD_GPIO
         if mode > 7:
             return Err.BAD_MODE
-        self._set_mode(pin, mode, self.tick())
+        tick = self.tick()
+        if self._pins[pin].mode != mode:
+            self._switch_function_off(pin, tick)
+        self._set_mode(pin, mode, tick)
         return 0
 
     def _cmd_modeg(self, s: _Session, pin: int, _: int, ext: bytes) -> int:
@@ -529,7 +634,7 @@ class VirtualPi:
         if level > 1:
             return Err.BAD_LEVEL
         tick = self.tick()
-        self._stop_pulses(pin, tick)
+        self._take_function(pin, "write", tick)
         self._set_mode(pin, w.MODE_OUTPUT, tick)
         self._drive(pin, level, tick, "write")
         return 0
@@ -540,8 +645,7 @@ class VirtualPi:
         if duty > self._pins[pin].pwm_range:
             return Err.BAD_DUTYCYCLE
         tick = self.tick()
-        if self._pins[pin].servo_pulse_us:
-            self._set_pin(pin, servo_pulse_us=0)
+        self._take_function(pin, "pwm", tick)
         self._set_mode(pin, w.MODE_OUTPUT, tick)
         self._set_pin(pin, pwm_duty=duty)
         self._record(tick, pin, "pwm", duty, "pwm")
@@ -555,6 +659,11 @@ class VirtualPi:
             return Err.BAD_USER_GPIO
         if not 25 <= range_ <= 40000:
             return Err.BAD_DUTYRANGE
+        p = self._pins[pin]
+        if p.function == "pwm" and p.pwm_duty:  # the duty keeps its fraction of the range
+            duty = range_ * p.pwm_duty // p.pwm_range
+            self._set_pin(pin, pwm_duty=duty)
+            self._record(self.tick(), pin, "pwm", duty, "range")
         self._set_pin(pin, pwm_range=range_)
         return self._real_range(pin)
 
@@ -568,32 +677,43 @@ class VirtualPi:
         self._set_pin(pin, pwm_frequency_hz=chosen)
         return chosen
 
+    # The getters answer from the pin's function, as pigpiod does: a PWM pin at duty 0 is
+    # still a PWM pin (0), a pin that was never one is not (PI_NOT_PWM_GPIO).
     def _cmd_prg(self, s: _Session, pin: int, _: int, ext: bytes) -> int:
-        return Err.BAD_USER_GPIO if self._bad_user_gpio(pin) else self._pins[pin].pwm_range
+        if self._bad_user_gpio(pin):
+            return Err.BAD_USER_GPIO
+        p = self._pins[pin]
+        return HW_PWM_RANGE if p.function == "hw_pwm" else p.pwm_range
 
     def _cmd_pfg(self, s: _Session, pin: int, _: int, ext: bytes) -> int:
         if self._bad_user_gpio(pin):
             return Err.BAD_USER_GPIO
         p = self._pins[pin]
-        if p.hw_pwm_frequency_hz:
-            return p.hw_pwm_frequency_hz
-        return 50 if p.servo_pulse_us else p.pwm_frequency_hz
+        return p.hw_pwm_frequency_hz if p.function == "hw_pwm" else p.pwm_frequency_hz
 
     def _cmd_prrg(self, s: _Session, pin: int, _: int, ext: bytes) -> int:
-        return Err.BAD_USER_GPIO if self._bad_user_gpio(pin) else self._real_range(pin)
+        if self._bad_user_gpio(pin):
+            return Err.BAD_USER_GPIO
+        p = self._pins[pin]
+        if p.function == "hw_pwm":
+            return self._hw_real_range(p.hw_pwm_frequency_hz)
+        return self._real_range(pin)
 
     def _cmd_gdc(self, s: _Session, pin: int, _: int, ext: bytes) -> int:
         if self._bad_user_gpio(pin):
             return Err.BAD_USER_GPIO
         p = self._pins[pin]
-        if p.hw_pwm_frequency_hz:
+        if p.function == "pwm":
+            return p.pwm_duty
+        if p.function == "hw_pwm":
             return p.hw_pwm_duty
-        return p.pwm_duty if p.pwm_duty else Err.NOT_PWM_GPIO
+        return Err.NOT_PWM_GPIO
 
     def _cmd_gpw(self, s: _Session, pin: int, _: int, ext: bytes) -> int:
         if self._bad_user_gpio(pin):
             return Err.BAD_USER_GPIO
-        return self._pins[pin].servo_pulse_us or Err.NOT_SERVO_GPIO
+        p = self._pins[pin]
+        return p.servo_pulse_us if p.function == "servo" else Err.NOT_SERVO_GPIO
 
     def _cmd_servo(self, s: _Session, pin: int, pulse_us: int, ext: bytes) -> int:
         if self._bad_user_gpio(pin):
@@ -601,27 +721,43 @@ class VirtualPi:
         if pulse_us != 0 and not 500 <= pulse_us <= 2500:
             return Err.BAD_PULSEWIDTH
         tick = self.tick()
+        self._take_function(pin, "servo", tick)
         self._set_mode(pin, w.MODE_OUTPUT, tick)
-        self._set_pin(pin, servo_pulse_us=pulse_us, pwm_duty=0)
+        self._set_pin(pin, servo_pulse_us=pulse_us)
         self._record(tick, pin, "servo", pulse_us, "servo")
         if pulse_us == 0:
             self._drive(pin, 0, tick, "servo")
         return 0
 
+    @staticmethod
+    def _hw_real_range(frequency_hz: int) -> int:
+        return int(PLLD_CLOCK_HZ / (2.0 * frequency_hz) + 0.5)
+
     def _cmd_hp(self, s: _Session, pin: int, frequency: int, ext: bytes) -> int:
         (duty,) = struct.unpack("<I", ext[:4])
+        if self._bad_gpio(pin):
+            return Err.BAD_GPIO
         if pin not in w.HARDWARE_PWM_GPIOS:
             return Err.NOT_HPWM_GPIO
-        if frequency != 0 and not 1 <= frequency <= 125_000_000:
-            return Err.BAD_HPWM_FREQ
-        if duty > 1_000_000:
+        if duty > HW_PWM_RANGE:
             return Err.BAD_HPWM_DUTY
+        if frequency != 0 and not 1 <= frequency <= HW_PWM_MAX_FREQUENCY_HZ:
+            return Err.BAD_HPWM_FREQ
         tick = self.tick()
-        self._set_mode(pin, w.MODE_ALT5 if pin in (18, 19) else w.MODE_ALT0, tick)
-        self._set_pin(pin, hw_pwm_frequency_hz=frequency, hw_pwm_duty=duty)
-        self._record(tick, pin, "hw_pwm", duty if frequency else 0, "hw_pwm")
-        if frequency == 0 or duty in (0, 1_000_000):
-            self._drive(pin, int(frequency != 0 and duty > 0), tick, "hw_pwm")
+        if frequency == 0:
+            if self._pins[pin].function == "hw_pwm":
+                self._switch_function_off(pin, tick)
+                self._drive(pin, 0, tick, "hw_pwm")
+            return 0
+        # the frequency the PWM clock divider really gives, as pigpiod reports it
+        real_range = self._hw_real_range(frequency)
+        achieved_hz = int(PLLD_CLOCK_HZ / (2.0 * real_range) + 0.5)
+        if self._take_function(pin, "hw_pwm", tick):
+            self._set_mode(pin, w.MODE_ALT5 if pin in (18, 19) else w.MODE_ALT0, tick)
+        self._set_pin(pin, hw_pwm_frequency_hz=achieved_hz, hw_pwm_duty=duty)
+        self._record(tick, pin, "hw_pwm", duty, "hw_pwm")
+        if duty in (0, HW_PWM_RANGE):
+            self._drive(pin, int(duty > 0), tick, "hw_pwm")
         return 0
 
     def _cmd_wdog(self, s: _Session, pin: int, timeout_ms: int, ext: bytes) -> int:
@@ -671,34 +807,73 @@ class VirtualPi:
         return 0
 
     # notifications
+    def _free_notify_slot(self) -> int | None:
+        return next((h for h in range(MAX_NOTIFY_HANDLES) if h not in self._notify), None)
+
     def _cmd_noib(self, s: _Session, a: int, b: int, ext: bytes) -> int:
-        free = [h for h in range(MAX_NOTIFY_HANDLES) if h not in self._notify]
-        if not free:
+        slot = self._free_notify_slot()
+        if slot is None:
             return Err.NO_HANDLE
-        self._notify[free[0]] = _NotifyHandle(s)
-        s.notify_handle = free[0]
-        return free[0]
+        self._close_orphaned_notifications(s)  # one in-band handle per socket, as in pigpiod
+        self._notify[slot] = _NotifyHandle(session=s, last_report_s=time.monotonic())
+        s.notify_handle = slot
+        return slot
+
+    def _cmd_no(self, s: _Session, a: int, b: int, ext: bytes) -> int:
+        """notify_open: a FIFO `<notify_dir>/pigpio<handle>` (pigpiod's is /dev/pigpio<handle>)."""
+        slot = self._free_notify_slot()
+        if slot is None:
+            return Err.NO_HANDLE
+        path = self.notify_path(slot)
+        try:
+            if os.path.exists(path):
+                os.unlink(path)
+            os.mkfifo(path, 0o664)
+            fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
+        except OSError:
+            return Err.BAD_PATHNAME
+        self._notify[slot] = _NotifyHandle(fifo_fd=fd, fifo_path=path,
+                                           last_report_s=time.monotonic())
+        return slot
 
     def _cmd_nb(self, s: _Session, handle: int, bits: int, ext: bytes) -> int:
-        if handle not in self._notify:
+        entry = self._notify.get(handle)
+        if entry is None:
             return Err.BAD_HANDLE
-        self._notify[handle].bits = bits
+        entry.bits, entry.running = bits, True
         return 0
 
     def _cmd_np(self, s: _Session, handle: int, _: int, ext: bytes) -> int:
-        return self._cmd_nb(s, handle, 0, ext)
+        entry = self._notify.get(handle)
+        if entry is None:
+            return Err.BAD_HANDLE
+        entry.bits, entry.running = 0, False
+        return 0
 
-    def _cmd_nc(self, s: _Session, handle: int, _: int, ext: bytes) -> object:
+    def _cmd_nc(self, s: _Session, handle: int, _: int, ext: bytes) -> int:
         entry = self._notify.pop(handle, None)
         if entry is None:
             return Err.BAD_HANDLE
-        if entry.session is s:
-            # the client closes its report stream: no reply may interleave with reports
-            s.notify_handle = None
-            if s.transport is not None:
-                s.transport.close()
-            return _NO_REPLY
-        return 0
+        self._release_notify(entry)
+        return 0  # on an in-band socket too: the client stops reading and closes it
+
+    def _release_notify(self, entry: _NotifyHandle) -> None:
+        if entry.session is not None and entry.session.notify_handle is not None:
+            if self._notify.get(entry.session.notify_handle) is None:
+                entry.session.notify_handle = None
+        if entry.fifo_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(entry.fifo_fd)
+            with contextlib.suppress(OSError):
+                os.unlink(entry.fifo_path)
+            entry.fifo_fd = None
+
+    def _close_orphaned_notifications(self, session: _Session) -> None:
+        for handle, entry in list(self._notify.items()):
+            if entry.session is session:
+                del self._notify[handle]
+                self._release_notify(entry)
+        session.notify_handle = None
 
     def _cmd_evm(self, s: _Session, handle: int, bits: int, ext: bytes) -> int:
         if handle not in self._notify:
@@ -1011,6 +1186,15 @@ class VirtualPi:
         return Err.BAD_PARAM
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="A virtual Raspberry Pi speaking the pigpio "
                                                  "daemon protocol.")
@@ -1018,8 +1202,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8888)
     parser.add_argument("--tick-offset-us", type=int, default=0,
                         help="start the tick counter here (e.g. near 2^32 to test wrapping)")
+    parser.add_argument("--allow", action="append", default=[], metavar="ADDRESS",
+                        help="a client address or network that may connect (as pigpiod -n; "
+                             "repeatable); required when --host is not a loopback address")
     args = parser.parse_args(argv)
-    vpi = VirtualPi(args.host, args.port, tick_offset_us=args.tick_offset_us).start()
+    try:
+        allow = [str(ipaddress.ip_network(a, strict=False)) for a in args.allow]
+    except ValueError as exc:
+        parser.error(f"--allow: {exc}")
+    if not allow and not _is_loopback(args.host):
+        parser.error(f"--host {args.host} would let anyone on the network drive the pins (the "
+                     "pigpio protocol has no authentication): name the clients with --allow")
+    vpi = VirtualPi(args.host, args.port, tick_offset_us=args.tick_offset_us,
+                    allow=allow).start()
     print(f"virtual_pi listening on {args.host}:{vpi.port}", flush=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -1029,6 +1224,10 @@ def main(argv: list[str] | None = None) -> None:
             pass
     finally:
         vpi.stop()
+        # At exit Python puts SIG_DFL back in place of the handler above: a late second
+        # SIGINT (ros2 launch sends one after the terminal's) would end us by SIGINT.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,19 @@
-"""Each driver, through the real pigpio client, moves the virtual Pi's pins as declared."""
+"""Each driver moves its pins as declared: output devices on both backends (in memory, and
+pigpio on the virtual Pi, read back at the daemon); inputs, waves and I2C, where pigpio's
+protocol is the point, on the virtual Pi."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pigpio
 import pytest
 from pilot_test_helpers import wait_for
 
+from pilot_hw.backends import MemoryBackend, PigpioBackend, PinBackend
 from pilot_hw.config import load_config
 from pilot_hw.devices import (
     DcMotor,
@@ -24,26 +29,61 @@ from pilot_hw.devices import (
     build_device,
     tick_diff_us,
 )
+from pilot_hw.sim_mpu6050 import Mpu6050Model
 from pilot_hw.virtual_pi import VirtualPi
 
 pytestmark = pytest.mark.timeout(120)
 
 
-def attach(client: pigpio.pi, yaml_device: str, **kwargs):
+def attach(target: pigpio.pi | PinBackend, yaml_device: str, **kwargs):
     spec = load_config(f"devices: [{yaml_device}]").devices[0]
     device = build_device(spec, **kwargs)
-    device.attach(client)
+    device.attach(PigpioBackend(target) if isinstance(target, pigpio.pi) else target)
     return device
 
 
-def test_digital_output_polarity_and_safe_state(client: pigpio.pi, vpi: VirtualPi) -> None:
-    led = attach(client, "{name: led, type: digital_output, pin: 17, active_high: false}")
+@dataclass
+class Pins:
+    """A backend for devices and a read-back of its pins that does not go through it."""
+
+    backend: PinBackend
+    level: object
+    pwm_duty: object
+    servo_us: object
+    hw_duty: object
+    pwm_frequency_hz: object
+    pwm_duties: object  # pin -> every duty set, in order
+
+
+@pytest.fixture(params=["memory", "pigpio"])
+def pins(request) -> Iterator[Pins]:
+    if request.param == "memory":
+        m = MemoryBackend()
+        yield Pins(m, m.level, lambda p: m.pin(p).pwm_duty, lambda p: m.pin(p).servo_pulse_us,
+                   lambda p: m.pin(p).hw_pwm_duty_ppm, lambda p: m.pin(p).pwm_frequency_hz,
+                   lambda p: [v for _, pin, what, v in m.history if pin == p and what == "pwm"])
+        return
+    vpi = VirtualPi("127.0.0.1", 0).start()
+    client = pigpio.pi("127.0.0.1", vpi.port, show_errors=False)
+    try:
+        yield Pins(PigpioBackend(client), vpi.level, lambda p: vpi.pin_state(p).pwm_duty,
+                   lambda p: vpi.pin_state(p).servo_pulse_us,
+                   lambda p: vpi.pin_state(p).hw_pwm_duty,
+                   lambda p: vpi.pin_state(p).pwm_frequency_hz,
+                   lambda p: [e.value for e in vpi.history(p, "pwm")])
+    finally:
+        client.stop()
+        vpi.stop()
+
+
+def test_digital_output_polarity_and_safe_state(pins: Pins) -> None:
+    led = attach(pins.backend, "{name: led, type: digital_output, pin: 17, active_high: false}")
     assert isinstance(led, DigitalOutput)
-    assert vpi.level(17) == 1  # active low: off (safe) is high
+    assert pins.level(17) == 1  # active low: off (safe) is high
     led.set(True)
-    assert vpi.level(17) == 0
+    assert pins.level(17) == 0
     led.safe()
-    assert vpi.level(17) == 1 and not led.on_state
+    assert pins.level(17) == 1 and not led.on_state
 
 
 def test_digital_input_events_are_numbered_in_tick_order(client: pigpio.pi,
@@ -75,55 +115,75 @@ def test_digital_input_glitch_filter_and_watchdog(client: pigpio.pi, vpi: Virtua
     assert [e.tick_us for e in rises] == [t0 + 1500]
 
 
-def test_software_and_hardware_pwm(client: pigpio.pi, vpi: VirtualPi) -> None:
-    soft = attach(client, "{name: buzzer, type: pwm, pin: 16, frequency_hz: 2000, range: 100,"
-                          " active_high: false}")
-    hard = attach(client, "{name: fan, type: pwm, pin: 13, hardware: true,"
-                          " frequency_hz: 25000, safe_duty: 0.2}")
+def test_software_and_hardware_pwm(pins: Pins) -> None:
+    soft = attach(pins.backend, "{name: buzzer, type: pwm, pin: 16, frequency_hz: 2000,"
+                                " range: 100, active_high: false}")
+    hard = attach(pins.backend, "{name: fan, type: pwm, pin: 13, hardware: true,"
+                                " frequency_hz: 25000, safe_duty: 0.2}")
     assert isinstance(soft, Pwm) and isinstance(hard, Pwm)
-    assert vpi.pin_state(16).pwm_duty == 100  # active low, safe 0 -> fully high
-    assert vpi.pin_state(16).pwm_frequency_hz == 2000
+    assert pins.pwm_duty(16) == 100 and pins.level(16) == 1  # active low, safe 0: fully high
+    assert pins.pwm_frequency_hz(16) == 2000
     soft.set_duty(0.3)
-    assert vpi.pin_state(16).pwm_duty == 70
-    assert vpi.pin_state(13).hw_pwm_duty == 200_000
+    assert pins.pwm_duty(16) == 70
+    assert pins.hw_duty(13) == 200_000
     hard.set_duty(1.5)  # clamped
-    assert vpi.pin_state(13).hw_pwm_duty == 1_000_000 and hard.duty == 1.0
+    assert pins.hw_duty(13) == 1_000_000 and hard.duty == 1.0
 
 
-def test_servo_clamps_to_its_pulse_limits(client: pigpio.pi, vpi: VirtualPi) -> None:
-    servo = attach(client, "{name: gripper, type: servo, pin: 18, min_pulse_us: 1100,"
-                           " max_pulse_us: 1900, safe_pulse_us: 1500}")
+def test_servo_clamps_to_its_pulse_limits(pins: Pins) -> None:
+    servo = attach(pins.backend, "{name: gripper, type: servo, pin: 18, min_pulse_us: 1100,"
+                                 " max_pulse_us: 1900, safe_pulse_us: 1500}")
     assert isinstance(servo, Servo)
-    assert vpi.pin_state(18).servo_pulse_us == 1500
+    assert pins.servo_us(18) == 1500
     assert servo.set_pulse_us(2400) == 1900
     assert servo.set_fraction(-1.0) == 1100
     assert servo.set_fraction(0.25) == 1300
-    assert vpi.pin_state(18).servo_pulse_us == 1300
+    assert pins.servo_us(18) == 1300
 
 
-def test_dc_motor_direction_speed_and_brake(client: pigpio.pi, vpi: VirtualPi) -> None:
-    motor = attach(client, "{name: wheel, type: dc_motor, pwm_pin: 12, in1_pin: 5, in2_pin: 6,"
-                           " max_speed: 0.8, brake_on_stop: true}")
+def test_dc_motor_direction_speed_and_brake(pins: Pins) -> None:
+    motor = attach(pins.backend, "{name: wheel, type: dc_motor, pwm_pin: 12, in1_pin: 5,"
+                                 " in2_pin: 6, max_speed: 0.8, brake_on_stop: true}")
     assert isinstance(motor, DcMotor)
-    assert (vpi.level(5), vpi.level(6), vpi.pin_state(12).pwm_duty) == (1, 1, 0)  # braked
+    assert (pins.level(5), pins.level(6), pins.pwm_duty(12)) == (1, 1, 0)  # braked
     motor.set_speed(0.5)
-    assert (vpi.level(5), vpi.level(6), vpi.pin_state(12).pwm_duty) == (1, 0, 500)
+    assert (pins.level(5), pins.level(6), pins.pwm_duty(12)) == (1, 0, 500)
     assert motor.set_speed(-1.0) == -0.8
-    assert (vpi.level(5), vpi.level(6), vpi.pin_state(12).pwm_duty) == (0, 1, 800)
+    assert (pins.level(5), pins.level(6), pins.pwm_duty(12)) == (0, 1, 800)
     # reversing passes through zero duty before the direction pins swap
-    duties = [e.value for e in vpi.history(12, "pwm")]
-    assert duties[-3:] == [500, 0, 800]
+    assert pins.pwm_duties(12)[-3:] == [500, 0, 800]
     motor.set_speed(0.0)
-    assert (vpi.level(5), vpi.level(6), vpi.pin_state(12).pwm_duty) == (1, 1, 0)
+    assert (pins.level(5), pins.level(6), pins.pwm_duty(12)) == (1, 1, 0)
 
 
-def test_rgb_led_common_anode(client: pigpio.pi, vpi: VirtualPi) -> None:
-    led = attach(client, "{name: status, type: rgb_led, red_pin: 22, green_pin: 23,"
-                         " blue_pin: 24, common_anode: true}")
+def test_rgb_led_common_anode(pins: Pins) -> None:
+    led = attach(pins.backend, "{name: status, type: rgb_led, red_pin: 22, green_pin: 23,"
+                               " blue_pin: 24, common_anode: true}")
     assert isinstance(led, RgbLed)
-    assert [vpi.pin_state(p).pwm_duty for p in (22, 23, 24)] == [255, 255, 255]  # dark
+    assert [pins.pwm_duty(p) for p in (22, 23, 24)] == [255, 255, 255]  # dark
     led.set_color(1.0, 0.5, 0.0)
-    assert [vpi.pin_state(p).pwm_duty for p in (22, 23, 24)] == [0, 128, 255]
+    assert [pins.pwm_duty(p) for p in (22, 23, 24)] == [0, 128, 255]
+
+
+def test_memory_backend_input_and_imu_without_a_daemon() -> None:
+    memory = MemoryBackend(i2c_devices={(1, 0x68): Mpu6050Model()})
+    events: list[InputEvent] = []
+    button = attach(memory, "{name: button, type: digital_input, pin: 27, pull: up,"
+                            " edge: falling}", on_event=events.append)
+    assert button.read() == 1
+    memory.set_input_level(27, 0)
+    memory.set_input_level(27, 1)
+    memory.set_input_level(27, 0)
+    assert [(e.level, e.seq) for e in events] == [(0, 0), (0, 1)]  # falling edges only
+    imu = attach(memory, "{name: imu, type: imu_mpu6050}")
+    memory.i2c_devices[(1, 0x68)].set_motion((0.0, 0.0, 9.80665), (0.0, 0.0, 1.0), 25.0)
+    sample = imu.read()
+    assert np.allclose(sample.accel_mps2, [0, 0, 9.80665], atol=1e-3)
+    assert np.allclose(sample.gyro_rad_s, [0, 0, 1.0], atol=1e-3)
+    imu.close()
+    assert memory.i2c_devices[(1, 0x68)].asleep
+    with pytest.raises(RuntimeError, match="device 'ghost', field 'address'"):
+        attach(memory, "{name: ghost, type: imu_mpu6050, address: 0x69}")
 
 
 def test_solenoid_pulse_is_exact_and_exclusive(client: pigpio.pi, vpi: VirtualPi) -> None:
@@ -173,3 +233,18 @@ def test_mpu6050_scaling(client: pigpio.pi, vpi: VirtualPi, accel_g: int, gyro_d
 def test_imu_setup_names_the_device_when_nothing_answers(client: pigpio.pi) -> None:
     with pytest.raises(RuntimeError, match="device 'imu', field 'address'"):
         attach(client, "{name: imu, type: imu_mpu6050, address: 0x69}")
+
+
+def test_memory_backend_timed_pulse_and_a_lost_link() -> None:
+    memory = MemoryBackend()
+    valve = attach(memory, "{name: valve, type: solenoid, pin: 25, max_pulse_us: 200000}")
+    start = valve.pulse(150_000)
+    assert [h for h in memory.history if h[2] == "pulse"] == [
+        (start, 25, "pulse", 1), ((start + 150_000) & 0xFFFFFFFF, 25, "pulse", 0)]
+    with pytest.raises(DeviceBusy):
+        valve.pulse(100)
+    valve.safe()  # halts the pulse, closes the valve
+    assert not memory.pulse_busy() and memory.level(25) == 0
+    memory.fail_with = ConnectionResetError("link gone")
+    with pytest.raises(ConnectionResetError):
+        valve.set_open(True)

@@ -23,8 +23,8 @@ pytestmark = pytest.mark.timeout(120)
 DEVICES = """
 devices:
   - {name: gripper, type: servo, pin: 18, min_pulse_us: 1000, max_pulse_us: 2000,
-     safe_pulse_us: 1000, channel: gripper}
-  - {name: led, type: digital_output, pin: 17, channel: led}
+     safe_pulse_us: 1000, channel: gripper, command_timeout_s: 60}
+  - {name: led, type: digital_output, pin: 17, channel: led, command_timeout_s: 60}
   - {name: button, type: digital_input, pin: 27, pull: up}
   - {name: wheel, type: dc_motor, pwm_pin: 12, in1_pin: 5, in2_pin: 6, channel: "wheel:left",
      channel_range: [-0.5, 0.5]}
@@ -85,7 +85,7 @@ def test_motor_stops_when_commands_stop(pilot, peer, executor, spin_until,
             executor.spin_once(timeout_sec=0.02)
     assert vpi.pin_state(12).pwm_duty == 1000
     assert spin_until(executor, lambda: vpi.pin_state(12).pwm_duty == 0, timeout_s=5)
-    assert pilot.hardware.status().watchdog_stops == 1
+    assert pilot.hardware.status().command_timeouts == 1
 
 
 def test_edges_are_published_in_order(pilot, peer, executor, spin_until,

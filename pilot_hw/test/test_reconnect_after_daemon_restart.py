@@ -68,3 +68,54 @@ def test_pilot_started_before_its_daemon_connects_later() -> None:
         hw.close()
         if daemon is not None:
             daemon.stop()
+
+
+@pytest.mark.timeout(60)
+def test_close_after_the_daemon_vanished_unnoticed() -> None:
+    """The daemon goes between two heartbeats: close() finds a dead link (pigpio's first
+    failed call on it is a short reply, struct.error) and still returns normally."""
+    daemon = VirtualPi("127.0.0.1", 0).start()
+    hw = PilotHardware(load_config("devices: [{name: button, type: digital_input, pin: 27}]"),
+                       "127.0.0.1", daemon.port, heartbeat_period_s=30.0, deadman_timeout_ms=0)
+    assert hw.start()
+    daemon.stop()
+    assert hw.close() == []  # nothing to make safe, and no exception from the dead link
+    assert not hw.connected
+
+
+class Lines:
+    """A logger keeping its lines."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def info(self, text: str) -> None:
+        self.lines.append(text)
+
+    warning = error = info
+
+
+@pytest.mark.timeout(60)
+def test_tries_back_off_with_one_line_each_until_the_daemon_answers() -> None:
+    port = free_port()
+    log = Lines()
+    hw = PilotHardware(load_config(DEVICES), "127.0.0.1", port, heartbeat_period_s=0.01,
+                       reconnect_period_s=0.05, reconnect_max_period_s=0.2, logger=log)
+    daemon = None
+    try:
+        assert not hw.start()
+        assert wait_for(lambda: sum("(try" in line for line in log.lines) >= 5)
+        daemon = VirtualPi("127.0.0.1", port).start()
+        assert wait_for(lambda: hw.connected, timeout_s=10)
+        tries = [line for line in log.lines if "(try" in line]
+        assert all(f"(try {n + 1})" in line for n, line in enumerate(tries))
+        delays = [line.rsplit("next try in ", 1)[1] for line in tries]
+        assert delays[:4] == ["0.05 s", "0.1 s", "0.2 s", "0.2 s"]  # doubling, capped
+        assert all(f"no pigpio daemon at 127.0.0.1:{port}" in line for line in tries)
+        assert any(f"answered after {len(tries)} failed tries" in line for line in log.lines)
+        # meanwhile nothing was driven; now every output is in its safe state
+        assert daemon.level(17) == 0 and daemon.pin_state(18).servo_pulse_us == 1500
+    finally:
+        hw.close()
+        if daemon is not None:
+            daemon.stop()

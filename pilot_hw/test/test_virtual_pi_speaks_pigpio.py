@@ -3,7 +3,11 @@ notifications, waves, scripts and the simulated MPU-6050."""
 
 from __future__ import annotations
 
+import os
+import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 
@@ -246,3 +250,173 @@ def test_listeners_see_output_changes(client: pigpio.pi, vpi: VirtualPi) -> None
     client.set_servo_pulsewidth(18, 1200)
     client.write(17, 1)
     assert (18, "servo", 1200) in seen and (17, "level", 1) in seen
+
+
+def test_getters_after_zero_answer_zero_like_pigpiod(client: pigpio.pi, vpi: VirtualPi) -> None:
+    """A pin is a PWM (or servo) pin from its first PWM (servo) command, duty 0 included, until
+    a write, a mode change or another function takes it; only then do the getters refuse."""
+    for pin in (4, 18):
+        with pytest.raises(pigpio.error, match="not in use for PWM"):
+            client.get_PWM_dutycycle(pin)
+        with pytest.raises(pigpio.error, match="not in use for servo"):
+            client.get_servo_pulsewidth(pin)
+    client.set_PWM_dutycycle(4, 0)
+    assert client.get_PWM_dutycycle(4) == 0
+    client.set_servo_pulsewidth(18, 0)
+    assert client.get_servo_pulsewidth(18) == 0
+    client.set_PWM_range(4, 1000)
+    client.set_PWM_dutycycle(4, 500)
+    client.set_PWM_range(4, 100)  # the duty keeps its fraction, as pigpiod rescales it
+    assert client.get_PWM_dutycycle(4) == 50 and client.get_PWM_range(4) == 100
+    client.set_servo_pulsewidth(4, 1500)  # servo takes the pin over from PWM
+    assert client.get_servo_pulsewidth(4) == 1500
+    with pytest.raises(pigpio.error, match="not in use for PWM"):
+        client.get_PWM_dutycycle(4)
+    assert client.get_PWM_frequency(4) == 800  # pigpiod answers the PWM frequency setting
+    client.write(4, 0)
+    with pytest.raises(pigpio.error, match="not in use for servo"):
+        client.get_servo_pulsewidth(4)
+    client.set_PWM_dutycycle(18, 10)
+    client.set_mode(18, pigpio.INPUT)  # a mode change switches the function off
+    with pytest.raises(pigpio.error, match="not in use for PWM"):
+        client.get_PWM_dutycycle(18)
+    client.hardware_PWM(13, 30_000, 250_000)
+    assert client.get_PWM_dutycycle(13) == 250_000 and client.get_PWM_range(13) == 1_000_000
+    # the frequency the PWM clock's divider gives: 500 MHz / (2 x 8333)
+    assert client.get_PWM_frequency(13) == 30_001 and client.get_PWM_real_range(13) == 8333
+    client.hardware_PWM(13, 0, 0)
+    with pytest.raises(pigpio.error, match="not in use for PWM"):
+        client.get_PWM_dutycycle(13)
+
+
+def _raw(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    return sock
+
+
+def _reply(sock: socket.socket) -> tuple[int, int, int, int]:
+    data = b""
+    while len(data) < 16:
+        chunk = sock.recv(16 - len(data))
+        if not chunk:
+            raise ConnectionError("closed")
+        data += chunk
+    cmd, p1, p2, res = struct.unpack("<IIIi", data)
+    return cmd, p1, p2, res
+
+
+def test_unknown_command_extension_is_skipped(vpi: VirtualPi) -> None:
+    with _raw(vpi.port) as sock:
+        # command 200 does not exist; its 40 extension bytes look like a WRITE request
+        decoy = struct.pack("<IIII", 4, 17, 1, 0) * 2 + b"\x00" * 8
+        sock.sendall(struct.pack("<IIII", 200, 1, 2, len(decoy)) + decoy)
+        sock.sendall(struct.pack("<IIII", 16, 0, 0, 0))  # TICK
+        assert _reply(sock)[::3] == (200, pigpio.PI_UNKNOWN_COMMAND)
+        assert _reply(sock)[0] == 16  # in sync: the next reply is the tick's
+        # a known command with an extension it does not use is skipped past too
+        sock.sendall(struct.pack("<IIII", 4, 17, 1, 5) + b"abcde" + struct.pack("<IIII", 3, 17, 0, 0))
+        assert _reply(sock)[::3] == (4, 0) and _reply(sock)[::3] == (3, 1)
+    assert vpi.level(17) == 1 and [e.value for e in vpi.history(17, "level")] == [1]
+
+
+def test_extension_over_64_kib_drops_the_connection(vpi: VirtualPi) -> None:
+    with _raw(vpi.port) as sock:
+        sock.sendall(struct.pack("<IIII", 57, 0, 0, 0xFFFF) + b"\x00" * 0xFFFF)  # the largest
+        assert _reply(sock)[0] == 57
+        sock.sendall(struct.pack("<IIII", 57, 0, 0, 0xFFFFFFF0) + b"\x00" * 4096)
+        sock.settimeout(5)
+        assert sock.recv(16) == b""  # closed, nothing buffered
+    assert wait_for(lambda: vpi.client_count() == 0)
+    pi = pigpio.pi("127.0.0.1", vpi.port, show_errors=False)  # still serving
+    try:
+        assert pi.connected and pi.get_current_tick() >= 0
+    finally:
+        pi.stop()
+
+
+def test_notify_open_begin_pause_close_through_a_fifo(client: pigpio.pi, vpi: VirtualPi) -> None:
+    handle = client.notify_open()
+    assert 0 <= handle < 32
+    fd = os.open(vpi.notify_path(handle), os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        client.set_mode(10, pigpio.INPUT)
+        client.notify_begin(handle, 1 << 10)
+        t0 = vpi.tick()
+        vpi.set_inputs([(10, 1, t0), (10, 0, t0 + 25), (11, 1, t0 + 30)])  # 11 is not watched
+        reports = _read_reports(fd, 2)
+        assert [(seq, flags, tick) for seq, flags, tick, _ in reports] == [(0, 0, t0),
+                                                                        (1, 0, t0 + 25)]
+        assert reports[0][3] >> 10 & 1 == 1 and reports[1][3] >> 10 & 1 == 0
+        client.notify_pause(handle)
+        vpi.set_input(10, 1)
+        client.set_watchdog(10, 10)
+        client.notify_begin(handle, 1 << 10)
+        (seq, flags, _, level), = _read_reports(fd, 1)  # a watchdog timeout, not the edge
+        assert (seq, flags, level >> 10 & 1) == (2, pigpio.NTFY_FLAGS_WDOG | 10, 1)
+        client.set_watchdog(10, 0)
+        client.notify_close(handle)
+        assert not os.path.exists(vpi.notify_path(handle))
+        with pytest.raises(pigpio.error, match="unknown handle"):
+            client.notify_begin(handle, 1)
+    finally:
+        os.close(fd)
+
+
+def _read_reports(fd: int, count: int) -> list[tuple[int, int, int, int]]:
+    data = b""
+    deadline = time.monotonic() + 5
+    while len(data) < 12 * count and time.monotonic() < deadline:
+        try:
+            data += os.read(fd, 12 * count - len(data))
+        except BlockingIOError:
+            time.sleep(0.005)
+    assert len(data) == 12 * count, data
+    return [struct.unpack_from("<HHII", data, i) for i in range(0, len(data), 12)]
+
+
+def test_notification_handles_are_shared_and_keep_alive() -> None:
+    with VirtualPi("127.0.0.1", 0, keepalive_s=0.2) as vpi:
+        pi = pigpio.pi("127.0.0.1", vpi.port, show_errors=False)
+        try:
+            handle = pi.notify_open()
+            assert pi._notify.handle != handle  # the callback thread's NOIB handle is another
+            fd = os.open(vpi.notify_path(handle), os.O_RDONLY | os.O_NONBLOCK)
+            try:
+                (seq, flags, _, _), = _read_reports(fd, 1)
+                assert (seq, flags) == (0, pigpio.NTFY_FLAGS_ALIVE)
+            finally:
+                os.close(fd)
+            pi.notify_close(handle)
+        finally:
+            pi.stop()
+
+
+def test_in_band_close_answers_like_pigpiod(vpi: VirtualPi) -> None:
+    """NC on the notification socket itself gets its 16-byte answer there; the client closes."""
+    with _raw(vpi.port) as sock:
+        sock.sendall(struct.pack("<IIII", 99, 0, 0, 0))  # NOIB
+        cmd, _, _, handle = _reply(sock)
+        assert cmd == 99 and handle >= 0
+        sock.sendall(struct.pack("<IIII", 21, handle, 0, 0))  # NC
+        assert _reply(sock) == (21, handle, 0, 0)
+    assert wait_for(lambda: vpi.client_count() == 0)
+
+
+def test_only_allowed_clients_get_a_session() -> None:
+    with VirtualPi("127.0.0.1", 0, allow=["10.9.8.0/24"]) as vpi:
+        pi = pigpio.pi("127.0.0.1", vpi.port, show_errors=False)
+        assert not pi.connected and vpi.refused_clients >= 1
+        pi.stop()
+    with VirtualPi("127.0.0.1", 0, allow=["10.9.8.0/24", "127.0.0.1"]) as vpi:
+        pi = pigpio.pi("127.0.0.1", vpi.port, show_errors=False)
+        try:
+            assert pi.connected and pi.get_current_tick() >= 0
+        finally:
+            pi.stop()
+
+
+def test_a_network_bind_needs_an_allow_list() -> None:
+    done = subprocess.run([sys.executable, "-m", "pilot_hw.virtual_pi", "--host", "0.0.0.0",
+                           "--port", str(free_port())], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2 and "--allow" in done.stderr

@@ -133,6 +133,8 @@ class TileQBrain(Brain):
         return int(np.argmin(np.abs(self.actions - actuators[None, :]).sum(axis=1)))
 
     def thinking(self, muscle_id: str, data_from_muscle: Any, step: Step | None) -> Any:
+        if self.mode is not Mode.TRAIN:
+            return None   # testing: the muscle acts with the stored model
         if step is None:
             return self.update_message()
         cached = self._next_tiles.get(muscle_id)
@@ -208,7 +210,7 @@ class TileQMuscle(Muscle):
                         ) -> tuple[Sequence[ActuatorInformation], Any]:
         self._ensure(sensors, actuators_available)
         epsilon = self.epsilon if self.mode is Mode.TRAIN else 0.0
-        if self.rng.random() < epsilon:
+        if epsilon > 0.0 and self.rng.random() < epsilon:
             a = int(self.rng.integers(len(self.actions)))
         else:
             q = self.weights[:, self.coder.active(flat_values(sensors))].sum(axis=1)
@@ -226,7 +228,7 @@ class TileQMuscle(Muscle):
         self.epsilon = float(update.get("epsilon", self.epsilon))
 
     def prepare_model(self) -> bool:
-        state = self.load("q")
+        state = self.load_arrays("q")
         if state is None:
             return False
         self.weights = np.array(state["weights"], dtype=np.float64)
@@ -318,8 +320,12 @@ class CEMBrain(Brain):
                 "mean": self.mean.reshape(self.shape)}
 
     def thinking(self, muscle_id: str, data_from_muscle: Any, step: Step | None) -> Any:
-        if step is None or muscle_id not in self.assigned:
+        if self.mode is not Mode.TRAIN:
+            return None   # testing: the muscle acts with the mean
+        if muscle_id not in self.assigned:
             return self._hand_out(muscle_id)
+        if step is None:   # an episode starts: the muscle runs what it was handed
+            return self._assignment(muscle_id)
         tag = data_from_muscle if isinstance(data_from_muscle, dict) else {}
         if (tag.get("generation") != self.generation
                 or tag.get("candidate") != self.assigned[muscle_id]):
@@ -389,6 +395,8 @@ class CEMMuscle(Muscle):
                         "tag": {"candidate": int(update["candidate"]),
                                 "generation": int(update["generation"])}}
         self.mean = self.pending["mean"]
+        if self.weights is None:   # nothing to finish: start with it now
+            self.reset()
 
     def reset(self) -> None:
         if self.pending is not None:
@@ -396,7 +404,7 @@ class CEMMuscle(Muscle):
             self.pending = None
 
     def prepare_model(self) -> bool:
-        state = self.load("policy")
+        state = self.load_arrays("policy")
         if state is None:
             return False
         self.mean = np.array(state["mean"], dtype=np.float64)

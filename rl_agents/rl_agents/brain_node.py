@@ -11,18 +11,17 @@ state at start (so a restarted brain resumes), stores it every
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
+from node_kit import Params, run_node
 from rl_agents.agent import FileBrainDumper
 from rl_agents.registry import make_brain
-from rl_agents.ros_params import declare_agent_parameters
+from rl_agents.ros_params import declare_agent_parameters, declare_read_only
 from rl_agents.transport import BrainServer
 
 
@@ -32,25 +31,23 @@ class BrainNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("rl_brain", **kwargs)
         agent = declare_agent_parameters(self)
-        endpoint = self.declare_parameter(
-            "endpoint", "tcp://127.0.0.1:5599", ParameterDescriptor(
-                description="ZeroMQ endpoint to bind (tcp://HOST:PORT; port 0 = any free "
-                            "port, see the log).")).value
-        self.model_dir = self.declare_parameter(
-            "model_dir", "", ParameterDescriptor(
-                description="Directory for stored brain states ('' = do not store).")).value
-        store_period_s = float(self.declare_parameter(
-            "store_period_s", 30.0, ParameterDescriptor(
-                description="Store the brain state this often (s).",
-                floating_point_range=[FloatingPointRange(from_value=0.1,
-                                                         to_value=86400.0)])).value)
+        endpoint = declare_read_only(
+            self, "endpoint", "tcp://127.0.0.1:5599",
+            "ZeroMQ endpoint to bind (tcp://HOST:PORT; port 0 = any free port, see the log).")
+        self.model_dir = declare_read_only(
+            self, "model_dir", "", "Directory for stored brain states ('' = do not store).")
+        store_period_s = float(declare_read_only(
+            self, "store_period_s", 30.0, "Store the brain state this often (s).",
+            low=0.1, high=86400.0))
+        Params.of(self).refuse_unknown()
         if not str(endpoint).startswith(("tcp://", "ipc://", "inproc://")):
             raise ValueError(f"parameter 'endpoint' must be a ZeroMQ endpoint such as "
                              f"tcp://127.0.0.1:5599, got {endpoint!r}")
-        self.brain = make_brain(agent.algorithm, agent.agent_params)
-        self.brain.configure(agent.sensor_infos(), agent.actuator_infos(), agent.seed,
-                             [FileBrainDumper(self.model_dir)] if self.model_dir else [])
-        if self.brain.load():
+        self.brain = make_brain(agent.algorithm, agent.agent_params
+                                if agent.brain_params is None else agent.brain_params)
+        if self.brain.configure(agent.sensor_infos(), agent.actuator_infos(), agent.seed,
+                                [FileBrainDumper(self.model_dir)] if self.model_dir else [],
+                                name=self.get_name(), load=bool(self.model_dir)):
             self.get_logger().info(f"resumed the brain stored in {self.model_dir}")
         self.server = BrainServer(self.brain, endpoint)
         try:
@@ -90,17 +87,10 @@ class BrainNode(Node):
         super().destroy_node()
 
 
-def main(args: list[str] | None = None) -> None:
-    try:
-        with rclpy.init(args=args):
-            node = BrainNode()
-            try:
-                rclpy.spin(node)
-            finally:
-                node.destroy_node()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+def main(args: list[str] | None = None) -> int:
+    """Serve until SIGINT or SIGTERM; the brain stores on the way out (exit code 0)."""
+    return run_node(BrainNode, args)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,14 +1,23 @@
-"""Channel-described environments (the `environments` package's semantics).
+"""Channel-described environments (the `environments` 1.0 package's API).
 
 An Environment has motor channels `m_channels` and sensory channels
 `s_channels`; signals are dicts keyed by channel name, `{"x": 4, "y": 11}`.
-`execute(m_signal, meta)` calls the subclass's `_execute` and returns the
-feedback `{"m_signal", "s_signal", "uuid"}` — plus, for learning tasks,
-`"reward"`, `"done"` and `"terminal"` from `_assess`. Channel bounds describe,
-they do not enforce: a value outside them is passed on unchanged (a subclass
-that must clip does so itself). `close()` releases ports and stops motors;
-use the environment as a context manager (or call close() in a `finally`)
-so it always runs.
+`Environment(cfg)` takes an attribute-style config (`cfg.foo`; a dict is
+turned into one), completed from the class's `defcfg`;
+`Environment.create(cfg)` makes the class named by `cfg.classname`
+("pkg.mod.Class" or "pkg.mod:Class"). `execute(m_signal, meta)` calls the
+subclass's `_execute` and returns the feedback `{"m_signal", "s_signal",
+"uuid"}`; an environment that cannot carry an order out raises
+`OrderNotExecutableError`. Signal helpers are in `rl_agents.envtools`
+(`environment.tools`: to_vector, to_signal, random_signal, in_bounds).
+
+rl_agents adds, for learning: `"reward"`, `"done"` and `"terminal"` in the
+feedback (from `_assess`, or a sensory channel named by `cfg.reward_channel`),
+`reset(seed)`, checks of the motor signal's channel names, fixed channels
+filled in, and the agent's view (`sensors`, `actuators`, `rewards`).
+Channel bounds describe, they do not enforce: a value outside them is passed
+on unchanged. `close()` releases ports and stops motors; use the environment
+as a context manager (or call close() in a `finally`) so it always runs.
 """
 
 from __future__ import annotations
@@ -21,8 +30,25 @@ from typing import Any
 
 import numpy as np
 
-from rl_agents.information import ActuatorInformation, SensorInformation
+from rl_agents import envtools as tools
+from rl_agents.config import Config
+from rl_agents.information import ActuatorInformation, RewardInformation, SensorInformation
 from rl_agents.spaces import Box
+
+__all__ = ["Assessment", "Channel", "Config", "Environment", "OrderNotExecutableError",
+           "defcfg", "tools"]
+
+
+class OrderNotExecutableError(Exception):
+    """The environment cannot carry out this motor signal."""
+
+
+defcfg = Config()
+defcfg._describe("classname", instanceof=str,
+                 docstring="The environment class, 'pkg.mod.Class' or 'pkg.mod:Class'; "
+                           "used by Environment.create().")
+defcfg._describe("reward_channel", instanceof=str, default="",
+                 docstring="rl_agents: a sensory channel whose value is the reward ('' = none).")
 
 
 @dataclass(frozen=True)
@@ -53,9 +79,23 @@ class Environment(ABC):
 
     m_channels: list[Channel] = []
     s_channels: list[Channel] = []
+    defcfg = defcfg
+    OrderNotExecutableError = OrderNotExecutableError
 
-    def __init__(self, cfg: dict[str, Any] | None = None) -> None:
-        self.cfg = dict(cfg or {})
+    def __init__(self, cfg: Config | dict[str, Any] | None = None, **kwargs: Any) -> None:
+        cfg = Config(cfg) if not isinstance(cfg, Config) else cfg
+        cfg._update(type(self).defcfg, overwrite=False)
+        self.cfg = cfg
+
+    @classmethod
+    def create(cls, cfg: Config | dict[str, Any], **kwargs: Any) -> Environment:
+        """An instance of the class named by `cfg.classname`."""
+        from rl_agents.registry import load_class  # (registry imports this module)
+
+        cfg = Config(cfg) if not isinstance(cfg, Config) else cfg
+        if "classname" not in cfg:
+            raise ValueError("Environment.create needs cfg.classname, e.g. 'pkg.mod.Class'")
+        return load_class(cfg.classname, kind="environment")(cfg, **kwargs)
 
     def execute(self, m_signal: dict[str, float], meta: dict[str, Any] | None = None
                 ) -> dict[str, Any]:
@@ -82,7 +122,15 @@ class Environment(ABC):
         """Carry out the motor signal; return the sensory signal."""
 
     def _assess(self, m_signal: dict[str, float], s_signal: dict[str, float]) -> Assessment:
-        """Reward and episode end of the last execute (tasks override)."""
+        """Reward and episode end of the last execute (tasks override; by default the
+        reward is the sensory channel `cfg.reward_channel`, if one is named)."""
+        channel = self.cfg.get("reward_channel", "")
+        if channel:
+            try:
+                return Assessment(reward=float(s_signal[channel]))
+            except KeyError:
+                raise ValueError(f"reward_channel {channel!r} is not in the sensory signal "
+                                 f"{sorted(s_signal)}") from None
         return Assessment()
 
     def reset(self, seed: int | None = None) -> dict[str, float]:
@@ -113,6 +161,16 @@ class Environment(ABC):
                     for c, space in zip(self.s_channels, self._channel_spaces()[0], strict=True)]
         except KeyError as exc:
             raise ValueError(f"sensory signal lacks channel {exc.args[0]!r}") from None
+
+    reward_space = Box(low=-np.inf, high=np.inf, shape=(), dtype=np.float64)
+
+    def rewards(self, feedback: dict[str, Any]) -> list[RewardInformation] | None:
+        """The feedback's reward as palaestrAI's rewards list (uid "reward"); None when
+        the environment gave none."""
+        reward = feedback.get("reward")
+        if reward is None:
+            return None
+        return [RewardInformation(np.float64(reward), self.reward_space, "reward")]
 
     def actuators(self) -> list[ActuatorInformation]:
         """One (unset) ActuatorInformation per motor channel that is not fixed."""

@@ -15,14 +15,23 @@ File format (YAML):
     agents:
       - uid: reacher
         algorithm: cem              # dummy | tile_q | cem
-        params: {features: arm_reach, population: 12}
+        params: {features: arm_reach, population: 12}   # given to brain and muscle
         objective: dummy            # optional, with objective_params
         muscles: 2                  # workers sharing the brain (round robin), default 1
         transport: inproc           # or zmq: the brain behind a BrainServer on loopback
+      - uid: mine                   # a custom agent, named as in palaestrAI's run files
+        brain: {name: "my_pkg.agent:MyBrain", params: {step_size: 0.1}}
+        muscle: {name: "my_pkg.agent:MyMuscle", params: {}}
+        objective: {name: "my_pkg.agent:MyObjective", params: {}}
+
+Every `name` (environment, brain, muscle, objective) is a built-in name or a
+class `pkg.module:Class` (an environment also `pkg.module.Class`); the
+environment's `params` are its cfg.
     phases:
       - {name: train, mode: train, episodes: 200}
       - {name: test, mode: test, episodes: 20}
     output: experiment_results/arm_reach   # optional; --out wins
+    max_steps: 100                         # optional: end episodes after this many steps
 """
 
 from __future__ import annotations
@@ -41,11 +50,13 @@ from rl_agents.agent import Mode
 from rl_agents.loop import BrainLink, InProcessBrainLink, run_episode
 from rl_agents.registry import (
     AGENTS,
-    ENVIRONMENTS,
+    brain_class,
+    environment_class,
     make_brain,
     make_environment,
     make_muscle,
     make_objective,
+    muscle_class,
 )
 
 
@@ -58,6 +69,10 @@ class AgentSpec:
     objective_params: dict[str, Any] = field(default_factory=dict)
     muscles: int = 1
     transport: str = "inproc"
+    brain: str = ""      # pkg.mod:Class or built-in name; "" = algorithm's
+    brain_params: dict[str, Any] | None = None    # None = params
+    muscle: str = ""
+    muscle_params: dict[str, Any] | None = None
 
 
 @dataclass
@@ -76,6 +91,7 @@ class ExperimentSpec:
     agents: list[AgentSpec]
     phases: list[PhaseSpec]
     output: str | None = None
+    max_steps: int | None = None   # per episode, for environments that never say done
 
 
 def _need(mapping: dict[str, Any], key: str, where: str) -> Any:
@@ -90,28 +106,56 @@ def parse_experiment(doc: dict[str, Any]) -> ExperimentSpec:
         raise ValueError("experiment file must be a YAML mapping")
     env = _need(doc, "environment", "the file")
     env_name = _need(env, "name", "'environment'")
-    if env_name not in ENVIRONMENTS:
-        raise ValueError(f"experiment file: unknown environment {env_name!r}; known: "
-                         f"{sorted(ENVIRONMENTS)}")
+    try:
+        environment_class(env_name)
+    except ValueError as exc:
+        raise ValueError(f"experiment file: environment: {exc}") from None
     seeds = doc.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
         raise ValueError(f"experiment file: 'seeds' must be a list of integers, got {seeds!r}")
     agents = []
     for i, a in enumerate(_need(doc, "agents", "the file")):
         where = f"agents[{i}]"
-        algorithm = _need(a, "algorithm", where)
-        if algorithm not in AGENTS:
-            raise ValueError(f"experiment file: {where}.algorithm must be one of "
-                             f"{sorted(AGENTS)}, got {algorithm!r}")
+        parts = {}
+        for key in ("brain", "muscle", "objective"):
+            value = a.get(key) if isinstance(a, dict) else None
+            if isinstance(value, dict):
+                parts[key] = (str(_need(value, "name", f"{where}.{key}")),
+                              dict(value.get("params") or {}))
+            elif value is not None:
+                parts[key] = (str(value), None)
+        if "algorithm" in a:
+            algorithm = str(a["algorithm"])
+            if algorithm not in AGENTS:
+                raise ValueError(f"experiment file: {where}.algorithm must be one of "
+                                 f"{sorted(AGENTS)}, got {algorithm!r} (name custom "
+                                 f"classes with brain: and muscle:)")
+        elif "brain" in parts and "muscle" in parts:
+            algorithm = ""
+        else:
+            raise ValueError(f"experiment file: {where} needs 'algorithm', or 'brain' and "
+                             f"'muscle'")
+        try:
+            if "brain" in parts:
+                brain_class(parts["brain"][0])
+            if "muscle" in parts:
+                muscle_class(parts["muscle"][0])
+        except ValueError as exc:
+            raise ValueError(f"experiment file: {where}: {exc}") from None
+        objective, objective_params = parts.get("objective", ("dummy", None))
+        if objective_params is None:
+            objective_params = dict(a.get("objective_params") or {})
         transport = a.get("transport", "inproc")
         if transport not in ("inproc", "zmq"):
             raise ValueError(f"experiment file: {where}.transport must be inproc or zmq")
         muscles = int(a.get("muscles", 1))
         if muscles < 1:
             raise ValueError(f"experiment file: {where}.muscles must be >= 1")
-        agents.append(AgentSpec(str(a.get("uid", f"agent{i}")), algorithm,
-                                dict(a.get("params") or {}), a.get("objective", "dummy"),
-                                dict(a.get("objective_params") or {}), muscles, transport))
+        agents.append(AgentSpec(
+            str(a.get("uid", a.get("name", f"agent{i}"))), algorithm,
+            dict(a.get("params") or {}), objective, objective_params, muscles, transport,
+            parts.get("brain", ("", None))[0], parts.get("brain", ("", None))[1],
+            parts.get("muscle", ("", None))[0], parts.get("muscle", ("", None))[1]))
     if not agents:
         raise ValueError("experiment file: 'agents' must list at least one agent")
     phases = []
@@ -127,8 +171,13 @@ def parse_experiment(doc: dict[str, Any]) -> ExperimentSpec:
         phases.append(PhaseSpec(str(p.get("name", f"phase{i}")), mode, episodes))
     if not phases:
         raise ValueError("experiment file: 'phases' must list at least one phase")
+    max_steps = doc.get("max_steps")
+    if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1):
+        raise ValueError(f"experiment file: 'max_steps' must be an integer >= 1, "
+                         f"got {max_steps!r}")
     return ExperimentSpec(str(doc.get("name", "experiment")), seeds, env_name,
-                          dict(env.get("params") or {}), agents, phases, doc.get("output"))
+                          dict(env.get("params") or {}), agents, phases, doc.get("output"),
+                          max_steps)
 
 
 def load_experiment(path: str | Path) -> ExperimentSpec:
@@ -156,24 +205,25 @@ def run_agent(spec: ExperimentSpec, agent: AgentSpec, seed: int,
                                                 "seed": seed * 1000 + m})
             for m in range(agent.muscles)]
     server = None
-    links: list[BrainLink]
+    links: list[BrainLink] = []
+    muscles = []
     try:
-        brain = make_brain(agent.algorithm, agent.params)
+        brain_params = agent.params if agent.brain_params is None else agent.brain_params
+        muscle_params = agent.params if agent.muscle_params is None else agent.muscle_params
+        brain = make_brain(agent.brain or agent.algorithm, brain_params)
         probe = envs[0]
-        brain.configure(probe.sensors(probe.reset(seed)), probe.actuators(), seed)
+        brain.configure(probe.sensors(probe.reset(seed)), probe.actuators(), seed,
+                        name=agent.uid)
         if agent.transport == "zmq":
             from rl_agents.transport import BrainClient, BrainServer
             server = BrainServer(brain, "tcp://127.0.0.1:0").start()
             links = [BrainClient(server.endpoint, timeout_s=10.0) for _ in envs]
         else:
             links = [InProcessBrainLink(brain) for _ in envs]
-        muscles = []
         for m in range(agent.muscles):
-            muscle = make_muscle(agent.algorithm, f"{agent.uid}.{m}", agent.params)
+            muscle = make_muscle(agent.muscle or agent.algorithm, f"{agent.uid}.{m}",
+                                 muscle_params)
             muscle.configure(seed * 1000 + m)
-            update = links[m].think(muscle.uid, None, None)   # hello: the first update
-            if update is not None:
-                muscle.update(update)
             muscles.append(muscle)
         objective = make_objective(agent.objective, agent.objective_params)
         rows, episode = [], 0
@@ -183,7 +233,8 @@ def run_agent(spec: ExperimentSpec, agent: AgentSpec, seed: int,
             for k in range(phase.episodes):
                 m = k % agent.muscles
                 result = run_episode(envs[m], muscles[m], objective, links[m],
-                                     seed=seed * 10**6 + episode)
+                                     seed=seed * 10**6 + episode, mode=phase.mode,
+                                     max_steps=spec.max_steps)
                 rows.append(EpisodeRow(agent.uid, seed, phase.name, phase.mode.value, episode,
                                        muscles[m].uid, result.reward_return,
                                        result.objective_return, result.steps))
@@ -192,6 +243,8 @@ def run_agent(spec: ExperimentSpec, agent: AgentSpec, seed: int,
                     on_episode(rows[-1])
         return rows
     finally:
+        for muscle in muscles:
+            muscle.teardown()
         for env in envs:
             env.close()
         if server is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,22 +14,29 @@ class OutOfActionSpaceError(ValueError):
     """A setpoint that is not in its actuator's space."""
 
 
-def _deprecated(old: str, new: str) -> None:
-    warnings.warn(f"'{old}' is deprecated, use '{new}'", DeprecationWarning, stacklevel=3)
-
-
 class SensorInformation:
-    """One sensor reading: `value` in `space`, named `uid`; calling it returns the value."""
+    """One sensor reading: `value` in `space`, named `uid`; calling it returns the value.
 
-    def __init__(self, value: Any, space: Space, uid: str,
+    Signature as palaestrAI's: `SensorInformation(value=None, space=..., uid=...,
+    value_ids=None)`.
+    """
+
+    def __init__(self, value: Any = None, space: Space | None = None, uid: str | None = None,
                  value_ids: Sequence[str] | None = None) -> None:
+        if space is None:
+            raise TypeError("SensorInformation needs a space")
+        if uid is None:
+            raise TypeError("SensorInformation needs a uid")
         self.value = value
         self.space = space
         self.uid = uid
         self.value_ids = list(value_ids) if value_ids is not None else None
 
-    def __call__(self) -> Any:
+    def __call__(self, **kwargs: Any) -> Any:
         return self.value
+
+    def __len__(self) -> int:
+        return len(self.space)
 
     def flat_value(self) -> np.ndarray:
         return self.space.flatten(self.value)
@@ -45,32 +51,21 @@ class SensorInformation:
 
     __hash__ = None  # mutable
 
-    @property
-    def sensor_value(self) -> Any:
-        _deprecated("sensor_value", "value")
-        return self.value
-
-    @sensor_value.setter
-    def sensor_value(self, value: Any) -> None:
-        _deprecated("sensor_value", "value")
-        self.value = value
-
-    @property
-    def observation_space(self) -> Space:
-        _deprecated("observation_space", "space")
-        return self.space
-
-    @property
-    def sensor_id(self) -> str:
-        _deprecated("sensor_id", "uid")
-        return self.uid
-
 
 class ActuatorInformation:
-    """One actuator: its `space`, `uid` and current setpoint `value`; calling it sets the value."""
+    """One actuator: its `space`, `uid` and current setpoint `value`; calling it sets the value.
 
-    def __init__(self, value: Any, space: Space, uid: str,
+    Signature as palaestrAI's: `ActuatorInformation(value=None, space=..., uid=...,
+    value_ids=None)`; the value may be left unset and set later (refused outside
+    the space with OutOfActionSpaceError).
+    """
+
+    def __init__(self, value: Any = None, space: Space | None = None, uid: str | None = None,
                  value_ids: Sequence[str] | None = None) -> None:
+        if space is None:
+            raise TypeError("ActuatorInformation needs a space")
+        if uid is None:
+            raise TypeError("ActuatorInformation needs a uid")
         self.space = space
         self.uid = uid
         self.value_ids = list(value_ids) if value_ids is not None else None
@@ -92,6 +87,9 @@ class ActuatorInformation:
                 f"setpoint {setpoint!r} for actuator {self.uid!r} is not in {self.space}")
         self._value = setpoint
 
+    def __len__(self) -> int:
+        return len(self.space)
+
     def flat_value(self) -> np.ndarray:
         """The setpoint as a flat float64 vector (zeros when unset)."""
         if self._value is None:
@@ -108,31 +106,16 @@ class ActuatorInformation:
 
     __hash__ = None  # mutable
 
-    @property
-    def setpoint(self) -> Any:
-        _deprecated("setpoint", "value")
-        return self.value
-
-    @setpoint.setter
-    def setpoint(self, setpoint: Any) -> None:
-        _deprecated("setpoint", "value")
-        self(setpoint)
-
-    @property
-    def action_space(self) -> Space:
-        _deprecated("action_space", "space")
-        return self.space
-
-    @property
-    def actuator_id(self) -> str:
-        _deprecated("actuator_id", "uid")
-        return self.uid
-
 
 class RewardInformation:
     """One reward from the environment: `value` in `space`, named `uid`."""
 
-    def __init__(self, value: Any, space: Space, uid: str) -> None:
+    def __init__(self, value: Any = None, space: Space | None = None,
+                 uid: str | None = None) -> None:
+        if space is None:
+            raise TypeError("RewardInformation needs a space")
+        if uid is None:
+            raise TypeError("RewardInformation needs a uid")
         self.value = value
         self.space = space
         self.uid = uid
@@ -140,18 +123,11 @@ class RewardInformation:
     def __call__(self) -> Any:
         return self.value
 
+    def __len__(self) -> int:
+        return len(self.space)
+
     def __repr__(self) -> str:
         return f"RewardInformation(value={self.value!r}, space={self.space}, uid={self.uid!r})"
-
-    @property
-    def reward_value(self) -> Any:
-        _deprecated("reward_value", "value")
-        return self.value
-
-    @property
-    def observation_space(self) -> Space:
-        _deprecated("observation_space", "space")
-        return self.space
 
 
 def flat_values(infos: Sequence[SensorInformation | ActuatorInformation]) -> np.ndarray:

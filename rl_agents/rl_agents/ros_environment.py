@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 
@@ -169,6 +170,9 @@ class RosTopicEnvironment(Environment):
         self._closed = True
         try:
             self.hold()
+            # reliable QoS: wait (briefly) until subscribers have the hold, so it is not
+            # lost when the process ends right after
+            self.publisher.wait_for_all_acked(Duration(seconds=0.5))
         finally:
             for sub in self._subscriptions:
                 self.node.destroy_subscription(sub)

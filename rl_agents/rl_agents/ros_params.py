@@ -1,17 +1,27 @@
-"""Parameters the `muscle` and `brain` nodes share: the agent and its channels."""
+"""Parameters the `muscle` and `brain` nodes share: the agent and its channels.
+
+Every parameter of both nodes is read once at start and declared read-only
+through node_kit's Params (`ros2 param set` is refused with the reason, never
+"successful" and ignored); unknown parameters fail the start.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 
+from node_kit import Params
 from rl_agents.channels import ActuatorChannelSpec, SensorChannelSpec, parse_topic_types
 from rl_agents.information import ActuatorInformation, SensorInformation
-from rl_agents.registry import AGENTS
+from rl_agents.registry import check_algorithm, parse_mapping
+
+
+def declare_read_only(node: Node, name: str, default: Any, description: str,
+                      low: float | None = None, high: float | None = None) -> Any:
+    """Declare a parameter that is read once at start (read-only, node_kit.Params)."""
+    return Params.of(node).declare(name, default, description, low=low, high=high)
 
 
 @dataclass
@@ -22,6 +32,8 @@ class AgentParameters:
     actuators: list[ActuatorChannelSpec]
     topic_types: dict[str, str]
     seed: int
+    brain_params: dict[str, Any] | None = None    # None: agent_params
+    muscle_params: dict[str, Any] | None = None
 
     def sensor_infos(self) -> list[SensorInformation]:
         return [SensorInformation(0.0, s.channel().space(), s.name) for s in self.sensors]
@@ -30,28 +42,20 @@ class AgentParameters:
         return [ActuatorInformation(None, a.channel().space(), a.name) for a in self.actuators]
 
 
-def parse_mapping(name: str, text: str) -> dict[str, Any]:
-    """A YAML/JSON mapping parameter (e.g. "{features: arm_reach}"); "" is {}."""
-    if not text.strip():
-        return {}
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"parameter '{name}' is not YAML: {exc}") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"parameter '{name}' must be a mapping, got {text!r}")
-    return value
-
-
 def declare_agent_parameters(node: Node) -> AgentParameters:
     """Declare, read and validate the agent parameters; errors name the parameter."""
     def declare(name: str, default: Any, description: str) -> Any:
-        return node.declare_parameter(name, default,
-                                      ParameterDescriptor(description=description)).value
+        return declare_read_only(node, name, default, description)
 
-    algorithm = declare("algorithm", "dummy", f"Learning algorithm: one of {sorted(AGENTS)}.")
+    algorithm = declare("algorithm", "dummy", "Learning algorithm: dummy, tile_q, cem, or a "
+                        "class 'pkg.module:Class' (the brain node's Brain, the muscle node's "
+                        "Muscle).")
     agent_params = declare("agent_params", "",
                            "Algorithm parameters as a YAML mapping, e.g. '{features: arm_reach}'.")
+    brain_params = declare("brain_params", "", "The brain's own parameters (YAML mapping); "
+                           "'' = agent_params.")
+    muscle_params = declare("muscle_params", "", "The muscle's own parameters (YAML mapping); "
+                            "'' = agent_params.")
     sensors = declare("sensors", ["joint:0 joint_states position joint0 -3.35 3.35"],
                       "Sensor channels: '<channel> <topic> <field> <index> <low> <high>'.")
     actuators = declare("actuators", ["joint:0 -0.1 0.1"],
@@ -59,10 +63,13 @@ def declare_agent_parameters(node: Node) -> AgentParameters:
     topic_types = declare("topic_types", ["joint_states sensor_msgs/JointState"],
                           "Message type per sensor topic: '<topic> <pkg/Type>'.")
     seed = declare("seed", 0, "Random seed.")
-    if algorithm not in AGENTS:
-        raise ValueError(f"parameter 'algorithm' must be one of {sorted(AGENTS)}, "
-                         f"got {algorithm!r}")
+    try:
+        check_algorithm(algorithm)
+    except ValueError as exc:
+        raise ValueError(f"parameter 'algorithm': {exc}") from None
     params = parse_mapping("agent_params", agent_params)
+    own_brain = parse_mapping("brain_params", brain_params) if brain_params.strip() else None
+    own_muscle = parse_mapping("muscle_params", muscle_params) if muscle_params.strip() else None
     try:
         sensor_specs = [SensorChannelSpec.parse(s) for s in sensors]
     except ValueError as exc:
@@ -77,4 +84,6 @@ def declare_agent_parameters(node: Node) -> AgentParameters:
         raise ValueError(f"parameter 'topic_types': {exc}") from None
     if not sensor_specs or not actuator_specs:
         raise ValueError("parameters 'sensors' and 'actuators' must each list a channel")
-    return AgentParameters(algorithm, params, sensor_specs, actuator_specs, types, int(seed))
+    return AgentParameters(algorithm, params, sensor_specs, actuator_specs, types, int(seed),
+                           own_brain, own_muscle)
+

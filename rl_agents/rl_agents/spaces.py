@@ -82,6 +82,20 @@ class Space(ABC):
     def __contains__(self, x: Any) -> bool:
         return self.contains(x)
 
+    # palaestrAI's vector API (an agent's view): `to_vector` may differ from
+    # `flatten` (Discrete: one-hot), `reshape_to_space` takes it back.
+    def to_vector(self, data: Any, **kwargs: Any) -> np.ndarray:
+        """`data` (a member) as a flat vector, as palaestrAI agents expect it."""
+        return self.flatten(data)
+
+    def reshape_to_space(self, value: Any, **kwargs: Any) -> Any:
+        """A flat vector (from `to_vector`) in the space's shape and dtype."""
+        return self.unflatten(np.asarray(value, dtype=np.float64))
+
+    @abstractmethod
+    def __len__(self) -> int:
+        """The number of values in the space (palaestrAI's definition)."""
+
     def __str__(self) -> str:
         return self.to_string()
 
@@ -164,6 +178,17 @@ def _literal_numbers(text: str) -> Any:
     return to_float(value)
 
 
+def _vector_width(space: Space) -> int:
+    """Length of `space.to_vector(member)`."""
+    if isinstance(space, Discrete):
+        return space.n
+    if isinstance(space, MultiDiscrete):
+        return int(space.nvec.sum())
+    if isinstance(space, Tuple):
+        return sum(_vector_width(s) for s in space.spaces)
+    return space.flat_size
+
+
 class Box(Space):
     """A (possibly unbounded) box in R^n: `low <= x <= high` element-wise."""
 
@@ -187,18 +212,22 @@ class Box(Space):
                                else None)
 
     def sample(self) -> np.ndarray:
+        # Draws in gymnasium's order (normal, exponential, exponential, uniform,
+        # each only for its elements), so a seeded Box samples what palaestrAI's does.
         low, high = self.low.astype(np.float64), self.high.astype(np.float64)
+        if self.dtype.kind in "iub":
+            high = np.floor(high) + 1.0
         lo_ok, hi_ok = np.isfinite(low), np.isfinite(high)
-        out = self._rng.normal(size=self.shape)
-        both = lo_ok & hi_ok
-        out[both] = self._rng.uniform(low[both], high[both])
-        only_lo = lo_ok & ~hi_ok
-        out[only_lo] = low[only_lo] + self._rng.exponential(size=int(only_lo.sum()))
-        only_hi = ~lo_ok & hi_ok
-        out[only_hi] = high[only_hi] - self._rng.exponential(size=int(only_hi.sum()))
+        out = np.empty(self.shape)
+        neither, only_lo = ~lo_ok & ~hi_ok, lo_ok & ~hi_ok
+        only_hi, both = ~lo_ok & hi_ok, lo_ok & hi_ok
+        out[neither] = self._rng.normal(size=neither[neither].shape)
+        out[only_lo] = self._rng.exponential(size=only_lo[only_lo].shape) + low[only_lo]
+        out[only_hi] = high[only_hi] - self._rng.exponential(size=only_hi[only_hi].shape)
+        out[both] = self._rng.uniform(low=low[both], high=high[both], size=both[both].shape)
         if self.dtype.kind in "iub":
             out = np.floor(out)
-        return np.clip(out, low, high).astype(self.dtype)
+        return out.astype(self.dtype)
 
     def contains(self, x: Any) -> bool:
         if self._scalar_bounds is not None and isinstance(x, (float, int, np.floating,
@@ -223,6 +252,27 @@ class Box(Space):
 
     def flatten(self, x: Any) -> np.ndarray:
         return np.asarray(x, dtype=np.float64).reshape(-1)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def reshape_to_space(self, value: Any, **kwargs: Any) -> np.ndarray:
+        return np.reshape(np.asarray(value), self.shape).astype(self.dtype)
+
+    def scale(self, data: Any, data_min: Any = 0, data_max: Any = 1) -> np.ndarray:
+        """`data`, known to lie in [data_min, data_max] (scalars or per element),
+        mapped linearly onto [low, high] (clipped at the ends, like np.interp)."""
+        data = np.asarray(data, dtype=np.float64)
+        if data.shape != self.shape and not (data.size == 1 and self._size == 1):
+            raise ValueError(f"data must be of shape {self.shape}; got {data.shape}")
+        data = data.reshape(self.shape)
+        d_lo = np.broadcast_to(np.asarray(data_min, dtype=np.float64), self.shape)
+        d_hi = np.broadcast_to(np.asarray(data_max, dtype=np.float64), self.shape)
+        if np.any(d_hi <= d_lo):
+            raise ValueError("data_max must exceed data_min")
+        t = np.clip((data - d_lo) / (d_hi - d_lo), 0.0, 1.0)
+        low, high = self.low.astype(np.float64), self.high.astype(np.float64)
+        return low + t * (high - low)
 
     def unflatten(self, vector: np.ndarray) -> np.ndarray:
         arr = np.asarray(vector, dtype=np.float64).reshape(self.shape)
@@ -257,8 +307,32 @@ class Discrete(Space):
             raise ValueError(f"Discrete needs n >= 1, got {n}")
         self.n = int(n)
 
-    def sample(self) -> int:
-        return int(self._rng.integers(self.n))
+    shape = ()   # palaestrAI (gymnasium): a Discrete member is a scalar
+
+    def sample(self) -> np.int64:
+        return np.int64(self._rng.integers(self.n))
+
+    def __len__(self) -> int:
+        return self.n
+
+    def to_vector(self, data: Any, **kwargs: Any) -> np.ndarray:
+        """One-hot: n numbers, a 1 at the member's index."""
+        arr = np.asarray(data)
+        if arr.size != 1:
+            raise ValueError(f"Discrete({self.n}).to_vector takes one value, got shape {arr.shape}")
+        out = np.zeros(self.n)
+        out[int(arr.reshape(-1)[0])] = 1.0
+        return out
+
+    def reshape_to_space(self, value: Any, **kwargs: Any) -> np.ndarray:
+        """A scalar stays as it is; n numbers (one-hot or scores) become their argmax."""
+        if np.ndim(value) == 0:
+            return np.array(value)
+        arr = np.asarray(value, dtype=kwargs.get("dtype", float)).reshape(-1)
+        if arr.size != self.n:
+            raise ValueError(f"Discrete({self.n}).reshape_to_space expects {self.n} numbers, "
+                             f"got {arr.size}")
+        return np.array(arr.argmax())
 
     def contains(self, x: Any) -> bool:
         try:
@@ -310,6 +384,12 @@ class MultiBinary(Space):
     def to_string(self) -> str:
         return f"MultiBinary({self.n})"
 
+    def __len__(self) -> int:
+        return self.n
+
+    def reshape_to_space(self, value: Any, **kwargs: Any) -> np.ndarray:
+        return np.fromiter(value, kwargs.get("dtype", int))
+
     @property
     def flat_size(self) -> int:
         return self.n
@@ -347,6 +427,27 @@ class MultiDiscrete(Space):
 
     def to_string(self) -> str:
         return f"MultiDiscrete({self.nvec.tolist()})"
+
+    def __len__(self) -> int:
+        return int(self.nvec.sum())
+
+    def to_vector(self, data: Any, **kwargs: Any) -> np.ndarray:
+        """One one-hot block per element (sum(nvec) numbers), the 1s valued `value`."""
+        value = kwargs.get("value", 1)
+        out = np.zeros(int(self.nvec.sum()))
+        offsets = np.concatenate([[0], np.cumsum(self.nvec)[:-1]])
+        out[offsets + np.asarray(data, dtype=np.int64).reshape(-1)] = value
+        return out
+
+    def reshape_to_space(self, value: Any, **kwargs: Any) -> np.ndarray:
+        arr = np.asarray(value, dtype=np.float64).reshape(-1)
+        if arr.size != int(self.nvec.sum()):
+            raise ValueError(f"{self} expects {int(self.nvec.sum())} numbers, got {arr.size}")
+        out, at = [], 0
+        for n in self.nvec:
+            out.append(int(np.argmax(arr[at:at + n])))
+            at += int(n)
+        return np.array(out, dtype=np.int64)
 
     @property
     def flat_size(self) -> int:
@@ -387,6 +488,21 @@ class Tuple(Space):
 
     def to_string(self) -> str:
         return "Tuple(" + ", ".join(s.to_string() for s in self.spaces) + ")"
+
+    def __len__(self) -> int:
+        return len(self.spaces)
+
+    def to_vector(self, data: Any, **kwargs: Any) -> np.ndarray:
+        return np.concatenate([s.to_vector(v) for s, v in zip(self.spaces, data, strict=True)])
+
+    def reshape_to_space(self, value: Any, **kwargs: Any) -> tuple:
+        vector = np.asarray(value, dtype=np.float64).reshape(-1)
+        out, at = [], 0
+        for s in self.spaces:
+            width = _vector_width(s)
+            out.append(s.reshape_to_space(vector[at:at + width]))
+            at += width
+        return tuple(out)
 
     @property
     def flat_size(self) -> int:

@@ -8,8 +8,9 @@ Frames, brain -> muscle:  [header, kind, request_id, json, *array buffers]
   version with kind `version_mismatch` and a message naming both versions; the
   muscle raises `ProtocolVersionError` (so does a muscle that gets a reply with
   another version).
-- kinds: `think` (json: {"muscle_id", "data", "step"}) -> `update` (json: the
-  brain's update or null); malformed requests and brain exceptions -> `error`.
+- kinds: `think` (json: {"muscle_id", "data", "step", "mode"}; mode optional,
+  default the brain's) -> `update` (json: the brain's update or null);
+  malformed requests and brain exceptions -> `error`.
 - Payloads go through `rl_agents.wire` (JSON + raw numpy buffers, never pickle).
 - The muscle side waits `timeout_s` for a reply. On a timeout it drops its
   socket (and the requests queued in it), treats the brain as down and returns
@@ -30,7 +31,7 @@ from typing import Any
 
 import zmq
 
-from rl_agents.agent import Brain, Step
+from rl_agents.agent import Brain, Mode, Step
 from rl_agents.loop import is_update
 from rl_agents.wire import WireError, decode, encode
 
@@ -153,10 +154,11 @@ class BrainServer:
             if not isinstance(body, dict) or not isinstance(body.get("muscle_id"), str):
                 raise WireError("think request needs a dict with a string 'muscle_id'")
             step = None if body.get("step") is None else Step.from_message(body["step"])
+            mode = None if body.get("mode") is None else Mode.parse(body["mode"])
             muscle_id = body["muscle_id"]
             self.muscles.add(muscle_id)
             with self.lock:
-                update = self.brain.think(muscle_id, body.get("data"), step)
+                update = self.brain.think(muscle_id, body.get("data"), step, mode)
             return [mine, b"update", request_id, *encode({"update": update})]
         except (WireError, ValueError) as exc:
             self.errors += 1
@@ -211,15 +213,19 @@ class BrainClient:
             self._socket.close(linger=0)
             self._socket = None
 
-    def think(self, muscle_id: str, data_from_muscle: Any, step: Step | None) -> Any:
+    def think(self, muscle_id: str, data_from_muscle: Any, step: Step | None,
+              mode: Mode | str | None = None) -> Any:
         now = time.monotonic()
         if not self.brain_up and now < self._next_probe:
             self.dropped_steps += 1
             return None
         self._request_id += 1
         rid = struct.pack("<Q", self._request_id)
-        body = encode({"muscle_id": muscle_id, "data": data_from_muscle,
-                       "step": None if step is None else step.to_message()})
+        message = {"muscle_id": muscle_id, "data": data_from_muscle,
+                   "step": None if step is None else step.to_message()}
+        if mode is not None:
+            message["mode"] = Mode.parse(mode).value
+        body = encode(message)
         sock = self._sock()
         sock.send_multipart([header(self.protocol_version), b"think", rid, *body])
         deadline = now + (self.timeout_s if self.brain_up
@@ -286,10 +292,11 @@ class AsyncBrainLink:
         self._thread = threading.Thread(target=self._work, name="brain-link", daemon=True)
         self._thread.start()
 
-    def submit(self, muscle_id: str, data_from_muscle: Any, step: Step | None) -> None:
+    def submit(self, muscle_id: str, data_from_muscle: Any, step: Step | None,
+               mode: Mode | str | None = None) -> None:
         while True:
             try:
-                self._requests.put_nowait((muscle_id, data_from_muscle, step))
+                self._requests.put_nowait((muscle_id, data_from_muscle, step, mode))
                 return
             except queue.Full:
                 try:

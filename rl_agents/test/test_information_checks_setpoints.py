@@ -26,17 +26,21 @@ def test_calling_an_actuator_sets_its_value_inside_its_space_only():
     assert actuator.value.tolist() == [0.5, -0.5]
 
 
-def test_old_names_still_work_but_warn():
+def test_actuator_made_palaestrai_style_without_a_value_is_set_later():
+    actuator = ActuatorInformation(space=Discrete(3), uid="gear")
+    assert actuator.value is None and len(actuator) == 3
+    actuator(2)
+    assert actuator.value == 2
+    with pytest.raises(TypeError, match="uid"):
+        ActuatorInformation(space=Discrete(3))
+    reward = RewardInformation(1.5, Box(-5.0, 5.0, shape=()), "score")
+    assert reward() == 1.5 and len(reward) == 1
+
+
+def test_the_old_attribute_names_are_gone():
     actuator = ActuatorInformation(1, Discrete(3), "gear")
     sensor = SensorInformation(2.0, Box(0.0, 5.0, shape=()), "depth")
-    reward = RewardInformation(1.5, Box(-5.0, 5.0, shape=()), "score")
-    with pytest.warns(DeprecationWarning):
-        assert actuator.setpoint == 1
-    with pytest.warns(DeprecationWarning):
-        assert actuator.action_space == Discrete(3)
-    with pytest.warns(DeprecationWarning):
-        assert sensor.sensor_value == 2.0
-    with pytest.warns(DeprecationWarning):
-        assert sensor.observation_space == Box(0.0, 5.0, shape=())
-    with pytest.warns(DeprecationWarning):
-        assert reward.reward_value == 1.5
+    for obj, name in [(actuator, "setpoint"), (actuator, "action_space"),
+                      (actuator, "actuator_id"), (sensor, "sensor_value"),
+                      (sensor, "observation_space"), (sensor, "sensor_id")]:
+        assert not hasattr(obj, name)

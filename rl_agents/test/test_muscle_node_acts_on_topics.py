@@ -64,7 +64,9 @@ def test_test_mode_acts_with_the_stored_policy(ros_context, executor, spin_until
         mode="test", model_dir=str(tmp_path), agent_params="{features: arm_reach}"))
     executor.add_node(arm)
     executor.add_node(muscle)
-    assert muscle.link is None   # no brain traffic in test mode
+    # as in palaestrAI the brain still thinks in test mode, but learns nothing and
+    # sends no update: the muscle acts with the stored mean
+    stored = muscle.muscle.mean.copy()
 
     def distance() -> float:
         return -arm_reach_reward({"joint:0": arm.q[0], "joint:1": arm.q[1],
@@ -73,6 +75,8 @@ def test_test_mode_acts_with_the_stored_policy(ros_context, executor, spin_until
     start = distance()
     assert start > 0.2
     assert spin_until(executor, lambda: distance() < 0.03, timeout_s=30)   # it reaches
+    assert len(muscle.brain.memory) >= 1 and muscle.brain.generation == 0
+    assert np.array_equal(muscle.muscle.mean, stored)
 
 
 @pytest.mark.parametrize("override, name", [

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import zmq
 
-from rl_agents.agent import Brain, DummyBrain, FileBrainDumper, Step
+from rl_agents.agent import Brain, FileBrainDumper, Step
 from rl_agents.transport import (
     BrainClient,
     BrainError,
@@ -17,6 +17,26 @@ from rl_agents.transport import (
 pytestmark = pytest.mark.timeout(60)
 
 
+class CountingBrain(Brain):
+    """Answers each muscle with how many requests it sent; stores the counters."""
+
+    def setup(self):
+        self.counts = {}
+
+    def thinking(self, muscle_id, data_from_muscle, step):
+        self.counts[muscle_id] = self.counts.get(muscle_id, 0) + 1
+        return self.counts[muscle_id]
+
+    def dump(self):
+        ids = sorted(getattr(self, "counts", {}))
+        return {"counts": {"ids": np.array(ids, dtype="U64"),
+                           "counts": np.array([self.counts[i] for i in ids], dtype=np.int64)}}
+
+    def restore(self, states):
+        c = states["counts"]
+        self.counts = {str(i): int(n) for i, n in zip(c["ids"], c["counts"], strict=True)}
+
+
 def a_step(value: float = 1.0, done: bool = False) -> Step:
     return Step(np.array([value, 0.0]), np.array([1.0]), np.array([value]), value,
                 np.array([value + 1, 0.0]), done)
@@ -24,7 +44,7 @@ def a_step(value: float = 1.0, done: bool = False) -> Step:
 
 @pytest.fixture
 def server():
-    brain = DummyBrain()
+    brain = CountingBrain()
     brain.configure([], [], 0)
     srv = BrainServer(brain, "tcp://127.0.0.1:0").start()
     yield srv
@@ -62,7 +82,7 @@ def test_a_muscle_of_another_protocol_version_gets_a_clear_error(server):
 
 
 def test_a_brain_of_another_version_is_refused_by_the_muscle():
-    brain = DummyBrain()
+    brain = CountingBrain()
     brain.configure([], [], 0)
     srv = BrainServer(brain, "tcp://127.0.0.1:0", protocol_version=2).start()
     try:
@@ -111,9 +131,8 @@ def test_garbage_and_brain_failures_do_not_take_the_server_down(server):
 
 def test_muscles_survive_a_brain_restart_and_the_brain_resumes_from_its_store(tmp_path):
     def start_brain(endpoint: str) -> BrainServer:
-        brain = DummyBrain()
-        brain.configure([], [], 0, [FileBrainDumper(tmp_path)])
-        brain.load()
+        brain = CountingBrain()
+        brain.configure([], [], 0, [FileBrainDumper(tmp_path)], load=True)
         return BrainServer(brain, endpoint).start()
 
     first = start_brain("tcp://127.0.0.1:0")

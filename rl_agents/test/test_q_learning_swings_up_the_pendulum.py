@@ -1,7 +1,7 @@
 """Value-based learning: Q(lambda) with tile coding swings the pendulum up.
 
-Claim (README): with episodes of 100 steps, within 140 training episodes
-(14,000 environment steps), for each of seeds 0, 1, 2, the greedy policy's
+Claim (README): with episodes of 100 steps, within 200 training episodes
+(20,000 environment steps), for each of seeds 0, 1, 2, the greedy policy's
 mean return over 10 fixed start states is above -300; the untrained brain
 (ties broken at random: a random policy) scores below -400. Swinging up
 from the bottom and balancing costs about -150 to -200 per episode.
@@ -17,7 +17,7 @@ from rl_agents.tasks import Pendulum
 
 PARAMS = {"tiles_per_dim": 8, "tilings": 16, "bins": 3, "alpha": 0.5, "gamma": 0.99,
           "trace_decay": 0.9, "epsilon": 0.0, "sync_every": 10}
-TRAIN_EPISODES = 140
+TRAIN_EPISODES = 200
 EPISODE_STEPS = 100
 
 
@@ -29,8 +29,8 @@ def greedy_return(env, muscle, link) -> float:
     return float(np.mean(returns))
 
 
-@pytest.mark.timeout(150)
-def test_greedy_policy_swings_up_after_140_episodes_for_three_seeds():
+@pytest.mark.timeout(240)
+def test_greedy_policy_swings_up_after_200_episodes_for_three_seeds():
     learnt = []
     for seed in (0, 1, 2):
         env = Pendulum({"episode_steps": EPISODE_STEPS})

@@ -2,7 +2,8 @@
 
 Files have the standard form that `ros2 launch` / `--params-file` read:
 
-    node_name:            # or /namespace/node_name, or /** for every node
+    /**/node_name:        # any namespace (as shipped); or node_name, /ns/node_name,
+                          # or /** for every node
       ros__parameters:
         name: value
         group:            # nested maps become dotted names: group.name
@@ -15,6 +16,8 @@ over earlier ones, a node's own section over `/**`.
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -90,12 +93,45 @@ def load_file(path: str | Path) -> dict[str, dict[str, Any]]:
     return nodes
 
 
+def _key_pattern(key: str) -> re.Pattern[str]:
+    """The fully qualified node names a section key applies to, as rcl matches them:
+    `/**` any run of namespace parts (none included), `*` one part; a key without a
+    leading slash is relative to the root."""
+    parts = [p for p in key.strip("/").split("/") if p]
+    regex = ""
+    for part in parts:
+        if part == "**":
+            regex += "(?:/[^/]+)*"
+        else:
+            regex += "/" + "[^/]*".join(re.escape(x) for x in part.split("*"))
+    return re.compile("^" + regex + "$")
+
+
 def _matches(key: str, node_name: str, namespace: str) -> bool:
-    """A section applies to its node's fully qualified name, or to the bare node name."""
+    """Whether the section `key` applies to node `node_name` in `namespace`."""
     if key in WILDCARD_KEYS:
         return True
-    full = "/".join(p for p in (namespace.strip("/"), node_name) if p)
-    return key.strip("/") == full or key == node_name
+    full = "/" + "/".join(p for p in (namespace.strip("/"), node_name) if p)
+    return bool(_key_pattern(key).match(full))
+
+
+def section_node_name(key: str) -> str:
+    """The node name a section key is for (its last part): "/**/sim_arm" -> "sim_arm"."""
+    return key.rstrip("/").rsplit("/", 1)[-1]
+
+
+def unknown_sections(path: str | Path, known_nodes: Iterable[str]) -> list[str]:
+    """Sections of `path` for none of `known_nodes` (a misspelled node name leaves its
+    node on defaults): each as "key (did you mean 'name'?)"."""
+    known = sorted(set(known_nodes))
+    problems = []
+    for key in load_file(path):
+        name = section_node_name(key)
+        if key in WILDCARD_KEYS or name in known or "*" in name:
+            continue
+        close = difflib.get_close_matches(name, known, n=1)
+        problems.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return problems
 
 
 def node_parameters(files: Iterable[str | Path], node_name: str,

@@ -23,15 +23,14 @@ import math
 import time
 from collections.abc import Sequence
 
-import rclpy
 from geometry_msgs.msg import PointStamped
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float32MultiArray
 
 from ab_interfaces.msg import ActuatorCommand, Detections, Deviation, JointMotion, Reward
+from node_kit import Params, run_node
 from robot_bringup.arm import ArmGeometry
 from robot_bringup.camera import CameraModel
 from robot_bringup.params import declare, require_length
@@ -129,6 +128,7 @@ class RewardFromDetections(Node):
             raise ValueError(f"reward_from_detections parameters: {error}") from None
 
         reliable = QoSProfile(depth=10)
+        Params.of(self).refuse_unknown()
         self.reward_publisher = self.create_publisher(Reward, "reward", reliable)
         self.deviation_publisher = self.create_publisher(Deviation, "deviation", reliable)
         self.error_publisher = self.create_publisher(Float32MultiArray, "target_error", reliable)
@@ -237,13 +237,9 @@ class RewardFromDetections(Node):
         self.rewards_published += 1
 
 
-def main(args: list[str] | None = None) -> None:
-    try:
-        with rclpy.init(args=args):
-            rclpy.spin(RewardFromDetections())
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+def main(args: list[str] | None = None) -> int:
+    return run_node(RewardFromDetections, args, program="reward_from_detections")
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -18,10 +18,7 @@ import math
 import time
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import Point, PointStamped
-from rcl_interfaces.msg import SetParametersResult
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
@@ -30,6 +27,7 @@ from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
 from ab_interfaces.msg import ActuatorCommand, GpioEdge, JointMotion
+from node_kit import Params, run_node
 from robot_bringup.arm import GRIPPER_CHANNEL, ArmGeometry, ArmState
 from robot_bringup.camera import CameraModel, TargetSchedule, render
 from robot_bringup.params import declare, require_length
@@ -124,8 +122,9 @@ class SimArm(Node):
         except ValueError as error:
             raise ValueError(f"parameter 'target.positions_m': {error}") from None
         declare(self, "target_xy_m", [0.0, 0.0],
-                "Set at runtime to move the target to (x, y) m (the value at start is ignored).")
-        self.add_on_set_parameters_callback(self._on_set_parameters)
+                "Set at runtime to move the target to (x, y) m (the value at start is ignored).",
+                on_set=self._set_target)
+        Params.of(self).refuse_unknown()
 
         reliable = QoSProfile(depth=10)
         self.joint_publisher = self.create_publisher(JointState, "joint_states",
@@ -200,15 +199,11 @@ class SimArm(Node):
         response.message = f"target at ({position[0]:.3f}, {position[1]:.3f}) m"
         return response
 
-    def _on_set_parameters(self, parameters) -> SetParametersResult:
-        for parameter in parameters:
-            if parameter.name == "target_xy_m":
-                try:
-                    self.schedule.set(list(parameter.value))
-                except (ValueError, TypeError) as error:
-                    return SetParametersResult(successful=False,
-                                               reason=f"target_xy_m: {error}")
-        return SetParametersResult(successful=True)
+    def _set_target(self, value) -> None:
+        try:
+            self.schedule.set(list(value))
+        except TypeError as error:
+            raise ValueError(str(error)) from None
 
     def positions(self) -> list[float]:
         """joint0, joint1 (rad) and the gripper (0 open .. 1 closed), as JOINT_NAMES."""
@@ -286,13 +281,9 @@ class SimArm(Node):
         self.marker_publisher.publish(MarkerArray(markers=[links, joints, tip, goal]))
 
 
-def main(args: list[str] | None = None) -> None:
-    try:
-        with rclpy.init(args=args):
-            rclpy.spin(SimArm())
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+def main(args: list[str] | None = None) -> int:
+    return run_node(SimArm, args, program="sim_arm")
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

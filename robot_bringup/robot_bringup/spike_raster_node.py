@@ -8,14 +8,13 @@ populations stacked with a grey separator row) at `rate_hz`.
 from __future__ import annotations
 
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from ab_bridge.spikes_msg import raster_of
 from ab_interfaces.msg import CycleSpikes
+from node_kit import Params, run_node
 from robot_bringup.params import declare
 from robot_bringup.raster import SpikeRaster
 
@@ -30,6 +29,7 @@ class SpikeRasterNode(Node):
         rate_hz = declare(self, "rate_hz", 10.0, "Images published per second.", 0.1, 200.0)
         self.scale = declare(self, "scale", 2, "Pixels per neuron and per timestep.", 1, 16)
         self.raster = SpikeRaster(history)
+        Params.of(self).refuse_unknown()
         self.publisher = self.create_publisher(Image, "spike_raster", qos_profile_sensor_data)
         self.create_subscription(CycleSpikes, "spikes", self.on_spikes, QoSProfile(depth=10))
         self.create_timer(1.0 / rate_hz, self.publish_image)
@@ -59,13 +59,9 @@ class SpikeRasterNode(Node):
         self.images_published += 1
 
 
-def main(args: list[str] | None = None) -> None:
-    try:
-        with rclpy.init(args=args):
-            rclpy.spin(SpikeRasterNode())
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+def main(args: list[str] | None = None) -> int:
+    return run_node(SpikeRasterNode, args, program="spike_raster")
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

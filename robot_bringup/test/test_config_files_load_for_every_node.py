@@ -8,6 +8,7 @@ from robot_bringup.config import (
     load_file,
     node_parameters,
     package_config_dir,
+    unknown_sections,
 )
 
 
@@ -21,7 +22,7 @@ def test_nested_maps_become_dotted_names_and_later_files_win(tmp_path):
     a = write(tmp_path, "a.yaml", """
 /**:
   ros__parameters: {seed: 1}
-sim_arm:
+/**/sim_arm:
   ros__parameters:
     camera: {width_px: 320, rate_hz: 30.0}
     seed: 2
@@ -36,6 +37,39 @@ sim_arm:
     assert node_parameters([a, b], "other") == {"seed": 1}
     # /demo/sim_arm does not apply to a sim_arm in another namespace.
     assert node_parameters([b], "sim_arm", namespace="/elsewhere") == {}
+
+
+def test_sections_match_node_names_as_rcl_does(tmp_path):
+    """A bare node name is the root namespace's node (what `ros2 launch namespace:=demo`
+    broke); /**/name is that node in any namespace."""
+    path = write(tmp_path, "c.yaml", """
+sim_arm:
+  ros__parameters: {seed: 1}
+/**/pilot:
+  ros__parameters: {port: 8889}
+/demo/*:
+  ros__parameters: {in_demo: true}
+""")
+    assert node_parameters([path], "sim_arm") == {"seed": 1}
+    assert node_parameters([path], "sim_arm", namespace="/demo") == {"in_demo": True}
+    assert node_parameters([path], "pilot", namespace="/a/b") == {"port": 8889}
+    assert node_parameters([path], "pilot") == {"port": 8889}
+
+
+def test_shipped_sections_apply_in_any_namespace():
+    for name in ("sim.yaml", "brain.yaml", "detector.yaml", "pilot_sim.yaml", "rl.yaml"):
+        for key in load_file(config_file(name)):
+            assert key.startswith("/**/"), f"{name}: section {key!r} only applies to the " \
+                "root namespace: key it /**/<node> so namespace:=... keeps it"
+
+
+def test_a_misspelled_section_is_named_with_its_close_match(tmp_path):
+    path = write(tmp_path, "d.yaml", """
+/**/brain_sesion:
+  ros__parameters: {url: http://x}
+""")
+    assert unknown_sections(path, ["brain_session", "brain_server"]) == \
+        ["'/**/brain_sesion' (did you mean 'brain_session'?)"]
 
 
 @pytest.mark.parametrize("text, words", [

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from robot_bringup.config import load_file
+from robot_bringup.config import _matches, load_file
 
 BRINGUP = Path(__file__).resolve().parent.parent
 REPO = BRINGUP.parent
@@ -15,7 +15,7 @@ LAUNCH_FILES = sorted((BRINGUP / "launch").glob("*.launch.py"))
 # Executables of ROS packages that are not part of this repository.
 EXTERNAL = {("rviz2", "rviz2"), ("robot_state_publisher", "robot_state_publisher")}
 EXPECTED = {"sim.launch.py", "robot.launch.py", "brain.launch.py", "detector.launch.py",
-            "rl_sim.launch.py"}
+            "rl_sim.launch.py", "world.launch.py"}
 
 
 def console_scripts(package: str) -> set[str]:
@@ -107,7 +107,7 @@ def test_launch_file_parameter_files_exist_and_configure_their_nodes(path):
                 assert argument in defaults, \
                     f"{path.name}:{node.lineno}: parameters from undeclared {argument!r}"
                 sections = load_file(BRINGUP / "config" / defaults[argument])
-                assert node_name in sections or "/**" in sections, \
+                assert any(_matches(key, node_name, "") for key in sections), \
                     f"{path.name}:{node.lineno}: {defaults[argument]} has no section {node_name!r}"
 
 

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import os
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from ab_bridge.embedded.abdesign import bundled_design_path
 from ab_bridge.embedded.graph import GraphError, bundled_graph_path, load_graph
-from ab_bridge.embedded.server import BrainServer, ServerThread
+from ab_bridge.embedded.server import LEASE_S, MAX_RUNS, BrainServer, ServerThread
+from node_kit import Params, run_node
 
 
 class BrainServerNode(Node):
@@ -27,43 +25,41 @@ class BrainServerNode(Node):
 
     def __init__(self, **kwargs) -> None:
         super().__init__("brain_server", **kwargs)
-        graph_path: str = self.declare_parameter(
-            "graph", str(bundled_graph_path("demo_arm")), ParameterDescriptor(
-                description="Brain graph YAML file (default: the bundled demo_arm).")).value
-        host: str = self.declare_parameter(
-            "host", "127.0.0.1", ParameterDescriptor(description="Bind address.")).value
-        port: int = self.declare_parameter(
-            "port", 8765, ParameterDescriptor(
-                description="TCP port (0 = any free port).",
-                integer_range=[IntegerRange(from_value=0, to_value=65535, step=1)])).value
-        state_dir: str = self.declare_parameter(
-            "state_dir", os.path.expanduser("~/.brainstem/brain_state"), ParameterDescriptor(
-                description="Directory where the weights are saved and loaded.")).value
-        api_key: str = self.declare_parameter(
-            "api_key", "", ParameterDescriptor(
-                description="API key clients must send (empty: $AB_API_KEY, or none).")).value
-        seed: int = self.declare_parameter(
-            "seed", -1, ParameterDescriptor(
-                description="Run seed (-1: the graph's seed).",
-                integer_range=[IntegerRange(from_value=-1, to_value=2 ** 31 - 1, step=1)])).value
-        learning: bool = self.declare_parameter(
-            "learning", True, ParameterDescriptor(description="Reward-modulated STDP on.")).value
-        deadline_ms: float = self.declare_parameter(
-            "deadline_ms", 50.0, ParameterDescriptor(
-                description="How long a cycle waits for its inputs, in ms.",
-                floating_point_range=[FloatingPointRange(from_value=1.0, to_value=10000.0)])).value
-        realtime: bool = self.declare_parameter(
-            "realtime", True, ParameterDescriptor(
-                description="Pace cycles to real time (gamma x dt each).")).value
-        device_brain: str = self.declare_parameter(
-            "device_brain", "", ParameterDescriptor(
-                description="Prima-Lux device API: a brain.abdesign.json to install at start, "
-                            "or the name of a bundled design (demo_arm); empty: none (build "
-                            "one with `ab build brain`).")).value
-        device_api_key: str = self.declare_parameter(
-            "device_api_key", "", ParameterDescriptor(
-                description="Prima-Lux device API key (plx_...); empty: $AB_DEVICE_API_KEY, "
-                            "or any plx_ key is accepted.")).value
+        self.thread: ServerThread | None = None
+        params = Params(self)
+        graph_path: str = params.declare(
+            "graph", str(bundled_graph_path("demo_arm")),
+            "Brain graph YAML file (default: the bundled demo_arm).")
+        host: str = params.declare("host", "127.0.0.1", "Bind address.")
+        port: int = params.declare("port", 8765, "TCP port (0 = any free port).",
+                                   low=0, high=65535)
+        state_dir: str = params.declare(
+            "state_dir", os.path.expanduser("~/.brainstem/brain_state"),
+            "Directory where the weights are saved and loaded.")
+        api_key: str = params.declare(
+            "api_key", "", "API key clients must send (empty: $AB_API_KEY, or none).")
+        seed: int = params.declare("seed", -1, "Run seed (-1: the graph's seed).",
+                                   low=-1, high=2 ** 31 - 1)
+        learning: bool = params.declare("learning", True, "Reward-modulated STDP on.")
+        deadline_ms: float = params.declare(
+            "deadline_ms", 50.0, "How long a cycle waits for its inputs, in ms.",
+            low=1.0, high=10000.0)
+        realtime: bool = params.declare(
+            "realtime", True, "Pace cycles to real time (gamma x dt each).")
+        lease_s: float = params.declare(
+            "lease_s", LEASE_S, "A run no client has joined or named for this long (s) is "
+            "stopped.", low=0.1, high=86400.0)
+        max_runs: int = params.declare("max_runs", MAX_RUNS,
+                                       "Most runs at once; more starts answer 429.",
+                                       low=1, high=1000)
+        device_brain: str = params.declare(
+            "device_brain", "", "Prima-Lux device API: a brain.abdesign.json to install at "
+            "start, or the name of a bundled design (demo_arm); empty: none (build one with "
+            "`ab build brain`).")
+        device_api_key: str = params.declare(
+            "device_api_key", "", "Prima-Lux device API key (plx_...); empty: "
+            "$AB_DEVICE_API_KEY, or any plx_ key is accepted.")
+        params.refuse_unknown()
         if not host:
             raise ValueError("parameter 'host' must not be empty")
         if not state_dir:
@@ -78,7 +74,7 @@ class BrainServerNode(Node):
             self.server = BrainServer(
                 [graph], state_dir, api_key=api_key or os.environ.get("AB_API_KEY") or None,
                 seed=None if seed < 0 else seed, learning=learning, deadline_ms=deadline_ms,
-                realtime=realtime,
+                realtime=realtime, lease_s=lease_s, max_runs=max_runs,
                 device_api_key=device_api_key or os.environ.get("AB_DEVICE_API_KEY") or None,
                 device_brain=device_brain or None)
         except (ValueError, OSError) as exc:
@@ -104,21 +100,15 @@ class BrainServerNode(Node):
 
     def destroy_node(self) -> None:
         """Stop every run (weights saved) and the server, then the node."""
-        self.thread.stop()
+        if self.thread is not None:
+            self.thread.stop()
+            self.thread = None
         super().destroy_node()
 
 
-def main(args: list[str] | None = None) -> None:
-    try:
-        with rclpy.init(args=args):
-            node = BrainServerNode()
-            try:
-                rclpy.spin(node)
-            finally:
-                node.destroy_node()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+def main(args: list[str] | None = None) -> int:
+    return run_node(BrainServerNode, args, program="brain_server")
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -141,13 +141,17 @@ def encode_feedback(spec: FeedbackSpec, gamma: int, fmt: str, meta: dict[str, An
     if not isinstance(data, (bytes, bytearray, memoryview)) or len(data) % 4:
         raise EncodeError(f"{where}: data must be float32 bytes")
     values = np.frombuffer(bytes(data), dtype="<f4")
+    if values.size == 0:
+        raise EncodeError(f"{where}: the raster is empty")
     if values.size % spec.n:
         raise EncodeError(f"{where}: {values.size} values is not a whole number of "
                           f"{spec.n}-channel rows")
     rows = values.reshape(-1, spec.n)
     meta = meta if isinstance(meta, dict) else {}
-    if "N" in meta and int(meta["N"]) != spec.n:
-        raise EncodeError(f"{where}: meta N={meta['N']} but the brain has {spec.n} channels")
+    n_meta = meta.get("N")
+    if "N" in meta and (isinstance(n_meta, bool) or not isinstance(n_meta, (int, float))
+                        or n_meta != spec.n):
+        raise EncodeError(f"{where}: meta N={n_meta!r:.40} but the brain has {spec.n} channels")
     if not np.all(np.isfinite(rows)):
         raise EncodeError(f"{where}: values must be finite")
     rows = np.clip(rows, -1.0, 1.0)

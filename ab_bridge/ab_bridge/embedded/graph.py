@@ -3,12 +3,15 @@
 A graph names populations of leaky integrate-and-fire neurons, projections between
 them (which of them learn), and the brain's inputs, outputs and feedback inputs with
 the ids the run contract publishes. `load_graph(path)` / `parse_graph(mapping)` raise
-`GraphError` naming the offending entry and field for every invalid graph.
+`GraphError` naming the offending entry and field for every invalid graph (a misspelled
+key or name with its close match), and refuse a graph whose run would need more memory
+than a limit (`run_memory_bytes`, `DEFAULT_MAX_RUN_MB`), before anything is allocated.
 The format is documented in ab_bridge/EMBEDDED.md.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import math
@@ -26,6 +29,19 @@ class GraphError(ValueError):
 
 INPUT_KINDS = ("Image", "Scalar", "JointState", "Audio")
 CONNECTIVITY_TYPES = ("all_to_all", "one_to_one", "fixed_probability", "fixed_indegree")
+#: A graph whose run would need more memory than this (MB, run_memory_bytes) is refused
+#: at load; load_graph's max_run_mb / the server's --max-run-mb change it.
+DEFAULT_MAX_RUN_MB = 2048.0
+# Eligibility copies a server run keeps (server.REWARD_HISTORY_CYCLES), for the estimate.
+_HISTORY_CYCLES = 32
+
+
+def did_you_mean(word: Any, choices: Any) -> str:
+    """' (did you mean X?)' when `word` is close to one of `choices`, else ''."""
+    if not isinstance(word, str):
+        return ""
+    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 @dataclass(frozen=True)
@@ -176,9 +192,12 @@ def _require(mapping: Any, where: str) -> dict[str, Any]:
 
 
 def _known_keys(mapping: dict[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(mapping) - allowed)
+    unknown = sorted(set(mapping) - allowed, key=str)
     if unknown:
-        raise GraphError(f"{where}: unknown field(s) {unknown}; allowed: {sorted(allowed)}")
+        hints = "".join(f"; {k!r}{did_you_mean(k, allowed)}" for k in unknown
+                        if did_you_mean(k, allowed))
+        raise GraphError(f"{where}: unknown field(s) {unknown}{hints}; "
+                         f"allowed: {sorted(allowed)}")
 
 
 def _number(mapping: dict[str, Any], key: str, where: str, default: float | None = None, *,
@@ -326,8 +345,8 @@ def parse_graph(raw: Any, source: str = "graph") -> BrainGraph:
                       default: str | None = None) -> Population:
         pid = entry.get(key, default)
         if not isinstance(pid, str) or pid not in populations:
-            raise GraphError(f"{where}.{key}: unknown population {pid!r}; "
-                             f"known: {sorted(populations)}")
+            raise GraphError(f"{where}.{key}: unknown population {pid!r}"
+                             f"{did_you_mean(pid, populations)}; known: {sorted(populations)}")
         return populations[pid]
 
     driven: dict[str, str] = {}
@@ -346,7 +365,8 @@ def parse_graph(raw: Any, source: str = "graph") -> BrainGraph:
         where = f"input '{iid}'"
         kind = entry.get("kind")
         if kind not in INPUT_KINDS:
-            raise GraphError(f"{where}.kind: unknown kind {kind!r}; supported: {list(INPUT_KINDS)}")
+            raise GraphError(f"{where}.kind: unknown kind {kind!r}{did_you_mean(kind, INPUT_KINDS)}; "
+                             f"supported: {list(INPUT_KINDS)}")
         pop = population_of(entry, where, default=iid)
         enc = _encoder(entry.get("encoder"), kind, f"{where}.encoder")
         if enc.neuron_count() != pop.size:
@@ -430,7 +450,8 @@ def parse_graph(raw: Any, source: str = "graph") -> BrainGraph:
         _known_keys(conn, {"type", "p", "k"}, f"{where}.connectivity")
         ctype = conn.get("type")
         if ctype not in CONNECTIVITY_TYPES:
-            raise GraphError(f"{where}.connectivity.type: unknown {ctype!r}; "
+            raise GraphError(f"{where}.connectivity.type: unknown {ctype!r}"
+                             f"{did_you_mean(ctype, CONNECTIVITY_TYPES)}; "
                              f"supported: {list(CONNECTIVITY_TYPES)}")
         p = k = 0
         if ctype == "one_to_one" and pre.size != post.size:
@@ -468,8 +489,68 @@ def parse_graph(raw: Any, source: str = "graph") -> BrainGraph:
                       feedback_t, seed, populations, projections, inputs, outputs, feedback)
 
 
-def load_graph(path: str | Path) -> BrainGraph:
-    """Read and validate a graph YAML file."""
+def run_memory_bytes(graph: BrainGraph) -> int:
+    """About how much memory one run of `graph` needs (bytes): its network (neurons,
+    the padded synapse table, learning state and the eligibility copies a server run
+    keeps), the arrays it builds them from, and one cycle's rasters and traces. Counted
+    from the sizes alone, before anything is allocated (and above what a run measures:
+    test_embedded_graph_limits.py)."""
+    sizes = {p.id: p.size for p in graph.populations.values()}
+    n = sum(sizes.values())
+    gamma = graph.gamma
+    fanout = dict.fromkeys(sizes, 0.0)      # expected out-degree of a neuron, per population
+    synapses = plastic = 0.0
+    max_delay = 1
+    layers = 0
+    for proj in graph.projections:
+        pre, post = sizes[proj.pre], sizes[proj.post]
+        per_pre = {"all_to_all": float(post), "one_to_one": 1.0,
+                   "fixed_probability": proj.p * post,
+                   "fixed_indegree": proj.k * post / pre}[proj.connectivity]
+        if proj.connectivity in ("fixed_probability", "fixed_indegree"):
+            per_pre += 4.0 * math.sqrt(per_pre) + 1.0     # the widest row, not the mean
+        fanout[proj.pre] += per_pre
+        count = {"all_to_all": pre * post, "one_to_one": pre,
+                 "fixed_probability": proj.p * pre * post,
+                 "fixed_indegree": proj.k * post}[proj.connectivity]
+        synapses += count
+        max_delay = max(max_delay, math.ceil(proj.delay_max_ms / graph.dt_ms))
+        if proj.learning is not None:
+            plastic += count
+            layers += 1
+    slots = n * max(max(fanout.values(), default=1.0), 1.0) + 1
+    network = (200.0 * n                         # per-neuron parameters and state
+               + 20.0 * slots + 12.0 * synapses   # padded table, eligibility, slot indices
+               + 4.0 * (gamma + max_delay) * (n + 1))   # arrival buffer
+    if layers:
+        dense = plastic * 3 >= slots
+        network += (10.0 * slots if dense else 0.0) + 72.0 * plastic + 16.0 * layers * n
+        network += 4.0 * _HISTORY_CYCLES * (slots if dense else plastic)
+    building = 130.0 * synapses + 24.0 * slots    # sorting and slotting the synapses
+    cycle = gamma * n * (14.0 + (4.0 + 20.0 * layers if layers else 0.0))
+    return int(network + max(building, cycle))
+
+
+def check_run_memory(graph: BrainGraph, max_run_mb: float = DEFAULT_MAX_RUN_MB,
+                     source: str = "graph") -> int:
+    """run_memory_bytes(graph), or GraphError when it is above max_run_mb."""
+    need = run_memory_bytes(graph)
+    if need > max_run_mb * 1e6:
+        n = sum(p.size for p in graph.populations.values())
+        raise GraphError(f"{source}: too large: a run would need about {_mb(need)} of memory "
+                         f"({n:,} neurons, gamma {graph.gamma}, {len(graph.projections)} "
+                         f"projection(s)), above the limit of {max_run_mb:,.0f} MB "
+                         f"(max_run_mb; the server's --max-run-mb)")
+    return need
+
+
+def _mb(n_bytes: float) -> str:
+    return f"{n_bytes / 1e9:,.1f} GB" if n_bytes >= 1e9 else f"{n_bytes / 1e6:,.0f} MB"
+
+
+def load_graph(path: str | Path, max_run_mb: float = DEFAULT_MAX_RUN_MB) -> BrainGraph:
+    """Read and validate a graph YAML file; GraphError also when a run of it would need
+    more than max_run_mb of memory."""
     path = Path(path).expanduser()
     try:
         text = path.read_text()
@@ -479,7 +560,9 @@ def load_graph(path: str | Path) -> BrainGraph:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise GraphError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_graph(raw, source=path.name)
+    graph = parse_graph(raw, source=path.name)
+    check_run_memory(graph, max_run_mb, path.name)
+    return graph
 
 
 def bundled_graph_path(name: str) -> Path:

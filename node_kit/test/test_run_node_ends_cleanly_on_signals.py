@@ -1,0 +1,58 @@
+"""run_node: SIGINT and SIGTERM, once or twice and at any moment, end the node with
+exit code 0, no traceback, its destroy_node run; a node that cannot start says why in
+one line and exits 1."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+TINY = Path(__file__).with_name("tiny_node.py")
+
+
+def start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(TINY), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def wait_ready(child: subprocess.Popen) -> None:
+    line = child.stdout.readline()
+    assert line.strip() == "ready", line + child.stdout.read()
+
+
+@pytest.mark.parametrize("signals", [
+    (signal.SIGINT,), (signal.SIGTERM,), (signal.SIGINT, signal.SIGINT),
+    (signal.SIGINT, signal.SIGTERM)], ids=["int", "term", "int-int", "int-term"])
+def test_signals_end_the_node_with_0_after_its_clean_up(signals):
+    for delay_s in (0.0, 0.02, 0.2):   # the second signal: at once, mid clean-up, after it
+        child = start()
+        wait_ready(child)
+        for i, sig in enumerate(signals):
+            if i:
+                time.sleep(delay_s)
+            child.send_signal(sig)
+        output, _ = child.communicate(timeout=20)
+        assert child.returncode == 0, (delay_s, output)
+        assert "Traceback" not in output, output
+        assert "destroyed" in output
+
+
+def test_a_node_that_cannot_start_says_why_in_one_line():
+    child = start("fail")
+    output, _ = child.communicate(timeout=20)
+    assert child.returncode == 1
+    assert output.strip().splitlines()[0] == \
+        "tiny: could not start: parameter 'port': cannot bind (a test failure)", output
+    assert "Traceback" not in output
+
+
+def test_a_misspelled_parameter_stops_the_start_naming_the_close_match():
+    child = start("--ros-args", "-p", "rate_hzz:=5.0")
+    output, _ = child.communicate(timeout=20)
+    assert child.returncode == 1
+    assert "unknown parameter for node 'tiny': 'rate_hzz' (did you mean 'rate_hz'?)" in output
