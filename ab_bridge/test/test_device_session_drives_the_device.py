@@ -7,6 +7,7 @@ loss and stop, stop waiting for STOPPED and idle."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from pathlib import Path
@@ -198,3 +199,25 @@ def test_configuration_errors_name_what_is_wrong(device: ServerThread, monkeypat
     monkeypatch.setenv("AB_ENV", str(env))
     assert device_settings("http://127.0.0.1:8765", "") == (device.url, KEY)
     assert device_settings("http://10.0.0.9:8080/", "plx_x") == ("http://10.0.0.9:8080", "plx_x")
+
+
+def test_keep_run_starts_the_run_once_a_brain_is_installed(tmp_path: Path) -> None:
+    thread = ServerThread(BrainServer([load_graph(bundled_graph_path("demo_arm"))],
+                                      tmp_path / "state", device_api_key=KEY))
+    thread.start()
+    listener = Listener()
+    runs = []
+    listener.on_run = runs.append
+    session = make_session(thread, listener)
+    try:
+        session.keep_run({"learning": True})
+        assert wait_for(lambda: session.stats.start_attempts >= 2)
+        assert "no brain installed" in session.stats.last_error
+        on_loop(thread, lambda: thread.server.device.install(json.loads(DESIGN.read_text())))
+        assert wait_for(lambda: session.running and runs and len(listener.cycles) >= 3)
+        assert session.stats.runs_started == 1
+        session.stop()          # ends the wish: nothing starts it again
+        assert not wait_for(lambda: session.running, timeout_s=1.0)
+    finally:
+        session.close()
+        thread.stop()
