@@ -7,6 +7,7 @@ another one (or a running demo) on the same machine.
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import signal
@@ -19,6 +20,13 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "scripts"))
 from refvenv import reference_python as _reference_python
+
+# launch (imported by the launch_pytest plugin, before any conftest) makes every logger
+# created afterwards a LaunchLogger that does not propagate: caplog and the root handlers
+# would see nothing of the suite's own loggers. Plain loggers again, before the packages'
+# test conftests import their modules.
+if logging.getLoggerClass() is not logging.Logger:
+    logging.setLoggerClass(logging.Logger)
 
 # Domain 0 (the default) is left to demos; 1..200 keeps Fast DDS ports valid.
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 200)))

@@ -9,10 +9,10 @@ random cycles decoded round-robin. Measured in this one run:
 - ab_bridge from protocol rows (`cycle:update` lists of 0/1, as they arrive
   over Socket.IO);
 - the reference `artificialbrains-sdk` 0.1.0 `decode_stream_rows` on the same
-  rows -> `reference_cycles_per_s`, in its own venv (.venv-bench/decode,
-  created on first run; the SDK is not a dependency of this repository, see
-  ab_bridge/README.md). Its decoder module is loaded from its file: it needs
-  none of the SDK's network dependencies.
+  rows -> `reference_cycles_per_s`, in a reference venv of its own
+  (scripts/refvenv.py, `.venv-ref/decode-bench`, made on first run). Its
+  decoder module is loaded from its file: it needs none of the SDK's network
+  dependencies.
 
 Every cycle's result is also compared with the reference's (parity).
 
@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import venv
 
 import numpy as np
 
@@ -40,7 +39,6 @@ from ab_bridge.spikes import pack_raster
 
 REFERENCE = "artificialbrains-sdk==0.1.0"
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-BENCH_VENV = ROOT / ".venv-bench" / "decode"
 POPULATIONS, NEURONS, TIMESTEPS, FIRING = 4, 64, 20, 0.05
 MAPPING = [
     {"node_id": "out0", "channel": "joint:0", "scheme": "bipolarSplit", "per_step_max": 0.003,
@@ -77,16 +75,11 @@ for line in sys.stdin:
 
 
 def ensure_reference_venv() -> pathlib.Path:
-    python = BENCH_VENV / "bin" / "python"
-    marker = BENCH_VENV / ".installed"
-    if marker.is_file() and marker.read_text().strip() == REFERENCE:
-        return python
-    print(f"setting up {BENCH_VENV} with {REFERENCE} (first run only)...", flush=True)
-    venv.create(BENCH_VENV, with_pip=True, clear=True)
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", REFERENCE],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    marker.write_text(REFERENCE + "\n")
-    return python
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from refvenv import reference_python
+
+    # --no-deps: its decoder module needs none of the SDK's network dependencies.
+    return reference_python("decode-bench", [REFERENCE], pip_args=["--no-deps"])
 
 
 def make_cycles(count: int) -> list[np.ndarray]:

@@ -563,7 +563,7 @@ def sio_corpus(run_id: str) -> list[tuple[str, str, tuple, str]]:
          ({"runId": run_id, "state": {"q": ["a", "b"]}},), "'q' must be a list"),
         ("robot:state q of 401 digits", "robot:state",
          ({"runId": run_id, "state": {"q": [10 ** 400, 0]}},),
-         "malformed Socket.IO packet: Integer is too large"),
+         "too large"),
         ("robot:state q infinite", "robot:state",
          ({"runId": run_id, "state": {"q": [float("inf"), 0]}},), "finite numbers"),
         ("robot:state state a number", "robot:state", ({"runId": run_id, "state": 5},),

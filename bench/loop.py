@@ -39,8 +39,10 @@ compute; when nothing is left, no brain meets the target on this machine.
 `--compose` runs the arm and reward nodes in this process too, on the session's executor
 (as `make run` composes the demo): one interpreter lock for all of them.
 
-Last line: JSON with loop_p50_ms, loop_p99_ms, floor_p99_ms, brain_compute_p50_ms, and the
-relay's relay_p50_ms, relay_p99_ms.
+Last line: JSON with loop_p50_ms, loop_p99_ms, floor_p99_ms, brain_compute_p50_ms and
+_p99_ms, the relay's relay_p50_ms, relay_p99_ms, the protocol's own cost
+protocol_overhead_p50_ms / _p99_ms (loop − relay − compute at that percentile) and the
+machine's load average at the end.
 """
 
 from __future__ import annotations
@@ -301,6 +303,8 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
         **percentiles_ms("loop", loop),
         "brain_compute_p50_ms": round(float(np.percentile(compute_ms, 50)), 2)
         if compute_ms else None,
+        "brain_compute_p99_ms": round(float(np.percentile(compute_ms, 99)), 2)
+        if compute_ms else None,
         "frame_age_p50_ms": round(float(np.percentile(frame_age_ms, 50)), 2),
         "served_to_command_p50_ms": round(float(np.percentile(served_to_command_ms, 50)), 2),
     }
@@ -470,11 +474,16 @@ def main() -> None:
         print(f"relay (camera frame -> a command at once, no brain) over {relay['relay_cycles']} "
               f"frames: p50 {relay['relay_p50_ms']} ms, p90 {relay['relay_p90_ms']} ms, p99 "
               f"{relay['relay_p99_ms']} ms")
-        if figures["brain_compute_p50_ms"] is not None:
-            rest_ms = figures["loop_p50_ms"] - relay["relay_p50_ms"] - \
-                figures["brain_compute_p50_ms"]
-            print(f"  the brain's part beyond its compute (encoding, Socket.IO both ways, "
-                  f"decoding) at p50: loop - relay - compute = {rest_ms:.2f} ms")
+    overhead = {}
+    if relay and figures["brain_compute_p50_ms"] is not None:
+        # The protocol's own cost: what the loop takes beyond the relay (the DDS hops no
+        # brain can remove) and the brain's compute.
+        for q in (50, 99):
+            overhead[q] = round(figures[f"loop_p{q}_ms"] - relay[f"relay_p{q}_ms"]
+                                - figures[f"brain_compute_p{q}_ms"], 2)
+        print(f"  the protocol's own cost (encoding, Socket.IO both ways, decoding): loop - "
+              f"relay - compute = {overhead[50]:.2f} ms at p50, {overhead[99]:.2f} ms at p99 "
+              f"(compute p99 {figures['brain_compute_p99_ms']} ms)")
     if floor_p99_ms is not None:
         target_ms = 4 * floor_p99_ms + (figures["brain_compute_p50_ms"] or 0.0)
         verdict = "meets" if figures["loop_p99_ms"] < target_ms else "misses"
@@ -493,6 +502,10 @@ def main() -> None:
         "brain_compute_p50_ms": figures["brain_compute_p50_ms"],
         "relay_p50_ms": relay.get("relay_p50_ms"),
         "relay_p99_ms": relay.get("relay_p99_ms"),
+        "brain_compute_p99_ms": figures["brain_compute_p99_ms"],
+        "protocol_overhead_p50_ms": overhead.get(50),
+        "protocol_overhead_p99_ms": overhead.get(99),
+        "load_average": round(os.getloadavg()[0], 1),
     }))
 
 

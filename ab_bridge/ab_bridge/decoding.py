@@ -40,9 +40,6 @@ MAX_TIMESTEPS = 65536
 MAX_NEURONS = 65536
 #: Populations up to this width decode through a per-entry table of deltas by spike count.
 TABLE_MAX_NEURONS = 4096
-#: Set bits of every byte value.
-_BITS_SET = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).sum(axis=1) \
-    .astype(np.float32)
 
 
 class DecodeError(ValueError):
@@ -265,8 +262,8 @@ class Decoder:
         plan = self._plan(tuple(populations), (neuron_count,) * len(bitmaps))
         if plan.byte_weights is not None and timestep_count and plan.rows:
             # Every entry counts whole bytes: count bits per byte, never unpack.
-            ones = _BITS_SET[packed.reshape(len(bitmaps), timestep_count, row_bytes)]
-            by_step = ones.transpose(1, 0, 2).reshape(timestep_count, -1)
+            ones = np.bitwise_count(packed.reshape(len(bitmaps), timestep_count, row_bytes))
+            by_step = ones.transpose(1, 0, 2).reshape(timestep_count, -1).astype(np.float32)
             return self._finish(plan, (by_step @ plan.byte_weights).T, None,
                                 np.arange(timestep_count, dtype=np.int64))
         stack = np.unpackbits(packed.reshape(-1, row_bytes), axis=1, count=neuron_count)
@@ -286,9 +283,9 @@ class Decoder:
                 timesteps: np.ndarray) -> DecodedCycle:
         """Deltas from per-entry counts `value` [rows, T]; `spikes` for missing rows and order."""
         if plan.table is not None:
-            # The count is an integer in [-n, n]: look its delta up (negative counts
-            # index from the end of the table).
-            delta = plan.table[plan.row_column, value.astype(np.intp)]
+            # The count is an integer in [-n, n]: look its delta up, in row r's part
+            # of the flat table (r · (2n + 1) + n + count).
+            delta = plan.table.take((value + plan.table_offset).astype(np.intp))
         else:
             delta = plan.deltas_of(value)
         if spikes is not None and spikes.present is not None:
@@ -350,8 +347,8 @@ class _Plan:
     clamp_hi: np.ndarray | None
     at_most_two_per_channel: bool = False
     channel_matrix: np.ndarray | None = None     # [channels, rows] one-hot
-    row_column: np.ndarray | None = None         # [rows, 1] row indices
-    table: np.ndarray | None = None              # [rows, 2 n + 1] delta of each count
+    table: np.ndarray | None = None              # [rows x (2 n + 1)] delta of each count
+    table_offset: np.ndarray | None = None       # [rows, 1] where row r's count 0 is
     byte_weights: np.ndarray | None = None       # [populations x row bytes, rows]
 
     def deltas_of(self, value: np.ndarray) -> np.ndarray:
@@ -442,14 +439,15 @@ class _Plan:
         plan.at_most_two_per_channel = bool(per_channel.max(initial=0) <= 2)
         plan.channel_matrix = (np.arange(len(decoder.channels))[:, None]
                                == channel_of_row[None, :]).astype(np.float64)
-        plan.row_column = np.arange(len(pairs))[:, None]
         widest = max([widths[p] for p, _ in pairs], default=0)
         if pairs and widest <= TABLE_MAX_NEURONS:
-            # Every delta a count can give, computed once with the per-step pipeline.
-            # Laid out 0, 1, ..., n, -n, ..., -1 so a negative count indexes from the end.
-            counts = np.concatenate([np.arange(widest + 1), np.arange(-widest, 0)])
+            # Every delta a count can give, computed once with the per-step pipeline:
+            # per row the counts -n ... n, the rows one after another.
+            counts = np.arange(-widest, widest + 1)
             plan.table = plan.deltas_of(np.broadcast_to(counts.astype(np.float64),
-                                                        (len(pairs), counts.size)))
+                                                        (len(pairs), counts.size))).ravel()
+            plan.table_offset = (np.arange(len(pairs)) * counts.size + widest
+                                 ).astype(np.float32)[:, None]
         # Counting per packed byte works when every entry weighs whole bytes alike.
         if pairs and len(set(widths)) == 1 and widths[0] % 8 == 0:
             by_byte = plan.weights.reshape(len(pairs), -1, 8)
@@ -498,7 +496,8 @@ def rows_to_cycle(rows: Any, *, max_timesteps: int = MAX_TIMESTEPS,
     fast = _plain_rows(rows, max_neurons)
     if fast is not None:
         times, ids, block = fast
-        return _gather(times, ids, [], max_timesteps, block)
+        return _in_order(times, ids, block, max_timesteps) \
+            or _gather(times, ids, [], max_timesteps, block)
     times, ids, bits_of_row = _checked_rows(rows, max_neurons)
     return _gather(times, ids, bits_of_row, max_timesteps)
 
@@ -529,6 +528,24 @@ def _plain_rows(rows: Sequence[Any], max_neurons: int
     if array.size and array.max() > 1:
         return None
     return times, ids, array.reshape(len(rows), width)
+
+
+def _in_order(times: list[int], ids: list[str], block: np.ndarray, max_timesteps: int
+              ) -> CycleRasters | None:
+    """The rows as servers send them, population after population, each with t = 0, 1,
+    ... T − 1: the block is the [P, T, n] stack as it is. None when they are not so."""
+    steps = times.index(0, 1) if times.count(0) > 1 else len(times)
+    if steps > max_timesteps or len(times) % steps:
+        return None
+    count = len(times) // steps
+    if times != list(range(steps)) * count:
+        return None
+    populations = ids[::steps]
+    if ids != [p for p in populations for _ in range(steps)] \
+            or len(set(populations)) != count:
+        return None
+    stack = block.reshape(count, steps, block.shape[1])
+    return CycleRasters(np.arange(steps, dtype=np.int64), populations, list(stack))
 
 
 def _checked_rows(rows: Sequence[Any], max_neurons: int

@@ -82,6 +82,9 @@ class _InOrderEngineIOClient(engineio.Client):
     interpreter lock, per frame)."""
 
     direct_send = False
+    #: While a list: direct messages are collected here as (packet, frame), and
+    #: `send_batch` writes them with one send (see RealtimeClient.emit_many).
+    batch: list[tuple[Any, Any]] | None = None
 
     def _send_packet(self, pkt: Any) -> None:
         ws = getattr(self, "ws", None)
@@ -91,16 +94,37 @@ class _InOrderEngineIOClient(engineio.Client):
                 or self.state != "connected" \
                 or self.current_transport != "websocket" or ws is None \
                 or self.queue.unfinished_tasks:   # queued or being written: keep the order
+            if self.batch:                   # what was collected goes first
+                self._queue_batch()
             super()._send_packet(pkt)
             return
+        encoded = pkt.encode()
+        opcode = websocket.ABNF.OPCODE_BINARY if pkt.binary else websocket.ABNF.OPCODE_TEXT
+        if self.batch is not None:
+            self.batch.append((pkt, websocket.ABNF.create_frame(encoded, opcode)))
+            return
         try:
-            encoded = pkt.encode()
-            if pkt.binary:
-                ws.send_binary(encoded)      # websocket-client locks each frame's send
-            else:
-                ws.send(encoded)
+            ws.send(encoded, opcode)         # websocket-client locks each frame's send
         except (websocket.WebSocketConnectionClosedException, BrokenPipeError, OSError):
             super()._send_packet(pkt)        # the writer finds the closed socket and ends
+
+    def send_batch(self) -> None:
+        """Write the collected messages' frames with one send (one wake-up of the reader
+        at the other end instead of one per frame); stop collecting."""
+        batch, self.batch = self.batch or [], None
+        if not batch:
+            return
+        try:
+            self.ws.send_frame(_Frames([frame for _, frame in batch]))
+        except (websocket.WebSocketConnectionClosedException, BrokenPipeError, OSError,
+                AttributeError):
+            for pkt, _ in batch:             # as a single message would: to the writer
+                super()._send_packet(pkt)
+
+    def _queue_batch(self) -> None:
+        batch, self.batch = self.batch or [], []
+        for pkt, _ in batch:
+            super()._send_packet(pkt)
 
     def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
         if event == "message" and kwargs.get("run_async"):
@@ -108,6 +132,21 @@ class _InOrderEngineIOClient(engineio.Client):
             if not (isinstance(data, str) and data.startswith(_SIO_DISCONNECT)):
                 kwargs["run_async"] = False
         return super()._trigger_event(event, *args, **kwargs)
+
+
+class _Frames:
+    """Several websocket frames that websocket-client's `send_frame` writes as one: it
+    sets their mask key source and sends what `format` returns."""
+
+    def __init__(self, frames: list[Any]) -> None:
+        self.frames = frames
+        self.get_mask_key = None
+
+    def format(self) -> bytes:
+        for frame in self.frames:
+            if self.get_mask_key is not None:
+                frame.get_mask_key = self.get_mask_key
+        return b"".join(frame.format() for frame in self.frames)
 
 
 class _InOrderClient(socketio.Client):
@@ -194,6 +233,26 @@ class RealtimeClient:
                     self._sio.emit(event, payload, namespace=self.namespace)
                 finally:
                     eio.direct_send = False
+            return True
+        except socketio.exceptions.SocketIOError:
+            return False
+
+    def emit_many(self, events: list[tuple[str, dict[str, Any]]]) -> bool:
+        """Send several events at once, their frames in one write on this thread (for the
+        answers to io:need: one write and one wake-up of the server instead of one per
+        frame); False (nothing sent) when not connected."""
+        if not self.connected:
+            return False
+        try:
+            with self._emit_lock:
+                eio = self._sio.eio
+                eio.direct_send, eio.batch = True, []
+                try:
+                    for event, payload in events:
+                        self._sio.emit(event, payload, namespace=self.namespace)
+                finally:
+                    eio.direct_send = False
+                    eio.send_batch()
             return True
         except socketio.exceptions.SocketIOError:
             return False

@@ -621,14 +621,11 @@ class BrainSession:
             for need in needs:
                 if need.kind == "Feedback" or need.input_id in feedback_ids:
                     chunks.append(self._feedback_for_need(contract, need.input_id, cycle))
-            dropped = []
-            for chunk in chunks:
-                if link.emit("io:chunk", chunk, direct=True):   # on the critical path
-                    self.stats.chunks_sent += 1
-                else:
-                    dropped.append(chunk["inputId"])
-            if dropped:
-                errors.append(f"inputs {dropped} dropped: link down")
+            # On the critical path: all chunks in one write, on this thread.
+            if not chunks or link.emit_many([("io:chunk", chunk) for chunk in chunks]):
+                self.stats.chunks_sent += len(chunks)
+            else:
+                errors.append(f"inputs {[c['inputId'] for c in chunks]} dropped: link down")
             if chunks:
                 self._inputs_sent_at[cycle] = self._clock()
                 while len(self._inputs_sent_at) > 64:

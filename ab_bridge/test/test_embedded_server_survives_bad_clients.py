@@ -228,7 +228,7 @@ def test_memory_comes_back_when_runs_stop(tmp_path: Path) -> None:
         thread.stop()
     print(f"50 runs: +{(running - before) / 1e6:.1f} MB; after stopping them "
           f"+{(after - before) / 1e6:.1f} MB")
-    assert running - before > 50 * 1e6           # the runs did hold memory
+    assert running - before > 20 * 1e6           # the runs did hold memory
     assert after - before < 0.25 * (running - before)
 
 

@@ -70,9 +70,10 @@ class OrderedClient(Client):
 
 
 @pytest.mark.timeout(60)
-def test_paced_by_inputs_the_next_need_comes_before_the_update(tmp_path: Path) -> None:
-    """Pace "inputs": the next cycle's io:need goes out as soon as a cycle's answers are in,
-    before its cycle:update, and each cycle waits for its own answers, however late."""
+def test_paced_by_inputs_the_next_need_follows_the_update(tmp_path: Path) -> None:
+    """Pace "inputs": the next cycle's io:need goes out right after a cycle's cycle:update
+    (not before its compute, which it would delay), and each cycle waits for its own
+    answers, however late."""
     thread = ServerThread(BrainServer([load_graph(DEMO)], tmp_path, realtime=True,
                                       deadline_ms=5000))
     thread.start()
@@ -94,10 +95,10 @@ def test_paced_by_inputs_the_next_need_comes_before_the_update(tmp_path: Path) -
                 client.emit("io:chunk", payload)
             assert client.next("cycle:update", timeout_s=20)["cycle"] == cycle
             assert client.next("io:need", timeout_s=20)["cycle"] == cycle + 1
-        assert client.order[:9] == [("io:need", 0), ("io:need", 1), ("cycle:update", 0),
-                                    ("io:need", 2), ("cycle:update", 1),
-                                    ("io:need", 3), ("cycle:update", 2),
-                                    ("io:need", 4), ("cycle:update", 3)]
+        assert client.order[:9] == [("io:need", 0), ("cycle:update", 0), ("io:need", 1),
+                                    ("cycle:update", 1), ("io:need", 2),
+                                    ("cycle:update", 2), ("io:need", 3),
+                                    ("cycle:update", 3), ("io:need", 4)]
     finally:
         if client is not None:
             client.close()

@@ -205,3 +205,51 @@ def test_the_link_can_send_as_soon_as_it_is_connected() -> None:
     finally:
         client.close()
         server.stop()
+
+
+@pytest.mark.timeout(60)
+def test_emit_many_writes_an_answer_at_once_and_keeps_it_whole() -> None:
+    """emit_many (brain_session's answer to io:need) writes all its events' frames with one
+    send; they arrive whole and in order, also while another thread emits (then an answer
+    meeting queued frames goes through the queue after them)."""
+    server = ProtocolServer().start()
+    client = joined_client(server)
+    try:
+        ws = client._sio.eio.ws
+        writes: list[int] = []
+        send_frame = ws.send_frame
+
+        def counted_send_frame(frame: Any) -> int:
+            writes.append(len(getattr(frame, "frames", [])))
+            return send_frame(frame)
+
+        ws.send_frame = counted_send_frame
+        answers = 40
+
+        def answer(i: int) -> None:
+            assert client.emit_many([("io:chunk", {"runId": "run-1", "inputId": f"in{k}",
+                                                   "seq": i, "data": bytes([i, k]) * 30})
+                                     for k in range(4)])
+
+        for i in range(answers // 2):
+            answer(i)
+        assert writes == [8] * (answers // 2)      # 4 events of 2 frames, one write
+
+        def texts() -> None:
+            for i in range(answers):
+                client.emit("learn:reward", {"runId": "run-1", "cycle": i, "globalReward": 0.5})
+
+        other = threading.Thread(target=texts)
+        other.start()
+        for i in range(answers // 2, answers):
+            answer(i)
+        other.join(30)
+        assert wait_until(lambda: len(server.received_of("io:chunk")) == 4 * answers
+                          and len(server.received_of("learn:reward")) == answers, 20)
+        received = server.received_of("io:chunk")
+        assert [(p["seq"], p["inputId"]) for p in received] == \
+            [(i, f"in{k}") for i in range(answers) for k in range(4)]
+        assert all(p["data"] == bytes([p["seq"], int(p["inputId"][2:])]) * 30 for p in received)
+    finally:
+        client.close()
+        server.stop()

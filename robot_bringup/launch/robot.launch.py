@@ -9,31 +9,15 @@ world (world.launch.py) stands in for the hardware.
     ros2 launch robot_bringup robot.launch.py use_sim:=true embedded_brain:=true
 """
 
-from pathlib import Path
-
-from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, GroupAction, LogInfo, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, GroupAction, OpaqueFunction
 from launch.conditions import IfCondition, UnlessCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.substitutions import FindPackageShare
 
 from ab_bridge.embedded.graph import bundled_graph_path
-from robot_bringup.launch_support import include, optional_choice
-
-
-def hardware_tf(context, *args, **kwargs):
-    """robot_state_publisher on the real arm's joint_states (the sim's comes with
-    world.launch.py)."""
-    if not optional_choice(LaunchConfiguration("tf").perform(context),
-                           "robot_state_publisher", "tf:=true"):
-        return [LogInfo(msg="tf: robot_state_publisher is not installed (or tf:=false): the "
-                            "arm's transforms are not published")]
-    urdf = Path(get_package_share_directory("robot_bringup")) / "urdf" / "arm.urdf"
-    return [Node(package="robot_state_publisher", executable="robot_state_publisher",
-                 name="robot_state_publisher", output="screen",
-                 parameters=[{"robot_description": urdf.read_text()}])]
+from robot_bringup.launch_support import arm_tf, include
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -88,7 +72,7 @@ def generate_launch_description() -> LaunchDescription:
             launch_configurations={"pilot_params": LaunchConfiguration("pilot_sim_params")}),
         GroupAction([
             PushRosNamespace(LaunchConfiguration("namespace")),
-            OpaqueFunction(function=hardware_tf),
+            OpaqueFunction(function=arm_tf),
             Node(package="pilot_hw", executable="pilot", name="pilot",
                  parameters=[LaunchConfiguration("pilot_params")], output="screen"),
             # No ground truth on the robot, and no joint_motion (the sim's report of each

@@ -6,38 +6,21 @@ sim.launch.py and rl_sim.launch.py include it.
     ros2 launch robot_bringup world.launch.py [namespace:=demo] [pi_port:=8888] [tf:=auto]
 """
 
-from pathlib import Path
-
-from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import (
     DeclareLaunchArgument,
     ExecuteProcess,
     GroupAction,
-    LogInfo,
     OpaqueFunction,
 )
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.substitutions import FindPackagePrefix, FindPackageShare
 
-from robot_bringup.launch_support import optional_choice
+from robot_bringup.launch_support import arm_tf
 
 # The virtual Pi is a plain process (a pigpio daemon stand-in), not a ROS node.
 VIRTUAL_PI = PathJoinSubstitution([FindPackagePrefix("pilot_hw"), "lib", "pilot_hw", "virtual_pi"])
-
-
-def arm_tf(context, *args, **kwargs):
-    """robot_state_publisher with the arm's URDF (TF from joint_states), if wanted and
-    installed; otherwise one line saying why there is no TF."""
-    if not optional_choice(LaunchConfiguration("tf").perform(context),
-                           "robot_state_publisher", "tf:=true"):
-        return [LogInfo(msg="tf: robot_state_publisher is not installed (or tf:=false): the "
-                            "arm's transforms are not published; rviz shows its markers")]
-    urdf = Path(get_package_share_directory("robot_bringup")) / "urdf" / "arm.urdf"
-    return [Node(package="robot_state_publisher", executable="robot_state_publisher",
-                 name="robot_state_publisher", output="screen",
-                 parameters=[{"robot_description": urdf.read_text()}])]
 
 
 def generate_launch_description() -> LaunchDescription:

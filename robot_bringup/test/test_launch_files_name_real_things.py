@@ -119,6 +119,8 @@ def test_rviz_config_shows_the_camera_markers_and_raster_in_world():
     assert manager["Global Options"]["Fixed Frame"] == "world"
     topics = {d["Topic"]["Value"] for d in manager["Displays"] if "Topic" in d}
     assert {"detections/image", "markers", "spike_raster"} <= topics
+    model = [d for d in manager["Displays"] if d["Class"] == "rviz_default_plugins/RobotModel"]
+    assert model and model[0]["Description Topic"]["Value"] == "robot_description"
 
 
 def test_urdf_joints_match_the_joint_states_of_the_sim():

@@ -138,6 +138,9 @@ def test_ctrl_c_ends_every_node_cleanly(launched):
     assert not died, "\n".join(died)
     leftover = subprocess.run(["pgrep", "-s", str(child.pid)], capture_output=True, text=True)
     assert leftover.stdout.strip() == "", f"still running: {leftover.stdout}"
+    # The arm's TF: robot_state_publisher where it is installed; a line saying why not.
+    assert "robot_state_publisher-" in output or \
+        "tf: robot_state_publisher is not installed" in output, output[:3000]
 
 
 def test_rviz_without_rviz2_says_so_and_starts_nothing():

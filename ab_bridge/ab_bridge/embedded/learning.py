@@ -1,4 +1,4 @@
-"""Reward-modulated STDP with eligibility traces (R-STDP), vectorised over synapses.
+"""Reward-modulated STDP with eligibility traces (R-STDP), event-driven over synapses.
 
 Per plastic synapse s (pre i → post j) an eligibility trace e_s collects STDP:
 at a post spike e_s += a_plus · x_i (x: pre trace, time constant tau_plus), at a pre
@@ -10,19 +10,15 @@ reward teaches nothing and better-than-usual outcomes strengthen whatever was el
 the clip keeps a sudden change of the task (a target jump) from overwriting what was
 learned.
 
-The decay of e is exact although applied once per cycle: a contribution made at step k of
-a T-step cycle is stored pre-decayed by exp(−(T−k)·dt/tau_e), and at the start of each
-cycle the whole trace is multiplied by exp(−T·dt/tau_e).
-
-The STDP of a cycle is computed at its end, from its spike raster: the weights do not
-change within a cycle, so nothing the network does during it depends on e. With the
-traces of every step (x_k, y_k before step k's spikes) and the raster s_k, a synapse
-i → j gains Σ_k c⁺_k · x_k[i] · s_k[j] and loses Σ_k c⁻_k · s_k[i] · y_k[j]. For a dense
-layer (the demo's hidden → output) both are matrix products over the steps, taken over
-the layer's pre and post neurons and read out at its synapses; for a sparse one they are
-gathered at its spikes (each post spike: the neuron's incoming synapses; each pre spike:
-its outgoing ones), all steps at once. Either way the sums of the rule applied step by
-step, with no Python work per step.
+The STDP of a cycle is done event by event while the cycle runs (kernels.py): at a
+post spike e_s += a_plus · x_i for the plastic synapses coming into it, at a pre spike
+e_s -= a_minus · y_j for its plastic outgoing ones, with the traces x, y as they were
+before the step's spikes. Traces are kept per time constant, not per layer (layers with
+the same tau_plus share their x). The decay of e is exact although applied once per cycle:
+a contribution made at step k of a T-step cycle is stored pre-decayed by
+exp(−(T−k)·dt/tau_e), and each cycle decays the whole trace by exp(−T·dt/tau_e) — as a
+factor per layer (`scale`), by which the stored values are multiplied when read, so the
+decay costs no pass over the synapses.
 
 Centered (covariance) layers (`centered: true`): a post neuron's spike counts against its
 usual firing. Potentiation uses s_k[j] − ρ_j instead of s_k[j] (ρ_j: the post neuron's
@@ -48,26 +44,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ab_bridge.embedded import kernels
 from ab_bridge.embedded.graph import LearningParams
 
-
-def padded_table(rows: np.ndarray, row_count: int, values: np.ndarray, pad: int) -> np.ndarray:
-    """[row_count, widest row] table listing `values` by their `rows`, padded with `pad`."""
-    counts = np.bincount(rows, minlength=row_count)
-    width = max(int(counts.max()) if counts.size else 0, 1)
-    order = np.argsort(rows, kind="stable")
-    sorted_rows = rows[order]
-    columns = np.arange(rows.size) - (np.cumsum(counts) - counts)[sorted_rows]
-    table = np.full((row_count, width), pad, dtype=np.intp)
-    table[sorted_rows, columns] = values[order]
-    return table
+#: When a layer's eligibility scale falls below this, it is folded into the stored values.
+RESCALE_BELOW = 1e-20
 
 
 @dataclass
 class LayerRule:
-    """One learning layer: its synapse indices and parameters."""
+    """One learning layer: its synapses (a contiguous range of the network's synapse
+    arrays) and parameters."""
     id: str
-    synapses: np.ndarray          # int64 indices into the network's synapse arrays
+    synapses: slice
     params: LearningParams
     baseline: float | None = None
 
@@ -75,176 +64,137 @@ class LayerRule:
 class RewardModulatedSTDP:
     """Eligibility bookkeeping and reward application for all learning layers."""
 
-    def __init__(self, layers: list[LayerRule], synapse_count: int, dt_ms: float, gamma: int,
-                 history_cycles: int = 16) -> None:
+    def __init__(self, layers: list[LayerRule], synapse_count: int, neuron_count: int,
+                 dt_ms: float, gamma: int, history_cycles: int = 16) -> None:
         self.layers = layers
         self.history_cycles = history_cycles
-        # cycle -> eligibility at the end of that cycle (plastic slots only, or all when dense)
-        self.history: OrderedDict[int, np.ndarray] = OrderedDict()
+        # cycle -> (each layer's eligibility at the end of that cycle, their scales)
+        self.history: OrderedDict[int, tuple[list[np.ndarray], np.ndarray]] = OrderedDict()
         self.keep_history = False
         self.rewards_ignored = 0
         self.layer_index = {rule.id: n for n, rule in enumerate(layers)}
         self.dt_ms = dt_ms
         self.gamma = gamma
-        self.eligibility = np.zeros(synapse_count, dtype=np.float32)
-        count = max(len(layers), 1)
-        self.a_plus = np.array([r.params.a_plus for r in layers] or [0.0], dtype=np.float32)
-        self.a_minus = np.array([r.params.a_minus for r in layers] or [0.0], dtype=np.float32)
-        tau_e = np.array([r.params.tau_eligibility_ms for r in layers] or [1.0])
+        count = self.layer_count = max(len(layers), 1)
+        params = [r.params for r in layers] or [LearningParams()]
+        self.e_hat = np.zeros(synapse_count, dtype=np.float32)
+        self.scale = np.ones(count)                   # true eligibility = e_hat · scale
+        a_plus = np.array([p.a_plus for p in params], dtype=np.float32)
+        a_minus = np.array([p.a_minus for p in params], dtype=np.float32)
+        tau_e = np.array([p.tau_eligibility_ms for p in params])
         self.cycle_decay = np.exp(-gamma * dt_ms / tau_e)
         # step_scale[k, layer]: weight of a contribution at step k, seen at the cycle's end.
         steps_left = gamma - np.arange(gamma)[:, None]
-        self.step_scale = np.exp(-steps_left * dt_ms / tau_e[None, :]).astype(np.float32)
-        tau_plus = np.array([r.params.tau_plus_ms for r in layers] or [20.0])
-        tau_minus = np.array([r.params.tau_minus_ms for r in layers] or [20.0])
-        self.trace_decay = np.stack([np.exp(-dt_ms / tau_plus),
-                                     np.exp(-dt_ms / tau_minus)]).astype(np.float32)[:, :, None]
+        step_scale = np.exp(-steps_left * dt_ms / tau_e[None, :]).astype(np.float32)
         # Per step and layer: amplitude × the step's pre-decay to the end of the cycle.
-        self.plus_coef = (self.a_plus[None, :] * self.step_scale).astype(np.float32)
-        self.minus_coef = (self.a_minus[None, :] * self.step_scale).astype(np.float32)
-        self.layer_count = count
+        self.plus_coef = (a_plus[None, :] * step_scale).astype(np.float32)
+        self.minus_coef = (a_minus[None, :] * step_scale).astype(np.float32)
+        # Traces per time constant: x (pre, tau_plus) and y (post, tau_minus).
+        x_taus, layer_x = np.unique([p.tau_plus_ms for p in params], return_inverse=True)
+        y_taus, layer_y = np.unique([p.tau_minus_ms for p in params], return_inverse=True)
+        self.layer_x, self.layer_y = layer_x.astype(np.int32), layer_y.astype(np.int32)
+        self.x_decay = np.exp(-dt_ms / x_taus).astype(np.float32)
+        self.y_decay = np.exp(-dt_ms / y_taus).astype(np.float32)
         self.updates_applied = 0
-        self.traces = np.zeros((2, count, 0), dtype=np.float32)
-        # The last slot is the network's dummy synapse: its trace collects the padding's
-        # contributions and is never applied. When most slots are plastic, whole-array
-        # operations beat gathering the plastic ones.
-        self.dummy = synapse_count - 1
-        plastic = sum(r.synapses.size for r in layers)
-        self.dense = bool(layers) and plastic * 3 >= synapse_count
-        if self.dense:
-            rank = np.full(synapse_count, len(layers), dtype=np.int16)  # len = not plastic
-            lo = np.full(synapse_count, -np.inf, dtype=np.float32)
-            hi = np.full(synapse_count, np.inf, dtype=np.float32)
-            for n, rule in enumerate(layers):
-                rank[rule.synapses] = n
-                lo[rule.synapses] = rule.params.w_min
-                hi[rule.synapses] = rule.params.w_max
-            self.slot_rank, self.w_lo, self.w_hi = rank, lo, hi
-            decays = np.append(self.cycle_decay, 0.0).astype(np.float32)
-            self.slot_decay = None if len(set(self.cycle_decay)) == 1 else decays[rank]
-        # Where each layer's synapses sit in a sparse eligibility copy.
-        self.plastic_slots = np.concatenate([r.synapses for r in layers]) if layers \
-            else np.zeros(0, dtype=np.int64)
-        bounds = np.cumsum([0] + [r.synapses.size for r in layers])
-        self.copy_ranges = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-        self.centered = np.array([r.params.centered for r in layers] or [False])
+        self.centered = np.array([p.centered for p in params]) & bool(layers)
         self.centering = bool(self.centered.any())
-        self.rate_rate = np.array([1.0 / r.params.rate_tau_cycles for r in layers] or [1.0],
+        self.rate_rate = np.array([1.0 / p.rate_tau_cycles for p in params],
                                   dtype=np.float32)[:, None]
         # y's mean for a post neuron firing ρ spikes per step: ρ / (1 − decay of tau_minus).
-        self.ybar_per_rate = (1.0 / (1.0 - self.trace_decay[1, :, 0])).astype(np.float32)[:, None]
+        self.ybar_per_rate = (1.0 / (1.0 - self.y_decay[self.layer_y])).astype(
+            np.float32)[:, None]
+        if layers and gamma > 1022:
+            raise ValueError(f"learning needs gamma <= 1022 steps per cycle, got {gamma}")
+        self.pending = False       # a cycle's potentiation waits for its pass (`flush`)
+        self.spike_code = np.zeros(neuron_count, dtype=np.int32)
+        self.reset_traces(neuron_count)
+
+    def set_structure(self, proj_layer: np.ndarray, proj_pre_start: np.ndarray,
+                      proj_row_base: np.ndarray, proj_syn_range: np.ndarray,
+                      row_ptr: np.ndarray, post: np.ndarray, weights: np.ndarray) -> None:
+        """The network's synapse tables (kernels.py): projection p's synapses are the range
+        proj_syn_range[p, :2], its pre neurons proj_syn_range[p, 2] from proj_pre_start[p],
+        its rows from proj_row_base[p] in row_ptr; proj_layer[p] its layer (−1: fixed)."""
+        self.proj_layer, self.proj_pre_start = proj_layer, proj_pre_start
+        self.proj_row_base, self.proj_syn_range = proj_row_base, proj_syn_range
+        self.row_ptr, self.post, self.weights = row_ptr, post, weights
+        rows = np.where(proj_layer >= 0, proj_syn_range[:, 2], 0)
+        self.pot_offset = np.concatenate([[0], np.cumsum(rows)[:-1]]).astype(np.int64)
+        self.pot_table = np.zeros(int(rows.sum()) * (self.gamma + 1), dtype=np.float32)
+        self.pot_total = np.zeros(int(rows.sum()), dtype=np.float32)
+        self.w_lo = np.array([r.params.w_min for r in self.layers] or [0.0], dtype=np.float32)
+        self.w_hi = np.array([r.params.w_max for r in self.layers] or [1.0], dtype=np.float32)
+        self.no_step = np.zeros(self.layer_count, dtype=np.float32)
+
+    def flush(self, step: np.ndarray | None = None) -> None:
+        """Add the waiting potentiation to the eligibility; with `step` (per layer,
+        learning rate × advantage × scale), apply that reward in the same pass."""
+        if not self.pending:
+            if step is not None:
+                for n, rule in enumerate(self.layers):
+                    if step[n] != 0.0:
+                        kernels.apply_reward(self.weights[rule.synapses],
+                                             self.e_hat[rule.synapses], step[n],
+                                             self.w_lo[n], self.w_hi[n])
+            return
+        self.pending = False
+        kernels.potentiate(self.pending_spikes, self.proj_layer, self.proj_row_base,
+                           self.proj_syn_range, self.row_ptr, self.post, self.pot_offset,
+                           self.pot_table, self.pot_total, self.spike_code, self.centered,
+                           self.pending_rate, self.no_step if step is None else step,
+                           self.w_lo, self.w_hi, self.weights, self.e_hat)
+
+    @property
+    def eligibility(self) -> np.ndarray:
+        """The eligibility of every synapse (0 where not plastic), as a new array."""
+        self.flush()
+        out = np.zeros_like(self.e_hat)
+        for n, rule in enumerate(self.layers):
+            out[rule.synapses] = self.e_hat[rule.synapses] * np.float32(self.scale[n])
+        return out
 
     def reset_traces(self, neuron_count: int) -> None:
-        """Spike traces per layer and neuron, all zero: [0] pre (x), [1] post (y)."""
-        self.traces = np.zeros((2, self.layer_count, neuron_count), dtype=np.float32)
-        if self.centering:
-            # Per layer and neuron: the running rate ρ (0 in layers not centered) and y's mean.
-            self.rate = np.zeros((self.layer_count, neuron_count), dtype=np.float32)
-            self.ybar = np.zeros_like(self.rate)
-            self.rate_seen = False
+        """Spike traces per time constant and neuron, all zero; rates of centered layers
+        forgotten."""
+        self.x_tr = np.zeros((self.x_decay.size, neuron_count), dtype=np.float32)
+        self.y_tr = np.zeros((self.y_decay.size, neuron_count), dtype=np.float32)
+        self.x_hist = np.zeros((self.x_decay.size, self.gamma, neuron_count), dtype=np.float32)
+        # Per layer and neuron: the running rate ρ (0 in layers not centered), y's mean.
+        self.rate = np.zeros((self.layer_count, neuron_count), dtype=np.float32)
+        self.ybar = np.zeros_like(self.rate)
+        self.rate_seen = False
 
-    def set_synapse_pairs(self, pre: np.ndarray, post: np.ndarray) -> None:
-        """Pre and post neuron of every synapse slot. A layer dense enough (at least a
-        quarter of all pre-post pairs) has its cycle's STDP computed as a [pre, post] matrix;
-        a sparser one from its spikes, through tables of each neuron's plastic synapses."""
-        self.plans: list[tuple] = []
-        for rule in self.layers:
-            syn = rule.synapses
-            pre_ids, rows = np.unique(pre[syn], return_inverse=True)
-            post_ids, cols = np.unique(post[syn], return_inverse=True)
-            rows, cols = rows.astype(np.intp), cols.astype(np.intp)
-            if pre_ids.size * post_ids.size <= 4 * max(syn.size, 1):
-                self.plans.append(("matrix", pre_ids, post_ids, rows, cols))
-            else:
-                self.plans.append(("spikes", pre_ids, post_ids, rows,
-                                   padded_table(cols, post_ids.size, syn, self.dummy),
-                                   padded_table(cols, post_ids.size, pre[syn], 0),
-                                   padded_table(rows, pre_ids.size, syn, self.dummy),
-                                   padded_table(rows, pre_ids.size, post[syn], 0),
-                                   post[syn]))
+    def reset_eligibility(self) -> None:
+        self.pending = False
+        self.e_hat[:] = 0.0
+        self.scale[:] = 1.0
 
-    def learn_cycle(self, spikes: np.ndarray) -> None:
-        """Add the STDP of a cycle to the eligibility (`spikes`: its [gamma, n] raster) and
-        move the traces to the cycle's end."""
-        gamma = spikes.shape[0]
-        raster = spikes.astype(np.float32)
-        # The traces before each step's spikes: x and y of every layer and neuron.
-        history = np.empty((gamma, *self.traces.shape), dtype=np.float32)
-        traces = self.traces
-        for k in range(gamma):
-            history[k] = traces
-            traces *= self.trace_decay
-            traces += raster[k]
-        for layer, (kind, pre_ids, post_ids, rows, *plan) in enumerate(self.plans):
-            if kind == "matrix":
-                self._learn_matrix(layer, history, raster, pre_ids, post_ids, rows, *plan)
-            else:
-                self._learn_from_spikes(layer, history, spikes, pre_ids, post_ids, rows, *plan)
-
-    def _learn_matrix(self, layer: int, history: np.ndarray, raster: np.ndarray,
-                      pre_ids: np.ndarray, post_ids: np.ndarray, rows: np.ndarray,
-                      cols: np.ndarray) -> None:
-        gamma = raster.shape[0]
-        x = history[:, 0, layer][:, pre_ids] * self.plus_coef[:gamma, layer, None]
-        y = history[:, 1, layer][:, post_ids]
-        s_post = raster[:, post_ids]
-        if self.centering:
-            y = y - self.ybar[layer, post_ids]
-            s_post = s_post - self.rate[layer, post_ids]
-        y *= self.minus_coef[:gamma, layer, None]
-        change = x.T @ s_post - raster[:, pre_ids].T @ y
-        self.eligibility[self.layers[layer].synapses] += change[rows, cols]
-
-    def _learn_from_spikes(self, layer: int, history: np.ndarray, spikes: np.ndarray,
-                           pre_ids: np.ndarray, post_ids: np.ndarray, rows: np.ndarray,
-                           in_slots: np.ndarray, in_pre: np.ndarray, out_slots: np.ndarray,
-                           out_post: np.ndarray, post_of: np.ndarray) -> None:
-        # Potentiation at every post spike (step k, neuron j), of j's incoming synapses;
-        # depression at every pre spike, of its outgoing ones. Padding adds into the
-        # dummy slot.
-        step, j = np.nonzero(spikes[:, post_ids])
-        if step.size:
-            value = self.plus_coef[step, layer][:, None] * \
-                history[step[:, None], 0, layer, in_pre[j]]
-            np.add.at(self.eligibility, in_slots[j].ravel(), value.ravel())
-        step, i = np.nonzero(spikes[:, pre_ids])
-        if step.size:
-            post = out_post[i]
-            y = history[step[:, None], 1, layer, post]
-            if self.centering:
-                y = y - self.ybar[layer, post]
-            np.add.at(self.eligibility, out_slots[i].ravel(),
-                      (-self.minus_coef[step, layer][:, None] * y).ravel())
-        if self.centering and self.centered[layer]:
-            # s − ρ: the ρ part, Σ_k c⁺_k x_k[i] · ρ_j, comes from every synapse.
-            gamma = spikes.shape[0]
-            x_sum = self.plus_coef[:gamma, layer] @ history[:, 0, layer][:, pre_ids]
-            self.eligibility[self.layers[layer].synapses] -= \
-                x_sum[rows] * self.rate[layer, post_of]
-
-    def begin_cycle(self) -> None:
-        """Decay every trace by one cycle (contributions of this cycle come pre-decayed)."""
-        self.eligibility[self.dummy] = 0.0
-        if self.dense:
-            if self.slot_decay is None:
-                self.eligibility *= np.float32(self.cycle_decay[0])
-            else:
-                self.eligibility *= self.slot_decay
-            return
+    def begin_cycle(self) -> tuple[np.ndarray, np.ndarray]:
+        """Decay the eligibility by one cycle (contributions of this cycle come pre-decayed);
+        returns this cycle's (c_plus, c_minus) [gamma, layers] in stored units."""
+        self.flush()                 # the last cycle's potentiation is in the old units
+        scale = self.scale * self.cycle_decay
         for n, rule in enumerate(self.layers):
-            self.eligibility[rule.synapses] *= np.float32(self.cycle_decay[n])
+            if scale[n] < RESCALE_BELOW:
+                kernels.rescale(self.e_hat[rule.synapses], np.float32(scale[n]))
+                scale[n] = 1.0
+        self.scale = scale
+        unit = (1.0 / scale).astype(np.float32)
+        return self.plus_coef * unit, self.minus_coef * unit
 
     def end_cycle(self, cycle: int, spikes: np.ndarray) -> None:
-        """Learn from the cycle's raster `spikes` ([gamma, n]), update the rates of centered
-        layers, then keep a copy of the eligibility as cycle `cycle` left it (once history
-        is on)."""
-        self.learn_cycle(spikes)
+        """After the kernel learned from cycle `cycle` (its raster `spikes`, [gamma, n]):
+        update the rates of centered layers, then keep a copy of the eligibility as the
+        cycle left it (once history is on)."""
+        self.pending, self.pending_spikes = True, spikes
+        self.pending_rate = self.rate.copy() if self.centering else self.rate
         if self.centering:
-            self._follow_rates(spikes.sum(axis=0))
+            self._follow_rates(np.count_nonzero(spikes, axis=0))
         if not self.keep_history or self.history_cycles <= 0:
             return
-        copy = self.eligibility.copy() if self.dense else self.eligibility[self.plastic_slots]
-        self.history[cycle] = copy
+        self.flush()
+        self.history[cycle] = ([self.e_hat[rule.synapses].copy() for rule in self.layers],
+                               self.scale.copy())
         while len(self.history) > self.history_cycles:
             self.history.popitem(last=False)
 
@@ -257,12 +207,13 @@ class RewardModulatedSTDP:
         else:
             self.rate[rows] = observed
             self.rate_seen = True
-        self.ybar = self.rate * self.ybar_per_rate
+        self.ybar[:] = self.rate * self.ybar_per_rate
 
     def forget_history(self) -> None:
         self.history.clear()
 
-    def eligibility_of(self, cycle: int | None, last_cycle: int) -> np.ndarray | None:
+    def eligibility_of(self, cycle: int | None, last_cycle: int
+                       ) -> tuple[list[np.ndarray], np.ndarray] | None:
         """The eligibility a reward for `cycle` acts on (None: the current one); raises
         LookupError when that cycle is not known (not run yet, or too old)."""
         if cycle is None or cycle == last_cycle:
@@ -279,12 +230,14 @@ class RewardModulatedSTDP:
 
     def apply_reward(self, weights: np.ndarray, global_reward: float,
                      by_layer: dict[str, float] | None = None,
-                     eligibility: np.ndarray | None = None) -> dict[str, float]:
+                     eligibility: tuple[list[np.ndarray], np.ndarray] | None = None
+                     ) -> dict[str, float]:
         """Apply one reward (values in [0, 1]) to every layer; returns each layer's r − r̄.
         `eligibility`: a copy from `eligibility_of` (default: the current eligibility)."""
         by_layer = by_layer or {}
         advantages: dict[str, float] = {}
-        for rule in self.layers:
+        steps = np.zeros(self.layer_count)
+        for n, rule in enumerate(self.layers):
             reward = float(np.clip(by_layer.get(rule.id, global_reward), 0.0, 1.0))
             if rule.baseline is None:
                 rule.baseline = reward
@@ -292,32 +245,20 @@ class RewardModulatedSTDP:
                                       rule.params.max_advantage))
             rule.baseline += (reward - rule.baseline) / rule.params.reward_baseline_tau_cycles
             advantages[rule.id] = advantage
-            if self.dense or advantage == 0.0 or rule.params.learning_rate == 0.0:
-                continue
-            syn = rule.synapses
-            trace = self.eligibility[syn] if eligibility is None \
-                else eligibility[self.copy_ranges[self.layer_index[rule.id]]]
-            w = weights[syn] + np.float32(rule.params.learning_rate * advantage) * trace
-            np.clip(w, rule.params.w_min, rule.params.w_max, out=w)
-            weights[syn] = w
-        if self.dense:
-            self._apply_dense(weights, [r.params.learning_rate * advantages[r.id]
-                                        for r in self.layers], eligibility)
+            steps[n] = rule.params.learning_rate * advantage
+        if eligibility is None:
+            if steps.any():
+                self.flush((steps * self.scale).astype(np.float32))
+        else:
+            self.flush()
+            copies, scales = eligibility
+            for n, rule in enumerate(self.layers):
+                if steps[n] != 0.0:
+                    kernels.apply_reward(weights[rule.synapses], copies[n],
+                                         np.float32(steps[n] * scales[n]), self.w_lo[n],
+                                         self.w_hi[n])
         self.updates_applied += 1
         return advantages
-
-    def _apply_dense(self, weights: np.ndarray, scale: list[float],
-                     eligibility: np.ndarray | None = None) -> None:
-        if not any(scale):
-            return
-        self.eligibility[self.dummy] = 0.0
-        trace = self.eligibility if eligibility is None else eligibility
-        trace[self.dummy] = 0.0
-        if len(set(scale)) == 1:
-            weights += np.float32(scale[0]) * trace  # non-plastic traces are 0
-        else:
-            weights += np.append(scale, 0.0).astype(np.float32)[self.slot_rank] * trace
-        np.clip(weights, self.w_lo, self.w_hi, out=weights)
 
     def baselines(self) -> dict[str, float | None]:
         return {rule.id: rule.baseline for rule in self.layers}

@@ -72,8 +72,8 @@ NAMESPACE = "/ab"
 #:   runs when its answers are in. Clients answer at once with what they have, so their
 #:   inputs are as old as the time since they arrived: with a camera on its own clock, up to
 #:   a frame period.
-#: - "inputs": the next cycle's io:need goes out as soon as a cycle's inputs are in (before
-#:   it computes), and a cycle runs as soon as its own inputs are in: a client that answers
+#: - "inputs": the next cycle's io:need goes out as soon as a cycle's outputs are out (its
+#:   cycle:update), and a cycle runs as soon as its own inputs are in: a client that answers
 #:   when a fresh sensor frame arrives (ab_bridge's brain_session with `fresh_inputs`) paces
 #:   the brain by its sensor, each cycle starting on a frame. Never faster than real time: a
 #:   cycle starts at most one period ahead of its slot, so a client that answers at once
@@ -129,6 +129,49 @@ def contract_of(graph: BrainGraph) -> dict[str, Any]:
     }
 
 
+class OutputRows(str):
+    """A cycle:update's `outputs`, rows {"t", "id", "bits"}, rendered as JSON at once from
+    the rasters (`json` holds the text; the str itself is a placeholder that
+    `_PacketJSON.dumps` replaces): the JSON encoder would visit 1,280 ints one by one."""
+
+    json: str
+
+    @classmethod
+    def of(cls, outputs: dict[str, np.ndarray]) -> OutputRows:
+        rows = []
+        for oid, raster in outputs.items():
+            middle = ',"id":' + json.dumps(oid) + ',"bits":['
+            steps, n = raster.shape
+            width = max(2 * n - 1, 0)
+            text = np.full((steps, width), ord(","), dtype=np.uint8)
+            text[:, ::2] = (raster != 0) + ord("0")
+            bits = text.tobytes().decode("ascii")
+            rows += ['{"t":' + str(t) + middle + bits[t * width:(t + 1) * width] + "]}"
+                     for t in range(steps)]
+        rendered = cls(_ROWS_PLACEHOLDER)
+        rendered.json = "[" + ",".join(rows) + "]"
+        return rendered
+
+
+_ROWS_PLACEHOLDER = "\x00outputs\x00"
+_ROWS_QUOTED = json.dumps(_ROWS_PLACEHOLDER)
+
+
+class _PacketJSON:
+    """json for the server's packets: the standard module, except that OutputRows go in
+    as their rendered text."""
+
+    loads = staticmethod(json.loads)
+
+    @staticmethod
+    def dumps(obj: Any, **kwargs: Any) -> str:
+        text = json.dumps(obj, **kwargs)
+        if isinstance(obj, list) and len(obj) == 2 and isinstance(obj[1], dict) \
+                and isinstance(obj[1].get("outputs"), OutputRows):
+            text = text.replace(_ROWS_QUOTED, obj[1]["outputs"].json, 1)
+        return text
+
+
 @dataclass
 class Run:
     """One running brain session."""
@@ -169,10 +212,13 @@ MALFORMED_PACKET = "\x00malformed packet"
 
 
 class ServerPacket(FastPacket):
-    """FastPacket, and an event whose JSON the decoder refuses (e.g. a number of more than
+    """FastPacket with _PacketJSON's encoder (cycle rows rendered straight from the
+    rasters), and an event whose JSON the decoder refuses (e.g. a number of more than
     100 digits, which engineio's JSON decoder rejects) becomes the event MALFORMED_PACKET,
     answered with io:error like any other bad payload, instead of an exception in
     engineio's message handler and no answer."""
+
+    json = _PacketJSON
 
     def decode(self, encoded_packet: Any) -> int:
         try:
@@ -882,19 +928,6 @@ class BrainServer:
                 run.answered.clear()
                 run.received.clear()
                 run.arrived.clear()
-                if by_inputs:
-                    if self.realtime:    # at most one period ahead of its slot
-                        delay = next_start - period_s - time.monotonic()
-                        if delay > 0:
-                            await asyncio.sleep(delay)
-                        next_start = max(next_start + period_s, time.monotonic() - period_s)
-                    if run.stopping:
-                        break
-                    # The next cycle's need goes out now: the client gets it while this
-                    # cycle computes, and answers when its next sensor frame arrives.
-                    # (This cycle's rasters are made: answers to it change the next one.)
-                    need_sent = run.cycle + 1
-                    await self._emit_need(run, need_sent)
                 t0 = time.perf_counter()
                 result = run.network.run_cycle(rasters)   # on the loop: see __init__
                 run.last_cycle_ms = (time.perf_counter() - t0) * 1000.0
@@ -905,14 +938,27 @@ class BrainServer:
                 run.cycle += 1
                 run.received, run.received_next = run.received_next, set()
                 run.arrived.clear()
-                rows = [{"t": t, "id": oid, "bits": raster[t].tolist()}
-                        for oid, raster in result.outputs.items() for t in range(graph.gamma)]
+                rows = OutputRows.of(result.outputs)
                 await self.sio.emit("cycle:update", {
                     "runId": run.run_id, "cycle": cycle, "outputs": rows,
                     "spikeCounts": {o.id: result.spike_counts[o.population]
                                     for o in graph.outputs},
                     "computeMs": round(run.last_cycle_ms, 3)},
                     room=run.run_id, namespace=NAMESPACE)
+                if by_inputs:
+                    # The next cycle's need goes out now, after this cycle's outputs (not
+                    # before its compute, where emitting it delayed them), and the client
+                    # answers when its next sensor frame arrives. The next cycle can start
+                    # no earlier than its need: at most one period ahead of its slot.
+                    if self.realtime:
+                        delay = next_start - period_s - time.monotonic()
+                        if delay > 0:
+                            await asyncio.sleep(delay)
+                        next_start = max(next_start + period_s, time.monotonic() - period_s)
+                    if run.stopping:
+                        break
+                    need_sent = run.cycle
+                    await self._emit_need(run, need_sent)
                 if run.network.learning_enabled and \
                         time.monotonic() - self._last_save > self.save_interval_s:
                     self._last_save = time.monotonic()

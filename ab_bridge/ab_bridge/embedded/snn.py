@@ -1,13 +1,13 @@
-"""A vectorised numpy spiking network: LIF populations, sparse delayed projections, R-STDP.
+"""The embedded brain's spiking network: LIF populations, sparse delayed projections, R-STDP.
 
-All neurons of a graph live in flat arrays (one slice per population). Synapses of all
-projections share one table sorted by presynaptic neuron; a step gathers the outgoing
-synapses of the neurons that spiked (contiguous rows of a padded per-neuron layout) and
-scatters their weights into a buffer of future input currents (rows = timesteps of this
-cycle plus the longest delay) with one `np.add.at`; each synapse's delay is folded into a
-precomputed flat buffer index. Populations that
-are inputs or feedback are driven: their spikes come from the encoders' rasters.
-No Python loop per neuron or synapse; one loop per timestep.
+All neurons of a graph live in flat float32 arrays (one slice per population). Synapses of
+all projections share one table sorted by presynaptic neuron (CSR: the outgoing synapses of
+a neuron are one contiguous row); each has a post neuron, a weight and a delay in steps.
+A cycle is one call of a compiled kernel (kernels.py): per step it updates every neuron,
+and for each neuron that fired adds its row's weights into a ring buffer of future input
+currents (rows = steps, max delay + 1 of them), learning event by event on the way.
+Populations that are inputs or feedback are driven: their spikes come from the encoders'
+rasters.
 
 Neuron model (threshold units, exact decay per step of dt):
     I ← I·exp(−dt/τ_syn) + arriving weights
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ab_bridge.embedded import kernels
 from ab_bridge.embedded.graph import BrainGraph, Projection
 from ab_bridge.embedded.learning import LayerRule, RewardModulatedSTDP
 
@@ -77,8 +78,8 @@ def build_projection(rng: np.random.Generator, proj: Projection, n_pre: int, n_p
     d_hi = max(d_lo, int(round(proj.delay_max_ms / dt_ms)))
     delay = rng.integers(d_lo, d_hi + 1, size=pre.size) if d_hi > d_lo \
         else np.full(pre.size, d_lo)
-    return pre.astype(np.int64), post.astype(np.int64), weight.astype(np.float32), \
-        delay.astype(np.int64)
+    return pre.astype(np.int32), post.astype(np.int32), weight.astype(np.float32), \
+        delay.astype(np.int32)
 
 
 class Network:
@@ -126,74 +127,93 @@ class Network:
         for spec in [*graph.inputs, *graph.feedback]:
             self.driven[self.slices[spec.population]] = True
             self.driven_slices[spec.id] = self.slices[spec.population]
+        self.spontaneous = ~self.driven
         self.output_slices = {o.id: self.slices[o.population] for o in graph.outputs}
 
-        pres, posts, weights, delays, layers = [], [], [], [], []
+        self.noise_col = np.full(n, -1, dtype=np.int32)
+        self.noise_col[self.noisy] = np.arange(self.noisy.size, dtype=np.int32)
+
+        # Synapses projection by projection, each projection's sorted (stably) by its
+        # presynaptic neuron: a neuron's synapses in one projection are one row, a
+        # layer's synapses one range. Compact dtypes: big networks' memory is here.
+        pres, posts, weights, delays, row_ptrs = [], [], [], [], []
         rules: list[LayerRule] = []
-        for proj in graph.projections:
-            pre_sl, post_sl = self.slices[proj.pre], self.slices[proj.post]
-            pre, post, w, d = build_projection(build_rng, proj, pre_sl.stop - pre_sl.start,
-                                               post_sl.stop - post_sl.start, dt)
-            pres.append(pre + pre_sl.start)
-            posts.append(post + post_sl.start)
-            weights.append(w)
-            delays.append(d)
-            layer = -1
-            if proj.learning is not None:
-                layer = len(rules)
-                rules.append(LayerRule(proj.id, np.zeros(0, dtype=np.int64), proj.learning))
-            layers.append(np.full(pre.size, layer, dtype=np.int16))
-        def cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
-            return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
-
-        pre_all, post_all = cat(pres, np.int64), cat(posts, np.int64)
-        order = np.argsort(pre_all, kind="stable")
-        pre_sorted, post_sorted = pre_all[order], post_all[order]
-        delays_all = cat(delays, np.int64)[order]
-        layer_all = cat(layers, np.int16)[order]
-        # Synapses live in a padded [neuron, widest fan-out] layout (ELL): the outgoing
-        # synapses of a neuron are one contiguous row, so a step copies the rows of the
-        # neurons that spiked. Padding slots (and one extra slot at the end) are dummies:
-        # weight 0, delivering into a sink column.
-        counts = np.bincount(pre_sorted, minlength=n)
-        self.fanout_width = width = max(int(counts.max()) if counts.size else 0, 1)
-        column = np.arange(pre_sorted.size) - np.repeat(np.cumsum(counts) - counts, counts)
-        slots = n * width + 1
-        self.dummy_synapse = dummy = slots - 1
-        index_type = np.int32 if slots < 2 ** 31 else np.int64
-        self.synapse_slots = (pre_sorted * width + column).astype(index_type)
-        self.max_delay = int(delays_all.max()) if delays_all.size else 1
-        # Arrival buffer: rows are this cycle's gamma steps plus max_delay rows spilling
-        # into the next cycle; column n is the sink of the dummies.
-        self.buffer_rows = self.gamma + self.max_delay
-        self.row_width = n + 1
-        arrival_type = np.int32 if self.buffer_rows * self.row_width < 2 ** 31 else np.int64
-
-        def slotted(values: np.ndarray, fill: float, dtype: type) -> np.ndarray:
-            out = np.full(slots, fill, dtype=dtype)
-            out[self.synapse_slots] = values
-            return out
-
-        self.pre = np.append(np.repeat(np.arange(n), width), 0).astype(np.int32)
-        self.post = slotted(post_sorted, 0, np.int32)
-        self.weights = slotted(cat(weights, np.float32)[order], 0.0, np.float32)
-        self.arrival_index = slotted(delays_all * self.row_width + post_sorted, n, arrival_type)
-        self.weight_rows = self.weights[:dummy].reshape(n, width)          # views
-        self.arrival_rows = self.arrival_index[:dummy].reshape(n, width)
-        self.projection_ranges: dict[str, np.ndarray] = {}
-        proj_index = cat([np.full(p.size, i, dtype=np.int32) for i, p in enumerate(pres)],
-                         np.int32)[order]
+        n_proj = len(graph.projections)
+        self.proj_pre_start = np.zeros(n_proj, dtype=np.int64)
+        self.proj_row_base = np.zeros(n_proj, dtype=np.int64)
+        self.proj_syn_range = np.zeros((n_proj, 3), dtype=np.int64)   # lo, hi, pre count
+        self.proj_layer = np.full(n_proj, -1, dtype=np.int64)
+        synapses = rows = 0
         for i, proj in enumerate(graph.projections):
-            self.projection_ranges[proj.id] = self.synapse_slots[proj_index == i]
-        for layer, rule in enumerate(rules):
-            rule.synapses = self.synapse_slots[layer_all == layer].astype(np.int64)
-        self.stdp = RewardModulatedSTDP(rules, slots, dt, self.gamma)
-        self.stdp.set_synapse_pairs(self.pre, self.post)
+            pre_sl, post_sl = self.slices[proj.pre], self.slices[proj.post]
+            n_pre = pre_sl.stop - pre_sl.start
+            pre, post, w, d = build_projection(build_rng, proj, n_pre,
+                                               post_sl.stop - post_sl.start, dt)
+            order = np.argsort(pre, kind="stable")
+            posts.append(post[order] + np.int32(post_sl.start))
+            pres.append(pre[order] + np.int32(pre_sl.start))
+            weights.append(w[order])
+            delays.append(d[order])
+            counts = np.bincount(pre, minlength=n_pre)
+            row_ptrs.append(synapses + np.concatenate([[0], np.cumsum(counts)]))
+            self.proj_pre_start[i] = pre_sl.start
+            self.proj_row_base[i] = rows
+            self.proj_syn_range[i] = synapses, synapses + pre.size, n_pre
+            if proj.learning is not None:
+                self.proj_layer[i] = len(rules)
+                rules.append(LayerRule(proj.id, slice(synapses, synapses + pre.size),
+                                       proj.learning))
+            synapses += pre.size
+            rows += n_pre + 1
+            del pre, post, w, d, order
+
+        def cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+            return np.concatenate(parts).astype(dtype, copy=False) if parts \
+                else np.zeros(0, dtype=dtype)
+
+        self.post = cat(posts, np.int32)
+        self.pre = cat(pres, np.int32)
+        self.weights = cat(weights, np.float32)
+        self.row_ptr = cat(row_ptrs, np.int64)
+        del pres, posts, weights, row_ptrs
+        self.max_delay = max((int(d.max()) for d in delays if d.size), default=1)
+        if self.max_delay >= 2 ** 16:
+            raise ValueError(f"synaptic delays of {self.max_delay} steps are too long "
+                             f"(at most {2 ** 16 - 1})")
+        self.delay = cat([d.astype(np.uint16) for d in delays], np.uint16)
+        del delays
+        # Which projections a neuron's spikes go through: per population, in graph order.
+        pop_ids = list(self.slices)
+        self.pop_of = np.zeros(n, dtype=np.int32)
+        for k, pid in enumerate(pop_ids):
+            self.pop_of[self.slices[pid]] = k
+        by_pop = [[i for i, p in enumerate(graph.projections) if p.pre == pid] for pid in pop_ids]
+        self.pop_proj = np.array([i for group in by_pop for i in group], dtype=np.int64)
+        self.pop_proj_ptr = np.concatenate([[0], np.cumsum([len(g) for g in by_pop])]
+                                           ).astype(np.int64)
+        # Future input currents: a ring of max_delay + 1 steps.
+        self.ring_rows = self.max_delay + 1
+        self.stdp = RewardModulatedSTDP(rules, self.synapse_count, n, dt, self.gamma)
+        self.stdp.set_structure(self.proj_layer, self.proj_pre_start, self.proj_row_base,
+                                self.proj_syn_range, self.row_ptr, self.post, self.weights)
         self.reset_state()
 
     @property
     def synapse_count(self) -> int:
-        return int(self.synapse_slots.size)
+        return int(self.weights.size)
+
+    @property
+    def projection_ranges(self) -> dict[str, np.ndarray]:
+        """Each projection's synapse indices (one contiguous range)."""
+        return {proj.id: np.arange(lo, hi) for proj, (lo, hi, _) in
+                zip(self.graph.projections, self.proj_syn_range, strict=True)}
+
+    @property
+    def saved_order(self) -> np.ndarray:
+        """Synapse indices in the order of saved weights: by presynaptic neuron, then
+        projection (the order of state files written before synapses were stored per
+        projection)."""
+        return np.argsort(self.pre, kind="stable")
 
     def reset_state(self) -> None:
         """Membranes at rest, no currents in flight, traces cleared (weights kept)."""
@@ -201,9 +221,10 @@ class Network:
         self.v = self.v_rest.copy()
         self.i_syn = np.zeros(n, dtype=np.float32)
         self.refractory = np.zeros(n, dtype=np.int32)
-        self.arrivals = np.zeros(self.buffer_rows * self.row_width, dtype=np.float32)
+        self.ring = np.zeros((self.ring_rows, n), dtype=np.float32)
+        self.ring_base = 0
         self.stdp.reset_traces(n)
-        self.stdp.eligibility[:] = 0.0
+        self.stdp.reset_eligibility()
         self.stdp.forget_history()
 
     def run_cycle(self, driven_rasters: dict[str, np.ndarray] | None = None,
@@ -224,47 +245,22 @@ class Network:
             drive[:, sl] = raster != 0
         learn = self.learning_enabled and bool(self.stdp.layers)
         stdp = self.stdp
-        if learn:
-            stdp.begin_cycle()
-        spikes = np.zeros((gamma, n), dtype=bool)
-        noise = self.rng.standard_normal((gamma, self.noisy.size), dtype=np.float32) \
-            * self.noise_scale if self.noisy.size else None
-        all_noisy = self.noisy.size == n
-        arrivals = self.arrivals.reshape(self.buffer_rows, self.row_width)
-        v, i_syn, refractory = self.v, self.i_syn, self.refractory
-        spontaneous = ~self.driven
-        resting = np.empty(n, dtype=bool)
-        for k in range(gamma):
-            i_syn *= self.decay_syn
-            i_syn += arrivals[k, :n]
-            v *= self.decay_m
-            v += self.rest_drive
-            v += self.bias_drive
-            v += i_syn * self.syn_gain
-            if noise is not None:
-                if all_noisy:
-                    v += noise[k]
-                else:
-                    v[self.noisy] += noise[k]
-            np.greater(refractory, 0, out=resting)
-            np.copyto(v, self.v_reset, where=resting)
-            refractory -= resting
-            fired = spikes[k]
-            np.greater_equal(v, self.v_th, out=fired)
-            fired &= spontaneous
-            fired |= drive[k]
-            spiking = np.flatnonzero(fired)
-            if spiking.size == 0:
-                continue
-            v[spiking] = self.v_reset[spiking]
-            refractory[spiking] = self.refractory_steps[spiking]
-            target = self.arrival_rows[spiking].ravel()
-            if k:
-                target += target.dtype.type(k * self.row_width)
-            np.add.at(self.arrivals, target, self.weight_rows[spiking].ravel())
-        spill = self.max_delay
-        arrivals[:spill] = arrivals[gamma:gamma + spill]
-        arrivals[spill:] = 0.0
+        c_plus, c_minus = stdp.begin_cycle() if learn else (stdp.plus_coef, stdp.minus_coef)
+        spikes = np.empty((gamma, n), dtype=bool)
+        noise = self.rng.standard_normal((gamma, self.noisy.size), dtype=np.float32)
+        kernels.run_cycle(
+            self.v, self.i_syn, self.refractory, self.decay_syn, self.decay_m,
+            self.rest_drive, self.bias_drive, self.syn_gain, self.v_reset, self.v_th,
+            self.refractory_steps, noise, self.noise_scale, self.noise_col, self.spontaneous,
+            drive, spikes,
+            self.ring, self.ring_base, self.pop_of, self.pop_proj_ptr, self.pop_proj,
+            self.proj_pre_start, self.proj_row_base, self.proj_syn_range, self.row_ptr,
+            self.post, self.delay, self.weights,
+            learn, self.proj_layer, stdp.x_tr, stdp.y_tr, stdp.x_hist, stdp.x_decay,
+            stdp.y_decay, stdp.layer_x, stdp.layer_y, c_plus, c_minus, stdp.centered,
+            stdp.ybar, stdp.e_hat, stdp.pot_offset, stdp.pot_table, stdp.pot_total,
+            stdp.spike_code)
+        self.ring_base = (self.ring_base + gamma) % self.ring_rows
         outputs = {oid: spikes[:, sl].astype(np.uint8) for oid, sl in self.output_slices.items()}
         if record_all:
             outputs.update({pid: spikes[:, sl].astype(np.uint8) for pid, sl in self.slices.items()
@@ -303,7 +299,6 @@ class Network:
         """(pre, post, weight) of one projection, local indices, as a [k, 3] float array."""
         idx = self.projection_ranges[projection_id]
         proj = next(p for p in self.graph.projections if p.id == projection_id)
-        # (self.pre holds each slot's row, i.e. its presynaptic neuron)
         return np.stack([self.pre[idx] - self.slices[proj.pre].start,
                          self.post[idx] - self.slices[proj.post].start,
                          self.weights[idx]], axis=1)
@@ -313,7 +308,7 @@ class Network:
         baselines = self.stdp.baselines()
         return {
             "structure_hash": np.array(self.graph.structure_hash()),
-            "weights": self.weights[self.synapse_slots],
+            "weights": self.weights[self.saved_order],
             "cycle": np.array(self.cycle),
             "baseline_layers": np.array(list(baselines), dtype=str),
             "baseline_values": np.array([np.nan if b is None else b for b in baselines.values()]),
@@ -329,7 +324,7 @@ class Network:
         if weights.shape != (self.synapse_count,):
             raise ValueError(f"saved weights have shape {weights.shape}, "
                              f"expected ({self.synapse_count},)")
-        self.weights[self.synapse_slots] = weights
+        self.weights[self.saved_order] = weights
         self.cycle = int(arrays["cycle"])
         values = [None if np.isnan(v) else float(v) for v in arrays["baseline_values"]]
         self.stdp.set_baselines(dict(zip([str(x) for x in arrays["baseline_layers"]], values,

@@ -1,0 +1,246 @@
+"""The embedded brain's compiled inner loops (numba, compiled on first use and cached).
+
+Synapses are stored per projection, each projection's sorted by presynaptic neuron (CSR:
+the outgoing synapses of a neuron in a projection are one contiguous row), projections
+one after another; a learning layer is one projection, so its synapses are one contiguous
+range and its parameters are scalars inside the loops.
+
+`run_cycle` steps every neuron through one cycle and delivers the spikes of each step
+through the rows of the neurons that fired (projection by projection, in graph order) into
+a ring buffer of future input currents. With learning on it does the cycle's STDP too:
+a pre spike depresses the synapses of the rows it delivers through (by the post trace,
+read then). The potentiation of the cycle's post spikes (the pre neuron's trace at those
+steps) is described at the cycle's end by small tables (`potentiation_tables`) and added
+by one pass over each layer's synapses, row by row (`potentiate`), which also applies a
+reward when one comes before the next cycle: the reward reads the same arrays. No synapse
+is reached by a random jump: a post spike potentiating its incoming synapses one by one,
+scattered over the synapse arrays, cost several times this pass.
+
+The eligibility is kept scaled: the true value of synapse s in layer L is
+`e_hat[s] * scale[L]`, and a cycle's decay of layer L only multiplies `scale[L]`;
+contributions come divided by it (`c_plus`, `c_minus` already are). `rescale` folds the
+scale back into `e_hat` when it gets small, so the decay needs no pass over the synapses.
+
+Every loop runs in float32 in the order of the numpy simulator it replaced (no fastmath,
+so no reassociation or fused multiply-adds): membranes and delivered currents are bit for
+bit the same.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+#: Traces below this are set to 0: they would turn into subnormal floats, whose arithmetic
+#: is tens of times slower, and weigh nothing (a trace is 1 at a spike).
+TINY = np.float32(1e-30)
+
+
+@njit(cache=True, nogil=True)
+def run_cycle(v, i_syn, refractory, decay_syn, decay_m, rest_drive, bias_drive, syn_gain,
+              v_reset, v_th, refractory_steps, noise, noise_scale, noise_col, spontaneous,
+              drive, spikes,
+              ring, ring_base, pop_of, pop_proj_ptr, pop_proj, proj_pre_start, proj_row_base,
+              proj_syn_range, row_ptr, post, delay, weights,
+              learn, proj_layer, x_tr, y_tr, x_hist, x_decay, y_decay, layer_x, layer_y,
+              c_plus, c_minus, centered, ybar, e_hat, pot_offset, pot_table, pot_total,
+              spike_code):
+    """One cycle of `spikes.shape[0]` steps; fills `spikes` [gamma, n]. Everything else is
+    state updated in place."""
+    gamma, n = spikes.shape
+    rows = ring.shape[0]
+    n_layers = c_plus.shape[1]
+    fired = np.empty(n, dtype=np.int32)
+    any_centered = False
+    for layer in range(n_layers):
+        if centered[layer]:
+            any_centered = True
+    for k in range(gamma):
+        row = (ring_base + k) % rows
+        count = 0
+        for i in range(n):
+            current = i_syn[i] * decay_syn[i]
+            current = current + ring[row, i]
+            ring[row, i] = 0.0
+            i_syn[i] = current
+            u = v[i] * decay_m[i]
+            u = u + rest_drive[i]
+            u = u + bias_drive[i]
+            u = u + current * syn_gain[i]
+            col = noise_col[i]
+            if col >= 0:
+                u = u + noise[k, col] * noise_scale[col]   # σ√dt·ξ, rounded, then added
+            if refractory[i] > 0:
+                u = v_reset[i]
+                refractory[i] -= 1
+            spiked = (u >= v_th[i] and spontaneous[i]) or drive[k, i]
+            if spiked:
+                u = v_reset[i]
+                refractory[i] = refractory_steps[i]
+                fired[count] = i
+                count += 1
+            v[i] = u
+            spikes[k, i] = spiked
+        for a in range(count):
+            i = fired[a]
+            pop = pop_of[i]
+            for q in range(pop_proj_ptr[pop], pop_proj_ptr[pop + 1]):
+                p = pop_proj[q]
+                r = proj_row_base[p] + i - proj_pre_start[p]
+                layer = proj_layer[p]
+                if learn and layer >= 0:
+                    # deliver, and depress by the post trace (a pre spike)
+                    c = c_minus[k, layer]
+                    y_row = layer_y[layer]
+                    for s in range(row_ptr[r], row_ptr[r + 1]):
+                        target = row + delay[s]
+                        if target >= rows:
+                            target -= rows
+                        j = post[s]
+                        ring[target, j] += weights[s]
+                        y = y_tr[y_row, j]
+                        if any_centered:
+                            y = y - ybar[layer, j]
+                        e_hat[s] -= c * y
+                else:
+                    for s in range(row_ptr[r], row_ptr[r + 1]):
+                        target = row + delay[s]
+                        if target >= rows:
+                            target -= rows
+                        ring[target, post[s]] += weights[s]
+        if learn:
+            for g in range(x_tr.shape[0]):
+                d = x_decay[g]
+                for i in range(n):
+                    x = x_tr[g, i]
+                    x_hist[g, k, i] = x                 # x before this step's spikes
+                    x = x * d
+                    x_tr[g, i] = x if x >= TINY else np.float32(0.0)
+                for a in range(count):
+                    x_tr[g, fired[a]] += 1.0
+            for g in range(y_tr.shape[0]):
+                d = y_decay[g]
+                for i in range(n):
+                    y = y_tr[g, i] * d
+                    y_tr[g, i] = y if y >= TINY else np.float32(0.0)
+                for a in range(count):
+                    y_tr[g, fired[a]] += 1.0
+    if learn:
+        potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_hist,
+                            layer_x, c_plus, pot_offset, pot_table, pot_total, spike_code)
+
+
+@njit(cache=True, nogil=True)
+def potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_hist, layer_x,
+                        c_plus, pot_offset, pot_table, pot_total, spike_code):
+    """What the cycle's potentiation, Σ_k c⁺_k x_k[i] (s_k[j] − ρ_j), needs once the traces
+    of the cycle are gone: per plastic projection a table of c⁺_k x_k[i] by pre neuron and
+    step, with a zero column at step gamma (no spike), and Σ_k c⁺_k x_k[i] (centered
+    layers); per neuron its first and second spike step (gamma: none) and whether it
+    spiked more often, packed as first | second << 10 | more << 20 (gamma < 1023)."""
+    gamma, n = spikes.shape
+    width = gamma + 1
+    for j in range(n):
+        spike_code[j] = gamma | (gamma << 10)
+    for k in range(gamma):
+        for j in range(n):
+            if spikes[k, j]:
+                code = spike_code[j]
+                if (code & 1023) == gamma:
+                    spike_code[j] = (code & ~1023) | k
+                elif ((code >> 10) & 1023) == gamma:
+                    spike_code[j] = (code & 1023) | (k << 10)
+                else:
+                    spike_code[j] = code | (1 << 20)
+    for p in range(proj_layer.size):
+        layer = proj_layer[p]
+        if layer < 0:
+            continue
+        g = layer_x[layer]
+        n_pre = proj_syn_range[p, 2]
+        start = proj_pre_start[p]
+        table = pot_table[pot_offset[p] * width:(pot_offset[p] + n_pre) * width]
+        total = pot_total[pot_offset[p]:pot_offset[p] + n_pre]
+        total[:] = 0.0
+        for local in range(n_pre):
+            table[local * width + gamma] = 0.0
+        for k in range(gamma):
+            c = c_plus[k, layer]
+            for local in range(n_pre):
+                value = c * x_hist[g, k, start + local]
+                table[local * width + k] = value
+                total[local] += value
+
+
+@njit(cache=True, nogil=True)
+def potentiate(spikes, proj_layer, proj_row_base, proj_syn_range, row_ptr, post, pot_offset,
+               pot_table, pot_total, spike_code, centered, rate, step, w_lo, w_hi, weights,
+               e_hat):
+    """Add the potentiation of the cycle that `potentiation_tables` described to the
+    eligibility, row by row; where a layer's `step` is not 0, apply a reward in the same
+    pass: weights ← clip(weights + step · e_hat, w_lo, w_hi) (the reward pass would read
+    the same arrays again)."""
+    gamma = spikes.shape[0]
+    width = gamma + 1
+    for p in range(proj_layer.size):
+        layer = proj_layer[p]
+        if layer < 0:
+            continue
+        n_pre = proj_syn_range[p, 2]
+        table = pot_table[pot_offset[p] * width:(pot_offset[p] + n_pre) * width]
+        total = pot_total[pot_offset[p]:pot_offset[p] + n_pre]
+        c, lo, hi = step[layer], w_lo[layer], w_hi[layer]
+        rewarded = c != 0.0
+        is_centered = centered[layer]
+        for local in range(n_pre):
+            base = local * width
+            r = proj_row_base[p] + local
+            usual = total[local]
+            start, stop = row_ptr[r], row_ptr[r + 1]
+            # (the loops are written out per case: a branch inside keeps them slow)
+            if rewarded and is_centered:
+                for s in range(start, stop):
+                    j = post[s]
+                    e = e_hat[s] + _gain(table, base, spike_code[j], spikes, j, gamma) \
+                        - usual * rate[layer, j]
+                    e_hat[s] = e
+                    weights[s] = min(max(weights[s] + c * e, lo), hi)
+            elif rewarded:
+                for s in range(start, stop):
+                    j = post[s]
+                    e = e_hat[s] + _gain(table, base, spike_code[j], spikes, j, gamma)
+                    e_hat[s] = e
+                    weights[s] = min(max(weights[s] + c * e, lo), hi)
+            elif is_centered:
+                for s in range(start, stop):
+                    j = post[s]
+                    e_hat[s] += _gain(table, base, spike_code[j], spikes, j, gamma) \
+                        - usual * rate[layer, j]
+            else:
+                for s in range(start, stop):
+                    e_hat[s] += _gain(table, base, spike_code[post[s]], spikes, post[s], gamma)
+
+@njit(cache=True, nogil=True, inline="always")
+def _gain(table, base, code, spikes, j, gamma):
+    """Σ_k c⁺_k x_k[i] s_k[j] from the pre neuron's table row and the post's spike code."""
+    second = (code >> 10) & 1023
+    gain = table[base + (code & 1023)] + table[base + second]
+    if code >= 1 << 20:                 # a third spike or more: rare
+        for k in range(second + 1, gamma):
+            if spikes[k, j]:
+                gain += table[base + k]
+    return gain
+
+@njit(cache=True, nogil=True)
+def apply_reward(weights, e_hat, step, w_lo, w_hi):
+    """weights ← clip(weights + step · e_hat, w_lo, w_hi), elementwise (one layer's range)."""
+    for s in range(weights.size):
+        w = weights[s] + step * e_hat[s]
+        weights[s] = min(max(w, w_lo), w_hi)
+
+
+@njit(cache=True, nogil=True)
+def rescale(e_hat, factor):
+    """e_hat *= factor (one layer's range)."""
+    for s in range(e_hat.size):
+        e_hat[s] *= factor
