@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from session_helpers import Recorder, wait_until
+from support import free_port
 
 from ab_bridge.embedded.graph import bundled_graph_path, load_graph
 from ab_bridge.embedded.server import BrainServer, ServerThread
@@ -19,13 +20,6 @@ MAPPING = [{"node_id": "joint0", "channel": "joint:0", "scheme": "bipolarSplit",
             "per_step_max": 0.01},
            {"node_id": "joint1", "channel": "joint:1", "scheme": "bipolarSplit",
             "per_step_max": 0.01}]
-
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def server(tmp_path, port: int) -> ServerThread:
