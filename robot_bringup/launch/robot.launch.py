@@ -50,6 +50,11 @@ def generate_launch_description() -> LaunchDescription:
                               "(if installed), true, false."),
         DeclareLaunchArgument("sim_params", default_value=PathJoinSubstitution(
             [config, "sim.yaml"]), description="Parameters of sim_arm, reward, raster."),
+        DeclareLaunchArgument("protocol", default_value="realtime",
+                              choices=["realtime", "device"],
+                              description="How brain_session talks to the brain: realtime "
+                              "(REST + Socket.IO) or device (Prima-Lux); picks "
+                              "config/brain_<protocol>.yaml, layered after brain_params."),
         DeclareLaunchArgument("brain_params", default_value=PathJoinSubstitution(
             [config, "brain.yaml"]), description="Parameters of brain_server, brain_session."),
         DeclareLaunchArgument("detector_params", default_value=PathJoinSubstitution(
@@ -61,7 +66,8 @@ def generate_launch_description() -> LaunchDescription:
             [config, "pilot_sim.yaml"]), description="Parameters of the pilot when use_sim "
             "is true."),
         GroupAction([
-            include("world.launch.py", ("namespace", "pi_port", "tf", "sim_params")),
+            include("world.launch.py", ("namespace", "pi_port", "tf", "sim_params",
+                                        "protocol")),
         ], condition=IfCondition(use_sim), scoped=True, forwarding=True,
             launch_configurations={"pilot_params": LaunchConfiguration("pilot_sim_params")}),
         GroupAction([
@@ -75,10 +81,12 @@ def generate_launch_description() -> LaunchDescription:
             Node(package="robot_bringup", executable="reward_from_detections",
                  name="reward_from_detections",
                  parameters=[LaunchConfiguration("sim_params"),
+                             PathJoinSubstitution([config, ["brain_", LaunchConfiguration("protocol"), ".yaml"]]),
                              {"use_ground_truth": False, "judge_from": "commands"}],
                  output="screen"),
         ], condition=UnlessCondition(use_sim)),
         include("detector.launch.py", ("namespace", "detector_port", "detector_params")),
         include("brain.launch.py", ("namespace", "brain_port", "brain_url", "brain_graph",
-                                    "embedded_brain", "brain_params", "sim_params", "pace")),
+                                    "embedded_brain", "brain_params", "sim_params", "pace",
+                                    "protocol")),
     ])

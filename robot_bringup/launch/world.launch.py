@@ -35,6 +35,11 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("tf", default_value="auto",
                               description="Publish the arm's TF with robot_state_publisher: "
                               "auto (if installed), true, false."),
+        DeclareLaunchArgument("protocol", default_value="realtime",
+                              choices=["realtime", "device"],
+                              description="How brain_session talks to the brain: realtime "
+                              "(REST + Socket.IO) or device (Prima-Lux); picks "
+                              "config/brain_<protocol>.yaml, layered after brain_params."),
         DeclareLaunchArgument("sim_params", default_value=PathJoinSubstitution(
             [config, "sim.yaml"]), description="Parameters of sim_arm and the reward."),
         DeclareLaunchArgument("pilot_params", default_value=PathJoinSubstitution(
@@ -51,6 +56,8 @@ def generate_launch_description() -> LaunchDescription:
             Node(package="robot_bringup", executable="sim_arm", name="sim_arm",
                  parameters=[sim_params], output="screen"),
             Node(package="robot_bringup", executable="reward_from_detections",
-                 name="reward_from_detections", parameters=[sim_params], output="screen"),
+                 name="reward_from_detections",
+                 parameters=[sim_params, PathJoinSubstitution([config, ["brain_", LaunchConfiguration("protocol"), ".yaml"]])],
+                 output="screen"),
         ]),
     ])
