@@ -213,7 +213,8 @@ class Monitor:
         with self.lock:
             self.tip_xy = (float(x), float(y))
             now = self.now()
-            if self.target_xy is not None and now - self.last_reach_s >= REACH_PERIOD_S:
+            if self.phases and self.target_xy is not None \
+                    and now - self.last_reach_s >= REACH_PERIOD_S:
                 self.last_reach_s = now
                 self.reach.append((now, *self.tip_xy, *self.target_xy))
 

@@ -35,7 +35,7 @@ from robot_bringup.camera import CameraModel, TargetSchedule, render
 from robot_bringup.config import config_file, node_parameters
 from robot_bringup.reward import (
     RewardEstimator,
-    feedback_values,
+    deviation_values,
     joint_rewards,
     target_error_input,
 )
@@ -50,7 +50,6 @@ class DemoSettings:
     progress_scale_rad: float                 # reward_from_detections
     joint_layer_ids: tuple[str, str]          # reward_from_detections
     decoder: Decoder                          # brain_session.decoder_mapping
-    feedback: str = "distance"                # reward_from_detections.feedback
 
     @classmethod
     def load(cls) -> DemoSettings:
@@ -62,8 +61,7 @@ class DemoSettings:
                    tuple(zip(positions[0::2], positions[1::2], strict=True)),
                    float(reward["error_scale_rad"]), float(reward["progress_scale_rad"]),
                    tuple(reward["joint_layer_ids"]),
-                   Decoder(load_path_or_inline(session["decoder_mapping"])),
-                   str(reward.get("feedback", "distance")))
+                   Decoder(load_path_or_inline(session["decoder_mapping"])))
 
 
 @dataclass
@@ -148,7 +146,7 @@ def run_arm(seed: int, learning: bool, cycles: int, graph: BrainGraph | None = N
     rewards = np.zeros(cycles)
     errors = np.zeros((cycles, 2))
     judged_on = np.zeros((cycles, 2))
-    fb_values = np.zeros(graph.feedback_n, np.float32)
+    fb_values = np.float32(0.0)
     for c in range(cycles):
         target = np.array(targets[(c // cycles_per_target) % len(targets)])
         estimator.set_ground_truth(target, 0.0)
@@ -169,7 +167,7 @@ def run_arm(seed: int, learning: bool, cycles: int, graph: BrainGraph | None = N
             rasters = {k: poisson_spikes(rng, r, graph.gamma, graph.dt_ms)
                        for k, r in rates.items()}
             if feedback is not None:
-                values = np.broadcast_to(fb_values, (graph.gamma, graph.feedback_n))
+                values = np.full((graph.gamma, graph.feedback_n), fb_values, np.float32)
                 fb = encode_feedback(feedback, graph.gamma, "raster_f32",
                                      {"T": graph.gamma, "N": graph.feedback_n},
                                      np.ascontiguousarray(values, np.float32).tobytes())
@@ -193,9 +191,8 @@ def run_arm(seed: int, learning: bool, cycles: int, graph: BrainGraph | None = N
         rewards[c] = sample.reward
         errors[c] = np.array(sample.joint_error) * math.pi
         judged_on[c] = target
-        fb_values = np.asarray(feedback_values(sample, geometry.reach_m, settings.error_scale_rad,
-                                               graph.feedback_n, settings.feedback),
-                               np.float32)
+        # The feedback (reward_from_detections' deviation) reaches the next cycle.
+        fb_values = np.float32(deviation_values(sample, geometry.reach_m, 1)[0])
         if network is None:
             continue
         by_layer = joint_rewards(sample, settings.joint_layer_ids,

@@ -49,7 +49,7 @@ def plot_reward_curve(path: Path, phases: Sequence, window: int = 100) -> None:
     its references on the same targets (holding still, the proportional controller) and
     its last-fifth mean."""
     plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(11, 5), dpi=100)
+    figure, axes = plt.subplots(figsize=(11, 6), dpi=100)
     t0 = phases[0].start_s if phases else 0.0
     labelled: set[str] = set()
 
@@ -89,7 +89,8 @@ def plot_reward_curve(path: Path, phases: Sequence, window: int = 100) -> None:
                    "proportional controller")
     axes.grid(alpha=0.3)
     if any(p.rewards for p in phases):
-        axes.legend(loc="lower right", fontsize=8, framealpha=0.9)
+        axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=8,
+                    frameon=False)
     else:
         axes.text(0.5, 0.5, "no rewards were received", ha="center", transform=axes.transAxes)
     figure.tight_layout()

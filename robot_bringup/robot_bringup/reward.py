@@ -146,25 +146,6 @@ def deviation_values(sample: RewardSample, reach_m: float, timestep_count: int) 
     return [value] * timestep_count
 
 
-FEEDBACK_KINDS = ("distance", "joint_error")
-
-
-def feedback_values(sample: RewardSample, reach_m: float, error_scale_rad: float,
-                    channels: int, kind: str = "distance") -> list[float]:
-    """The feedback channels of one judgement, each in [-1, 1]. `distance`: every channel
-    the tip's distance as a fraction of the reach (unsigned: only the feedback's "+"
-    neurons fire). `joint_error`: the first half of the channels joint 0's error to the
-    target, the second half joint 1's, each / error_scale_rad and clipped (signed: "+"
-    neurons fire for a joint below its goal, "−" neurons above)."""
-    if kind == "distance":
-        return [float(np.clip(sample.distance_m / reach_m, 0.0, 1.0))] * channels
-    if kind == "joint_error":
-        scaled = target_error_input(sample, error_scale_rad)
-        half = channels // 2
-        return [scaled[0]] * half + [scaled[1]] * (channels - half)
-    raise ValueError(f"feedback kind must be one of {FEEDBACK_KINDS}, got {kind!r}")
-
-
 def joint_rewards(sample: RewardSample, layer_ids: Sequence[str],
                   progress_scale_rad: float) -> dict[str, float]:
     """Per-joint rewards in [0, 1] for the brain's output layers (layer i drives joint i),
