@@ -8,14 +8,18 @@ detector, brain_session, reward_from_detections and spike_raster are composed
 in this process on one single-threaded executor, each with its parameters from
 robot_bringup/config/*.yaml (robot_bringup.config).
 
-The run has two phases on the same task: a learning-off baseline (the brain's
-network as initialised, weights frozen), then learning on. A refreshing line
-shows the cycle, the reward moving average, the loop latency (camera frame
-published → the actuator command answering it) and detections per second.
-After --duration or on Ctrl-C the actuators hold, the children stop, and a
-report folder gets reward_curve.png, spike_raster.png and metrics.json, whose
-`reward_gain` is the mean reward of the last fifth of the learning phase minus
-the same for the baseline phase (positive: the arm learned).
+The run has four phases (robot_bringup.evaluation), each a brain run of its own with the
+arm and the target schedule reset: frozen_initial (the network as initialised, learning
+off), learning, retention (the learned weights frozen, the demo's targets) and
+new_targets (the learned weights frozen, random targets it never saw). A refreshing line
+shows the phase, the cycle, the reward moving average, the loop latency (camera frame
+published → the actuator command answering it) and detections per second; a live page
+on loopback (robot_bringup.live_view, its address printed at start) shows the arm, the
+target, the spike raster, the reward curve and the latency. After --duration or on
+Ctrl-C the actuators hold, the children stop, and a report folder gets
+reward_curve.png, spike_raster.png, reach.png and metrics.json: every phase against
+holding still and a proportional controller on the same targets, and the headline, the
+learned and frozen brain on new targets, as the fraction of that gap it closes.
 """
 
 from __future__ import annotations
