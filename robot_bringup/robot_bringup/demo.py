@@ -206,6 +206,7 @@ class Monitor:
                 self.target_xy = xy
                 if self.phases:
                     self.phases[-1].targets.append(xy)
+                    self.phases[-1].target_starts.append(len(self.phases[-1].rewards))
 
     def on_arm(self, points) -> None:
         """The arm's base, elbow and tip (world x, y), from the joints."""

@@ -91,6 +91,8 @@ class PhaseResult:
     end_s: float = math.nan
     rewards: list[tuple[float, float]] = field(default_factory=list)  # (t_s, reward)
     targets: list[tuple[float, float]] = field(default_factory=list)  # visited, in order
+    # The reward count when each of `targets` appeared: the cycle it began at.
+    target_starts: list[int] = field(default_factory=list)
     references: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
     def values(self) -> np.ndarray:
@@ -112,10 +114,14 @@ def run_references(phase: PhaseResult, observation_lag: int = 2, seed: int = 1
     cycles = len(phase.rewards)
     if cycles == 0 or not phase.targets:
         return {}
+    starts = None
+    if len(phase.target_starts) == len(phase.targets):
+        starts = [0, *phase.target_starts[1:]]       # rewards may start after the target
     out: dict[str, dict[str, float | None]] = {}
     for policy in ("hold", "proportional"):
         run = run_arm(seed, False, cycles, cycles_per_target=phase.cycles_per_target(),
-                      observation_lag=observation_lag, policy=policy, targets=phase.targets)
+                      observation_lag=observation_lag, policy=policy, targets=phase.targets,
+                      switch_cycles=starts)
         out[policy] = {"last_fifth": round(run.last_fifth(), 4), "mean": round(run.mean(), 4)}
     return out
 
@@ -131,6 +137,7 @@ def phase_metrics(phase: PhaseResult) -> dict[str, Any]:
         "learning": phase.learning,
         "targets": phase.targets_kind,
         "targets_visited": [[round(x, 3), round(y, 3)] for x, y in phase.targets],
+        "target_start_cycles": list(phase.target_starts),
         "duration_s": round(phase.end_s - phase.start_s, 1),
         "rewards": int(values.size),
         "cycles_per_target": phase.cycles_per_target() if values.size else None,

@@ -15,6 +15,7 @@ Used to try learning settings in seconds instead of 4-minute demo runs:
 from __future__ import annotations
 
 import argparse
+import bisect
 import dataclasses
 import json
 import math
@@ -109,7 +110,8 @@ def run_arm(seed: int, learning: bool, cycles: int, graph: BrainGraph | None = N
             camera: bool = True, settings: DemoSettings | None = None,
             policy: str = "brain", network: Network | None = None,
             targets: Sequence[Sequence[float]] | None = None,
-            gain: float = PROPORTIONAL_GAIN) -> ArmRunResult:
+            gain: float = PROPORTIONAL_GAIN,
+            switch_cycles: Sequence[int] | None = None) -> ArmRunResult:
     """Closed loop for `cycles` brain cycles from the start pose; the target steps through
     `targets` (default: the demo's) every `cycles_per_target`. `per_joint`: each output
     layer is rewarded for its own joint's progress (byLayer, as reward_from_detections
@@ -120,12 +122,19 @@ def run_arm(seed: int, learning: bool, cycles: int, graph: BrainGraph | None = N
     `network` to go on with one that already ran; `learning` switches its plasticity),
     `hold` (no command: the arm stays where it starts) or `proportional` (each joint moves
     `gain` × the joint error the brain's `target` input carries, seen as late as the brain
-    sees it)."""
+    sees it). `switch_cycles`: the cycle each of `targets` begins at (the first 0), in
+    place of `cycles_per_target` (a live phase's own schedule)."""
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
     graph = graph or load_graph(bundled_graph_path("demo_arm"))
     settings = settings or DemoSettings.load()
     targets = [tuple(t) for t in (targets or settings.targets)]
+    if switch_cycles is not None:
+        switch_cycles = [int(c) for c in switch_cycles]
+        if len(switch_cycles) != len(targets) or switch_cycles[:1] != [0] \
+                or any(b < a for a, b in zip(switch_cycles, switch_cycles[1:], strict=False)):
+            raise ValueError("switch_cycles must hold one rising start cycle per target, "
+                             f"the first 0; got {switch_cycles} for {len(targets)} targets")
     decoder = settings.decoder
     if policy == "brain":
         if network is None:
@@ -148,7 +157,9 @@ def run_arm(seed: int, learning: bool, cycles: int, graph: BrainGraph | None = N
     judged_on = np.zeros((cycles, 2))
     fb_values = np.float32(0.0)
     for c in range(cycles):
-        target = np.array(targets[(c // cycles_per_target) % len(targets)])
+        index = (c // cycles_per_target) % len(targets) if switch_cycles is None \
+            else bisect.bisect_right(switch_cycles, c) - 1
+        target = np.array(targets[index])
         estimator.set_ground_truth(target, 0.0)
         joints = seen[0]
         estimator.set_joints(joints)

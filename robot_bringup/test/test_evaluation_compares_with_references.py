@@ -96,3 +96,19 @@ def test_a_learned_network_goes_on_frozen() -> None:
     assert frozen.network is learned.network
     np.testing.assert_array_equal(frozen.network.weights, weights)   # learning off
     assert frozen.targets[0].tolist() == list(random_targets(5, 2)[0])
+
+
+def test_references_follow_the_phase_own_switch_cycles() -> None:
+    """A live phase's targets do not last equally long (its last one may have just
+    appeared): the references switch where the phase did."""
+    a, b = (0.45, 0.55), (-0.3, 0.3)
+    hold = run_arm(1, False, 40, policy="hold", targets=[a, b], switch_cycles=[0, 35])
+    assert np.ptp(hold.rewards[:35]) == 0 and np.ptp(hold.rewards[35:]) == 0
+    assert hold.rewards[34] != hold.rewards[35]
+    assert hold.targets[34].tolist() == list(a) and hold.targets[35].tolist() == list(b)
+    with pytest.raises(ValueError, match="switch_cycles"):
+        run_arm(1, False, 10, policy="hold", targets=[a, b], switch_cycles=[0])
+    phase = PhaseResult("new_targets", False, "new", 0.0, 1.0,
+                        rewards=[(0.0, 0.5)] * 40, targets=[a, b], target_starts=[2, 35])
+    refs = run_references(phase)
+    assert refs["hold"]["last_fifth"] == pytest.approx(float(hold.rewards[32:].mean()), abs=1e-4)
