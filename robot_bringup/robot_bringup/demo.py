@@ -701,6 +701,12 @@ class Demo:
         plot_raster(folder / "spike_raster.png", raster, layout)
         save_raster(folder / "spike_raster_pixels.png", raster)
         plot_reach(folder / "reach.png", reach, self.monitor.phases)
+        # The weights the brain learned (the embedded server's saved state), for a look
+        # offline: Network.load_state_arrays(np.load(...)) with the same seeded graph.
+        for saved in (self.workdir / "brain_state").glob("*.npz"):
+            shutil.copy2(saved, folder / f"brain_state_{saved.name}")
+        for graph in self.workdir.glob("*-seed*.yaml"):
+            shutil.copy2(graph, folder / graph.name)
         return folder
 
     def run(self) -> int:
