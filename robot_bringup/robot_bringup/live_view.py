@@ -40,14 +40,14 @@ PAGE = """<!doctype html>
   <canvas id="reward" width="560" height="270"></canvas></div>
 </div>
 <div class="row">
- <div class="panel"><h2 id="raster-title">spike raster: output populations, newest on the right</h2>
+ <div class="panel"><h2 id="raster-title">spike raster, newest on the right: joint0 (+ half, − half), then joint1</h2>
   <img id="raster" alt="spike raster"></div>
  <div class="panel"><h2>loop latency: camera frame to the command answering it (ms)</h2>
   <canvas id="latency" width="330" height="160"></canvas></div>
 </div>
 <script>
 "use strict";
-const COLOURS = {frozen_initial: "#888", learning: "#1f77b4", retention: "#9467bd",
+const COLOURS = {frozen_initial: "#888888", learning: "#1f77b4", retention: "#9467bd",
                  new_targets: "#ff7f0e"};
 let updates = 0, lastCycle = -1, rasterBusy = false;
 const trail = [], latency = [];
