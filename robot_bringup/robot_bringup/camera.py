@@ -74,11 +74,6 @@ def render(camera: CameraModel, arm_points_m: np.ndarray, gripper: float,
     # Draw in 1/16 px fixed point for smooth motion at small resolutions.
     shift = 4
     scale = 1 << shift
-    if target_xy_m is not None:
-        centre = camera.world_to_pixel(np.asarray(target_xy_m, dtype=float))
-        cv2.circle(image, tuple(int(round(c * scale)) for c in centre),
-                   max(scale, int(round(target_radius_m * sx * scale))), TARGET_BGR,
-                   thickness=-1, lineType=cv2.LINE_AA, shift=shift)
     points = camera.world_to_pixel(arm_points_m)
     fixed = np.round(points * scale).astype(np.int32)
     thickness = max(2, int(round(0.04 * sx)))
@@ -98,6 +93,14 @@ def render(camera: CameraModel, arm_points_m: np.ndarray, gripper: float,
         cv2.line(image, (int(a[0] * scale), int(a[1] * scale)),
                  (int(b[0] * scale), int(b[1] * scale)), GRIPPER_BGR,
                  max(1, thickness // 2), lineType=cv2.LINE_AA, shift=shift)
+    # The target last, over the arm: a tip on the target must not hide part of the disc,
+    # or the detector's centre of the red blob moves away from the tip, and the target the
+    # reward and the brain's input see runs ahead of the arm.
+    if target_xy_m is not None:
+        centre = camera.world_to_pixel(np.asarray(target_xy_m, dtype=float))
+        cv2.circle(image, tuple(int(round(c * scale)) for c in centre),
+                   max(scale, int(round(target_radius_m * sx * scale))), TARGET_BGR,
+                   thickness=-1, lineType=cv2.LINE_AA, shift=shift)
     return image
 
 

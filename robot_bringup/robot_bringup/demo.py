@@ -8,14 +8,18 @@ detector, brain_session, reward_from_detections and spike_raster are composed
 in this process on one single-threaded executor, each with its parameters from
 robot_bringup/config/*.yaml (robot_bringup.config).
 
-The run has two phases on the same task: a learning-off baseline (the brain's
-network as initialised, weights frozen), then learning on. A refreshing line
-shows the cycle, the reward moving average, the loop latency (camera frame
-published → the actuator command answering it) and detections per second.
-After --duration or on Ctrl-C the actuators hold, the children stop, and a
-report folder gets reward_curve.png, spike_raster.png and metrics.json, whose
-`reward_gain` is the mean reward of the last fifth of the learning phase minus
-the same for the baseline phase (positive: the arm learned).
+The run has four phases (robot_bringup.evaluation), each a brain run of its own with the
+arm and the target schedule reset: frozen_initial (the network as initialised, learning
+off), learning, retention (the learned weights frozen, the demo's targets) and
+new_targets (the learned weights frozen, random targets it never saw). A refreshing line
+shows the phase, the cycle, the reward moving average, the loop latency (camera frame
+published → the actuator command answering it) and detections per second; a live page
+on loopback (robot_bringup.live_view, its address printed at start) shows the arm, the
+target, the spike raster, the reward curve and the latency. After --duration or on
+Ctrl-C the actuators hold, the children stop, and a report folder gets
+reward_curve.png, spike_raster.png, reach.png and metrics.json: every phase against
+holding still and a proportional controller on the same targets, and the headline, the
+learned and frozen brain on new targets, as the fraction of that gap it closes.
 """
 
 from __future__ import annotations
@@ -35,16 +39,19 @@ import tempfile
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from robot_bringup.config import ConfigError, config_file, node_parameters
+from robot_bringup.evaluation import PhaseResult
 from robot_bringup.loop_timing import FrameTiming
 
 DEMO_CONFIG = "demo.yaml"
+# How often the report's reach plot samples the tip and the target (s).
+REACH_PERIOD_S = 0.1
 
 
 @dataclass
@@ -143,22 +150,6 @@ class Child:
             return ""
 
 
-@dataclass
-class PhaseRecord:
-    name: str
-    learning: bool
-    start_s: float
-    end_s: float = math.nan
-    rewards: list[tuple[float, float]] = field(default_factory=list)  # (t_s, reward)
-
-    def last_fifth_mean(self) -> float | None:
-        if not self.rewards:
-            return None
-        values = np.array([r for _, r in self.rewards])
-        tail = values[int(len(values) * 0.8):]
-        return float(tail.mean()) if tail.size else float(values.mean())
-
-
 class Monitor:
     """What the demo watches, fed by ROS callbacks (any thread)."""
 
@@ -166,7 +157,13 @@ class Monitor:
         from robot_bringup.raster import SpikeRaster
 
         self.lock = threading.Lock()
-        self.phases: list[PhaseRecord] = []
+        self.phases: list[PhaseResult] = []
+        # (t_s, tip x, tip y, target x, target y), at most every REACH_PERIOD_S
+        self.reach: list[tuple[float, float, float, float, float]] = []
+        self.target_xy: tuple[float, float] | None = None
+        self.tip_xy: tuple[float, float] | None = None
+        self.last_reach_s = -1.0
+        self.arm_points: list[tuple[float, float]] | None = None
         self.reward_window: deque[float] = deque(maxlen=100)
         self.latencies_ms: deque[float] = deque(maxlen=2000)
         self.all_latencies_ms: list[float] = []
@@ -179,11 +176,12 @@ class Monitor:
     def now(self) -> float:
         return time.monotonic() - self.t0
 
-    def begin_phase(self, name: str, learning: bool) -> None:
+    def begin_phase(self, name: str, learning: bool, targets: str = "demo") -> None:
         with self.lock:
             if self.phases:
                 self.phases[-1].end_s = self.now()
-            self.phases.append(PhaseRecord(name, learning, self.now()))
+            self.phases.append(PhaseResult(name, learning, targets, self.now()))
+            self.target_xy = None   # the phase's first target is recorded when it is seen
             self.last_cycle = 0  # every phase is a new brain run, counting from 0
             self.reward_window.clear()
             self.latencies_ms.clear()
@@ -199,6 +197,31 @@ class Monitor:
             self.reward_window.append(value)
             if self.phases:
                 self.phases[-1].rewards.append((self.now(), value))
+
+    def on_target(self, x: float, y: float) -> None:
+        """The sim's target (ground truth): each new position is one the phase visited."""
+        with self.lock:
+            xy = (round(float(x), 4), round(float(y), 4))
+            if xy != self.target_xy:
+                self.target_xy = xy
+                if self.phases:
+                    self.phases[-1].targets.append(xy)
+                    self.phases[-1].target_starts.append(len(self.phases[-1].rewards))
+
+    def on_arm(self, points) -> None:
+        """The arm's base, elbow and tip (world x, y), from the joints."""
+        with self.lock:
+            self.arm_points = [(float(x), float(y)) for x, y in points]
+        self.on_tip(*self.arm_points[-1])
+
+    def on_tip(self, x: float, y: float) -> None:
+        with self.lock:
+            self.tip_xy = (float(x), float(y))
+            now = self.now()
+            if self.phases and self.target_xy is not None \
+                    and now - self.last_reach_s >= REACH_PERIOD_S:
+                self.last_reach_s = now
+                self.reach.append((now, *self.tip_xy, *self.target_xy))
 
     def on_detections(self, msg) -> None:
         if any(b.category_name == "target" for b in msg.boxes) or msg.points:
@@ -240,6 +263,57 @@ class Monitor:
             }
 
 
+    def live_snapshot(self, window_m: list[float], points_per_phase: int = 300
+                      ) -> dict[str, Any]:
+        """What the live page shows now (robot_bringup.live_view)."""
+        from robot_bringup.report import moving_average
+
+        progress = self.progress()
+        with self.lock:
+            phases = []
+            for phase in self.phases:
+                data = np.array(phase.rewards, dtype=float).reshape(-1, 2)
+                curve = []
+                if len(data):
+                    smooth = moving_average(data[:, 1], 100)
+                    step = max(1, len(data) // points_per_phase)
+                    curve = [[round(t - self.phases[0].start_s, 2), round(r, 4)]
+                             for t, r in zip(data[::step, 0], smooth[::step], strict=True)]
+                phases.append({"name": phase.name, "learning": phase.learning,
+                               "start_s": round(phase.start_s - self.phases[0].start_s, 2),
+                               "end_s": None if math.isnan(phase.end_s)
+                               else round(phase.end_s - self.phases[0].start_s, 2),
+                               "curve": curve})
+            current = self.phases[-1] if self.phases else None
+            return {
+                "t_s": round(self.now() - (self.phases[0].start_s if self.phases else 0.0), 2),
+                "phase": current.name if current else None,
+                "learning": current.learning if current else None,
+                "cycle": progress["cycle"],
+                "reward_avg": progress["reward_avg"],
+                "loop_p50_ms": progress["loop_p50_ms"],
+                "loop_p99_ms": progress["loop_p99_ms"],
+                "detections_per_s": progress["detections_per_s"],
+                "commands": self.commands,
+                "arm": self.arm_points,
+                "target": self.target_xy,
+                "window_m": list(window_m),
+                "phases": phases,
+            }
+
+    def raster_png(self, scale: int = 2) -> bytes:
+        import cv2
+
+        with self.lock:
+            pixels = self.raster.image()
+        if scale > 1:
+            pixels = np.repeat(np.repeat(pixels, scale, axis=0), scale, axis=1)
+        ok, data = cv2.imencode(".png", pixels)
+        if not ok:
+            raise OSError("could not encode the raster")
+        return data.tobytes()
+
+
 def fmt(value: float | None, spec: str) -> str:
     return "  -  " if value is None else format(value, spec)
 
@@ -260,6 +334,8 @@ class Demo:
         self.executor = None
         self.spin_thread: threading.Thread | None = None
         self.last_shown = 0.0
+        self.demo_schedule = None
+        self.live_view = None
 
     # ---- children -------------------------------------------------------------------------
 
@@ -283,8 +359,11 @@ class Demo:
             port = free_port()
             from ab_bridge.embedded.abdesign import bundled_design_path
             from ab_bridge.embedded.graph import bundled_graph_path
+            from robot_bringup.evaluation import seeded_graph_file
 
-            graph = str(bundled_graph_path("demo_arm"))
+            # --seed draws the network too (its connections and initial weights).
+            graph = seeded_graph_file(str(bundled_graph_path("demo_arm")), self.args.seed,
+                                      self.workdir)
             state_dir = self.workdir / "brain_state"
             state_dir.mkdir()
             device = self.protocol_parameters("brain_server")   # --protocol device
@@ -375,9 +454,12 @@ class Demo:
 
     def _monitor_node(self):
         import rclpy
-        from rclpy.qos import QoSProfile
+        from geometry_msgs.msg import PointStamped
+        from rclpy.qos import QoSProfile, qos_profile_sensor_data
+        from sensor_msgs.msg import JointState
 
         from ab_interfaces.msg import ActuatorCommand, CycleSpikes, Detections, Reward
+        from robot_bringup.arm import forward_kinematics
 
         node = rclpy.create_node("demo_monitor", context=self.context)
         reliable = QoSProfile(depth=50)
@@ -395,6 +477,16 @@ class Demo:
         node.create_subscription(Detections, "detections", monitor.on_detections, reliable)
         node.create_subscription(ActuatorCommand, "actuator_command", on_command, reliable)
         node.create_subscription(CycleSpikes, "spikes", monitor.on_spikes, reliable)
+        geometry = self.nodes["sim_arm"].geometry if "sim_arm" in self.nodes else None
+
+        def on_joints(msg: JointState) -> None:
+            if geometry is None or len(msg.position) < 2:
+                return
+            monitor.on_arm(forward_kinematics(geometry, msg.position[:2]))
+
+        node.create_subscription(PointStamped, "sim/target",
+                                 lambda m: monitor.on_target(m.point.x, m.point.y), reliable)
+        node.create_subscription(JointState, "joint_states", on_joints, qos_profile_sensor_data)
         self.hold_publisher = node.create_publisher(ActuatorCommand, "actuator_command", reliable)
         return node
 
@@ -424,7 +516,8 @@ class Demo:
         finally:
             self.monitor_node.destroy_client(client)
 
-    def run_phase(self, name: str, learning: bool, duration_s: float) -> None:
+    def run_phase(self, name: str, learning: bool, duration_s: float,
+                  targets: str = "demo") -> None:
         if "brain_session" in self.nodes:
             self.call_session("stop_run")
             # Let the last cycles and rewards of the previous run drain: they must not
@@ -432,8 +525,9 @@ class Demo:
             self.stop_event.wait(1.0)
         sim = self.nodes.get("sim_arm")
         if sim is not None:
+            sim.schedule = self.target_schedule(sim, targets, duration_s)
             sim.reset()
-        self.monitor.begin_phase(name, learning)
+        self.monitor.begin_phase(name, learning, targets)
         if "brain_session" in self.nodes:
             options = {"learning": learning}   # a device learns only from forwarded rewards
             if self.args.seed is not None and self.args.protocol == "realtime":
@@ -448,6 +542,42 @@ class Demo:
             self.check_children()
         if sys.stdout.isatty():
             print(flush=True)
+
+    def start_live_view(self) -> None:
+        """Serve the live page on loopback (robot_bringup.live_view) and say where."""
+        if self.args.live_port < 0:
+            return
+        from robot_bringup.live_view import LiveView
+
+        sim = self.nodes.get("sim_arm")
+        cam = sim.camera if sim is not None else None
+        window = [cam.x_min_m, cam.x_max_m, cam.y_min_m, cam.y_max_m] if cam is not None \
+            else [-1.0, 1.0, -0.5, 1.0]
+        view = LiveView(lambda: self.monitor.live_snapshot(window), self.monitor.raster_png,
+                        port=self.args.live_port)
+        try:
+            say(f"live view: {view.start()} (open it in a browser)")
+            self.live_view = view
+        except OSError as error:
+            self.missing["live_view"] = str(error)
+            say(f"without the live view: {error}")
+
+    def target_schedule(self, sim: Any, targets: str, duration_s: float) -> Any:
+        """The sim's target schedule for a phase: the demo's targets (sim.yaml), or as many
+        random ones as the phase has target periods, drawn from a seed the demo's own
+        schedule never uses (evaluation.NEW_TARGET_SEED_BASE + --seed)."""
+        from robot_bringup.camera import TargetSchedule
+        from robot_bringup.evaluation import NEW_TARGET_SEED_BASE
+        from robot_bringup.offline_arm import random_targets
+
+        if self.demo_schedule is None:
+            self.demo_schedule = sim.schedule
+        if targets == "demo":
+            return self.demo_schedule
+        period = self.demo_schedule.period_s
+        count = max(1, int(math.ceil(duration_s / period))) if period > 0 else 1
+        seed = NEW_TARGET_SEED_BASE + (self.args.seed or 0)
+        return TargetSchedule(sim.geometry, period, random_targets(seed, count, sim.geometry))
 
     def check_children(self) -> None:
         for child in self.children:
@@ -489,6 +619,8 @@ class Demo:
 
     def shutdown(self) -> None:
         self.monitor.end()
+        if self.live_view is not None:
+            self.live_view.stop()
         if self.executor is not None:
             if "brain_session" in self.nodes:
                 try:
@@ -515,22 +647,35 @@ class Demo:
             child.stop()
 
     def metrics(self) -> dict[str, Any]:
-        baseline = next((p for p in self.monitor.phases if not p.learning), None)
-        learning = next((p for p in self.monitor.phases if p.learning), None)
-        base_mean = baseline.last_fifth_mean() if baseline else None
-        learn_mean = learning.last_fifth_mean() if learning else None
+        from robot_bringup.evaluation import headline, phase_metrics
+
+        phases = self.monitor.phases
         latencies = np.array(self.monitor.all_latencies_ms)
         progress = self.monitor.progress()
+        by_name = {p.name: phase_metrics(p) for p in phases}
+
+        def figure(name: str, key: str = "reward_last_fifth") -> float | None:
+            return by_name.get(name, {}).get(key)
+
         return {
-            "reward_gain": None if base_mean is None or learn_mean is None
-            else round(learn_mean - base_mean, 4),
-            "reward_last_fifth_learning": learn_mean,
-            "reward_last_fifth_baseline": base_mean,
-            "phases": [{"name": p.name, "learning": p.learning,
-                        "duration_s": round(p.end_s - p.start_s, 1),
-                        "rewards": len(p.rewards),
-                        "mean_reward": float(np.mean([r for _, r in p.rewards]))
-                        if p.rewards else None} for p in self.monitor.phases],
+            "headline": headline(phases),
+            "frozen_initial_last_fifth": figure("frozen_initial"),
+            "learning_last_fifth": figure("learning"),
+            "retention_last_fifth": figure("retention"),
+            "learned_frozen_new_targets_last_fifth": figure("new_targets"),
+            "hold_demo_targets_last_fifth": figure("frozen_initial", "hold_last_fifth"),
+            "proportional_demo_targets_last_fifth":
+                figure("frozen_initial", "proportional_last_fifth"),
+            "hold_new_targets_last_fifth": figure("new_targets", "hold_last_fifth"),
+            "proportional_new_targets_last_fifth": figure("new_targets", "proportional_last_fifth"),
+            "gap_closed_frozen_new_targets": figure("new_targets", "gap_closed_last_fifth"),
+            "gap_closed_retention": figure("retention", "gap_closed_last_fifth"),
+            "gap_closed_learning": figure("learning", "gap_closed_last_fifth"),
+            "gap_closed_frozen_initial": figure("frozen_initial", "gap_closed_last_fifth"),
+            "references": "hold and proportional run by robot_bringup.offline_arm on each "
+                          "phase's own targets, cycle count and cycles per target "
+                          "(robot_bringup.evaluation)",
+            "phases": list(by_name.values()),
             "cycles_last_phase": self.monitor.last_cycle,
             "commands": self.monitor.commands,
             "loop_latency_p50_ms": float(np.percentile(latencies, 50)) if latencies.size
@@ -540,6 +685,7 @@ class Demo:
             "detections_per_s": progress["detections_per_s"],
             "seed": self.args.seed,
             "protocol": self.args.protocol,
+            "graph_seed": self.args.seed if self.args.seed is not None else None,
             "missing_parts": self.missing,
         }
 
@@ -547,30 +693,62 @@ class Demo:
         folder = Path(self.args.report).expanduser() if self.args.report else \
             Path("~/.brainstem/reports").expanduser() / time.strftime("demo-%Y%m%d-%H%M%S")
         folder.mkdir(parents=True, exist_ok=True)
+        from robot_bringup.evaluation import run_references
+        from robot_bringup.report import plot_raster, plot_reach, plot_reward_curve, save_raster
+
+        for phase in self.monitor.phases:
+            try:
+                phase.references = run_references(phase)
+            except Exception as error:  # the report is written without them, saying so
+                self.missing[f"references of {phase.name}"] = f"{type(error).__name__}: {error}"
         metrics = self.metrics()
         (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        from robot_bringup.report import plot_reward_curve, save_raster
-
         plot_reward_curve(folder / "reward_curve.png", self.monitor.phases)
         with self.monitor.lock:
             raster = self.monitor.raster.image()
-        save_raster(folder / "spike_raster.png", raster)
+            layout = dict(self.monitor.raster.layout)
+            reach = np.array(self.monitor.reach, dtype=float)
+        plot_raster(folder / "spike_raster.png", raster, layout)
+        save_raster(folder / "spike_raster_pixels.png", raster)
+        plot_reach(folder / "reach.png", reach, self.monitor.phases)
+        # The weights the brain learned (the embedded server's saved state), for a look
+        # offline: Network.load_state_arrays(np.load(...)) with the same seeded graph.
+        for saved in (self.workdir / "brain_state").glob("*.npz"):
+            shutil.copy2(saved, folder / f"brain_state_{saved.name}")
+        for graph in self.workdir.glob("*-seed*.yaml"):
+            shutil.copy2(graph, folder / graph.name)
         return folder
 
     def run(self) -> int:
+        from robot_bringup.evaluation import plan_phases
+
         overrides = self.start_children()
         self.build_nodes(overrides)
-        duration = float(self.args.duration)
-        baseline_s = 0.0 if self.args.no_learning else \
-            duration * float(self.settings.get("baseline_fraction", 0.25))
-        say(f"running {duration:.0f} s: " + ("learning off" if self.args.no_learning else
-            f"{baseline_s:.0f} s learning-off baseline, then {duration - baseline_s:.0f} s "
-            "learning on") + " (Ctrl-C stops early and still writes the report)")
-        if baseline_s > 0 or self.args.no_learning:
-            self.run_phase("baseline", False, duration if self.args.no_learning else baseline_s)
-        if not self.args.no_learning and not self.stop_event.is_set():
-            self.run_phase("learning", True, duration - baseline_s)
+        plans = plan_phases(float(self.args.duration), self.args.no_learning)
+        self.start_live_view()
+        say(f"running {float(self.args.duration):.0f} s: " + ", ".join(
+            f"{p.name} {p.duration_s:.0f} s" for p in plans)
+            + " (Ctrl-C stops early and still writes the report)")
+        for plan in plans:
+            if self.stop_event.is_set():
+                break
+            self.run_phase(plan.name, plan.learning, plan.duration_s, plan.targets)
         return 0
+
+
+def summary_line(metrics: dict[str, Any]) -> str:
+    """The report's headline in one line."""
+    head = metrics.get("headline", {})
+    if not head.get("available"):
+        return (f"no headline ({head.get('why', 'no rewards in the new_targets phase')}); "
+                f"frozen initial {fmt(metrics.get('frozen_initial_last_fifth'), '.3f')}, "
+                f"learning {fmt(metrics.get('learning_last_fifth'), '.3f')} (last fifths)")
+    return (f"learned, frozen, on new targets: {fmt(head['learned_frozen_new_targets_last_fifth'], '.3f')}"
+            f" vs holding still {fmt(head['hold_new_targets_last_fifth'], '.3f')} and a "
+            f"proportional controller {fmt(head['proportional_new_targets_last_fifth'], '.3f')}: "
+            f"{fmt(head['gap_closed_frozen_new_targets'], '.0%')} of the gap closed "
+            f"(retention {fmt(metrics.get('retention_last_fifth'), '.3f')}, frozen initial "
+            f"{fmt(metrics.get('frozen_initial_last_fifth'), '.3f')}, last fifths)")
 
 
 def fetch_callback_errors(executor: Any) -> list[str]:
@@ -607,6 +785,9 @@ def parse_args(argv: list[str] | None, settings: dict[str, Any]) -> argparse.Nam
                         help="how brain_session talks to the embedded brain: realtime (REST + "
                              "Socket.IO, SDK 0.1) or device (Prima-Lux, SDK 0.4) (default "
                              "%(default)s)")
+    parser.add_argument("--live-port", type=int, default=0,
+                        help="port of the live web page on 127.0.0.1 (default 0: any free "
+                             "one, printed at start; -1: no live page)")
     parser.add_argument("--domain-id", type=int, default=None,
                         help="ROS_DOMAIN_ID of the demo's graph (default: $ROS_DOMAIN_ID, else "
                              "0); `ros2 topic echo` with the same id watches it")
@@ -685,9 +866,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, previous)
         metrics = json.loads((folder / "metrics.json").read_text())
         say(f"report: {folder}")
-        say(f"reward_gain {metrics['reward_gain']} (learning last fifth "
-            f"{fmt(metrics['reward_last_fifth_learning'], '.3f')}, baseline last fifth "
-            f"{fmt(metrics['reward_last_fifth_baseline'], '.3f')})")
+        say(summary_line(metrics))
         if demo.missing:
             say(f"children's logs and state kept in {demo.workdir}")
         else:

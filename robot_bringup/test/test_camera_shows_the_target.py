@@ -72,3 +72,24 @@ def test_random_targets_are_reachable_and_seeded():
         p, q = a.next(), b.next()
         assert np.allclose(p, q)
         assert np.hypot(*p) < geometry.reach_m and p[1] >= 0.1
+
+
+@pytest.mark.parametrize("offset", [(0.0, 0.0), (0.03, 0.0), (0.0, -0.04)])
+def test_a_tip_on_the_target_does_not_move_where_the_target_is_seen(offset):
+    """The arm reaching the target must not hide part of the disc: the detector's box
+    (and with it the reward's target and the brain's error input) stays on the target
+    whatever part of it the tip, the gripper or the forearm covers."""
+    from robot_bringup.arm import inverse_kinematics
+
+    logic = pytest.importorskip("detector_node.logic")
+    camera = CameraModel()
+    target = np.array([0.45, 0.55])
+    joints = inverse_kinematics(ArmGeometry(), target + np.asarray(offset))
+    image = render(camera, ArmState(ArmGeometry(), joints).points(), 0.0, target, 0.06)
+    result = logic.build_logic(logic.builtin_model()).evaluate(
+        cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+    boxes = [b for b in result.box_detections if b.category_name == "target"]
+    assert len(boxes) == 1
+    b = boxes[0]
+    centre = camera.pixel_to_world(np.array([b.x + b.width / 2, b.y + b.height / 2]))
+    assert np.hypot(*(centre - target)) < 0.01

@@ -32,7 +32,8 @@ def test_ctrl_c_holds_stops_the_children_and_writes_the_report(start_process, tm
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(demo.stdout), daemon=True)
     reader.start()
-    assert wait_for(lambda: any("[learning" in line or "[baseline" in line for line in lines)
+    assert wait_for(lambda: any("[frozen_initial" in line or "[learning" in line
+                                for line in lines)
                     and any("cycle" in line and "reward avg 0" in line for line in lines), 90), \
         "".join(lines[-20:])
     time.sleep(3.0)
@@ -48,10 +49,15 @@ def test_ctrl_c_holds_stops_the_children_and_writes_the_report(start_process, tm
     assert not any(port_open(p) for p in ports), "a child process outlived the demo"
     metrics = json.loads((report / "metrics.json").read_text())
     assert metrics["missing_parts"] == {}
-    assert "reward_gain" in metrics and metrics["commands"] > 0
+    assert "headline" in metrics and metrics["commands"] > 0
+    first = metrics["phases"][0]
+    assert first["name"] == "frozen_initial" and first["targets_visited"]
+    # The references ran on the phase's own targets: holding still scores below the
+    # proportional controller.
+    assert first["hold_last_fifth"] < first["proportional_last_fifth"]
     assert metrics["loop_latency_p50_ms"] > 0  # frames were matched to their commands
     assert metrics["phases"][0]["rewards"] > 0
-    for name in ("reward_curve.png", "spike_raster.png"):
+    for name in ("reward_curve.png", "spike_raster.png", "reach.png"):
         assert (report / name).stat().st_size > 1000, name
 
 

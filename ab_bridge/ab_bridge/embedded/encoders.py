@@ -12,7 +12,9 @@ Supported chunk formats per input kind (all numbers little-endian):
 - Feedback: `raster_f32`, gamma × N values in [-1, 1]; channel n drives neuron n with
   max(x, 0) and neuron N + n with max(−x, 0), times max_rate_hz.
 Scalars and joint positions are population-coded: each value by `per_value` neurons with
-Gaussian tuning curves whose centres tile [min, max].
+Gaussian tuning curves whose centres tile [min, max]. A `signed` encoder (Scalar) codes a
+value's sign and size instead: half of its neurons fire in proportion to how far above 0
+it is (up to max), the other half to how far below (down to min).
 """
 
 from __future__ import annotations
@@ -36,6 +38,18 @@ def population_code(values: np.ndarray, enc: Encoder) -> np.ndarray:
     spacing = (enc.max - enc.min) / max(enc.per_value - 1, 1)
     width = enc.sigma * spacing
     rates = np.exp(-0.5 * ((values[:, None] - centres[None, :]) / width) ** 2)
+    return (rates * enc.max_rate_hz).ravel().astype(np.float32)
+
+
+def signed_code(values: np.ndarray, enc: Encoder) -> np.ndarray:
+    """Rates (Hz) of count × per_value neurons: per value, per_value / 2 neurons at
+    max_rate_hz × v / max for v > 0, then per_value / 2 at max_rate_hz × v / min for v < 0."""
+    values = np.clip(np.asarray(values, dtype=np.float64), enc.min, enc.max)
+    half = enc.per_value // 2
+    up = np.maximum(values / enc.max, 0.0)
+    down = np.maximum(values / enc.min, 0.0)
+    rates = np.concatenate([np.repeat(up[:, None], half, axis=1),
+                            np.repeat(down[:, None], half, axis=1)], axis=1)
     return (rates * enc.max_rate_hz).ravel().astype(np.float32)
 
 
@@ -129,6 +143,8 @@ def encode_input(spec: InputSpec, fmt: str, meta: dict[str, Any] | None, data: A
         values = values[:enc.count]
     elif values.size != enc.count:
         raise EncodeError(f"{where}: got {values.size} values, the encoder codes {enc.count}")
+    if enc.type == "signed":
+        return signed_code(values, enc)
     return population_code(values, enc)
 
 

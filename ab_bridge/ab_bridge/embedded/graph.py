@@ -73,6 +73,9 @@ class Encoder:
     type `population`: `count` values, each coded by `per_value` neurons with Gaussian
     tuning curves spread over [min, max] (width `sigma` in units of neuron spacing).
     type `audio`: the chunk's RMS level coded like one `population` value.
+    type `signed` (Scalar): `count` values, each coded by `per_value` neurons whose rate
+    grows in proportion to the value: the first half fire at max_rate_hz × v / max for
+    v > 0, the second half at max_rate_hz × v / min for v < 0 (min < 0 < max), none at 0.
     """
     type: str
     max_rate_hz: float = 200.0
@@ -88,7 +91,7 @@ class Encoder:
     def neuron_count(self) -> int:
         if self.type == "retina":
             return self.width * self.height * (2 if self.on_off else 1)
-        if self.type == "population":
+        if self.type in ("population", "signed"):
             return self.count * self.per_value
         return self.per_value  # audio
 
@@ -277,7 +280,7 @@ def _encoder(raw: Any, kind: str, where: str) -> Encoder:
     etype = raw.get("type")
     expected = {"Image": "retina", "Scalar": "population", "JointState": "population",
                 "Audio": "audio"}[kind]
-    if etype != expected:
+    if etype != expected and not (kind == "Scalar" and etype == "signed"):
         raise GraphError(f"{where}.type: input kind {kind} needs encoder type '{expected}', "
                          f"got {etype!r}")
     max_rate = _number(raw, "max_rate_hz", where, 200.0, positive=True)
@@ -291,8 +294,12 @@ def _encoder(raw: Any, kind: str, where: str) -> Encoder:
     hi = _number(raw, "max", where, 1.0)
     if hi <= lo:
         raise GraphError(f"{where}: max ({hi}) must be greater than min ({lo})")
-    return Encoder(type=etype, max_rate_hz=max_rate, count=count,
-                   per_value=_number(raw, "per_value", where, positive=True, integer=True),
+    per_value = _number(raw, "per_value", where, positive=True, integer=True)
+    if etype == "signed" and (per_value % 2 or not lo < 0 < hi):
+        raise GraphError(f"{where}: a signed encoder needs an even per_value (half for "
+                         f"each sign) and min < 0 < max, got per_value {per_value}, "
+                         f"min {lo}, max {hi}")
+    return Encoder(type=etype, max_rate_hz=max_rate, count=count, per_value=per_value,
                    min=lo, max=hi, sigma=_number(raw, "sigma", where, 1.0, positive=True))
 
 
