@@ -23,7 +23,7 @@ KEYS = {
     "aiohttp": "python3-aiohttp", "requests": "python3-requests",
     "websocket": "python3-websocket", "cv2": "python3-opencv", "zmq": "python3-zmq",
     "matplotlib": "python3-matplotlib", "tqdm": "python3-tqdm", "pigpio": "python3-pigpio",
-    "psutil": "python3-psutil", "engineio": "python3-engineio", "simplejpeg": "python3-simplejpeg-pip",
+    "psutil": "python3-psutil", "engineio": "python3-engineio", "numba": "python3-numba", "simplejpeg": "python3-simplejpeg-pip",
     "onnxruntime": "python3-onnxruntime-pip", "ament_index_python": "ament_index_python",
 }
 NO_KEY = {"onnx"}

@@ -257,8 +257,9 @@ class RealtimeClient:
         except socketio.exceptions.SocketIOError:
             return False
 
-    def close(self) -> None:
-        """Disconnect and stop reconnecting; no callback fires afterwards."""
+    def close(self, timeout_s: float | None = None) -> None:
+        """Disconnect and stop reconnecting; no callback fires afterwards. Waits at most
+        `timeout_s` (default: the connect timeout + 1 s) for the connect thread."""
         self._stop.set()
         self._sio.reconnection = False
         try:
@@ -266,7 +267,7 @@ class RealtimeClient:
         except Exception as error:  # closing a half-open link must not raise
             _log.debug("realtime shutdown: %s", type(error).__name__)
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=self._timeout_s + 1.0)
+            self._thread.join(timeout=self._timeout_s + 1.0 if timeout_s is None else timeout_s)
 
     def _connect_loop(self) -> None:
         delay = self._delay_s

@@ -56,11 +56,13 @@ class RestClient:
     def __repr__(self) -> str:
         return f"RestClient({self.base_url!r})"
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None,
+              timeout_s: float | None = None) -> Any:
         url = self.base_url + path
         what = f"{method} {path}"
         try:
-            response = self._session.request(method, url, json=body, timeout=self.timeout_s)
+            response = self._session.request(method, url, json=body, timeout=self.timeout_s
+                                             if timeout_s is None else timeout_s)
         except requests.RequestException as error:
             raise RestError(f"{what}: {type(error).__name__} (server {self.base_url} "
                             "unreachable?)") from None
@@ -83,9 +85,9 @@ class RestClient:
         """Start a run; returns the contract (with `runId`)."""
         return self._call("POST", f"/robot/{self._project(project_id)}/start", options or {})
 
-    def stop(self, project_id: str, run_id: str | None) -> Any:
+    def stop(self, project_id: str, run_id: str | None, timeout_s: float | None = None) -> Any:
         body = {"runId": run_id} if run_id else {}
-        return self._call("POST", f"/robot/{self._project(project_id)}/stop", body)
+        return self._call("POST", f"/robot/{self._project(project_id)}/stop", body, timeout_s)
 
     def io_state(self, project_id: str) -> Any:
         return self._call("GET", f"/robot/{self._project(project_id)}/io/state")

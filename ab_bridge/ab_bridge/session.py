@@ -87,6 +87,8 @@ class SessionConfig:
     start_retry_max_s: float = 10.0
     #: A connected run with no cycle for this long is stalled (hold, reported); 0: never.
     stall_after_s: float = 3.0
+    #: close(): the longest wait for each step (the lock, the link, the REST stop).
+    close_timeout_s: float = 2.0
 
 
 @dataclass
@@ -274,7 +276,7 @@ class BrainSession:
                         self._keeper_wake.acquire()
                     delay = self.config.start_retry_s
                     continue
-                if self._wanted is not None and self._link is None:
+                if self._wanted is not None and self._link is None and not self._closed:
                     options = self._wanted
                     self._keeper_wake.release()
                     try:
@@ -345,38 +347,52 @@ class BrainSession:
     def stop(self) -> str:
         """Stop the run (REST stop, disconnect); actuators get a hold. Returns the run id.
         Ends keep_run too."""
+        return self._stop(None)
+
+    def _stop(self, timeout_s: float | None) -> str:
+        """stop(), each wait bounded by `timeout_s` when given (closing: the server may
+        be going away at the same moment and answer nothing)."""
         with self._keeper_wake:
             self._wanted = None
             self._run_lost_reason = ""
             self._keeper_wake.notify_all()
-        with self._lock:
+        # A start in flight holds the lock for its request: closing does not wait it out.
+        locked = self._lock.acquire(timeout=-1 if timeout_s is None else timeout_s)
+        try:
             link, self._link = self._link, None
             run_id = self.run_id
+        finally:
+            if locked:
+                self._lock.release()
         with self._pending_changed:
             self._pending = None        # a need of this run must not be answered in the next
         if link is None:
             return ""
-        link.close()
+        link.close(timeout_s)
         self.stats.link = "stopped"
         self.listener.on_hold("run stopped")
         try:
-            self.rest.stop(self.config.project_id, run_id)
+            self.rest.stop(self.config.project_id, run_id, timeout_s=timeout_s)
         except Exception as error:
             self._error(f"stop run {run_id!r}: {error}")
         return run_id
 
     def close(self) -> None:
-        self.stop()
+        """Stop the run and the session's threads, within about close_timeout_s."""
+        timeout_s = self.config.close_timeout_s
         with self._pending_changed:
             self._closed = True
+        self._stop(timeout_s)
+        with self._pending_changed:
             self._pending = None
             self._pending_changed.notify_all()
         with self._keeper_wake:
             self._keeper_wake.notify_all()
+        # Both are daemon threads: one stuck in a request to a dying server is left behind.
         if self._deadline_thread is not None:
-            self._deadline_thread.join(timeout=2.0)
+            self._deadline_thread.join(timeout=timeout_s)
         if self._keeper is not None:
-            self._keeper.join(timeout=self.config.request_timeout_s + 1.0)
+            self._keeper.join(timeout=timeout_s)
         self.rest.close()
 
     def defer_needs(self, ready: Callable[[], bool], max_wait_s: float) -> None:

@@ -128,3 +128,28 @@ def test_a_connected_run_without_cycles_is_reported_stalled_until_they_resume(tm
 
 def brain_links(recorder: Recorder) -> list[str]:
     return recorder.link_states()
+
+
+def test_close_is_bounded_when_the_brain_accepts_and_never_answers():
+    """A brain going away at the same moment (Ctrl-C reaches every process) may take the
+    connection and answer nothing: closing still ends within a few close_timeout_s, so
+    `ros2 launch` never has to escalate to SIGKILL."""
+    import socket
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port, recorder = listener.getsockname()[1], Recorder()
+    brain = session(port, recorder, close_timeout_s=0.5)
+    brain.rest.timeout_s = 30.0          # the start in flight would wait this long
+    try:
+        brain.keep_run()
+        listener.settimeout(10)
+        connection, _ = listener.accept()    # the start request is in flight, unanswered
+        started = time.monotonic()
+        brain.close()
+        assert time.monotonic() - started < 3 * 0.5 + 1.0
+        connection.close()
+    finally:
+        listener.close()
