@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from robot_bringup.config import ConfigError, config_file, node_parameters
+from robot_bringup.config import ConfigError, config_file, node_parameters, unknown_sections
 from robot_bringup.evaluation import PhaseResult
 from robot_bringup.loop_timing import FrameTiming
 
@@ -832,6 +832,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo: {error}", file=sys.stderr)
         return 2
     args = parse_args(argv if argv is not None else sys.argv[1:], settings)
+    problems = misspelled_sections(args.protocol)
+    if problems:
+        print(f"demo: {problems}", file=sys.stderr)
+        return 2
     if args.domain_id is not None:
         os.environ["ROS_DOMAIN_ID"] = str(args.domain_id)
     domain = os.environ.get("ROS_DOMAIN_ID", "0")
@@ -847,6 +851,7 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGINT, lambda *_: demo.stop_event.set())
     signal.signal(signal.SIGTERM, lambda *_: demo.stop_event.set())
     code = 0
+    metrics: dict[str, Any] = {}
     try:
         code = demo.run()
     except KeyboardInterrupt:
@@ -871,7 +876,38 @@ def main(argv: list[str] | None = None) -> int:
             say(f"children's logs and state kept in {demo.workdir}")
         else:
             shutil.rmtree(demo.workdir, ignore_errors=True)
+    failed = failed_parts(demo.missing)
+    if failed and code == 0:
+        # The demo ran without part of its graph: say so in the exit code too.
+        say("failed: " + "; ".join(f"{name}: {why}" for name, why in failed.items()))
+        code = 3
+    elif code == 0 and not metrics.get("commands") and not demo.stop_event.is_set():
+        say("failed: the brain sent no commands")
+        code = 3
     return code
+
+
+def failed_parts(missing: dict[str, str]) -> dict[str, str]:
+    """The graph's parts that did not start or died (the live page and the report's
+    references are extras: their failures are reported, not counted)."""
+    return {name: why for name, why in missing.items()
+            if name != "live_view" and not name.startswith("references of")}
+
+
+def misspelled_sections(protocol: str) -> str:
+    """Sections of the demo's parameter files for no node of the graph (a misspelled
+    node name would leave that node on its defaults), as one message; '' when none."""
+    known = {part.name for part in PARTS} | {"brain_server", "demo", "muscle", "rl_brain"}
+    problems = []
+    for name in ("sim.yaml", "brain.yaml", f"brain_{protocol}.yaml", "detector.yaml",
+                 "pilot_sim.yaml", DEMO_CONFIG):
+        try:
+            unknown = unknown_sections(config_file(name), known)
+        except ConfigError as error:
+            problems.append(str(error))
+            continue
+        problems += [f"{name}: section {u} is for no node of the demo" for u in unknown]
+    return "; ".join(problems)
 
 
 if __name__ == "__main__":
