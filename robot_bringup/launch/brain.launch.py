@@ -19,12 +19,7 @@ from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 from ab_bridge.embedded.graph import bundled_graph_path
-
-
-def protocol_params() -> PathJoinSubstitution:
-    """config/brain_<protocol>.yaml: the protocol's settings, layered after brain_params."""
-    config = PathJoinSubstitution([FindPackageShare("robot_bringup"), "config"])
-    return PathJoinSubstitution([config, ["brain_", LaunchConfiguration("protocol"), ".yaml"]])
+from robot_bringup.launch_support import protocol_params
 
 
 def brain_session(context, *args, **kwargs):

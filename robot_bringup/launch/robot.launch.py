@@ -17,7 +17,7 @@ from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.substitutions import FindPackageShare
 
 from ab_bridge.embedded.graph import bundled_graph_path
-from robot_bringup.launch_support import arm_tf, include
+from robot_bringup.launch_support import arm_tf, include, protocol_params
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -81,7 +81,7 @@ def generate_launch_description() -> LaunchDescription:
             Node(package="robot_bringup", executable="reward_from_detections",
                  name="reward_from_detections",
                  parameters=[LaunchConfiguration("sim_params"),
-                             PathJoinSubstitution([config, ["brain_", LaunchConfiguration("protocol"), ".yaml"]]),
+                             protocol_params(),
                              {"use_ground_truth": False, "judge_from": "commands"}],
                  output="screen"),
         ], condition=UnlessCondition(use_sim)),

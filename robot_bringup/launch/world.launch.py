@@ -17,7 +17,7 @@ from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.substitutions import FindPackagePrefix, FindPackageShare
 
-from robot_bringup.launch_support import arm_tf
+from robot_bringup.launch_support import arm_tf, protocol_params
 
 # The virtual Pi is a plain process (a pigpio daemon stand-in), not a ROS node.
 VIRTUAL_PI = PathJoinSubstitution([FindPackagePrefix("pilot_hw"), "lib", "pilot_hw", "virtual_pi"])
@@ -57,7 +57,7 @@ def generate_launch_description() -> LaunchDescription:
                  parameters=[sim_params], output="screen"),
             Node(package="robot_bringup", executable="reward_from_detections",
                  name="reward_from_detections",
-                 parameters=[sim_params, PathJoinSubstitution([config, ["brain_", LaunchConfiguration("protocol"), ".yaml"]])],
+                 parameters=[sim_params, protocol_params()],
                  output="screen"),
         ]),
     ])

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from launch.actions import IncludeLaunchDescription, OpaqueFunction
 from launch.launch_description_sources import PythonLaunchDescriptionSource
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch.utilities import perform_substitutions
 from launch_ros.substitutions import FindPackageShare
 
@@ -106,3 +106,12 @@ def arm_tf(context, *args, **kwargs) -> list:
     return [Node(package="robot_state_publisher", executable="robot_state_publisher",
                  name="robot_state_publisher", output="screen",
                  parameters=[{"robot_description": urdf.read_text()}])]
+
+
+def protocol_params() -> PathJoinSubstitution:
+    """config/brain_<protocol>.yaml (the `protocol` launch argument): the protocol's
+    settings, layered after brain.yaml."""
+    config = PathJoinSubstitution([FindPackageShare("robot_bringup"), "config"])
+    # One path part built from three: PathJoinSubstitution takes no nested lists.
+    return PathJoinSubstitution([config, PythonExpression(
+        ["'brain_' + '", LaunchConfiguration("protocol"), "' + '.yaml'"])])

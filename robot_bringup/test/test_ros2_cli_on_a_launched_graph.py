@@ -143,13 +143,15 @@ def test_ctrl_c_ends_every_node_cleanly(launched):
         "tf: robot_state_publisher is not installed" in output, output[:3000]
 
 
-def test_rviz_without_rviz2_says_so_and_starts_nothing():
-    result = subprocess.run(["ros2", "launch", "robot_bringup", "sim.launch.py", "rviz:=true",
+@pytest.mark.parametrize("argument, package", [("rviz:=true", "rviz2"),
+                                               ("tf:=true", "robot_state_publisher")])
+def test_an_argument_needing_a_missing_package_says_so_and_starts_nothing(argument, package):
+    if package in ros2("pkg", "list").stdout.split():
+        pytest.skip(f"{package} is installed here")
+    result = subprocess.run(["ros2", "launch", "robot_bringup", "sim.launch.py", argument,
                              f"pi_port:={free_port()}"], capture_output=True, text=True,
                             timeout=60, start_new_session=True)
-    if "rviz2" in ros2("pkg", "list").stdout.split():
-        pytest.skip("rviz2 is installed here")
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "rviz2" in output and "not installed" in output, output
+    assert package in output and "not installed" in output, output
     assert "process started" not in output, output
