@@ -184,3 +184,19 @@ def test_robot_launch_in_sim_mode_drives_the_arm(robot_sim_launch):
     yield
     check_shutdown(log, {"virtual_pi", "pilot", "sim_arm", "reward_from_detections",
                          "detector", "brain_server", "brain_session", "spike_raster"})
+
+
+# -- sim.launch.py over the Prima-Lux device protocol ----------------------------------------
+@launch_pytest.fixture
+def sim_device_launch():
+    return described("sim.launch.py", protocol="device", **ports())
+
+
+@pytest.mark.launch(fixture=sim_device_launch)
+def test_sim_launch_over_the_device_protocol_drives_the_arm(sim_device_launch):
+    _, log = sim_device_launch
+    rates = measure("", ["actuator_command", "spikes", "reward"])
+    assert rates["/actuator_command"] > 0 and rates["/reward"] > 0, rates
+    yield
+    check_shutdown(log, {"virtual_pi", "pilot", "sim_arm", "reward_from_detections",
+                         "detector", "brain_server", "brain_session", "spike_raster"})
