@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import support
 
 from ab_bridge.embedded.abdesign import design_sha256
 from ab_bridge.embedded.device import DeviceBrain
@@ -32,6 +33,10 @@ HOLD_DESIGN = {
                     {"from": "VETO", "to": "LATCH", "type": "inh", "strength": 2.0}]}
 
 
+def wait_for(predicate, timeout_s: float = 10.0) -> bool:
+    return support.wait_for(predicate, timeout_s)
+
+
 @pytest.fixture
 def device(tmp_path: Path):
     thread = ServerThread(BrainServer([load_graph(bundled_graph_path("demo_arm"))],
@@ -44,15 +49,6 @@ def device(tmp_path: Path):
 
 def call(device: ServerThread, method: str, path: str, **kwargs) -> requests.Response:
     return requests.request(method, device.url + path, headers=AUTH, timeout=10, **kwargs)
-
-
-def wait_for(predicate, timeout_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def install(device: ServerThread, design: dict) -> None:

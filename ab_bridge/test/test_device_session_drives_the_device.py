@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import support
 
 from ab_bridge.device_session import DeviceSession, device_settings
 from ab_bridge.embedded.graph import bundled_graph_path, load_graph
@@ -30,6 +31,10 @@ INPUTS = {"target": {"topic": "target_error", "type": "std_msgs/Float32MultiArra
                      "population": ["E0_POS", "E0_NEG", "E1_POS", "E1_NEG"],
                      "sign_split": True, "n": 16,
                      "mode": "positive_scalar_cumulative_population", "vmax": 1.0}}
+
+
+def wait_for(predicate, timeout_s: float = 15.0) -> bool:
+    return support.wait_for(predicate, timeout_s)
 
 
 class Listener:
@@ -56,15 +61,6 @@ class Listener:
     def steps(self) -> list[int]:
         with self.lock:
             return [int(t) for c in self.cycles for t in c.decoded.timesteps]
-
-
-def wait_for(predicate, timeout_s: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 @pytest.fixture
