@@ -46,7 +46,9 @@ colcon test-result --all
                         "PYTHONPATH", "LD_LIBRARY_PATH", "VIRTUAL_ENV",
                         # the wheels' bootstrap re-executes python with LD_LIBRARY_PATH
                         # set, once: a fresh shell must get it again
-                        "_ROS_WHEELS_BOOTSTRAP_COMPLETE")}
+                        "_ROS_WHEELS_BOOTSTRAP_COMPLETE",
+                        # the tests colcon runs pick a DDS domain of their own
+                        "ROS_DOMAIN_ID")}
     env["PATH"] = ":".join(p for p in env.get("PATH", "").split(":")
                            if not p.startswith(str(REPO)))
     done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env,

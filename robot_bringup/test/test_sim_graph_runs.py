@@ -5,7 +5,6 @@ session reconnect."""
 
 from __future__ import annotations
 
-import argparse
 import signal
 import threading
 import time
@@ -18,7 +17,7 @@ from e2e_helpers import wait_for
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 
 from robot_bringup.config import config_file, node_parameters
-from robot_bringup.demo import Child, Demo
+from robot_bringup.demo import Child, Demo, parse_args
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -82,8 +81,9 @@ class Probe:
 
 @pytest.fixture
 def graph(tmp_path):
-    demo = Demo(argparse.Namespace(duration=30.0, no_learning=False, report=str(tmp_path),
-                                   seed=3))
+    # The demo's own arguments, so every option it reads has its default.
+    demo = Demo(parse_args(["--duration", "30", "--report", str(tmp_path), "--seed", "3",
+                            "--live-port", "-1"], {}))
     try:
         demo.build_nodes(demo.start_children())
         assert not demo.missing, f"parts missing from the sim graph: {demo.missing}"
