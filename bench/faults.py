@@ -1439,21 +1439,26 @@ def ros_parameters(ctx: Context, tally: Tally) -> None:
             judge_start(tally, ctx, f"start: {name}", ended, code, lines, says)
 
     # ros2 param set on a running pilot (no daemon needed: it keeps trying to connect).
-    pilot = subprocess.Popen([node_executable("pilot_hw", "pilot"), "--ros-args", "-p",
+    from robot_bringup.config import config_file
+
+    pilot = subprocess.Popen([node_executable("pilot_hw", "pilot"), "--ros-args",
+                              "--params-file", str(config_file("pilot_sim.yaml")), "-p",
                               f"port:={free_port()}"], env=env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+                             stderr=subprocess.PIPE, text=True)
     _STARTED.append(pilot)
     probe = RosProbe(domain)
     try:
-        sets = [("set read-only port", "port", 9000, False, "read-only"),
+        sets = [("set read-only port", "port", 9000, False, "read-only parameter: port"),
                 ("set heartbeat_period_s 100 (out of range)", "heartbeat_period_s", 100.0,
                  False, "heartbeat_period_s"),
                 ("set heartbeat_period_s a string", "heartbeat_period_s", "fast", False,
-                 "heartbeat_period_s"),
+                 "'heartbeat_period_s' takes a double"),
                 ("set undeclared heartbeat_perod_s", "heartbeat_perod_s", 0.2, False,
-                 "heartbeat_perod_s"),
+                 "did you mean 'heartbeat_period_s'"),
                 ("set heartbeat_period_s 0.2 (good)", "heartbeat_period_s", 0.2, True, "")]
         for name, param, value, should, says in sets:
+            if pilot.poll() is not None:
+                raise RuntimeError(f"the pilot exited: {pilot.stderr.read()[-300:]}")
             answer = probe.set_parameter("pilot", param, value)
             alive = pilot.poll() is None
             now = probe.get_parameter("pilot", "heartbeat_period_s")
@@ -1461,9 +1466,10 @@ def ros_parameters(ctx: Context, tally: Tally) -> None:
                 judge(tally, ctx, name, False, False, "no answer", alive)
                 continue
             ok, reason = answer
-            if should:          # the good set takes effect (the check the refusals rely on)
-                judge(tally, ctx, name, True, ok and now == value,
-                      f"successful, now {now}", alive)
+            if should:          # a good set takes effect: the refusals were no deafness
+                ctx.say(f"  {name:42s} -> {'took effect' if ok and now == value else 'FAILED'}")
+                if not (ok and now == value):
+                    tally.failures.append(f"{name}: {answer}, the value now {now}")
             else:
                 judge(tally, ctx, name, True, not ok and says in reason,
                       f"refused: {reason}" if not ok else "ACCEPTED", alive and now is not None)
@@ -1513,7 +1519,7 @@ def robot_config_files(ctx: Context, tally: Tally) -> None:
     ended, code, lines = start_refused([node_executable("robot_bringup", "sim_arm"),
                                         "--ros-args", "--params-file", str(broken)], env)
     # rcl parses the file before any node code runs: its own words, not ours.
-    clear_words = [x for x in lines if str(broken) in x or "parse" in x.lower()]
+    clear_words = [x for x in lines if str(broken) in x and "parse" in x.lower()]
     judge(tally, ctx, "sim.yaml not YAML", ended, ended and code not in (0, None)
           and bool(clear_words), f"exit {code}: {(clear_words or lines or ['-'])[0][:140]}",
           True)
