@@ -1542,6 +1542,7 @@ class Graph:
              "pilot": "/lib/pilot_hw/pilot"}
 
     def __init__(self, ctx: Context) -> None:
+        from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.qos import QoSProfile, ReliabilityPolicy
 
         from ab_interfaces.msg import ActuatorCommand, Detections
@@ -1568,6 +1569,19 @@ class Graph:
                                             10)
         self.gripper = self.probe.node.create_publisher(ActuatorCommand, "actuator_command",
                                                         reliable)
+        self.pilot_link: list[tuple[float, int, str]] = []    # (when, level, message)
+        self.probe.node.create_subscription(DiagnosticArray, "diagnostics", self._on_diagnostics,
+                                            10)
+
+    def _on_diagnostics(self, msg: Any) -> None:
+        for status in msg.status:
+            if status.name == "pilot: pigpio link":
+                level = status.level      # a msg byte: bytes in rclpy
+                level = level[0] if isinstance(level, bytes) else int(level)
+                self.pilot_link.append((time.monotonic(), level, status.message))
+
+    def pilot_says(self, after: float, level: int) -> str | None:
+        return next((m for t, lv, m in self.pilot_link if t > after and lv == level), None)
 
     def _on_command(self, msg: Any) -> None:
         if msg.source == "brain_session" and any(msg.deltas):
@@ -1683,6 +1697,9 @@ def graph_kill9(ctx: Context, tally: Tally) -> None:
             return lambda: graph.flowing(graph.commands, after)
 
         for name in ("brain_server", "brain_session", "detector", "virtual_pi", "pilot"):
+            if name == "pilot":     # the gripper somewhere not safe, so the change shows
+                if graph.wait(lambda: graph.gripper_follows(0.5), 10.0) is None:
+                    raise RuntimeError("the gripper does not follow before the pilot's kill")
             killed_at, cmdline, env, cwd = graph.kill9(name)
             tally.faults_injected += 1
             note = ""
@@ -1695,8 +1712,23 @@ def graph_kill9(ctx: Context, tally: Tally) -> None:
                 if safe is None:
                     tally.failures.append("pilot kill -9: the gripper did not go safe")
             if name == "virtual_pi":
-                note = f"; while the daemon is gone: gripper {graph.gripper_pulse()} (no daemon)"
+                # The pilot says the link is down (the outputs are gone with the daemon), and
+                # the restarted daemon's gripper stays safe until a command moves it.
+                said = graph.wait(lambda k=killed_at: graph.pilot_says(k, 2) is not None, 10.0)
+                note = (f"; pilot diagnostics ERROR: '{graph.pilot_says(killed_at, 2)}'"
+                        if said is not None else "; pilot diagnostics did NOT say ERROR")
+                if said is None:
+                    tally.failures.append("virtual Pi kill -9: the pilot did not report it")
             graph.restart(cmdline, env, cwd)
+            if name == "virtual_pi":
+                restarted_at = time.monotonic()
+                graph.wait(lambda r=restarted_at: graph.pilot_says(r, 0) is not None,
+                           bound - (time.monotonic() - killed_at))
+                # The gripper's devices entry has command_timeout_s 0: it holds its last
+                # command, and the pilot puts it back on the restarted daemon.
+                note += (f"; pilot diagnostics OK again {time.monotonic() - killed_at:.1f} s "
+                         f"after the kill, the restarted daemon's gripper at "
+                         f"{graph.gripper_pulse()} us before any new command")
             if name in ("brain_server", "brain_session"):
                 check, what = brain_drives(killed_at), "brain_session's commands flow"
             elif name == "detector":
