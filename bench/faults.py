@@ -1011,7 +1011,8 @@ def detector_loop_traversal(ctx: Context, tally: Tally) -> None:
                 service.last_model_error = None
                 loop.deployment = {"model_uuid": model_id, "version": version}
                 polls = loop.target_requests
-                words = model_id if model_id != "uuid-evil" else version
+                # (the refusal names at most 80 characters of what the Loop said)
+                words = (model_id if model_id != "uuid-evil" else version)[:40]
                 refused = dn.wait_for(lambda w=words: w in (service.last_model_error or ""),
                                       timeout_s=ANSWER_TIMEOUT_S * 2)
                 dn.wait_for(lambda p=polls: loop.target_requests >= p + 3,
