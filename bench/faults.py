@@ -820,15 +820,19 @@ def detector_test_module() -> Any:
 class DetectorProcess:
     """`python -m detector_node.service` on loopback, its data folder kept across restarts."""
 
-    def __init__(self, data_folder: Path, *extra: str) -> None:
+    def __init__(self, data_folder: Path, *extra: str, log: Path | None = None) -> None:
         self.args = [sys.executable, "-m", "detector_node.service", "--host", LOOPBACK,
                      "--port", "0", "--data-folder", str(data_folder), *extra]
         self.proc: subprocess.Popen | None = None
         self.url = ""
+        self.log = log          # its stderr (the log), else dropped
 
     def start(self, timeout_s: float = 30.0) -> None:
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, text=True)
+        stderr = self.log.open("a") if self.log else subprocess.DEVNULL
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=stderr,
+                                     text=True)
+        if self.log:
+            stderr.close()
         _STARTED.append(self.proc)
         lines: queue.Queue = queue.Queue()
         threading.Thread(target=lambda: [lines.put(x) for x in self.proc.stdout],
@@ -1039,6 +1043,50 @@ def detector_loop_traversal(ctx: Context, tally: Tally) -> None:
                                       "not followed")
         finally:
             host.stop()
+
+
+@scenario("detector", "outbox full, the Loop away",
+          "a small outbox filled far past its size while the Loop is unreachable: the log "
+          "summarises the repeats instead of a line per frame; the detector keeps serving, and "
+          "uploads what it kept once the Loop is back")
+def detector_outbox_full(ctx: Context, tally: Tally) -> None:
+    import requests
+
+    dn = detector_test_module()
+    jpeg = dn.jpeg_bytes(dn.red_disc_bgr(160, 120, (80, 60), 10))
+    log = ctx.workdir / "detector_full.log"
+    with dn.running_fake_loop() as loop:
+        loop.status_for = lambda ids: 503
+        detector = DetectorProcess(ctx.workdir / "detector_full", "--loop-url", loop.api(),
+                                   "--organization", dn.ORG, "--project", dn.PROJECT,
+                                   "--upload-interval-s", "0.1", "--max-outbox-items", "5",
+                                   log=log)
+        detector.start()
+        try:
+            frames = 100 if ctx.quick else 400
+            tally.faults_injected += 1
+            acknowledged = 0
+            for n in range(frames):
+                reply = requests.post(f"{detector.url}/detect", files={"file": ("a.jpg", jpeg)},
+                                      headers={"autoupload": "all", "source": f"f{n}"},
+                                      timeout=ANSWER_TIMEOUT_S)
+                acknowledged += reply.status_code == 200
+            full_lines = [x for x in log.read_text().splitlines() if "outbox full" in x]
+            loop.status_for = lambda ids: 200
+            drained = dn.wait_for(lambda: requests.get(f"{detector.url}/outbox",
+                                                       timeout=ANSWER_TIMEOUT_S).json()
+                                  ["normal_queued"] == 0, timeout_s=ctx.recovery_bound_s)
+            ok = acknowledged == frames and len(full_lines) <= 2 and drained
+            tally.faults_recovered += ok
+            ctx.say(f"  {frames} frames into an outbox of 5 with the Loop away: "
+                    f"{acknowledged} answered, {len(full_lines)} 'outbox full' log line(s) "
+                    f"({(full_lines or ['-'])[0][-90:]}); Loop back: the kept items "
+                    f"{'uploaded' if drained else 'NOT uploaded'} ({len(loop.received)})")
+            if not ok:
+                tally.failures.append(f"outbox full: {acknowledged}/{frames} answered, "
+                                      f"{len(full_lines)} log lines, drained {drained}")
+        finally:
+            detector.stop()
 
 
 @scenario("kill -9 and restart", "detector server",
@@ -1277,7 +1325,65 @@ def pigpio_corpus(ctx: Context, tally: Tally) -> None:
         judge(tally, ctx, f"{count} random commands", answered == count, in_order == count,
               f"{answered} answered, {in_order} with their own command number",
               pigpio_serving(vpi.port))
+        # A network bind without an allow list: the pigpio protocol has no authentication.
+        ended, code, lines = start_refused([sys.executable, "-m", "pilot_hw.virtual_pi",
+                                            "--host", "0.0.0.0", "--port", "0"], os.environ)
+        said = [x for x in lines if "--allow" in x]
+        judge(tally, ctx, "virtual Pi on 0.0.0.0 without --allow", ended,
+              ended and code not in (0, None) and bool(said),
+              f"exit {code}: {(said or lines or ['-'])[-1][:140]}", True)
     finally:
+        vpi.stop()
+
+
+@scenario("pilot outputs", "commands stop",
+          "every kind of pilot output driven, then the commands stop (the brain_session that "
+          "sent them killed): each output must go to its safe value after its timeout")
+def pilot_commands_stop(ctx: Context, tally: Tally) -> None:
+    from pilot_hw.config import load_config
+    from pilot_hw.hardware import PilotHardware
+    from pilot_hw.virtual_pi import VirtualPi
+
+    devices = """
+devices:
+  - {name: led, type: digital_output, pin: 17, channel: led}
+  - {name: gripper, type: servo, pin: 18, safe_pulse_us: 1000, channel: gripper}
+  - {name: fan, type: pwm, pin: 16, range: 100, safe_duty: 0.1, channel: fan}
+  - {name: status, type: rgb_led, red_pin: 22, green_pin: 23, blue_pin: 24, channel: status}
+  - {name: wheel, type: dc_motor, pwm_pin: 12, in1_pin: 5, in2_pin: 6, channel: wheel}
+"""
+    timeout_s = 0.3
+    vpi = VirtualPi(LOOPBACK, 0).start()
+    hw = PilotHardware(load_config(devices), LOOPBACK, vpi.port, heartbeat_period_s=0.05,
+                       reconnect_period_s=0.1, command_timeout_s=timeout_s)
+    try:
+        if not hw.start():
+            raise RuntimeError("the pilot's hardware did not connect to the virtual Pi")
+
+        def outputs() -> dict[str, Any]:
+            return {"led": vpi.level(17), "gripper": vpi.pin_state(18).servo_pulse_us,
+                    "fan": vpi.pin_state(16).pwm_duty,
+                    "status": [vpi.pin_state(p).pwm_duty for p in (22, 23, 24)],
+                    "wheel": vpi.pin_state(12).pwm_duty}
+
+        safe = {"led": 0, "gripper": 1000, "fan": 10, "status": [0, 0, 0], "wheel": 0}
+        hw.apply_channel_deltas({"led": 1.0, "gripper": 1.0, "fan": 0.8, "status:r": 1.0,
+                                 "wheel": 0.5})
+        stopped_at = time.monotonic()
+        driven = outputs()
+        tally.faults_injected += 1
+        while outputs() != safe and time.monotonic() - stopped_at < ctx.recovery_bound_s:
+            time.sleep(0.01)
+        took = time.monotonic() - stopped_at
+        ok = outputs() == safe and driven != safe
+        tally.faults_recovered += ok
+        ctx.say(f"  driven {driven}; commands stopped: "
+                + (f"all safe {took:.2f} s later (timeout {timeout_s:g} s)" if ok else
+                   f"NOT safe: {outputs()}"))
+        if not ok:
+            tally.failures.append(f"pilot outputs after the commands stopped: {outputs()}")
+    finally:
+        hw.close()
         vpi.stop()
 
 
@@ -1426,6 +1532,9 @@ def ros_parameters(ctx: Context, tally: Tally) -> None:
          ["autoupload:=sometimes"], ["autoupload", "sometimes"]),
         ("detector -p min_confidance", "detector_node", "detector", ["min_confidance:=0.5"],
          ["'min_confidance'", "did you mean 'min_confidence'"]),
+        ("detector data_folder a file's child", "detector_node", "detector",
+         ["data_folder:=/etc/hostname/data"], ["data_folder", "/etc/hostname/data",
+                                               "not usable"]),
     ]
 
     def attempt(item: tuple) -> tuple:
