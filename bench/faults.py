@@ -1387,6 +1387,55 @@ devices:
         vpi.stop()
 
 
+@scenario("pilot outputs", "daemon restart",
+          "a held output (command_timeout_s 0) driven, the pigpio daemon stopped and started "
+          "again on its port: the pilot reconnects and the output comes back at its safe "
+          "value, not at the held one")
+def pilot_daemon_restart(ctx: Context, tally: Tally) -> None:
+    from pilot_hw.config import load_config
+    from pilot_hw.hardware import PilotHardware
+    from pilot_hw.virtual_pi import VirtualPi
+
+    devices = """
+devices:
+  - {name: gripper, type: servo, pin: 18, safe_pulse_us: 1000, channel: gripper,
+     command_timeout_s: 0}
+"""
+    vpi = VirtualPi(LOOPBACK, 0).start()
+    port = vpi.port
+    hw = PilotHardware(load_config(devices), LOOPBACK, port, heartbeat_period_s=0.05,
+                       reconnect_period_s=0.1)
+    try:
+        if not hw.start():
+            raise RuntimeError("the pilot's hardware did not connect to the virtual Pi")
+        hw.apply_channel_deltas({"gripper": 0.5})
+        held = vpi.pin_state(18).servo_pulse_us
+        stopped_at = time.monotonic()
+        vpi.stop()
+        tally.faults_injected += 1
+        vpi = VirtualPi(LOOPBACK, port).start()
+        pulses = []
+        while time.monotonic() - stopped_at < ctx.recovery_bound_s:
+            pulse = vpi.pin_state(18).servo_pulse_us
+            if not pulses or pulses[-1] != pulse:
+                pulses.append(pulse)
+            if pulse and hw.status().connected:
+                break
+            time.sleep(0.01)
+        took = time.monotonic() - stopped_at
+        ok = held == 1500 and pulses[-1] == 1000 and 1500 not in pulses
+        hw.apply_channel_deltas({"gripper": 0.25})
+        ok = ok and vpi.pin_state(18).servo_pulse_us == 1250      # driven again
+        tally.faults_recovered += ok
+        ctx.say(f"  held at {held} us; daemon restarted: pulses {pulses} until the pilot was "
+                f"back ({took:.1f} s); then driven to {vpi.pin_state(18).servo_pulse_us} us")
+        if not ok:
+            tally.failures.append(f"pilot after a daemon restart: pulses {pulses}")
+    finally:
+        hw.close()
+        vpi.stop()
+
+
 # ---- ROS nodes as processes ----------------------------------------------------------------
 INSTALL = HERE.parent / "install"
 
@@ -1679,19 +1728,26 @@ class Graph:
                                             10)
         self.gripper = self.probe.node.create_publisher(ActuatorCommand, "actuator_command",
                                                         reliable)
-        self.pilot_link: list[tuple[float, int, str]] = []    # (when, level, message)
+        # (when, level, message) of the pilot's and brain_session's link diagnostics
+        self.links: dict[str, list[tuple[float, int, str]]] = {
+            "pilot: pigpio link": [], "brain_session: brain link": []}
         self.probe.node.create_subscription(DiagnosticArray, "diagnostics", self._on_diagnostics,
                                             10)
 
     def _on_diagnostics(self, msg: Any) -> None:
         for status in msg.status:
-            if status.name == "pilot: pigpio link":
+            if status.name in self.links:
                 level = status.level      # a msg byte: bytes in rclpy
                 level = level[0] if isinstance(level, bytes) else int(level)
-                self.pilot_link.append((time.monotonic(), level, status.message))
+                self.links[status.name].append((time.monotonic(), level, status.message))
+
+    def says(self, link: str, after: float, ok: bool) -> str | None:
+        """The first message of `link` since `after` at level OK (ok) or above (not ok)."""
+        return next((m for t, lv, m in self.links[link] if t > after and (lv == 0) == ok),
+                    None)
 
     def pilot_says(self, after: float, level: int) -> str | None:
-        return next((m for t, lv, m in self.pilot_link if t > after and lv == level), None)
+        return self.says("pilot: pigpio link", after, level == 0)
 
     def _on_command(self, msg: Any) -> None:
         if msg.source == "brain_session" and any(msg.deltas):
@@ -1822,6 +1878,16 @@ def graph_kill9(ctx: Context, tally: Tally) -> None:
                         if safe is not None else "; gripper NOT safe within 5 s")
                 if safe is None:
                     tally.failures.append("pilot kill -9: the gripper did not go safe")
+            if name == "brain_server":
+                # brain_session says so (not "OK connected" with a frozen cycle rate).
+                link = "brain_session: brain link"
+                said = graph.wait(lambda k=killed_at, n=link: graph.says(n, k, False)
+                                  is not None, 10.0)
+                note = (f"; brain_session diagnostics not OK: "
+                        f"'{graph.says(link, killed_at, False)}'" if said is not None else
+                        "; brain_session diagnostics did NOT say so")
+                if said is None:
+                    tally.failures.append("brain server kill -9: brain_session did not report it")
             if name == "virtual_pi":
                 # The pilot says the link is down (the outputs are gone with the daemon), and
                 # the restarted daemon's gripper stays safe until a command moves it.
