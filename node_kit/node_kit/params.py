@@ -14,6 +14,8 @@
   parameter and the allowed values) and on every set.
 - `refuse_unknown()` fails the start on a parameter given on the command line or in
   a parameter file that the node does not declare, naming the closest declared one.
+- `ros2 param set` of a name the node does not declare, or of a value of the wrong type,
+  is refused with a reason naming the parameter (and the close match, or both types).
 """
 
 from __future__ import annotations

@@ -90,3 +90,5 @@ def test_refuse_unknown_reads_an_rclpy_internal_of_the_pinned_version():
     from importlib.metadata import version
     assert version("ros-rclpy") == "9.1.2"
     assert rclpy.node.Node.__init__.__code__.co_names.count("_parameter_overrides") >= 1
+    # the set check reads Node._allow_undeclared_parameters (no public getter either)
+    assert "_allow_undeclared_parameters" in rclpy.node.Node.__init__.__code__.co_names
