@@ -18,8 +18,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "scripts"))
-from refvenv import reference_python as _reference_python
+_ROOT = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(_ROOT, "scripts"))   # refvenv
+sys.path.insert(0, os.path.join(_ROOT, "tests"))     # support: free_port, wait_for
+from refvenv import reference_python as _reference_python  # noqa: E402
 
 # launch (imported by the launch_pytest plugin, before any conftest) makes every logger
 # created afterwards a LaunchLogger that does not propagate: caplog and the root handlers

@@ -7,10 +7,6 @@ import pathlib
 import shutil
 
 import pytest
-
-pytest.importorskip("rclpy")
-pytest.importorskip("ab_interfaces")
-
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from ab_bridge.spikes_msg import raster_of

@@ -24,6 +24,7 @@ from rclpy.qos import qos_profile_sensor_data
 
 from ab_bridge import session as core
 from ab_bridge.decoding import DecodeError, parse_mapping
+from ab_bridge.device_session import DeviceSession
 from ab_bridge.inputs import Provider
 from ab_bridge.ros_inputs import InputBinding, LatestMessages, frame_of, parse_inputs
 from ab_bridge.session import CycleResult, SessionConfig, SessionError, load_path_or_inline
@@ -49,6 +50,11 @@ class BrainSession(Node):
         self._publish_lock = threading.Lock()
         self.session: core.BrainSession | None = None
         params = Params(self)
+        self.protocol: str = params.declare(
+            "protocol", "realtime", "realtime: the Artificial Brains REST + Socket.IO runs "
+            "(SDK 0.1); device: a Prima-Lux device (SDK 0.4; url = device origin, api_key or "
+            "$AB_DEVICE_API_KEY = plx_ key, project_id = brain design).",
+            choices=("realtime", "device"))
         self.url: str = params.declare(
             "url", "http://127.0.0.1:8765",
             "Brain server URL (the /api base is derived from it).")
@@ -136,12 +142,17 @@ class BrainSession(Node):
             raise ValueError(f"parameter 'run_options': must be a JSON object, got "
                              f"{self.run_options!r}")
 
-        self.session = core.BrainSession(SessionConfig(
+        session_config = SessionConfig(
             url=self.url, project_id=self.project_id, api_key=api_key, namespace=namespace,
             decoder_mapping=mapping, policies_dir=policies_dir,
             use_reward_policy=use_reward_policy, reconnect_delay_s=reconnect_s,
             reconnect_delay_max_s=reconnect_max_s, start_retry_s=reconnect_s,
-            start_retry_max_s=reconnect_max_s, stall_after_s=stall_s), listener=self)
+            start_retry_max_s=reconnect_max_s, stall_after_s=stall_s)
+        if self.protocol == "device":
+            self.session = DeviceSession(session_config, listener=self,
+                                         inputs=load_path_or_inline(inputs_text))
+        else:
+            self.session = core.BrainSession(session_config, listener=self)
         self.channels = list(self.session.decoder.channels)
         self.dt_s = 0.001
 
@@ -196,7 +207,9 @@ class BrainSession(Node):
 
     def _on_input(self, input_id: str, msg: Any, fresh: bool) -> None:
         self.latest.put(input_id, msg)
-        if fresh:
+        if self.protocol == "device":
+            self.session.input_arrived(input_id)    # posted as it arrives
+        elif fresh:
             # The answer to a need waiting for this message goes out right here.
             self.session.serve_pending()
 
@@ -355,6 +368,8 @@ class BrainSession(Node):
             "rewards_without_run": stats.rewards_without_run,
             "deviations_without_run": stats.deviations_without_run,
         }
+        if self.protocol == "device":
+            values.update(self.session.extra_diagnostics())
         status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()

@@ -189,11 +189,12 @@ class BrainSession:
         self._closed = False
         self._serving = threading.Lock()     # one answer at a time, whichever thread
         # keep_run: the options of the run to keep (None: none wanted), the thread that
-        # keeps it, and why the current run must be replaced (set on the realtime thread).
+        # keeps it, and (run id, why) when that run must be replaced (set on the realtime
+        # thread; "" when not).
         self._wanted: dict[str, Any] | None = None
         self._keeper: threading.Thread | None = None
         self._keeper_wake = threading.Condition()
-        self._run_lost_reason = ""
+        self._run_lost_reason: tuple[str, str] | str = ""
 
     def __repr__(self) -> str:
         return f"BrainSession({self.rest.base_url!r}, project={self.config.project_id!r})"
@@ -263,7 +264,9 @@ class BrainSession:
             while not self._closed:
                 wait_s: float | None = None
                 if self._wanted is not None and self._run_lost_reason:
-                    reason, self._run_lost_reason = self._run_lost_reason, ""
+                    (lost_id, reason), self._run_lost_reason = self._run_lost_reason, ""
+                    if lost_id != self.run_id:
+                        continue        # about a run replaced already (a late io:error)
                     self._keeper_wake.release()
                     try:
                         self._drop_run(reason)
@@ -570,9 +573,9 @@ class BrainSession:
                 and "unknown run" in str(payload.get("error", "")):
             # The server does not know our run (it restarted): keep_run starts a new one.
             with self._keeper_wake:
-                if not self._run_lost_reason:
-                    self._run_lost_reason = f"the server does not know it " \
-                        f"({str(payload.get('event') or 'io:error')})"
+                if not self._run_lost_reason and self._link is not None:
+                    self._run_lost_reason = (self.run_id, f"the server does not know it "
+                                             f"({str(payload.get('event') or 'io:error')})")
                     self._keeper_wake.notify_all()
             return
         if isinstance(payload, Mapping):

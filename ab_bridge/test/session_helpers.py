@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
+
+from support import wait_for as wait_until  # noqa: F401 (ab_bridge's tests import it here)
 
 from ab_bridge.session import CycleResult
 
@@ -36,12 +36,3 @@ class Recorder:
     def link_states(self) -> list[str]:
         with self._lock:
             return [state for state, _ in self.links]
-
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()

@@ -3,24 +3,21 @@ out, rewards and deviations forwarded, services, diagnostics, hold on loss and s
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from protocol_server import ProtocolServer
+from rclpy.parameter import Parameter
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float32MultiArray
 
-rclpy = pytest.importorskip("rclpy")
-pytest.importorskip("ab_interfaces")
-
-import cv2  # noqa: E402
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from protocol_server import ProtocolServer  # noqa: E402
-from rclpy.parameter import Parameter  # noqa: E402
-from rclpy.qos import qos_profile_sensor_data  # noqa: E402
-from sensor_msgs.msg import Image, JointState  # noqa: E402
-from std_msgs.msg import Float32MultiArray  # noqa: E402
-
-from ab_bridge.brain_session_node import BrainSession  # noqa: E402
-from ab_bridge.spikes_msg import command_msg, hold_msg, raster_of  # noqa: E402
-from ab_interfaces.msg import ActuatorCommand, CycleSpikes, Deviation, Reward  # noqa: E402
-from ab_interfaces.srv import StartRun, StopRun  # noqa: E402
+from ab_bridge.brain_session_node import BrainSession
+from ab_bridge.spikes_msg import command_msg, hold_msg, raster_of
+from ab_interfaces.msg import ActuatorCommand, CycleSpikes, Deviation, Reward
+from ab_interfaces.srv import StartRun, StopRun
 
 SECRET = "sk-node-secret-42"
 MAPPING = """

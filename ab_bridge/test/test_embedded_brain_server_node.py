@@ -9,13 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
+import rclpy
 import requests
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.parameter import Parameter
 
-rclpy = pytest.importorskip("rclpy")
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from rclpy.parameter import Parameter  # noqa: E402
-
-from ab_bridge.embedded.brain_server_node import BrainServerNode  # noqa: E402
+from ab_bridge.embedded.brain_server_node import BrainServerNode
 
 EXECUTABLE = Path(__file__).resolve().parents[2] / "install/ab_bridge/lib/ab_bridge/brain_server"
 

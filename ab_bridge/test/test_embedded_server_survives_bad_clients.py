@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import queue
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import psutil
 import pytest
 import requests
 import socketio
+from support import wait_for
 from test_embedded_server_protocol import NS, Client, demo_inputs
 
 from ab_bridge.embedded.graph import bundled_graph_path, load_graph
@@ -49,15 +49,6 @@ def start(url: str, body: dict[str, Any] | None = None) -> str:
 def runs_of(url: str) -> list[str]:
     state = requests.get(f"{url}/api/robot/demo_arm/io/state", timeout=10).json()
     return [r["runId"] for r in state["runs"]]
-
-
-def wait_for(predicate: Callable[[], bool], timeout_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def drain(q: queue.Queue) -> list[Any]:

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from session_helpers import Recorder, wait_until
 
+import ab_bridge.embedded.graph as graphs
+import ab_bridge.embedded.server as embedded
 from ab_bridge.inputs import image_frame, joint_state_frame, scalar_frame
 from ab_bridge.session import BrainSession, SessionConfig
 
-embedded = pytest.importorskip("ab_bridge.embedded.server")
-graphs = pytest.importorskip("ab_bridge.embedded.graph")
 GRAPH = graphs.load_graph(graphs.bundled_graph_path("demo_arm"))
 
 

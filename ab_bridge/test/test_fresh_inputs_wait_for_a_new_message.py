@@ -6,22 +6,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import rclpy
+from rclpy.parameter import Parameter
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float32MultiArray
 
+import ab_bridge.embedded.graph as graphs
+import ab_bridge.embedded.server as embedded
+from ab_bridge.brain_session_node import BrainSession
 from ab_bridge.inputs import Need
 from ab_bridge.ros_inputs import LatestMessages
-
-rclpy = pytest.importorskip("rclpy")
-embedded = pytest.importorskip("ab_bridge.embedded.server")
-graphs = pytest.importorskip("ab_bridge.embedded.graph")
-pytest.importorskip("ab_interfaces")
-
-from rclpy.parameter import Parameter  # noqa: E402
-from rclpy.qos import qos_profile_sensor_data  # noqa: E402
-from sensor_msgs.msg import Image, JointState  # noqa: E402
-from std_msgs.msg import Float32MultiArray  # noqa: E402
-
-from ab_bridge.brain_session_node import BrainSession  # noqa: E402
-from ab_interfaces.srv import StartRun  # noqa: E402
+from ab_interfaces.srv import StartRun
 
 INPUTS = """
 camera: {topic: camera/image_raw, type: sensor_msgs/Image, format: raw}
@@ -122,7 +118,7 @@ def test_fresh_inputs_must_be_inputs(ros_context) -> None:
 def test_loop_timing_notes_the_frame_served(ros_context) -> None:
     """robot_bringup's FrameTiming reads the frame the session served for a cycle, not the
     newest one when the command arrives."""
-    loop_timing = pytest.importorskip("robot_bringup.loop_timing")
+    import robot_bringup.loop_timing as loop_timing
     node = BrainSession(context=ros_context, parameter_overrides=[
         Parameter("inputs", value=INPUTS), Parameter("fresh_inputs", value="camera"),
         Parameter("fresh_wait_ms", value=1000.0)])

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-pytest.importorskip("sensor_msgs")
-
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32MultiArray
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from session_helpers import Recorder, wait_until
+from support import free_port
 
 from ab_bridge.embedded.graph import bundled_graph_path, load_graph
 from ab_bridge.embedded.server import BrainServer, ServerThread
@@ -19,13 +20,6 @@ MAPPING = [{"node_id": "joint0", "channel": "joint:0", "scheme": "bipolarSplit",
             "per_step_max": 0.01},
            {"node_id": "joint1", "channel": "joint:1", "scheme": "bipolarSplit",
             "per_step_max": 0.01}]
-
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def server(tmp_path, port: int) -> ServerThread:
@@ -81,7 +75,10 @@ def test_a_restarted_brain_gets_a_new_run_with_the_same_options(tmp_path):
         assert wait_until(lambda: brain.run_id not in ("", first_run) and any(
             c.run_id == brain.run_id for c in list(recorder.cycles)), timeout_s=60), \
             (recorder.errors[-5:], recorder.holds[-5:])
-        assert brain.stats.runs_lost == 1 and brain.stats.runs_started == 2
+        # A server shutting down may drop the run before it stops listening: the session
+        # then starts one there that the restarted server does not know either.
+        assert brain.stats.runs_lost >= 1, (recorder.holds, recorder.errors[-6:])
+        assert brain.stats.runs_started == brain.stats.runs_lost + 1
         assert any("lost" in h and first_run in h for h in recorder.holds)
     finally:
         brain.close()

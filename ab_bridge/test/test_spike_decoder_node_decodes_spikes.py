@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import rclpy
+from rclpy.parameter import Parameter
 
-rclpy = pytest.importorskip("rclpy")
-pytest.importorskip("ab_interfaces")
-
-from rclpy.parameter import Parameter  # noqa: E402
-
-from ab_bridge.decoding import Decoder  # noqa: E402
-from ab_bridge.spike_decoder_node import SpikeDecoder  # noqa: E402
-from ab_bridge.spikes_msg import cycle_msg  # noqa: E402
-from ab_interfaces.msg import ActuatorCommand, CycleSpikes  # noqa: E402
+from ab_bridge.decoding import Decoder
+from ab_bridge.spike_decoder_node import SpikeDecoder
+from ab_bridge.spikes_msg import cycle_msg
+from ab_interfaces.msg import ActuatorCommand, CycleSpikes
 
 MAPPING = """
 - {node_id: left, channel: "wheel:left", scheme: bipolarScalar, per_step_max: 0.5}

@@ -8,7 +8,6 @@ import io
 import json
 import os
 import threading
-import time
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ from urllib.parse import unquote
 import cv2
 import numpy as np
 from aiohttp import web
+from support import wait_for  # noqa: F401 (the detector tests import it here)
 
 ORG, PROJECT = "zauberzeug", "demo"
 
@@ -179,15 +179,6 @@ def running_fake_loop(port: int = 0) -> Iterator[FakeLoop]:
     asyncio.run_coroutine_threadsafe(holder["runner"].cleanup(), loop).result(20)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(10)
-
-
-def wait_for(predicate: Callable[[], bool], timeout_s: float = 10.0, interval_s: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval_s)
-    return predicate()
 
 
 def outbox_files(data_folder: str) -> list[str]:

@@ -11,18 +11,16 @@ from datetime import datetime
 
 import pytest
 import requests
+from diagnostic_msgs.msg import DiagnosticArray
 from dn_helpers import jpeg_bytes, red_disc_bgr, wait_for
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CompressedImage, Image
 
-rclpy = pytest.importorskip("rclpy")
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from rclpy.node import Node  # noqa: E402
-from rclpy.parameter import Parameter  # noqa: E402
-from rclpy.qos import qos_profile_sensor_data  # noqa: E402
-from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
-
-from ab_interfaces.msg import Detections  # noqa: E402
-from ab_interfaces.srv import SetModelVersionMode, SetOutboxMode  # noqa: E402
-from detector_node.detector_node import DetectorNode  # noqa: E402
+from ab_interfaces.msg import Detections
+from ab_interfaces.srv import SetModelVersionMode, SetOutboxMode
+from detector_node.detector_node import DetectorNode
 
 
 def image_msg(bgr, encoding: str = "bgr8") -> Image:

@@ -29,6 +29,7 @@ from dn_helpers import (
     wait_for,
     write_fixed_model,
 )
+from support import free_port
 
 from detector_node import images
 from detector_node.images import ImageError, decode_image, image_size
@@ -37,12 +38,6 @@ from detector_node.repeats import RepeatedLog
 from detector_node.service import DataFolderError, DetectorService, ServiceConfig
 
 URL = "http://127.0.0.1:{port}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---- path traversal from the Loop ---------------------------------------------------------

@@ -1,9 +1,9 @@
 import signal
-import socket
 
 import pytest
 from rclpy.parameter import Parameter
 from rl_arm_peer import ARM_ACTUATORS, ARM_SENSORS, ARM_TOPIC_TYPES, ArmPeer
+from support import free_port
 
 from rl_agents import palaestrai_names
 from rl_agents.brain_node import BrainNode
@@ -19,12 +19,6 @@ def agent_params(algorithm: str, agent: str = "") -> dict:
 
 def overrides(values: dict) -> list[Parameter]:
     return [Parameter(k, value=v) for k, v in values.items()]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_brain_node_serves_the_muscle_node_over_zmq(ros_context, executor, spin_until,

@@ -9,21 +9,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 from pathlib import Path
 
 import pytest
+from support import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 AGENTS_DIR = Path(__file__).resolve().parent / "reference_agents"
 ENV = ["--environment", "reach_env:PointReach", "--env-params", "{reward_channel: reward}"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def muscle_args(endpoint: str, uid: str, episodes: int) -> list[str]:

@@ -21,6 +21,12 @@ from launch_ros.substitutions import FindPackageShare
 from ab_bridge.embedded.graph import bundled_graph_path
 
 
+def protocol_params() -> PathJoinSubstitution:
+    """config/brain_<protocol>.yaml: the protocol's settings, layered after brain_params."""
+    config = PathJoinSubstitution([FindPackageShare("robot_bringup"), "config"])
+    return PathJoinSubstitution([config, ["brain_", LaunchConfiguration("protocol"), ".yaml"]])
+
+
 def brain_session(context, *args, **kwargs):
     pace = LaunchConfiguration("pace").perform(context)
     if pace not in ("camera", "clock"):
@@ -29,7 +35,8 @@ def brain_session(context, *args, **kwargs):
     if pace == "clock":
         overrides.update({"fresh_inputs": "", "run_options": ""})
     return [Node(package="ab_bridge", executable="brain_session", name="brain_session",
-                 parameters=[LaunchConfiguration("brain_params"), overrides],
+                 parameters=[LaunchConfiguration("brain_params"), protocol_params(),
+                             overrides],
                  output="screen")]
 
 
@@ -56,6 +63,11 @@ def generate_launch_description() -> LaunchDescription:
                               "run_options, the simulation's) or clock (the brain's own clock, "
                               "each cycle served the newest frame: a real camera, a remote "
                               "brain)."),
+        DeclareLaunchArgument("protocol", default_value="realtime",
+                              choices=["realtime", "device"],
+                              description="How brain_session talks to the brain: realtime "
+                              "(REST + Socket.IO) or device (Prima-Lux); picks "
+                              "config/brain_<protocol>.yaml, layered after brain_params."),
         DeclareLaunchArgument("brain_params", default_value=PathJoinSubstitution(
             [config, "brain.yaml"]), description="Parameters of brain_server, brain_session."),
         DeclareLaunchArgument("sim_params", default_value=PathJoinSubstitution(
@@ -63,7 +75,7 @@ def generate_launch_description() -> LaunchDescription:
         GroupAction([
             PushRosNamespace(LaunchConfiguration("namespace")),
             Node(package="ab_bridge", executable="brain_server", name="brain_server",
-                 parameters=[brain_params, {
+                 parameters=[brain_params, protocol_params(), {
                      "graph": LaunchConfiguration("brain_graph"),
                      "port": ParameterValue(brain_port, value_type=int)}],
                  output="screen",

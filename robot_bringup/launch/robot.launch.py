@@ -9,31 +9,15 @@ world (world.launch.py) stands in for the hardware.
     ros2 launch robot_bringup robot.launch.py use_sim:=true embedded_brain:=true
 """
 
-from pathlib import Path
-
-from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, GroupAction, LogInfo, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, GroupAction, OpaqueFunction
 from launch.conditions import IfCondition, UnlessCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.substitutions import FindPackageShare
 
 from ab_bridge.embedded.graph import bundled_graph_path
-from robot_bringup.launch_support import include, optional_choice
-
-
-def hardware_tf(context, *args, **kwargs):
-    """robot_state_publisher on the real arm's joint_states (the sim's comes with
-    world.launch.py)."""
-    if not optional_choice(LaunchConfiguration("tf").perform(context),
-                           "robot_state_publisher", "tf:=true"):
-        return [LogInfo(msg="tf: robot_state_publisher is not installed (or tf:=false): the "
-                            "arm's transforms are not published")]
-    urdf = Path(get_package_share_directory("robot_bringup")) / "urdf" / "arm.urdf"
-    return [Node(package="robot_state_publisher", executable="robot_state_publisher",
-                 name="robot_state_publisher", output="screen",
-                 parameters=[{"robot_description": urdf.read_text()}])]
+from robot_bringup.launch_support import arm_tf, include
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -66,6 +50,11 @@ def generate_launch_description() -> LaunchDescription:
                               "(if installed), true, false."),
         DeclareLaunchArgument("sim_params", default_value=PathJoinSubstitution(
             [config, "sim.yaml"]), description="Parameters of sim_arm, reward, raster."),
+        DeclareLaunchArgument("protocol", default_value="realtime",
+                              choices=["realtime", "device"],
+                              description="How brain_session talks to the brain: realtime "
+                              "(REST + Socket.IO) or device (Prima-Lux); picks "
+                              "config/brain_<protocol>.yaml, layered after brain_params."),
         DeclareLaunchArgument("brain_params", default_value=PathJoinSubstitution(
             [config, "brain.yaml"]), description="Parameters of brain_server, brain_session."),
         DeclareLaunchArgument("detector_params", default_value=PathJoinSubstitution(
@@ -77,12 +66,13 @@ def generate_launch_description() -> LaunchDescription:
             [config, "pilot_sim.yaml"]), description="Parameters of the pilot when use_sim "
             "is true."),
         GroupAction([
-            include("world.launch.py", ("namespace", "pi_port", "tf", "sim_params")),
+            include("world.launch.py", ("namespace", "pi_port", "tf", "sim_params",
+                                        "protocol")),
         ], condition=IfCondition(use_sim), scoped=True, forwarding=True,
             launch_configurations={"pilot_params": LaunchConfiguration("pilot_sim_params")}),
         GroupAction([
             PushRosNamespace(LaunchConfiguration("namespace")),
-            OpaqueFunction(function=hardware_tf),
+            OpaqueFunction(function=arm_tf),
             Node(package="pilot_hw", executable="pilot", name="pilot",
                  parameters=[LaunchConfiguration("pilot_params")], output="screen"),
             # No ground truth on the robot, and no joint_motion (the sim's report of each
@@ -91,10 +81,12 @@ def generate_launch_description() -> LaunchDescription:
             Node(package="robot_bringup", executable="reward_from_detections",
                  name="reward_from_detections",
                  parameters=[LaunchConfiguration("sim_params"),
+                             PathJoinSubstitution([config, ["brain_", LaunchConfiguration("protocol"), ".yaml"]]),
                              {"use_ground_truth": False, "judge_from": "commands"}],
                  output="screen"),
         ], condition=UnlessCondition(use_sim)),
         include("detector.launch.py", ("namespace", "detector_port", "detector_params")),
         include("brain.launch.py", ("namespace", "brain_port", "brain_url", "brain_graph",
-                                    "embedded_brain", "brain_params", "sim_params", "pace")),
+                                    "embedded_brain", "brain_params", "sim_params", "pace",
+                                    "protocol")),
     ])

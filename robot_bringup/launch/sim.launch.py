@@ -50,6 +50,11 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("rviz", default_value="false", description="Start rviz2."),
         DeclareLaunchArgument("sim_params", default_value=PathJoinSubstitution(
             [config, "sim.yaml"]), description="Parameters of sim_arm, reward, raster."),
+        DeclareLaunchArgument("protocol", default_value="realtime",
+                              choices=["realtime", "device"],
+                              description="How brain_session talks to the brain: realtime "
+                              "(REST + Socket.IO) or device (Prima-Lux); picks "
+                              "config/brain_<protocol>.yaml, layered after brain_params."),
         DeclareLaunchArgument("brain_params", default_value=PathJoinSubstitution(
             [config, "brain.yaml"]), description="Parameters of brain_server, brain_session."),
         DeclareLaunchArgument("detector_params", default_value=PathJoinSubstitution(
@@ -59,10 +64,11 @@ def generate_launch_description() -> LaunchDescription:
         # Checked before anything starts: a missing rviz2 leaves nothing half-started.
         require_package("rviz2", LaunchConfiguration("rviz"), "rviz:=true"),
         include("world.launch.py", ("namespace", "pi_port", "tf", "sim_params",
-                                    "pilot_params")),
+                                    "pilot_params", "protocol")),
         include("detector.launch.py", ("namespace", "detector_port", "detector_params")),
         include("brain.launch.py", ("namespace", "brain_port", "brain_url", "brain_graph",
-                                    "embedded_brain", "brain_params", "sim_params")),
+                                    "embedded_brain", "brain_params", "sim_params",
+                                    "protocol")),
         GroupAction([
             PushRosNamespace(LaunchConfiguration("namespace")),
             Node(package="rviz2", executable="rviz2", name="rviz2",

@@ -6,38 +6,21 @@ sim.launch.py and rl_sim.launch.py include it.
     ros2 launch robot_bringup world.launch.py [namespace:=demo] [pi_port:=8888] [tf:=auto]
 """
 
-from pathlib import Path
-
-from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import (
     DeclareLaunchArgument,
     ExecuteProcess,
     GroupAction,
-    LogInfo,
     OpaqueFunction,
 )
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.substitutions import FindPackagePrefix, FindPackageShare
 
-from robot_bringup.launch_support import optional_choice
+from robot_bringup.launch_support import arm_tf
 
 # The virtual Pi is a plain process (a pigpio daemon stand-in), not a ROS node.
 VIRTUAL_PI = PathJoinSubstitution([FindPackagePrefix("pilot_hw"), "lib", "pilot_hw", "virtual_pi"])
-
-
-def arm_tf(context, *args, **kwargs):
-    """robot_state_publisher with the arm's URDF (TF from joint_states), if wanted and
-    installed; otherwise one line saying why there is no TF."""
-    if not optional_choice(LaunchConfiguration("tf").perform(context),
-                           "robot_state_publisher", "tf:=true"):
-        return [LogInfo(msg="tf: robot_state_publisher is not installed (or tf:=false): the "
-                            "arm's transforms are not published; rviz shows its markers")]
-    urdf = Path(get_package_share_directory("robot_bringup")) / "urdf" / "arm.urdf"
-    return [Node(package="robot_state_publisher", executable="robot_state_publisher",
-                 name="robot_state_publisher", output="screen",
-                 parameters=[{"robot_description": urdf.read_text()}])]
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -52,6 +35,11 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("tf", default_value="auto",
                               description="Publish the arm's TF with robot_state_publisher: "
                               "auto (if installed), true, false."),
+        DeclareLaunchArgument("protocol", default_value="realtime",
+                              choices=["realtime", "device"],
+                              description="How brain_session talks to the brain: realtime "
+                              "(REST + Socket.IO) or device (Prima-Lux); picks "
+                              "config/brain_<protocol>.yaml, layered after brain_params."),
         DeclareLaunchArgument("sim_params", default_value=PathJoinSubstitution(
             [config, "sim.yaml"]), description="Parameters of sim_arm and the reward."),
         DeclareLaunchArgument("pilot_params", default_value=PathJoinSubstitution(
@@ -68,6 +56,8 @@ def generate_launch_description() -> LaunchDescription:
             Node(package="robot_bringup", executable="sim_arm", name="sim_arm",
                  parameters=[sim_params], output="screen"),
             Node(package="robot_bringup", executable="reward_from_detections",
-                 name="reward_from_detections", parameters=[sim_params], output="screen"),
+                 name="reward_from_detections",
+                 parameters=[sim_params, PathJoinSubstitution([config, ["brain_", LaunchConfiguration("protocol"), ".yaml"]])],
+                 output="screen"),
         ]),
     ])

@@ -281,15 +281,19 @@ class Demo:
             self.missing["virtual_pi"] = "pilot_hw.virtual_pi is not installed"
         if importlib.util.find_spec("ab_bridge.embedded.server") is not None:
             port = free_port()
+            from ab_bridge.embedded.abdesign import bundled_design_path
             from ab_bridge.embedded.graph import bundled_graph_path
 
             graph = str(bundled_graph_path("demo_arm"))
             state_dir = self.workdir / "brain_state"
             state_dir.mkdir()
+            device = self.protocol_parameters("brain_server")   # --protocol device
             child = Child("brain_server", [
                 "-m", "ab_bridge.embedded.server", "--host", "127.0.0.1", "--port", str(port),
                 "--graph", graph, "--state-dir", str(state_dir),
-                *(["--seed", str(self.args.seed)] if self.args.seed is not None else [])],
+                *(["--seed", str(self.args.seed)] if self.args.seed is not None else []),
+                *(["--device-brain", str(bundled_design_path(device["device_brain"]))]
+                  if device.get("device_brain") else [])],
                 port, self.workdir / "brain_server.log")
             say("starting the embedded brain server ...")
             if child.start(90):
@@ -335,7 +339,8 @@ class Demo:
                 continue
             extra = {**extra_by_node.get(part.name, {}), **overrides.get(part.name, {})}
             try:
-                params = parameter_overrides([config_file(part.config)], part.name, extra=extra)
+                params = parameter_overrides([config_file(part.config)], part.name, extra={
+                    **self.protocol_parameters(part.name), **extra})
                 self.nodes[part.name] = cls(context=self.context, parameter_overrides=params)
             except Exception as error:  # a part that cannot start must not stop the others
                 self.missing[part.name] = f"could not start: {type(error).__name__}: {error}"
@@ -352,6 +357,10 @@ class Demo:
         self.executor.add_node(self.monitor_node)
         self.spin_thread = threading.Thread(target=self._spin, name="executor", daemon=True)
         self.spin_thread.start()
+
+    def protocol_parameters(self, node: str) -> dict[str, Any]:
+        """Parameters of config/brain_<protocol>.yaml for `node` (layered after its own)."""
+        return node_parameters([config_file(f"brain_{self.args.protocol}.yaml")], node)
 
     def _spin(self) -> None:
         from rclpy.executors import ExternalShutdownException
@@ -426,8 +435,8 @@ class Demo:
             sim.reset()
         self.monitor.begin_phase(name, learning)
         if "brain_session" in self.nodes:
-            options = {"learning": learning}
-            if self.args.seed is not None:
+            options = {"learning": learning}   # a device learns only from forwarded rewards
+            if self.args.seed is not None and self.args.protocol == "realtime":
                 options["seed"] = self.args.seed
             ok, message = self.call_session("start_run", options)
             if not ok:
@@ -530,6 +539,7 @@ class Demo:
             else None,
             "detections_per_s": progress["detections_per_s"],
             "seed": self.args.seed,
+            "protocol": self.args.protocol,
             "missing_parts": self.missing,
         }
 
@@ -592,6 +602,11 @@ def parse_args(argv: list[str] | None, settings: dict[str, Any]) -> argparse.Nam
                         help="report folder (default ~/.brainstem/reports/demo-<time>)")
     parser.add_argument("--seed", type=int, default=settings.get("seed"),
                         help="seed of the brain and the target schedule")
+    parser.add_argument("--protocol", choices=("realtime", "device"),
+                        default=settings.get("protocol", "realtime"),
+                        help="how brain_session talks to the embedded brain: realtime (REST + "
+                             "Socket.IO, SDK 0.1) or device (Prima-Lux, SDK 0.4) (default "
+                             "%(default)s)")
     parser.add_argument("--domain-id", type=int, default=None,
                         help="ROS_DOMAIN_ID of the demo's graph (default: $ROS_DOMAIN_ID, else "
                              "0); `ros2 topic echo` with the same id watches it")

@@ -86,3 +86,23 @@ def include(name: str, arguments: tuple[str, ...]) -> IncludeLaunchDescription:
         PathJoinSubstitution([FindPackageShare("robot_bringup"), "launch", name]))
     return IncludeLaunchDescription(source, launch_arguments={
         a: LaunchConfiguration(a) for a in arguments}.items())
+
+
+def arm_tf(context, *args, **kwargs) -> list:
+    """OpaqueFunction body: robot_state_publisher with the arm's URDF (TF from
+    joint_states) when the `tf` launch argument wants it and it is installed; otherwise
+    one line saying why there is no TF."""
+    from pathlib import Path
+
+    from ament_index_python.packages import get_package_share_directory
+    from launch.actions import LogInfo
+    from launch_ros.actions import Node
+
+    if not optional_choice(LaunchConfiguration("tf").perform(context),
+                           "robot_state_publisher", "tf:=true"):
+        return [LogInfo(msg="tf: robot_state_publisher is not installed (or tf:=false): the "
+                            "arm's transforms are not published; rviz shows its markers")]
+    urdf = Path(get_package_share_directory("robot_bringup")) / "urdf" / "arm.urdf"
+    return [Node(package="robot_state_publisher", executable="robot_state_publisher",
+                 name="robot_state_publisher", output="screen",
+                 parameters=[{"robot_description": urdf.read_text()}])]

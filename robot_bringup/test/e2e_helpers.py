@@ -4,23 +4,16 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote
 
+from support import free_port, wait_for  # noqa: F401 (the e2e tests import them here)
+
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "robot_bringup" / "config"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def executable(package: str, name: str) -> str:
@@ -31,15 +24,6 @@ def executable(package: str, name: str) -> str:
         if path.is_file():
             return str(path)
     raise FileNotFoundError(f"no executable {package}/{name}: run make setup")
-
-
-def wait_for(predicate: Callable[[], bool], timeout_s: float, step_s: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step_s)
-    return predicate()
 
 
 class FakeLoop:

@@ -93,7 +93,6 @@ def test_every_shipped_file_loads():
 
 
 def test_parameter_overrides_are_rclpy_parameters():
-    pytest.importorskip("rclpy")
     from rclpy.parameter import Parameter
 
     from robot_bringup.config import parameter_overrides

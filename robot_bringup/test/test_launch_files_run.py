@@ -62,6 +62,17 @@ def probe(namespace: str, topics: list[str]) -> TopicProbe:
                                                           "spike_raster")])
 
 
+def measure(namespace: str, topics: list[str]) -> dict[str, float]:
+    """Rates (Hz) of `topics` once every one of them has a message."""
+    probed = probe(namespace, topics)
+    try:
+        silent = probed.wait_all(UP_WITHIN_S)
+        assert not silent, f"no message on {silent} within {UP_WITHIN_S} s"
+        return probed.rates_hz(RATE_WINDOW_S)
+    finally:
+        probed.close()
+
+
 def check_shutdown(log: ProcessLog, expected: set[str]) -> None:
     assert expected <= log.names(), f"not started: {expected - log.names()}"
     problems = log.problems()
@@ -77,13 +88,7 @@ def sim_launch():
 @pytest.mark.launch(fixture=sim_launch)
 def test_sim_launch_in_a_namespace_drives_the_arm_at_the_camera_rate(sim_launch):
     _, log = sim_launch
-    topics = probe("demo", ["spikes", "actuator_command", "reward", "detections"])
-    try:
-        silent = topics.wait_all(UP_WITHIN_S)
-        assert not silent, f"no message on {silent} within {UP_WITHIN_S} s"
-        rates = topics.rates_hz(RATE_WINDOW_S)
-    finally:
-        topics.close()
+    rates = measure("demo", ["spikes", "actuator_command", "reward", "detections"])
     assert rates["/demo/spikes"] >= MIN_CYCLE_HZ, rates
     assert rates["/demo/actuator_command"] >= MIN_CYCLE_HZ, rates
     assert rates["/demo/reward"] > 0 and rates["/demo/detections"] > 0, rates
@@ -101,13 +106,7 @@ def brain_launch():
 @pytest.mark.launch(fixture=brain_launch)
 def test_brain_launch_runs_the_brain_on_its_clock(brain_launch):
     _, log = brain_launch
-    topics = probe("", ["spikes", "actuator_command", "spike_raster"])
-    try:
-        silent = topics.wait_all(UP_WITHIN_S)
-        assert not silent, f"no message on {silent} within {UP_WITHIN_S} s"
-        rates = topics.rates_hz(RATE_WINDOW_S)
-    finally:
-        topics.close()
+    rates = measure("", ["spikes", "actuator_command", "spike_raster"])
     assert rates["/spikes"] >= MIN_CYCLE_HZ, rates
     assert rates["/actuator_command"] >= MIN_CYCLE_HZ, rates
     yield
@@ -163,13 +162,7 @@ def rl_sim_launch():
 @pytest.mark.launch(fixture=rl_sim_launch)
 def test_rl_sim_launch_lets_the_muscle_drive_the_arm(rl_sim_launch):
     _, log = rl_sim_launch
-    topics = probe("", ["actuator_command", "reward", "joint_states"])
-    try:
-        silent = topics.wait_all(UP_WITHIN_S)
-        assert not silent, f"no message on {silent} within {UP_WITHIN_S} s"
-        rates = topics.rates_hz(RATE_WINDOW_S)
-    finally:
-        topics.close()
+    rates = measure("", ["actuator_command", "reward", "joint_states"])
     assert rates["/actuator_command"] > 0 and rates["/reward"] > 0, rates
     yield
     check_shutdown(log, {"virtual_pi", "pilot", "sim_arm", "reward_from_detections",
@@ -185,13 +178,7 @@ def robot_sim_launch():
 @pytest.mark.launch(fixture=robot_sim_launch)
 def test_robot_launch_in_sim_mode_drives_the_arm(robot_sim_launch):
     _, log = robot_sim_launch
-    topics = probe("", ["spikes", "actuator_command", "reward", "detections"])
-    try:
-        silent = topics.wait_all(UP_WITHIN_S)
-        assert not silent, f"no message on {silent} within {UP_WITHIN_S} s"
-        rates = topics.rates_hz(RATE_WINDOW_S)
-    finally:
-        topics.close()
+    rates = measure("", ["spikes", "actuator_command", "reward", "detections"])
     # The brain's own clock paces the robot (50 cycles/s with the demo graph).
     assert rates["/spikes"] >= MIN_CYCLE_HZ and rates["/actuator_command"] >= MIN_CYCLE_HZ
     yield

@@ -14,6 +14,7 @@ import os
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 
+from ab_bridge.embedded.abdesign import bundled_design_path
 from ab_bridge.embedded.graph import GraphError, bundled_graph_path, load_graph
 from ab_bridge.embedded.server import LEASE_S, MAX_RUNS, BrainServer, ServerThread
 from node_kit import Params, run_node
@@ -51,6 +52,13 @@ class BrainServerNode(Node):
         max_runs: int = params.declare("max_runs", MAX_RUNS,
                                        "Most runs at once; more starts answer 429.",
                                        low=1, high=1000)
+        device_brain: str = params.declare(
+            "device_brain", "", "Prima-Lux device API: a brain.abdesign.json to install at "
+            "start, or the name of a bundled design (demo_arm); empty: none (build one with "
+            "`ab build brain`).")
+        device_api_key: str = params.declare(
+            "device_api_key", "", "Prima-Lux device API key (plx_...); empty: "
+            "$AB_DEVICE_API_KEY, or any plx_ key is accepted.")
         params.refuse_unknown()
         if not host:
             raise ValueError("parameter 'host' must not be empty")
@@ -60,11 +68,17 @@ class BrainServerNode(Node):
             graph = load_graph(graph_path)
         except GraphError as exc:
             raise ValueError(f"parameter 'graph': {exc}") from exc
-        self.server = BrainServer([graph], state_dir, api_key=api_key or
-                                  os.environ.get("AB_API_KEY") or None,
-                                  seed=None if seed < 0 else seed, learning=learning,
-                                  deadline_ms=deadline_ms, realtime=realtime,
-                                  lease_s=lease_s, max_runs=max_runs)
+        if device_brain and not device_brain.endswith(".json"):
+            device_brain = str(bundled_design_path(device_brain))
+        try:
+            self.server = BrainServer(
+                [graph], state_dir, api_key=api_key or os.environ.get("AB_API_KEY") or None,
+                seed=None if seed < 0 else seed, learning=learning, deadline_ms=deadline_ms,
+                realtime=realtime, lease_s=lease_s, max_runs=max_runs,
+                device_api_key=device_api_key or os.environ.get("AB_DEVICE_API_KEY") or None,
+                device_brain=device_brain or None)
+        except (ValueError, OSError) as exc:
+            raise ValueError(f"parameter 'device_brain' or 'device_api_key': {exc}") from exc
         self.thread = ServerThread(self.server, host, port)
         self.port = self.thread.start()
         self.project = graph.project

@@ -48,6 +48,7 @@ import socketio
 from aiohttp import web
 from socketio import packet as sio_packet
 
+from ab_bridge.embedded.device import DeviceBrain
 from ab_bridge.embedded.encoders import (
     EncodeError,
     encode_feedback,
@@ -284,7 +285,9 @@ class BrainServer:
                  api_key: str | None = None, seed: int | None = None, learning: bool = True,
                  deadline_ms: float = 50.0, realtime: bool = True,
                  save_interval_s: float = 30.0, lease_s: float = LEASE_S,
-                 max_runs: int = MAX_RUNS, allowed_hosts: tuple[str, ...] = ()) -> None:
+                 max_runs: int = MAX_RUNS, allowed_hosts: tuple[str, ...] = (),
+                 device_api_key: str | None = None,
+                 device_brain: str | Path | None = None) -> None:
         if not graphs:
             raise ValueError("the brain server needs at least one graph")
         self.graphs = {g.project: g for g in graphs}
@@ -329,6 +332,12 @@ class BrainServer:
         self.sio.attach(self.app)
         self._routes()
         self._events()
+        # The Prima-Lux device API (SDK 0.4) beside this protocol: device.py.
+        self.device = DeviceBrain(self.state_dir / "device", api_key=device_api_key,
+                                  realtime=realtime, learning=learning, seed=seed)
+        if device_brain:
+            self.device.install_file(device_brain)
+        self.device.mount(self.app)
         self.runner: web.AppRunner | None = None
         self.port = 0
         self._last_save = time.monotonic()
@@ -385,7 +394,8 @@ class BrainServer:
 
     @web.middleware
     async def _auth_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        if request.path.startswith("/api") and not self._key_ok(
+        if request.path.startswith("/api") and not self.device.owns(request.path) \
+                and not self._key_ok(
                 [request.headers.get("x-api-key"),
                  self._bearer(request.headers.get("Authorization"))]):
             return web.json_response({"ok": False, "error": "missing or invalid API key "
@@ -983,6 +993,7 @@ class BrainServer:
         """Stop every run (saving weights), then the HTTP server."""
         for run in list(self.runs.values()):
             await self.stop_run(run, "the server is shutting down")
+        await self.device.close()
         await self.sio.shutdown()           # disconnect clients so the HTTP side can close
         if self.runner is not None:
             await self.runner.cleanup()
@@ -1057,6 +1068,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--allow-host", action="append", default=[],
                         help="a host name requests may name besides the loopback ones when "
                         "bound to loopback (repeatable)")
+    parser.add_argument("--device-api-key", default=os.environ.get("AB_DEVICE_API_KEY"),
+                        help="Prima-Lux device API: require this plx_ key (default: "
+                             "$AB_DEVICE_API_KEY; none = any plx_ key)")
+    parser.add_argument("--device-brain", default=None,
+                        help="Prima-Lux device API: install this brain.abdesign.json at start")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
@@ -1066,11 +1082,12 @@ def main(argv: list[str] | None = None) -> int:
                               learning=not args.no_learning, deadline_ms=args.deadline_ms,
                               realtime=not args.free_run, lease_s=args.lease_s,
                               max_runs=args.max_runs, allowed_hosts=tuple(args.allow_host),
-                              max_run_mb=args.max_run_mb)
+                              max_run_mb=args.max_run_mb, device_api_key=args.device_api_key,
+                              device_brain=args.device_brain)
     except GraphError as exc:
         print(f"error: invalid brain graph: {exc}", flush=True)
         return 2
-    except ValueError as exc:
+    except ValueError as exc:     # also the device's brain design (DesignError) or its key
         print(f"error: {exc}", flush=True)
         return 2
 
