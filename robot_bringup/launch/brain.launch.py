@@ -21,10 +21,10 @@ from launch_ros.substitutions import FindPackageShare
 from ab_bridge.embedded.graph import bundled_graph_path
 
 
-def protocol_params() -> PathJoinSubstitution:
+def protocol_params() -> list:
     """config/brain_<protocol>.yaml: the protocol's settings, layered after brain_params."""
     config = PathJoinSubstitution([FindPackageShare("robot_bringup"), "config"])
-    return PathJoinSubstitution([config, ["brain_", LaunchConfiguration("protocol"), ".yaml"]])
+    return [PathJoinSubstitution([config, "brain_"]), LaunchConfiguration("protocol"), ".yaml"]
 
 
 def brain_session(context, *args, **kwargs):

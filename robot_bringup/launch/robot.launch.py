@@ -81,7 +81,7 @@ def generate_launch_description() -> LaunchDescription:
             Node(package="robot_bringup", executable="reward_from_detections",
                  name="reward_from_detections",
                  parameters=[LaunchConfiguration("sim_params"),
-                             PathJoinSubstitution([config, ["brain_", LaunchConfiguration("protocol"), ".yaml"]]),
+                             [PathJoinSubstitution([config, "brain_"]), LaunchConfiguration("protocol"), ".yaml"],
                              {"use_ground_truth": False, "judge_from": "commands"}],
                  output="screen"),
         ], condition=UnlessCondition(use_sim)),

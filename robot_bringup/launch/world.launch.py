@@ -57,7 +57,7 @@ def generate_launch_description() -> LaunchDescription:
                  parameters=[sim_params], output="screen"),
             Node(package="robot_bringup", executable="reward_from_detections",
                  name="reward_from_detections",
-                 parameters=[sim_params, PathJoinSubstitution([config, ["brain_", LaunchConfiguration("protocol"), ".yaml"]])],
+                 parameters=[sim_params, [PathJoinSubstitution([config, "brain_"]), LaunchConfiguration("protocol"), ".yaml"]],
                  output="screen"),
         ]),
     ])
