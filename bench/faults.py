@@ -1783,6 +1783,17 @@ class Graph:
         _STARTED.append(child)
         self.restarted.append(child)
 
+    def launch_failed(self) -> str | None:
+        """What ended or broke `ros2 launch`, if it did."""
+        self.log.flush()
+        text = (self.ctx.workdir / "graph.log").read_text(errors="replace")
+        broken = [x for x in text.splitlines() if "[ERROR] [launch]" in x]
+        if broken:
+            return broken[0]
+        if self.launch.poll() is not None:
+            return f"ros2 launch exited with {self.launch.returncode}"
+        return None
+
     def flowing(self, events: list[float], after: float, count: int = 5) -> bool:
         return sum(t > after for t in events) >= count
 
@@ -1850,9 +1861,12 @@ def graph_kill9(ctx: Context, tally: Tally) -> None:
     graph = Graph(ctx)
     bound = ctx.recovery_bound_s
     try:
-        up = graph.wait(lambda: graph.flowing(graph.commands, 0.0)
+        up = graph.wait(lambda: graph.launch_failed() is not None
+                        or graph.flowing(graph.commands, 0.0)
                         and graph.flowing(graph.detections, 0.0)
                         and graph.gripper_follows(0.5), GRAPH_UP_BOUND_S)
+        if graph.launch_failed() is not None:
+            raise RuntimeError(f"the graph did not start: {graph.launch_failed()}")
         if up is None:
             raise RuntimeError(f"the graph did not come up within {GRAPH_UP_BOUND_S:g} s "
                                f"(log: {ctx.workdir / 'graph.log'})")
