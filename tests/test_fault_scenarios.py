@@ -1,7 +1,7 @@
 """bench/faults.py's registered scenarios, run quickly: each malformed input is answered
 with an error naming the problem while the server keeps serving, each kill -9 is
-recovered from without help, nothing hangs. Pending scenarios (other boundaries, not
-written yet) are reported as skipped."""
+recovered from without help, nothing lost, nothing hangs. The scenario that runs a whole
+graph (ros2 launch sim.launch.py, every node killed in turn) is marked slow."""
 
 from __future__ import annotations
 
@@ -17,13 +17,20 @@ faults = importlib.util.module_from_spec(spec)
 sys.modules["bench_faults"] = faults
 spec.loader.exec_module(faults)
 
-@pytest.mark.timeout(300)
-@pytest.mark.parametrize("item", [pytest.param(s, id=s.title) for s in faults.SCENARIOS])
+SLOW = {"kill -9 and restart: nodes in a running graph"}
+
+
+def test_no_scenario_is_pending() -> None:
+    assert [s.title for s in faults.SCENARIOS if s.run is None] == []
+
+
+@pytest.mark.timeout(420)
+@pytest.mark.parametrize("item", [pytest.param(s, id=s.title, marks=[pytest.mark.slow]
+                                               if s.title in SLOW else [])
+                                  for s in faults.SCENARIOS])
 def test_fault_scenario(item, tmp_path: Path) -> None:
-    if item.run is None:
-        pytest.skip(f"pending: {item.what}")
     ctx = faults.Context(quick=True, workdir=tmp_path, say=print)
-    tally = faults.run_scenario(item, ctx, bound_s=240)
+    tally = faults.run_scenario(item, ctx, bound_s=360)
     assert not tally.failures, "\n".join(tally.failures)
     assert tally.bad_inputs_tried + tally.faults_injected > 0, "the scenario tried nothing"
     assert tally.bad_inputs_clear_error == tally.bad_inputs_tried

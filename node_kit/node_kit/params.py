@@ -14,6 +14,8 @@
   parameter and the allowed values) and on every set.
 - `refuse_unknown()` fails the start on a parameter given on the command line or in
   a parameter file that the node does not declare, naming the closest declared one.
+- `ros2 param set` of a name the node does not declare, or of a value of the wrong type,
+  is refused with a reason naming the parameter (and the close match, or both types).
 """
 
 from __future__ import annotations
@@ -49,6 +51,14 @@ class Params:
         self._checks: dict[str, Callable[[Any], None]] = {}
         node.add_on_set_parameters_callback(self._on_set)
         node.__dict__["_node_kit_params"] = self
+        # The SetParameters services call this; rclpy's own refusals of an undeclared name
+        # or a wrong type name neither the parameter nor the types.
+        rclpy_set = node.set_parameters_atomically
+
+        def set_atomically(parameters: list[Parameter]) -> SetParametersResult:
+            return self._refuse_name_or_type(parameters) or rclpy_set(parameters)
+
+        node.set_parameters_atomically = set_atomically
 
     @classmethod
     def of(cls, node: Node) -> Params:
@@ -121,6 +131,27 @@ class Params:
             hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         raise ParameterError(f"unknown parameter{'s' if len(unknown) > 1 else ''} for node "
                              f"{self.node.get_name()!r}: {', '.join(hints)}")
+
+    def _refuse_name_or_type(self, parameters: list[Parameter]) -> SetParametersResult | None:
+        node = self.node
+        for parameter in parameters:
+            name = parameter.name
+            if not node.has_parameter(name):
+                if node._allow_undeclared_parameters:
+                    continue
+                close = difflib.get_close_matches(name, sorted(node._parameters), n=1)
+                return SetParametersResult(successful=False, reason=(
+                    f"unknown parameter {name!r} for node {node.get_name()!r}"
+                    + (f" (did you mean {close[0]!r}?)" if close else "")))
+            descriptor = node.describe_parameter(name)
+            given = parameter.type_
+            if (given != Parameter.Type.NOT_SET and not descriptor.dynamic_typing
+                    and given.value != descriptor.type):
+                expected = Parameter.Type(descriptor.type).name.lower()
+                return SetParametersResult(successful=False, reason=(
+                    f"parameter {name!r} takes a {expected}, got a {given.name.lower()} "
+                    f"({parameter.value!r})"))
+        return None
 
     def _on_set(self, parameters: list[Parameter]) -> SetParametersResult:
         # Called for declarations too: those were checked in declare().

@@ -55,6 +55,18 @@ def test_every_other_parameter_is_read_only(node):
     assert node.describe_parameter("mode").read_only
 
 
+def test_set_of_an_unknown_name_or_a_wrong_type_names_them(node):
+    """What the SetParameters service (ros2 param set) calls."""
+    result = node.set_parameters_atomically([Parameter("rate_hzz", value=20.0)])
+    assert not result.successful
+    assert result.reason == "unknown parameter 'rate_hzz' for node 'rig' (did you mean 'rate_hz'?)"
+    result = node.set_parameters_atomically([Parameter("rate_hz", value="fast")])
+    assert not result.successful
+    assert result.reason == "parameter 'rate_hz' takes a double, got a string ('fast')"
+    assert node.set_parameters_atomically([Parameter("rate_hz", value=30.0)]).successful
+    assert node.seen == [30.0]
+
+
 def test_bad_values_at_start_name_the_parameter(ros_context):
     with pytest.raises(ParameterError, match=r"'mode' = 'c' is not one of \['a', 'b'\]"):
         Rig([Parameter("mode", value="c")], context=ros_context)
@@ -78,3 +90,5 @@ def test_refuse_unknown_reads_an_rclpy_internal_of_the_pinned_version():
     from importlib.metadata import version
     assert version("ros-rclpy") == "9.1.2"
     assert rclpy.node.Node.__init__.__code__.co_names.count("_parameter_overrides") >= 1
+    # the set check reads Node._allow_undeclared_parameters (no public getter either)
+    assert "_allow_undeclared_parameters" in rclpy.node.Node.__init__.__code__.co_names
