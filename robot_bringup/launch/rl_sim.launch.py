@@ -12,7 +12,7 @@ from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.substitutions import FindPackageShare
 
-from robot_bringup.launch_support import include
+from robot_bringup.launch_support import check_parameter_files, include
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -36,6 +36,7 @@ def generate_launch_description() -> LaunchDescription:
             [config, "pilot_sim.yaml"]), description="Parameters of the pilot."),
         DeclareLaunchArgument("rl_params", default_value=PathJoinSubstitution(
             [config, "rl.yaml"]), description="Parameters of the muscle and rl brain."),
+        check_parameter_files("sim_params", "detector_params", "pilot_params", "rl_params"),
         include("world.launch.py", ("namespace", "pi_port", "tf", "sim_params",
                                     "pilot_params")),
         include("detector.launch.py", ("namespace", "detector_port", "detector_params")),

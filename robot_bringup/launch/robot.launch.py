@@ -17,7 +17,7 @@ from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.substitutions import FindPackageShare
 
 from ab_bridge.embedded.graph import bundled_graph_path
-from robot_bringup.launch_support import arm_tf, include, protocol_params
+from robot_bringup.launch_support import arm_tf, check_parameter_files, include, protocol_params
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -65,6 +65,7 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("pilot_sim_params", default_value=PathJoinSubstitution(
             [config, "pilot_sim.yaml"]), description="Parameters of the pilot when use_sim "
             "is true."),
+        check_parameter_files("sim_params", "brain_params", "detector_params", "pilot_params", "pilot_sim_params"),
         GroupAction([
             include("world.launch.py", ("namespace", "pi_port", "tf", "sim_params",
                                         "protocol")),

@@ -21,7 +21,7 @@ from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.substitutions import FindPackageShare
 
 from ab_bridge.embedded.graph import bundled_graph_path
-from robot_bringup.launch_support import include, require_package
+from robot_bringup.launch_support import check_parameter_files, include, require_package
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -61,7 +61,9 @@ def generate_launch_description() -> LaunchDescription:
             [config, "detector.yaml"]), description="Parameters of the detector."),
         DeclareLaunchArgument("pilot_params", default_value=PathJoinSubstitution(
             [config, "pilot_sim.yaml"]), description="Parameters of the pilot."),
-        # Checked before anything starts: a missing rviz2 leaves nothing half-started.
+        # Checked before anything starts: a missing rviz2 or a misspelled node section
+        # leaves nothing half-started.
+        check_parameter_files("sim_params", "brain_params", "detector_params", "pilot_params"),
         require_package("rviz2", LaunchConfiguration("rviz"), "rviz:=true"),
         include("world.launch.py", ("namespace", "pi_port", "tf", "sim_params",
                                     "pilot_params", "protocol")),

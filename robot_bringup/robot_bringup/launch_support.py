@@ -115,3 +115,35 @@ def protocol_params() -> PathJoinSubstitution:
     # One path part built from three: PathJoinSubstitution takes no nested lists.
     return PathJoinSubstitution([config, PythonExpression(
         ["'brain_' + '", LaunchConfiguration("protocol"), "' + '.yaml'"])])
+
+
+#: The nodes brainstem's launch files start, by name: a parameter file section for any
+#: other name is a misspelling that would leave its node on its defaults.
+GRAPH_NODES = ("sim_arm", "reward_from_detections", "spike_raster", "brain_server",
+               "brain_session", "detector", "pilot", "muscle", "rl_brain",
+               "robot_state_publisher", "demo")
+
+
+def check_parameter_files(*arguments: str) -> OpaqueFunction:
+    """An action that ends the launch before anything starts when a parameter file given
+    by one of the launch `arguments` cannot be read or has a section for no node of the
+    graph (naming the close match)."""
+
+    def check(context, *args, **kwargs):
+        from robot_bringup.config import ConfigError, unknown_sections
+
+        problems = []
+        for argument in arguments:
+            path = LaunchConfiguration(argument).perform(context)
+            try:
+                unknown = unknown_sections(path, GRAPH_NODES)
+            except ConfigError as error:
+                problems.append(f"{argument}: {error}")
+                continue
+            problems += [f"{argument}:={path}: section {u} is for no node of the graph"
+                         for u in unknown]
+        if problems:
+            raise ValueError("; ".join(problems) + ". Nothing was started.")
+        return []
+
+    return OpaqueFunction(function=check)

@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from e2e_helpers import free_port
@@ -154,4 +155,17 @@ def test_an_argument_needing_a_missing_package_says_so_and_starts_nothing(argume
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert package in output and "not installed" in output, output
+    assert "process started" not in output, output
+
+
+def test_a_misspelled_node_section_stops_the_launch_before_anything_starts(tmp_path):
+    shipped = (Path(__file__).resolve().parents[1] / "config" / "brain.yaml").read_text()
+    broken = tmp_path / "brain.yaml"
+    broken.write_text(shipped.replace("/**/brain_session:", "/**/brain_sesion:"))
+    result = subprocess.run(["ros2", "launch", "robot_bringup", "sim.launch.py",
+                             f"brain_params:={broken}", f"pi_port:={free_port()}"],
+                            capture_output=True, text=True, timeout=60, start_new_session=True)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "'/**/brain_sesion' (did you mean 'brain_session'?)" in output, output
     assert "process started" not in output, output
