@@ -803,6 +803,40 @@ def brain_graph_files(ctx: Context, tally: Tally) -> None:
         judge(tally, ctx, f"graph: {name}", answered, clear, said[0], True)
 
 
+@scenario("YAML files", "the demo's exit code",
+          "make run's demo on parameter files with a part that cannot start (brain_session's "
+          "fresh_wait_ms out of range) or a misspelled node section: it must exit non-zero naming it")
+def demo_exit_code(ctx: Context, tally: Tally) -> None:
+    import shutil
+
+    from robot_bringup.config import package_config_dir
+
+    shipped = package_config_dir()
+    cases = [("part that cannot start", "brain.yaml", "    fresh_wait_ms: 30.0",
+              "    fresh_wait_ms: 5000.0", 3, "brain_session"),
+             ("misspelled node section", "sim.yaml", "/**/sim_arm:", "/**/sim_ar:", 2,
+              "did you mean")]
+    for name, file, old, new, code, says in cases:
+        folder = ctx.workdir / f"demo-config-{code}"
+        shutil.copytree(shipped, folder, dirs_exist_ok=True)
+        text = (folder / file).read_text()
+        if old not in text:
+            raise RuntimeError(f"{file} has no {old.strip()!r} to break")
+        (folder / file).write_text(text.replace(old, new, 1))
+        env = {**os.environ, "BRAINSTEM_CONFIG_DIR": str(folder)}
+        args = [sys.executable, "-m", "robot_bringup.demo", "--duration", "4", "--live-port",
+                "-1", "--domain-id", str(ros_domain()), "--report", str(folder / "report")]
+        try:
+            out = subprocess.run(args, capture_output=True, text=True, env=env, timeout=240)
+            answered, output = True, out.stdout + out.stderr
+            clear = out.returncode == code and says in output and "Traceback" not in output
+            detail = f"exit {out.returncode}: " + next(
+                (x for x in output.splitlines() if says in x), "(not named)").strip()
+        except subprocess.TimeoutExpired:
+            answered, clear, detail = False, False, "still running"
+        judge(tally, ctx, f"demo: {name}", answered, clear, detail, True)
+
+
 # ---- the detector: REST and Socket.IO corpus, the Loop, the outbox -----------------------
 DETECTOR_TESTS = HERE.parent / "detector_node" / "test"
 

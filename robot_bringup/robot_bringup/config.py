@@ -17,6 +17,7 @@ over earlier ones, a node's own section over `/**`.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -33,8 +34,12 @@ class ConfigError(ValueError):
 
 
 def package_config_dir() -> Path:
-    """The folder of the shipped config/*.yaml: the source tree's when running from a
+    """The folder of the config/*.yaml the demo reads: $BRAINSTEM_CONFIG_DIR when set (a
+    copy of the shipped files to edit), else the source tree's when running from a
     checkout (symlink install), else the installed share folder."""
+    override = os.environ.get("BRAINSTEM_CONFIG_DIR")
+    if override:
+        return Path(override).expanduser()
     source = Path(__file__).resolve().parent.parent / "config"
     if source.is_dir():
         return source
