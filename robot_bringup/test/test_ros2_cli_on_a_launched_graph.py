@@ -56,6 +56,8 @@ def launched():
     if child.poll() is None:
         os.killpg(child.pid, signal.SIGKILL)
         child.wait()
+    # The ros2 commands started a ros2cli daemon for this domain: it goes with the tests.
+    ros2("daemon", "stop", timeout=30)
 
 
 def test_topic_echo_shows_the_brain_moving_the_arm(launched):
