@@ -61,8 +61,9 @@ def launched():
 
 
 def test_topic_echo_shows_the_brain_moving_the_arm(launched):
-    result = ros2("topic", "echo", "--once", "/actuator_command",
-                  "ab_interfaces/msg/ActuatorCommand", timeout=UP_WITHIN_S)
+    # sim_arm publishes its gripper and LED on the same topic: the brain's commands only.
+    result = ros2("topic", "echo", "--once", "--filter", "m.source == 'brain_session'",
+                  "/actuator_command", "ab_interfaces/msg/ActuatorCommand", timeout=UP_WITHIN_S)
     assert result.returncode == 0, result.stderr
     assert "channels:" in result.stdout and "joint:0" in result.stdout
     assert "source: brain_session" in result.stdout
@@ -124,8 +125,8 @@ def test_service_calls_stop_and_start_the_run(launched):
                  "{options_json: '{\"seed\": 3}'}")
     assert "success=True" in again.stdout, again.stdout
     assert re.search(r"run_id='[0-9a-f]+'", again.stdout), again.stdout
-    echo = ros2("topic", "echo", "--once", "/actuator_command",
-                "ab_interfaces/msg/ActuatorCommand", timeout=UP_WITHIN_S)
+    echo = ros2("topic", "echo", "--once", "--filter", "m.source == 'brain_session'",
+                "/actuator_command", "ab_interfaces/msg/ActuatorCommand", timeout=UP_WITHIN_S)
     assert echo.returncode == 0
 
 
