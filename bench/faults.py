@@ -133,7 +133,30 @@ def _stop_leftovers() -> None:
             proc.wait()
 
 
-class BrainProcess:
+class ServerProcess:
+    """A server started as a child process (self.proc): alive, kill -9, stop (SIGINT,
+    then SIGKILL after 15 s). BrainProcess, DetectorProcess and VirtualPiProcess."""
+
+    proc: subprocess.Popen | None = None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill9(self) -> None:
+        if self.alive():
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.alive():
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+
+
+class BrainProcess(ServerProcess):
     """`python -m ab_bridge.embedded.server` on loopback (the demo graph, an API key)."""
 
     def __init__(self, ctx: Context, *extra: str, port: int | None = None,
@@ -168,21 +191,6 @@ class BrainProcess:
                 return
         raise RuntimeError(f"brain server did not start: {' '.join(self.args)}")
 
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill9(self) -> None:
-        if self.alive():
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.alive():
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill9()
 
 
 @contextmanager
@@ -851,7 +859,7 @@ def detector_test_module() -> Any:
     return test_faults_and_guards
 
 
-class DetectorProcess:
+class DetectorProcess(ServerProcess):
     """`python -m detector_node.service` on loopback, its data folder kept across restarts."""
 
     def __init__(self, data_folder: Path, *extra: str, log: Path | None = None) -> None:
@@ -876,9 +884,6 @@ class DetectorProcess:
         except (queue.Empty, ValueError, KeyError) as exc:
             raise RuntimeError(f"detector did not start: {' '.join(self.args)}") from exc
 
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
     def serving(self) -> bool:
         import requests
 
@@ -888,18 +893,6 @@ class DetectorProcess:
         except requests.RequestException:
             return False
 
-    def kill9(self) -> None:
-        if self.alive():
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.alive():
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill9()
 
 
 def red_disc_jpeg() -> bytes:
@@ -1203,7 +1196,7 @@ def detector_outbox_kill9(ctx: Context, tally: Tally) -> None:
 
 
 # ---- the pigpio socket: the virtual Pi -----------------------------------------------------
-class VirtualPiProcess:
+class VirtualPiProcess(ServerProcess):
     """`python -m pilot_hw.virtual_pi` on loopback."""
 
     def __init__(self, port: int | None = None) -> None:
@@ -1229,14 +1222,6 @@ class VirtualPiProcess:
                     break
         raise RuntimeError(f"virtual Pi did not start: {' '.join(self.args)}")
 
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 def pigpio_command(cmd: int, p1: int = 0, p2: int = 0, ext: bytes = b"",
