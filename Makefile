@@ -1,7 +1,7 @@
 # brainstem — the two commands of the README, and their helpers.
 SHELL := /bin/bash
 ENV := . scripts/env.sh
-TEST_PATHS := $(wildcard tests ab_interfaces/test node_kit/test ab_bridge/test detector_node/test pilot_hw/test rl_agents/test robot_bringup/test)
+TEST_PATHS := $(wildcard tests ab_interfaces/test node_kit/test ab_bridge/test embedded_brain/test detector_node/test pilot_hw/test rl_agents/test robot_bringup/test)
 
 .PHONY: setup run test lint bench clean
 

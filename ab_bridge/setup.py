@@ -8,7 +8,6 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(exclude=["test"]),
-    package_data={PACKAGE: ["embedded/graphs/*.yaml", "embedded/designs/*.json"]},
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
         ("share/" + PACKAGE, ["package.xml"]),
@@ -18,7 +17,7 @@ setup(
     zip_safe=True,
     maintainer="brainstem maintainers",
     maintainer_email="maintainers@brainstem.dev",
-    description="The realtime session with an Artificial Brains brain (cloud or embedded): input streaming, spike decoding, rewards, deviations, contract sync and policies; and the embedded spiking brain server.",
+    description="The realtime session with an Artificial Brains brain (cloud or embedded): input streaming, spike decoding, rewards, deviations, contract sync and policies.",
     license="Apache-2.0",
     tests_require=["pytest"],
     entry_points={
@@ -26,7 +25,7 @@ setup(
             "spike_source = ab_bridge.spike_source_node:main",
             "brain_session = ab_bridge.brain_session_node:main",
             "spike_decoder = ab_bridge.spike_decoder_node:main",
-            "brain_server = ab_bridge.embedded.brain_server_node:main",
+            "brain_server = embedded_brain.brain_server_node:main",
         ],
     },
 )

@@ -106,11 +106,11 @@ def percentiles(name: str, values_ms: list[float]) -> dict[str, float]:
 
 
 def start_server(state_dir: Path, port: int) -> subprocess.Popen:
-    from ab_bridge.embedded.abdesign import bundled_design_path
-    from ab_bridge.embedded.graph import bundled_graph_path
+    from embedded_brain.abdesign import bundled_design_path
+    from embedded_brain.graph import bundled_graph_path
 
     server = subprocess.Popen(
-        [sys.executable, "-m", "ab_bridge.embedded.server", "--port", str(port),
+        [sys.executable, "-m", "embedded_brain.server", "--port", str(port),
          "--graph", str(bundled_graph_path("demo_arm")), "--state-dir", str(state_dir),
          "--device-api-key", KEY, "--device-brain", str(bundled_design_path("demo_arm")),
          "--log-level", "WARNING"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -129,7 +129,7 @@ def run_official(url: str, steps: int, work: Path) -> dict:
     python = reference_python("ab-sdk-040", ["artificialbrains-sdk==0.4.0"])
     project = work / "sdk-app"
     project.mkdir()
-    from ab_bridge.embedded.abdesign import bundled_design_path
+    from embedded_brain.abdesign import bundled_design_path
 
     (project / "brain.abdesign.json").write_text(bundled_design_path("demo_arm").read_text())
     (project / ".env").write_text(f"AB_DEVICE_URL={url}/\nAB_DEVICE_API_KEY={KEY}\n")
@@ -198,7 +198,7 @@ def run_realtime(url: str, cycles: int) -> dict:
     import requests
     import socketio
 
-    from ab_bridge.realtime import FastPacket
+    from node_kit.socketio_overrides import FastPacket
 
     start = requests.post(f"{url}/api/robot/demo_arm/start", json={"learning": True},
                           timeout=10).json()

@@ -157,14 +157,14 @@ class ServerProcess:
 
 
 class BrainProcess(ServerProcess):
-    """`python -m ab_bridge.embedded.server` on loopback (the demo graph, an API key)."""
+    """`python -m embedded_brain.server` on loopback (the demo graph, an API key)."""
 
     def __init__(self, ctx: Context, *extra: str, port: int | None = None,
                  graph: Path | None = None) -> None:
-        from ab_bridge.embedded.graph import bundled_graph_path
+        from embedded_brain.graph import bundled_graph_path
 
         self.port = port or free_port()
-        self.args = [sys.executable, "-m", "ab_bridge.embedded.server", "--host", LOOPBACK,
+        self.args = [sys.executable, "-m", "embedded_brain.server", "--host", LOOPBACK,
                      "--port", str(self.port), "--graph",
                      str(graph or bundled_graph_path("demo_arm")),
                      "--state-dir", str(ctx.workdir / "brain_state"), "--api-key", API_KEY,
@@ -778,7 +778,7 @@ def brain_client_kill9(ctx: Context, tally: Tally) -> None:
 def brain_graph_files(ctx: Context, tally: Tally) -> None:
     import yaml
 
-    from ab_bridge.embedded.graph import bundled_graph_path
+    from embedded_brain.graph import bundled_graph_path
 
     demo = bundled_graph_path("demo_arm").read_text()
     raw = yaml.safe_load(demo)

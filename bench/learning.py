@@ -40,7 +40,7 @@ for package in ("ab_bridge", "robot_bringup"):
     if str(ROOT / package) not in sys.path:
         sys.path.insert(0, str(ROOT / package))
 
-from ab_bridge.embedded.graph import bundled_graph_path, load_graph  # noqa: E402
+from embedded_brain.graph import bundled_graph_path, load_graph  # noqa: E402
 from robot_bringup.offline_arm import DemoSettings, random_targets, run_arm  # noqa: E402
 
 # Random targets of the generalisation runs: drawn from seeds the demo's schedule never uses.

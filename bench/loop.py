@@ -144,8 +144,8 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
     from rclpy.qos import QoSProfile
     from rclpy.signals import SignalHandlerOptions
 
-    from ab_bridge.embedded.graph import bundled_graph_path
     from ab_interfaces.msg import ActuatorCommand
+    from embedded_brain.graph import bundled_graph_path
     from robot_bringup.config import config_file, parameter_overrides
     from robot_bringup.demo import Child, fetch_callback_errors, free_port
     from robot_bringup.loop_timing import FrameTiming
@@ -154,7 +154,7 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
     port = free_port()
     (workdir / "state").mkdir()
     server = Child("brain_server", [
-        "-m", "ab_bridge.embedded.server", "--host", "127.0.0.1", "--port", str(port),
+        "-m", "embedded_brain.server", "--host", "127.0.0.1", "--port", str(port),
         "--graph", str(bundled_graph_path("demo_arm")), "--state-dir", str(workdir / "state"),
         "--log-level", "WARNING"], port, workdir / "brain_server.log")
     print("starting the embedded brain server ...", flush=True)
@@ -324,10 +324,10 @@ def measure_relay(cycles: int, warmup_s: float) -> dict:
     from sensor_msgs.msg import Image
 
     from ab_bridge.decoding import Decoder, parse_mapping
-    from ab_bridge.embedded.graph import bundled_graph_path, load_graph
     from ab_bridge.session import load_path_or_inline
     from ab_bridge.spikes_msg import command_msg
     from ab_interfaces.msg import ActuatorCommand
+    from embedded_brain.graph import bundled_graph_path, load_graph
     from robot_bringup.config import config_file, node_parameters
     from robot_bringup.loop_timing import FrameTiming
 

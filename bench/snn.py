@@ -93,9 +93,9 @@ def worker_ours(n: int, learn: bool) -> dict:
     import numpy as np
 
     sys.path.insert(0, str(ROOT / "ab_bridge"))
-    from ab_bridge.embedded.encoders import poisson_spikes
-    from ab_bridge.embedded.graph import parse_graph
-    from ab_bridge.embedded.snn import Network
+    from embedded_brain.encoders import poisson_spikes
+    from embedded_brain.graph import parse_graph
+    from embedded_brain.snn import Network
 
     n_inp = int(n * INPUT_FRACTION)
     n_exc = n - n_inp

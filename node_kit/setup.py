@@ -14,7 +14,7 @@ setup(
     zip_safe=True,
     maintainer="brainstem maintainers",
     maintainer_email="maintainers@brainstem.dev",
-    description="What every brainstem node shares: process lifecycle and parameters.",
+    description="What brainstem's packages share: process lifecycle, parameters, socketio overrides.",
     license="Apache-2.0",
     tests_require=["pytest"],
 )

@@ -14,7 +14,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-PACKAGES="ab_interfaces node_kit ab_bridge detector_node pilot_hw rl_agents robot_bringup"
+PACKAGES="ab_interfaces node_kit embedded_brain ab_bridge detector_node pilot_hw rl_agents robot_bringup"
 VENV="$ROOT/.venv"
 
 say() { printf '[setup] %s\n' "$*"; }

@@ -29,7 +29,7 @@ KEYS = {
 NO_KEY = {"onnx"}
 # ROS packages: the module is the key.
 ROS = re.compile(r"^(rclpy|rcl_interfaces|launch|launch_ros|[a-z_]+_msgs|[a-z_]+_srvs|"
-                 r"ab_interfaces|node_kit|ab_bridge|detector_node|pilot_hw|rl_agents|"
+                 r"ab_interfaces|node_kit|embedded_brain|ab_bridge|detector_node|pilot_hw|rl_agents|"
                  r"robot_bringup|ament_index_python)$")
 
 
@@ -38,12 +38,31 @@ def declared(package: str) -> set[str]:
     return {e.text.strip() for e in root if e.tag in ("exec_depend", "depend") and e.text}
 
 
+def optional(tree: ast.AST) -> set[int]:
+    """ids of the import statements inside `try: ... except ImportError:` (optional ones,
+    whose absence the code reports)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try) and any(
+                isinstance(h.type, ast.Name) and h.type.id in ("ImportError",
+                                                               "ModuleNotFoundError")
+                for h in node.handlers):
+            found |= {id(n) for stmt in node.body for n in ast.walk(stmt)
+                      if isinstance(n, (ast.Import, ast.ImportFrom))}
+    return found
+
+
 def imports(package: str) -> set[str]:
-    """Top-level modules imported by the package's code and launch files (not tests)."""
+    """Top-level modules imported by the package's code and launch files (not tests), but
+    for optional imports (see `optional`)."""
     found: set[str] = set()
     sources = [*(REPO / package / package).rglob("*.py"), *(REPO / package / "launch").glob("*.py")]
     for source in sources:
-        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+        tree = ast.parse(source.read_text(encoding="utf-8"))
+        skip = optional(tree)
+        for node in ast.walk(tree):
+            if id(node) in skip:
+                continue
             if isinstance(node, ast.Import):
                 found |= {alias.name.split(".")[0] for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:

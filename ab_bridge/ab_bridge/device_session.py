@@ -28,7 +28,7 @@ results and holds to the same `SessionListener`):
 
 The brain's I/O contract comes from its design (`brain.abdesign.json`, or a contract JSON
 with `inputs` and `outputs`): `SessionConfig.project_id` names the file, or a design
-bundled with ab_bridge (`demo_arm` -> embedded/designs/demo_arm.abdesign.json).
+bundled with embedded_brain (`demo_arm` -> embedded_brain/designs/demo_arm.abdesign.json).
 """
 
 from __future__ import annotations
@@ -50,7 +50,6 @@ import requests
 
 from ab_bridge.decoding import CycleRasters, DecodeError, Decoder
 from ab_bridge.device_inputs import DeviceInput, encode, frame_values, parse_device_inputs
-from ab_bridge.embedded.abdesign import bundled_design_path
 from ab_bridge.inputs import InputError, Provider, validate_frame
 from ab_bridge.session import (
     CycleResult,
@@ -122,7 +121,13 @@ def reward_input(name: str) -> bool:
 def load_brain_io(name: str) -> BrainIO:
     """The I/O contract of a design or contract file, or of a bundled design."""
     path = Path(name).expanduser()
-    if not path.suffix:
+    if not path.suffix:                      # a design bundled with the embedded brain
+        try:
+            from embedded_brain.abdesign import bundled_design_path
+        except ImportError:
+            raise SessionError(f"brain design {name!r}: not a file, and the embedded_brain "
+                               "package (which bundles designs by name) is not installed; "
+                               "give the path of a .abdesign.json or contract file") from None
         path = bundled_design_path(name)
     try:
         raw = json.loads(path.read_text())

@@ -18,10 +18,10 @@ from std_msgs.msg import Float32MultiArray  # noqa: E402
 from test_device_session_drives_the_device import DESIGN, KEY  # noqa: E402
 
 from ab_bridge.brain_session_node import BrainSession  # noqa: E402
-from ab_bridge.embedded.graph import bundled_graph_path, load_graph  # noqa: E402
-from ab_bridge.embedded.server import BrainServer, ServerThread  # noqa: E402
 from ab_interfaces.msg import ActuatorCommand, Reward  # noqa: E402
 from ab_interfaces.srv import StopRun  # noqa: E402
+from embedded_brain.graph import bundled_graph_path, load_graph  # noqa: E402
+from embedded_brain.server import BrainServer, ServerThread  # noqa: E402
 
 MAPPING = """
 - {node_id: JOINT0, channel: "joint:0", scheme: bipolarSplit, per_step_max: 0.004, n: 32}

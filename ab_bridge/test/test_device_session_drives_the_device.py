@@ -17,14 +17,14 @@ import pytest
 import support
 
 from ab_bridge.device_session import DeviceSession, device_settings
-from ab_bridge.embedded.graph import bundled_graph_path, load_graph
-from ab_bridge.embedded.server import BrainServer, ServerThread
 from ab_bridge.inputs import scalar_frame
 from ab_bridge.session import SessionConfig, SessionError
+from embedded_brain.abdesign import bundled_design_path
+from embedded_brain.graph import bundled_graph_path, load_graph
+from embedded_brain.server import BrainServer, ServerThread
 
 KEY = "plx_session_test"
-DESIGN = Path(__file__).resolve().parents[1] / "ab_bridge" / "embedded" / "designs" \
-    / "demo_arm.abdesign.json"
+DESIGN = bundled_design_path("demo_arm")
 MAPPING = [{"node_id": f"JOINT{j}", "channel": f"joint:{j}", "scheme": "bipolarSplit",
             "per_step_max": 0.004, "n": 32} for j in (0, 1)]
 INPUTS = {"target": {"topic": "target_error", "type": "std_msgs/Float32MultiArray",

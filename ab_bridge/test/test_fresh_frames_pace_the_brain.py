@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from session_helpers import Recorder, wait_until
 
-import ab_bridge.embedded.graph as graphs
-import ab_bridge.embedded.server as embedded
+import embedded_brain.graph as graphs
+import embedded_brain.server as embedded
 from ab_bridge.inputs import image_frame, joint_state_frame, scalar_frame
 from ab_bridge.session import BrainSession, SessionConfig
 

@@ -12,8 +12,8 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32MultiArray
 
-import ab_bridge.embedded.graph as graphs
-import ab_bridge.embedded.server as embedded
+import embedded_brain.graph as graphs
+import embedded_brain.server as embedded
 from ab_bridge.brain_session_node import BrainSession
 from ab_bridge.inputs import Need
 from ab_bridge.ros_inputs import LatestMessages

@@ -13,7 +13,8 @@ from protocol_server import ProtocolServer
 from session_helpers import Recorder, wait_until
 from socketio import packet as sio_packet
 
-from ab_bridge.realtime import FastPacket, RealtimeClient
+from ab_bridge.realtime import RealtimeClient
+from node_kit.socketio_overrides import FastPacket
 
 
 def random_payload(rng: random.Random, depth: int = 0) -> Any:

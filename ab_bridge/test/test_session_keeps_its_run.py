@@ -9,10 +9,10 @@ import pytest
 from session_helpers import Recorder, wait_until
 from support import free_port
 
-from ab_bridge.embedded.graph import bundled_graph_path, load_graph
-from ab_bridge.embedded.server import BrainServer, ServerThread
 from ab_bridge.inputs import image_frame, joint_state_frame, scalar_frame
 from ab_bridge.session import BrainSession, SessionConfig
+from embedded_brain.graph import bundled_graph_path, load_graph
+from embedded_brain.server import BrainServer, ServerThread
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 

@@ -18,7 +18,7 @@ from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
-from ab_bridge.embedded.graph import bundled_graph_path
+from embedded_brain.graph import bundled_graph_path
 from robot_bringup.launch_support import protocol_params
 
 
@@ -69,7 +69,7 @@ def generate_launch_description() -> LaunchDescription:
             [config, "sim.yaml"]), description="Parameters of spike_raster."),
         GroupAction([
             PushRosNamespace(LaunchConfiguration("namespace")),
-            Node(package="ab_bridge", executable="brain_server", name="brain_server",
+            Node(package="embedded_brain", executable="brain_server", name="brain_server",
                  parameters=[brain_params, protocol_params(), {
                      "graph": LaunchConfiguration("brain_graph"),
                      "port": ParameterValue(brain_port, value_type=int)}],

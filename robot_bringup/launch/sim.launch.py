@@ -20,7 +20,7 @@ from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.substitutions import FindPackageShare
 
-from ab_bridge.embedded.graph import bundled_graph_path
+from embedded_brain.graph import bundled_graph_path
 from robot_bringup.launch_support import check_parameter_files, include, require_package
 
 

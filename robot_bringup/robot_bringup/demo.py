@@ -355,10 +355,10 @@ class Demo:
                 self.missing["virtual_pi"] = f"did not start: {child.log_tail()}"
         else:
             self.missing["virtual_pi"] = "pilot_hw.virtual_pi is not installed"
-        if importlib.util.find_spec("ab_bridge.embedded.server") is not None:
+        if importlib.util.find_spec("embedded_brain.server") is not None:
             port = free_port()
-            from ab_bridge.embedded.abdesign import bundled_design_path
-            from ab_bridge.embedded.graph import bundled_graph_path
+            from embedded_brain.abdesign import bundled_design_path
+            from embedded_brain.graph import bundled_graph_path
             from robot_bringup.evaluation import seeded_graph_file
 
             # --seed draws the network too (its connections and initial weights).
@@ -368,7 +368,7 @@ class Demo:
             state_dir.mkdir()
             device = self.protocol_parameters("brain_server")   # --protocol device
             child = Child("brain_server", [
-                "-m", "ab_bridge.embedded.server", "--host", "127.0.0.1", "--port", str(port),
+                "-m", "embedded_brain.server", "--host", "127.0.0.1", "--port", str(port),
                 "--graph", graph, "--state-dir", str(state_dir),
                 *(["--seed", str(self.args.seed)] if self.args.seed is not None else []),
                 *(["--device-brain", str(bundled_design_path(device["device_brain"]))]
@@ -382,7 +382,7 @@ class Demo:
             else:
                 self.missing["brain_server"] = f"did not start: {child.log_tail()}"
         else:
-            self.missing["brain_server"] = "ab_bridge.embedded.server is not installed"
+            self.missing["brain_server"] = "embedded_brain.server is not installed"
         return overrides
 
     # ---- nodes ----------------------------------------------------------------------------

@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from ab_bridge.decoding import CycleRasters, Decoder
-from ab_bridge.embedded.encoders import encode_feedback, encode_input, poisson_spikes
-from ab_bridge.embedded.graph import BrainGraph, bundled_graph_path, load_graph
-from ab_bridge.embedded.snn import Network
 from ab_bridge.session import load_path_or_inline
+from embedded_brain.encoders import encode_feedback, encode_input, poisson_spikes
+from embedded_brain.graph import BrainGraph, bundled_graph_path, load_graph
+from embedded_brain.snn import Network
 from robot_bringup.arm import ArmGeometry, ArmState
 from robot_bringup.camera import CameraModel, TargetSchedule, render
 from robot_bringup.config import config_file, node_parameters

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from node_kit.params import Params, require_length
 from rclpy.node import Node
+
+from node_kit.params import Params, require_length
 
 __all__ = ["declare", "require_length"]
 

@@ -19,7 +19,7 @@ SECTIONS = [
     ("sim.yaml", "spike_raster", "robot_bringup.spike_raster_node", "SpikeRasterNode", {}),
     ("brain.yaml", "brain_session", "ab_bridge.brain_session_node", "BrainSession",
      {"auto_start": False}),
-    ("brain.yaml", "brain_server", "ab_bridge.embedded.brain_server_node", "BrainServerNode",
+    ("brain.yaml", "brain_server", "embedded_brain.brain_server_node", "BrainServerNode",
      {"port": 0, "state_dir": "{tmp}/brain"}),
     ("detector.yaml", "detector", "detector_node.detector_node", "DetectorNode",
      {"http_port": 0, "data_folder": "{tmp}/detector"}),

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ab_bridge.embedded.graph import bundled_graph_path, load_graph
-from ab_bridge.embedded.snn import Network
+from embedded_brain.graph import bundled_graph_path, load_graph
+from embedded_brain.snn import Network
 from robot_bringup.evaluation import (
     PhaseResult,
     gap_closed,

@@ -1,0 +1,102 @@
+"""Encoders turn io:chunk payloads into the rates the brain's input populations fire at."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+import pytest
+
+from embedded_brain.encoders import EncodeError, encode_feedback, encode_input, poisson_spikes
+from embedded_brain.graph import Encoder, bundled_graph_path, load_graph
+
+GRAPH = load_graph(bundled_graph_path("demo_arm"))
+SPEC = {i.id: i for i in GRAPH.inputs}
+# A Scalar coded by Gaussian tuning curves (the demo's `target` is `signed`, below).
+POPULATION = dataclasses.replace(SPEC["target"], encoder=Encoder(
+    type="population", count=2, per_value=16, min=-1.0, max=1.0, sigma=1.0, max_rate_hz=300))
+
+
+def test_scalars_are_population_coded_around_their_value() -> None:
+    rates = encode_input(POPULATION, "f32", {}, np.array([-1.0, 1.0], "<f4").tobytes())
+    x, y = rates.reshape(2, 16)
+    assert x.argmax() == 0 and y.argmax() == 15
+    peak = POPULATION.encoder.max_rate_hz
+    assert x.max() == pytest.approx(peak) and x[8] < peak / 100
+    middle = encode_input(POPULATION, "json", {}, b"[0.0, 0.5]").reshape(2, 16)
+    assert middle[0].argmax() in (7, 8) and 10 <= middle[1].argmax() <= 12
+    clipped = encode_input(POPULATION, "json", {}, b'{"values": [-9, 9]}')
+    assert np.array_equal(clipped, rates)
+
+
+def test_signed_scalars_fire_one_half_in_proportion_to_the_value() -> None:
+    """The demo's `target` (the joint errors): per value, 8 neurons for "above 0" and 8
+    for "below", each at max_rate_hz x |value| (clipped to the range), silent at 0."""
+    spec = SPEC["target"]
+    assert spec.encoder.type == "signed"
+    peak = spec.encoder.max_rate_hz
+    rates = encode_input(spec, "json", {}, b"[0.5, -0.25]").reshape(2, 2, 8)
+    assert np.allclose(rates[0, 0], 0.5 * peak) and np.allclose(rates[0, 1], 0.0)
+    assert np.allclose(rates[1, 0], 0.0) and np.allclose(rates[1, 1], 0.25 * peak)
+    assert not encode_input(spec, "json", {}, b"[0, 0]").any()
+    clipped = encode_input(spec, "f32", {}, np.array([3.0, -3.0], "<f4").tobytes())
+    assert np.allclose(clipped.reshape(2, 2, 8)[[0, 1], [0, 1]], peak)
+
+
+@pytest.mark.parametrize("encoder, wrong", [
+    ("{type: signed, count: 1, per_value: 3, min: -1, max: 1}", "even per_value"),
+    ("{type: signed, count: 1, per_value: 4, min: 0, max: 1}", "min < 0 < max"),
+])
+def test_a_signed_encoder_needs_both_signs_and_halves(tmp_path, encoder, wrong) -> None:
+    from embedded_brain.graph import GraphError
+
+    path = tmp_path / "g.yaml"
+    size = 3 if "per_value: 3" in encoder else 4
+    path.write_text(f"project: p\npopulations:\n  - {{id: x, size: {size}}}\n"
+                    f"  - {{id: out, size: 2}}\ninputs:\n  - {{id: x, kind: Scalar, "
+                    f"encoder: {encoder}}}\noutputs:\n  - {{id: out}}\nprojections: []\n")
+    with pytest.raises(GraphError, match=wrong):
+        load_graph(path)
+
+
+def test_joint_state_positions_ignore_trailing_velocities() -> None:
+    with_velocities = encode_input(SPEC["joints"], "f32", {"n": 2},
+                                   np.array([0.2, -0.4, 3.0, 3.0], "<f4").tobytes())
+    positions = encode_input(SPEC["joints"], "json", {}, b'{"position": [0.2, -0.4]}')
+    assert np.allclose(with_velocities, positions)
+
+
+def test_images_land_on_the_retina_grid_in_every_format() -> None:
+    frame = np.zeros((48, 64, 3), np.uint8)
+    frame[:, 48:] = 255                                  # right quarter bright
+    for fmt, data, meta in (
+            ("bgr8", frame.tobytes(), {"width": 64, "height": 48}),
+            ("rgb8", frame.tobytes(), {"width": 64, "height": 48}),
+            ("mono8", frame[:, :, 0].tobytes(), {"width": 64, "height": 48}),
+            ("jpeg", cv2.imencode(".jpg", frame)[1].tobytes(), {}),
+            ("png", cv2.imencode(".png", frame)[1].tobytes(), {})):
+        grid = encode_input(SPEC["camera"], fmt, meta, data).reshape(12, 16)
+        assert grid[:, 12:].min() > 90 and grid[:, :11].max() < 10, fmt
+
+
+def test_feedback_raster_drives_plus_and_minus_neurons() -> None:
+    spec = GRAPH.feedback[0]
+    raster = np.zeros((20, 8), "<f4")
+    raster[:, 0] = 1.0
+    raster[:, 1] = -0.5
+    rates = encode_feedback(spec, 20, "raster_f32", {"T": 20, "N": 8}, raster.tobytes())
+    assert rates.shape == (20, 16)
+    assert np.all(rates[:, 0] == 200) and np.all(rates[:, 8 + 1] == 100)
+    assert rates[:, [1, 8]].max() == 0
+    with pytest.raises(EncodeError, match="meta N=4"):
+        encode_feedback(spec, 20, "raster_f32", {"N": 4}, raster.tobytes())
+
+
+def test_poisson_spikes_follow_the_rates_and_the_seed() -> None:
+    rates = np.array([0.0, 100.0, 1000.0], np.float32)
+    a = poisson_spikes(np.random.default_rng(1), rates, 2000, 1.0)
+    b = poisson_spikes(np.random.default_rng(1), rates, 2000, 1.0)
+    assert np.array_equal(a, b)
+    assert a[:, 0].sum() == 0 and a[:, 2].all()
+    assert 150 < a[:, 1].sum() < 250
