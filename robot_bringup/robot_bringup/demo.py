@@ -47,7 +47,7 @@ import numpy as np
 
 from robot_bringup.config import ConfigError, config_file, node_parameters, unknown_sections
 from robot_bringup.evaluation import PhaseResult
-from robot_bringup.loop_timing import FrameTiming
+from robot_bringup.loop_timing import loop_time
 
 DEMO_CONFIG = "demo.yaml"
 # How often the report's reach plot samples the tip and the target (s).
@@ -427,8 +427,7 @@ class Demo:
             say(f"without {name}: {why}")
         # One thread for every node's callbacks: with MultiThreadedExecutor(4) its spin
         # thread held the interpreter lock most of the time and everything else waited
-        # for it (robot_bringup README, "Benchmark"); measured on the demo, 100 s, seed 2:
-        # 1507 -> 2682 brain cycles in the learning phase, loop p50 94 -> 54 ms.
+        # for it (docs/results.md, "the demo's executor").
         self.executor = SingleThreadedExecutor(context=self.context)
         for node in self.nodes.values():
             self.executor.add_node(node)
@@ -464,14 +463,12 @@ class Demo:
         node = rclpy.create_node("demo_monitor", context=self.context)
         reliable = QoSProfile(depth=50)
         monitor = self.monitor
-        timing = FrameTiming.attach(self.nodes["brain_session"]) \
-            if "brain_session" in self.nodes else None
 
         def on_command(msg: ActuatorCommand) -> None:
             if msg.source in ("sim_arm", "demo") or not any(msg.deltas):
                 return  # not a brain cycle, or a hold
-            answered = timing.answered(int(msg.cycle), time.time_ns()) if timing else None
-            monitor.on_command(msg, answered[0] if answered else None)
+            timed = loop_time(msg, time.time_ns())   # from the frame the command answers
+            monitor.on_command(msg, timed.total_ms if timed else None)
 
         node.create_subscription(Reward, "reward", monitor.on_reward, reliable)
         node.create_subscription(Detections, "detections", monitor.on_detections, reliable)
