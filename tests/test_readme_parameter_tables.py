@@ -8,6 +8,8 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 import param_tables  # noqa: E402
@@ -21,8 +23,14 @@ def markdown_files() -> list[Path]:
                    *(REPO / "docs").glob("*.md")])
 
 
-def test_every_readme_table_is_what_its_node_declares():
-    problems = param_tables.differences(param_tables.generated_tables())
+@pytest.fixture(scope="module")
+def tables() -> dict[str, str]:
+    """Every node's table, generated once for this module."""
+    return param_tables.generated_tables()
+
+
+def test_every_readme_table_is_what_its_node_declares(tables):
+    problems = param_tables.differences(tables)
     assert not problems, "\n".join(problems) + "\nrun: python scripts/param_tables.py"
 
 
@@ -39,8 +47,7 @@ def test_every_node_has_a_table():
     assert found - covered == set(), f"nodes without a parameter table: {found - covered}"
 
 
-def test_a_changed_declaration_makes_the_check_fail():
-    tables = param_tables.generated_tables()
+def test_a_changed_declaration_makes_the_check_fail(tables):
     changed = dict(tables, brain_session=tables["brain_session"].replace("| live |",
                                                                          "| read-only |", 1))
     assert any("brain_session" in p for p in param_tables.differences(changed))
