@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import yaml
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -25,49 +24,11 @@ from ab_interfaces.msg import ActuatorCommand, GpioEdge
 from ab_interfaces.srv import TimedPulse
 from node_kit import Params, run_node
 from pilot_hw.backends import PinError
-from pilot_hw.config import ConfigError, PilotConfig, load_config
+from pilot_hw.config import load_devices
 from pilot_hw.devices import DeviceBusy, InputEvent, Mpu6050
 from pilot_hw.hardware import DeviceSetupError, PilotHardware
 
 RELIABLE_10 = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-
-
-def _read_devices(devices_file: str, devices_yaml: str) -> PilotConfig:
-    """One PilotConfig from a devices file and/or inline YAML (same numbering)."""
-    sources: list[tuple[str, Any]] = []
-    if devices_file:
-        try:
-            with open(devices_file) as f:
-                sources.append(("devices_file", yaml.safe_load(f) or {}))
-        except (OSError, yaml.YAMLError) as exc:
-            raise ValueError(f"parameter 'devices_file': cannot read {devices_file}: {exc}"
-                             ) from exc
-    if devices_yaml:
-        try:
-            sources.append(("devices_yaml", yaml.safe_load(devices_yaml) or {}))
-        except yaml.YAMLError as exc:
-            raise ValueError(f"parameter 'devices_yaml': not valid YAML: {exc}") from exc
-    if not sources:
-        raise ValueError("parameters 'devices_file' and 'devices_yaml' are both empty: "
-                         "the pilot needs at least one device")
-    merged: dict[str, Any] = {"devices": []}
-    for param, data in sources:
-        if not isinstance(data, dict):
-            raise ValueError(f"parameter '{param}': must hold a mapping with 'devices'")
-        numbering = str(data.get("numbering", "BCM")).upper()
-        if merged.setdefault("numbering", numbering) != numbering:
-            raise ValueError("parameters 'devices_file' and 'devices_yaml' use different "
-                             "pin numberings")
-        merged["devices"] += list(data.get("devices") or [])
-        extra = set(data) - {"numbering", "devices"}
-        if extra:
-            raise ValueError(f"parameter '{param}': unknown top-level field(s) {sorted(extra)}")
-    try:
-        return load_config(merged)
-    except ConfigError as exc:
-        names = " + ".join(f"'{p}'" for p, _ in sources)
-        raise ConfigError(exc.device, exc.field,
-                          f"{str(exc).split(': ', 1)[1]} (from parameter {names})") from None
 
 
 def _deadman_problem(deadman_ms: int, heartbeat_s: float) -> str:
@@ -128,7 +89,7 @@ class PilotNode(Node):
             raise ValueError(problem)
 
         try:
-            self.config = _read_devices(devices_file, devices_yaml)
+            self.config = load_devices(devices_file, devices_yaml)
         except ValueError as exc:
             self.get_logger().fatal(str(exc))
             raise

@@ -91,13 +91,13 @@ def test_pilot_executable_exits_with_the_reason(start_process, tmp_path: Path) -
 
 
 def test_devices_file_and_inline_yaml_combine(tmp_path: Path) -> None:
-    from pilot_hw.pilot_node import _read_devices
+    from pilot_hw.config import load_devices
 
     path = tmp_path / "devices.yaml"
     path.write_text("devices: [{name: led, type: digital_output, pin: 17}]")
-    config = _read_devices(str(path), "devices: [{name: servo, type: servo, pin: 18}]")
+    config = load_devices(str(path), "devices: [{name: servo, type: servo, pin: 18}]")
     assert [d.name for d in config.devices] == ["led", "servo"]
     with pytest.raises(ConfigError, match="device 'servo', field 'pin'.*devices_yaml"):
-        _read_devices(str(path), "devices: [{name: servo, type: servo, pin: 17}]")
+        load_devices(str(path), "devices: [{name: servo, type: servo, pin: 17}]")
     with pytest.raises(ValueError, match="different pin numberings"):
-        _read_devices(str(path), "numbering: BOARD\ndevices: []")
+        load_devices(str(path), "numbering: BOARD\ndevices: []")
