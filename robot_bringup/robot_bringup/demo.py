@@ -47,37 +47,12 @@ import numpy as np
 
 from robot_bringup.config import ConfigError, config_file, node_parameters, unknown_sections
 from robot_bringup.evaluation import PhaseResult
+from robot_bringup.graph import DEMO_NODES, SECTION_NAMES
 from robot_bringup.loop_timing import FrameTiming
 
 DEMO_CONFIG = "demo.yaml"
 # How often the report's reach plot samples the tip and the target (s).
 REACH_PERIOD_S = 0.1
-
-
-@dataclass
-class Part:
-    """A node of the graph: where its class lives and which config files configure it."""
-
-    name: str
-    module: str
-    cls: str
-    config: str
-    role: str
-
-
-PARTS = (
-    Part("pilot", "pilot_hw.pilot_node", "PilotNode", "pilot_sim.yaml",
-         "gripper servo, LED and button on the virtual Pi"),
-    Part("sim_arm", "robot_bringup.sim_arm_node", "SimArm", "sim.yaml", "the simulated arm"),
-    Part("detector", "detector_node.detector_node", "DetectorNode", "detector.yaml",
-         "target detection (else the reward uses the sim's ground truth)"),
-    Part("reward_from_detections", "robot_bringup.reward_from_detections_node",
-         "RewardFromDetections", "sim.yaml", "the reward"),
-    Part("spike_raster", "robot_bringup.spike_raster_node", "SpikeRasterNode", "sim.yaml",
-         "the spike raster image"),
-    Part("brain_session", "ab_bridge.brain_session_node", "BrainSession", "brain.yaml",
-         "the link to the brain"),
-)
 
 
 def say(message: str) -> None:
@@ -403,7 +378,7 @@ class Demo:
             # The demo starts (and restarts) runs itself, one per phase.
             "brain_session": {"auto_start": False},
         }
-        for part in PARTS:
+        for part in DEMO_NODES:
             if part.name == "pilot" and "pilot" not in overrides:
                 self.missing.setdefault("pilot", "no virtual Pi to drive")
                 continue
@@ -418,7 +393,7 @@ class Demo:
                 continue
             extra = {**extra_by_node.get(part.name, {}), **overrides.get(part.name, {})}
             try:
-                params = parameter_overrides([config_file(part.config)], part.name, extra={
+                params = parameter_overrides([config_file(f) for f in part.params], part.name, extra={
                     **self.protocol_parameters(part.name), **extra})
                 self.nodes[part.name] = cls(context=self.context, parameter_overrides=params)
             except Exception as error:  # a part that cannot start must not stop the others
@@ -897,7 +872,7 @@ def failed_parts(missing: dict[str, str]) -> dict[str, str]:
 def misspelled_sections(protocol: str) -> str:
     """Sections of the demo's parameter files for no node of the graph (a misspelled
     node name would leave that node on its defaults), as one message; '' when none."""
-    known = {part.name for part in PARTS} | {"brain_server", "demo", "muscle", "rl_brain"}
+    known = SECTION_NAMES
     problems = []
     for name in ("sim.yaml", "brain.yaml", f"brain_{protocol}.yaml", "detector.yaml",
                  "pilot_sim.yaml", DEMO_CONFIG):
