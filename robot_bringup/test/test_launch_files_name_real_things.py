@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from robot_bringup.config import _matches, load_file
+from robot_bringup.config import node_parameters
 from robot_bringup.graph import GRAPH, NODES, PARAMETER_ARGUMENTS
 
 BRINGUP = Path(__file__).resolve().parent.parent
@@ -76,9 +76,8 @@ def test_launch_file_declares_the_parameter_files_of_its_nodes(path):
 def test_parameter_files_of_each_node_exist_and_configure_it(node):
     for file in node.params:
         assert file in PARAMETER_ARGUMENTS, f"{file}: no launch argument names it"
-        sections = load_file(BRINGUP / "config" / file)
-        assert any(_matches(key, node.name, "") for key in sections), \
-            f"{file} has no section {node.name!r}"
+        assert node_parameters([BRINGUP / "config" / file], node.name), \
+            f"{file} has no parameters for {node.name!r}"
 
 
 def test_rviz_config_shows_the_camera_markers_and_raster_in_world():
