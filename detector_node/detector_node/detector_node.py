@@ -33,10 +33,11 @@ from ab_interfaces.msg import (
     SegmentationDetection,
 )
 from ab_interfaces.srv import SetModelVersionMode, SetOutboxMode
+from detector_node.host import ServiceThread
 from detector_node.images import ImageError, bgr_bytes, decode_image, rgb_from_ros
 from detector_node.logic import BUILTIN_FORMATS, LOGIC_FACTORIES, annotate
 from detector_node.metadata import ImageMetadata, shape_points
-from detector_node.service import AUTOUPLOAD_MODES, ServiceConfig, ServiceThread
+from detector_node.service import AUTOUPLOAD_MODES, ServiceConfig
 from node_kit import Params, run_node
 
 
