@@ -34,21 +34,19 @@ class Status:
     """One component's state: what DiagnosticStatus holds, values as a mapping."""
 
     name: str
-    level: int = OK
+    level: bytes = OK  # OK, WARN, ERROR or STALE (DiagnosticStatus's constants)
     message: str = ""
     hardware_id: str = ""
     values: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.level not in LEVELS.values():
-            raise ValueError(f"diagnostic level {self.level!r} is not one of "
-                             f"{sorted(LEVELS.values())} (OK, WARN, ERROR, STALE)")
+            raise ValueError(f"diagnostic level {self.level!r} is not one of OK, WARN, ERROR, "
+                             f"STALE (node_kit.diagnostics)")
 
     def to_msg(self) -> DiagnosticStatus:
         return DiagnosticStatus(
-            level=bytes([self.level]) if isinstance(DiagnosticStatus().level, bytes)
-            else self.level,
-            name=self.name, message=self.message, hardware_id=self.hardware_id,
+            level=self.level, name=self.name, message=self.message, hardware_id=self.hardware_id,
             values=[KeyValue(key=str(k), value=str(v)) for k, v in self.values.items()])
 
 
