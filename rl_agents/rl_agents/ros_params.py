@@ -1,8 +1,8 @@
 """Parameters the `muscle` and `brain` nodes share: the agent and its channels.
 
 Every parameter of both nodes is read once at start and declared read-only
-through node_kit's Params (`ros2 param set` is refused with the reason, never
-"successful" and ignored); unknown parameters fail the start.
+through the node's node_kit Params (`ros2 param set` is refused with the reason,
+never "successful" and ignored); unknown parameters fail the start.
 """
 
 from __future__ import annotations
@@ -10,18 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rclpy.node import Node
-
 from node_kit import Params
 from rl_agents.channels import ActuatorChannelSpec, SensorChannelSpec, parse_topic_types
 from rl_agents.information import ActuatorInformation, SensorInformation
 from rl_agents.registry import check_algorithm, parse_mapping
-
-
-def declare_read_only(node: Node, name: str, default: Any, description: str,
-                      low: float | None = None, high: float | None = None) -> Any:
-    """Declare a parameter that is read once at start (read-only, node_kit.Params)."""
-    return Params.of(node).declare(name, default, description, low=low, high=high)
 
 
 @dataclass
@@ -42,27 +34,25 @@ class AgentParameters:
         return [ActuatorInformation(None, a.channel().space(), a.name) for a in self.actuators]
 
 
-def declare_agent_parameters(node: Node) -> AgentParameters:
-    """Declare, read and validate the agent parameters; errors name the parameter."""
-    def declare(name: str, default: Any, description: str) -> Any:
-        return declare_read_only(node, name, default, description)
-
-    algorithm = declare("algorithm", "dummy", "Learning algorithm: dummy, tile_q, cem, or a "
+def declare_agent_parameters(params: Params) -> AgentParameters:
+    """Declare (read-only), read and validate the agent parameters; errors name the
+    parameter."""
+    algorithm = params.declare("algorithm", "dummy", "Learning algorithm: dummy, tile_q, cem, or a "
                         "class 'pkg.module:Class' (the brain node's Brain, the muscle node's "
                         "Muscle).")
-    agent_params = declare("agent_params", "",
+    agent_params = params.declare("agent_params", "",
                            "Algorithm parameters as a YAML mapping, e.g. '{features: arm_reach}'.")
-    brain_params = declare("brain_params", "", "The brain's own parameters (YAML mapping); "
+    brain_params = params.declare("brain_params", "", "The brain's own parameters (YAML mapping); "
                            "'' = agent_params.")
-    muscle_params = declare("muscle_params", "", "The muscle's own parameters (YAML mapping); "
+    muscle_params = params.declare("muscle_params", "", "The muscle's own parameters (YAML mapping); "
                             "'' = agent_params.")
-    sensors = declare("sensors", ["joint:0 joint_states position joint0 -3.35 3.35"],
+    sensors = params.declare("sensors", ["joint:0 joint_states position joint0 -3.35 3.35"],
                       "Sensor channels: '<channel> <topic> <field> <index> <low> <high>'.")
-    actuators = declare("actuators", ["joint:0 -0.1 0.1"],
+    actuators = params.declare("actuators", ["joint:0 -0.1 0.1"],
                         "Actuator channels of actuator_command: '<channel> <low> <high>'.")
-    topic_types = declare("topic_types", ["joint_states sensor_msgs/JointState"],
+    topic_types = params.declare("topic_types", ["joint_states sensor_msgs/JointState"],
                           "Message type per sensor topic: '<topic> <pkg/Type>'.")
-    seed = declare("seed", 0, "Random seed.")
+    seed = params.declare("seed", 0, "Random seed.")
     try:
         check_algorithm(algorithm)
     except ValueError as exc:
