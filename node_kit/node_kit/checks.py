@@ -23,6 +23,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 
+class ParameterError(ValueError):
+    """A parameter value or name the node refuses; the message names it."""
+
+
 def close_match(word: Any, choices: Iterable[Any]) -> str | None:
     """The one of `choices` closest to `word` when close enough (difflib), else None."""
     if not isinstance(word, str):

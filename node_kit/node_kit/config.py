@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from node_kit.params import ParameterError
+from node_kit.checks import ParameterError
 
 _KIND = {dict: "a mapping", list: "a list", str: "a string"}
 

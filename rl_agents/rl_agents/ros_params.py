@@ -11,9 +11,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from node_kit import Params
-from rl_agents.channels import ActuatorChannelSpec, SensorChannelSpec, parse_topic_types
+from node_kit.checks import ParameterError
+from node_kit.config import load_structured
+from rl_agents.channels import (
+    ActuatorChannelSpec,
+    SensorChannelSpec,
+    actuator_specs,
+    sensor_specs,
+    topic_types_of,
+)
 from rl_agents.information import ActuatorInformation, SensorInformation
-from rl_agents.registry import check_algorithm, parse_mapping
+from rl_agents.registry import check_algorithm
 
 
 @dataclass
@@ -34,46 +42,57 @@ class AgentParameters:
         return [ActuatorInformation(None, a.channel().space(), a.name) for a in self.actuators]
 
 
+#: The arm-reach channels (robot_bringup's sim arm), the defaults of both nodes.
+DEFAULT_SENSORS = """\
+- {channel: "joint:0", topic: joint_states, field: position, index: joint0, low: -3.35, high: 3.35}
+"""
+DEFAULT_ACTUATORS = '[{channel: "joint:0", low: -0.1, high: 0.1}]'
+DEFAULT_TOPIC_TYPES = "{joint_states: sensor_msgs/JointState}"
+
+
 def declare_agent_parameters(params: Params) -> AgentParameters:
     """Declare (read-only), read and validate the agent parameters; errors name the
     parameter."""
-    algorithm = params.declare("algorithm", "dummy", "Learning algorithm: dummy, tile_q, cem, or a "
-                        "class 'pkg.module:Class' (the brain node's Brain, the muscle node's "
-                        "Muscle).")
-    agent_params = params.declare("agent_params", "",
-                           "Algorithm parameters as a YAML mapping, e.g. '{features: arm_reach}'.")
-    brain_params = params.declare("brain_params", "", "The brain's own parameters (YAML mapping); "
-                           "'' = agent_params.")
-    muscle_params = params.declare("muscle_params", "", "The muscle's own parameters (YAML mapping); "
-                            "'' = agent_params.")
-    sensors = params.declare("sensors", ["joint:0 joint_states position joint0 -3.35 3.35"],
-                      "Sensor channels: '<channel> <topic> <field> <index> <low> <high>'.")
-    actuators = params.declare("actuators", ["joint:0 -0.1 0.1"],
-                        "Actuator channels of actuator_command: '<channel> <low> <high>'.")
-    topic_types = params.declare("topic_types", ["joint_states sensor_msgs/JointState"],
-                          "Message type per sensor topic: '<topic> <pkg/Type>'.")
+    algorithm = params.declare(
+        "algorithm", "dummy", "Learning algorithm: dummy, tile_q, cem, or a class "
+        "'pkg.module:Class' (the brain node's Brain, the muscle node's Muscle).")
+    agent_params = params.declare(
+        "agent_params", "", "Algorithm parameters (YAML mapping, inline or a file's path), "
+        "e.g. '{features: arm_reach}'.")
+    brain_params = params.declare(
+        "brain_params", "", "The brain's own parameters (YAML mapping, inline or a file's "
+        "path); '' = agent_params.")
+    muscle_params = params.declare(
+        "muscle_params", "", "The muscle's own parameters (YAML mapping, inline or a file's "
+        "path); '' = agent_params.")
+    sensors = params.declare(
+        "sensors", DEFAULT_SENSORS, "Sensor channels (YAML list, inline or a file's path): "
+        "{channel, topic, field, index (position, joint name or absent), low, high} each.")
+    actuators = params.declare(
+        "actuators", DEFAULT_ACTUATORS, "Actuator channels of actuator_command (YAML list, "
+        "inline or a file's path): {channel, low, high} each.")
+    topic_types = params.declare(
+        "topic_types", DEFAULT_TOPIC_TYPES, "Message type per sensor topic (YAML mapping, "
+        "inline or a file's path): {topic: pkg/Type}.")
     seed = params.declare("seed", 0, "Random seed.")
     try:
         check_algorithm(algorithm)
     except ValueError as exc:
         raise ValueError(f"parameter 'algorithm': {exc}") from None
-    params = parse_mapping("agent_params", agent_params)
-    own_brain = parse_mapping("brain_params", brain_params) if brain_params.strip() else None
-    own_muscle = parse_mapping("muscle_params", muscle_params) if muscle_params.strip() else None
-    try:
-        sensor_specs = [SensorChannelSpec.parse(s) for s in sensors]
-    except ValueError as exc:
-        raise ValueError(f"parameter 'sensors': {exc}") from None
-    try:
-        actuator_specs = [ActuatorChannelSpec.parse(a) for a in actuators]
-    except ValueError as exc:
-        raise ValueError(f"parameter 'actuators': {exc}") from None
-    try:
-        types = parse_topic_types(list(topic_types))
-    except ValueError as exc:
-        raise ValueError(f"parameter 'topic_types': {exc}") from None
-    if not sensor_specs or not actuator_specs:
+    mapping = load_structured("agent_params", agent_params, dict, default={})
+    own_brain = load_structured("brain_params", brain_params, dict)
+    own_muscle = load_structured("muscle_params", muscle_params, dict)
+    channels = {}
+    for name, text, read in (("sensors", sensors, sensor_specs),
+                             ("actuators", actuators, actuator_specs),
+                             ("topic_types", topic_types, topic_types_of)):
+        try:
+            channels[name] = read(load_structured(name, text))
+        except ParameterError:
+            raise
+        except ValueError as exc:
+            raise ValueError(f"parameter {name!r}: {exc}") from None
+    if not channels["sensors"] or not channels["actuators"]:
         raise ValueError("parameters 'sensors' and 'actuators' must each list a channel")
-    return AgentParameters(algorithm, params, sensor_specs, actuator_specs, types, int(seed),
-                           own_brain, own_muscle)
-
+    return AgentParameters(algorithm, mapping, channels["sensors"], channels["actuators"],
+                           channels["topic_types"], int(seed), own_brain, own_muscle)
