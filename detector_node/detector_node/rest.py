@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import BodyPartReader, web
@@ -99,6 +100,19 @@ async def _multipart_files(request: web.Request, field: str, limit: int) -> list
     return files
 
 
+async def _files_or_refusal(request: web.Request, field: str, limit: int
+                            ) -> list[tuple[str, bytes]] | web.Response:
+    """The files of multipart field `field`, or the answer refusing the body."""
+    try:
+        return await _multipart_files(request, field, limit)
+    except MissingField:
+        return _missing(["body", field])
+    except NotAFile as exc:
+        return _not_a_file(field, exc)
+    except ValueError as exc:
+        return _error(400, str(exc))
+
+
 def _bool_query(value: str | None, name: str) -> bool:
     if value is None:
         return False
@@ -159,8 +173,31 @@ def guard_middleware(service: DetectorService, bound_host: str | None):
     return guard
 
 
+@dataclass(frozen=True)
+class _Refusal:
+    """How a PUT with a text body answers a refused value: `status` and `text` (the
+    error's message in {}); `unreadable` for a body that is not UTF-8 (default: `text`);
+    `busy` answers 202 for a TimeoutError (the change still running)."""
+
+    status: int
+    text: str = "{}"
+    unreadable: str | None = None
+    busy: str | None = None
+
+
+# As the Learning Loop's detector answers each (the status codes and wording differ).
+_TEXT_REFUSALS = {
+    "set_model_version": _Refusal(400),
+    "set_outbox_mode": _Refusal(422, "Could not set outbox mode: {}",
+                                busy="Setting has not completed, yet: {}"),
+    "set_operation_mode": _Refusal(422),
+    "debug_logging": _Refusal(400, unreadable="Invalid state: {}"),
+}
+
+
 def add_routes(app: web.Application, service: DetectorService) -> None:
-    """The REST route of every operation that has one, and /openapi.json, /docs."""
+    """The REST route of every operation that has one, and /openapi.json, /docs: getters
+    and text-body setters from the table alone, detect and upload read here."""
     limit = service.config.max_request_bytes
     handlers: dict[str, Any] = {}
 
@@ -177,14 +214,9 @@ def add_routes(app: web.Application, service: DetectorService) -> None:
         if autoupload is not None and autoupload not in AUTOUPLOAD_MODES:
             return _invalid(["header", "autoupload"], "Input should be 'filtered', 'all' or 'disabled'",
                             "literal_error", autoupload, {"expected": "'filtered', 'all' or 'disabled'"})
-        try:
-            files = await _multipart_files(request, "file", limit)
-        except MissingField:
-            return _missing(["body", "file"])
-        except NotAFile as exc:
-            return _not_a_file("file", exc)
-        except ValueError as exc:
-            return _error(400, str(exc))
+        files = await _files_or_refusal(request, "file", limit)
+        if isinstance(files, web.Response):
+            return files
         name, data = files[0]
         tags = headers.get("tags")
         # Hyphens are the Loop's documented header names; the underscore forms are also read.
@@ -213,14 +245,9 @@ def add_routes(app: web.Application, service: DetectorService) -> None:
             return _invalid(["query", "upload_priority"],
                             "Input should be a valid boolean, unable to interpret input",
                             "bool_parsing", raw_priority)
-        try:
-            files = await _multipart_files(request, "files", limit)
-        except MissingField:
-            return _missing(["body", "files"])
-        except NotAFile as exc:
-            return _not_a_file("files", exc)
-        except ValueError as exc:
-            return _error(400, str(exc))
+        files = await _files_or_refusal(request, "files", limit)
+        if isinstance(files, web.Response):
+            return files
         source, created = request.query.get("source"), request.query.get("creation_date")
         metas = [ImageMetadata(source=source, created=created) for _ in files]
         try:
@@ -231,63 +258,38 @@ def add_routes(app: web.Application, service: DetectorService) -> None:
             return _error(507, f"nothing queued: the outbox could not be written: {exc}")
         return web.json_response([200, "OK"])
 
-    @serves("get_model_version")
-    async def get_model_version(request: web.Request) -> web.Response:
-        return web.json_response(await ops.get_model_version(service))
+    def answer_get(op: Operation):
+        async def handler(request: web.Request) -> web.Response:
+            result = await op.run(service)
+            if op.answer == "text/plain":
+                return web.Response(text=result)
+            return web.json_response(result)
+        return handler
 
-    @serves("set_model_version")
-    async def put_model_version(request: web.Request) -> web.Response:
-        try:
-            await ops.set_model_version(service, await _body_text(request))
-        except ValueError as exc:
-            return _error(400, str(exc))
-        return web.json_response("OK")
+    def answer_put_text(op: Operation, refusal: _Refusal):
+        async def handler(request: web.Request) -> web.Response:
+            try:
+                text = await _body_text(request)
+            except ValueError as exc:
+                return _error(refusal.status, (refusal.unreadable or refusal.text).format(exc))
+            try:
+                result = await op.run(service, text)
+            except ValueError as exc:
+                return _error(refusal.status, refusal.text.format(exc))
+            except TimeoutError as exc:
+                if refusal.busy is None:
+                    raise
+                return _error(202, refusal.busy.format(exc))
+            return web.json_response("OK" if result is None else result)
+        return handler
 
-    @serves("get_outbox_mode")
-    async def get_outbox_mode(request: web.Request) -> web.Response:
-        return web.Response(text=await ops.get_outbox_mode(service))
-
-    @serves("set_outbox_mode")
-    async def put_outbox_mode(request: web.Request) -> web.Response:
-        try:
-            await ops.set_outbox_mode(service, await _body_text(request))
-        except ValueError as exc:
-            return _error(422, f"Could not set outbox mode: {exc}")
-        except TimeoutError as exc:
-            return _error(202, f"Setting has not completed, yet: {exc}")
-        return web.json_response("OK")
-
-    @serves("outbox")
-    async def get_outbox(request: web.Request) -> web.Response:
-        return web.json_response(await ops.outbox_stats(service))
-
-    @serves("get_operation_mode")
-    async def get_operation_mode(request: web.Request) -> web.Response:
-        return web.Response(text=await ops.get_operation_mode(service))
-
-    @serves("set_operation_mode")
-    async def put_operation_mode(request: web.Request) -> web.Response:
-        try:
-            await ops.set_operation_mode(service, await _body_text(request))
-        except ValueError as exc:
-            return _error(422, str(exc))
-        return web.json_response("OK")
-
-    @serves("about")
-    async def about(request: web.Request) -> web.Response:
-        return web.json_response(await ops.about(service))
-
-    @serves("debug_logging")
-    async def debug_logging(request: web.Request) -> web.Response:
-        try:
-            text = await _body_text(request)
-        except ValueError as exc:
-            return _error(400, f"Invalid state: {exc}")
-        try:
-            state = await ops.set_debug_logging(service, text)
-        except ValueError as exc:
-            return _error(400, str(exc))
-        return web.json_response(state)
+    for op in OPERATIONS:
+        if op.name in handlers or op.rest is None:
+            continue
+        if op.rest[0] == "GET":
+            handlers[op.name] = answer_get(op)
+        elif op.body == "text":
+            handlers[op.name] = answer_put_text(op, _TEXT_REFUSALS[op.name])
 
     served = {op.name for op in OPERATIONS if op.rest}
     if set(handlers) != served:  # the table and this module must agree

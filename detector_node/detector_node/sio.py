@@ -92,41 +92,36 @@ def register_events(service: DetectorService, sio: socketio.AsyncServer) -> None
                     "missing or invalid API key (send auth {'token': KEY}, x-api-key or "
                     "Authorization: Bearer)")
 
-    @serves("detect")
-    async def detect(sid, data=None):
-        if not isinstance(data, dict) or "image" not in data:
-            return {"error": "could not parse image from data: expected {image: {...}, ...}"}
+    async def detect_on(data: dict, raw: list, many: bool) -> dict:
+        what = "images" if many else "image"
         try:
             options = _sio_options(data)
         except ValueError as exc:
             return {"error": str(exc)}
         try:
-            [(rgb, jpeg)] = await parse_images([data["image"]])
+            images = await parse_images(raw)
         except ImageError as exc:
-            return {"error": f"could not parse image from data: {exc}"}
+            return {"error": f"could not parse {what} from data: {exc}"}
         try:
-            meta = await ops.detect(service, rgb, jpeg=jpeg, **options)
+            if many:
+                metas = await ops.batch_detect(service, images, **options)
+                return {"items": [m.to_dict() for m in metas]}
+            [(rgb, jpeg)] = images
+            return (await ops.detect(service, rgb, jpeg=jpeg, **options)).to_dict()
         except (ValueError, DetectorUnavailable) as exc:
             return {"error": str(exc)}
-        return meta.to_dict()
+
+    @serves("detect")
+    async def detect(sid, data=None):
+        if not isinstance(data, dict) or "image" not in data:
+            return {"error": "could not parse image from data: expected {image: {...}, ...}"}
+        return await detect_on(data, [data["image"]], many=False)
 
     @serves("batch_detect")
     async def batch_detect(sid, data=None):
         if not isinstance(data, dict) or not isinstance(data.get("images"), list):
             return {"error": "could not parse images from data: expected {images: [...], ...}"}
-        try:
-            options = _sio_options(data)
-        except ValueError as exc:
-            return {"error": str(exc)}
-        try:
-            images = await parse_images(data["images"])
-        except ImageError as exc:
-            return {"error": f"could not parse images from data: {exc}"}
-        try:
-            metas = await ops.batch_detect(service, images, **options)
-        except (ValueError, DetectorUnavailable) as exc:
-            return {"error": str(exc)}
-        return {"items": [m.to_dict() for m in metas]}
+        return await detect_on(data, data["images"], many=True)
 
     @serves("upload")
     async def upload(sid, data=None):
@@ -153,43 +148,33 @@ def register_events(service: DetectorService, sio: socketio.AsyncServer) -> None
             return {"error": str(exc)}
         return {"status": "OK"}
 
-    @serves("info")
-    async def info(sid, data=None):
-        return await ops.info(service)
+    def answer(name: str, wrap: str | None = None):
+        op = ops.BY_NAME[name]
 
-    @serves("about")
-    async def about(sid, data=None):
-        return await ops.about(service)
+        async def handler(sid, data=None):
+            result = await op.run(service)
+            return result if wrap is None else {wrap: result}
+        serves(name)(handler)
 
-    @serves("get_model_version")
-    async def get_model_version(sid, data=None):
-        return await ops.get_model_version(service)
+    def set_mode(name: str, expected: str, refused: tuple[type[Exception], ...]):
+        op = ops.BY_NAME[name]
 
-    @serves("set_model_version")
-    async def set_model_version_mode(sid, data=None):
-        if not isinstance(data, str):
-            return {"error": f"the mode must be a string ('follow_loop', 'pause' or a version), "
-                             f"got {type(data).__name__}"}
-        try:
-            await ops.set_model_version(service, data)
-        except ValueError as exc:
-            return {"error": str(exc)}
-        return {"status": "OK"}
+        async def handler(sid, data=None):
+            if not isinstance(data, str):
+                return {"error": f"the mode must be a string ({expected}), "
+                                 f"got {type(data).__name__}"}
+            try:
+                await op.run(service, data)
+            except refused as exc:
+                return {"error": str(exc)}
+            return {"status": "OK"}
+        serves(name)(handler)
 
-    @serves("get_outbox_mode")
-    async def get_outbox_mode(sid, data=None):
-        return {"outbox_mode": await ops.get_outbox_mode(service)}
-
-    @serves("set_outbox_mode")
-    async def set_outbox_mode(sid, data=None):
-        if not isinstance(data, str):
-            return {"error": f"the mode must be a string ('continuous_upload' or 'stopped'), "
-                             f"got {type(data).__name__}"}
-        try:
-            await ops.set_outbox_mode(service, data)
-        except (ValueError, TimeoutError) as exc:
-            return {"error": str(exc)}
-        return {"status": "OK"}
+    for name in ("info", "about", "get_model_version"):
+        answer(name)
+    answer("get_outbox_mode", wrap="outbox_mode")
+    set_mode("set_model_version", "'follow_loop', 'pause' or a version", (ValueError,))
+    set_mode("set_outbox_mode", "'continuous_upload' or 'stopped'", (ValueError, TimeoutError))
 
     expected = {op.name for op in ops.OPERATIONS if op.event}
     if served != expected:  # the table and this module must agree

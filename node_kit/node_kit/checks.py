@@ -42,6 +42,14 @@ def did_you_mean(word: Any, choices: Iterable[Any], template: str = "; did you m
     return template.format(close) if close is not None else ""
 
 
+def require_length(name: str, value: list, length: int) -> list:
+    """The list `value` of parameter `name`, which must have `length` items."""
+    if len(value) != length:
+        raise ParameterError(f"parameter {name!r} must have {length} values, "
+                             f"got {list(value)!r}")
+    return list(value)
+
+
 def is_loopback_host(host: str) -> bool:
     """Whether a bind address, or the host of a Host header or an Origin, names this
     machine's loopback: localhost (and *.localhost), 127.0.0.0/8, ::1."""

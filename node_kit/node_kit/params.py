@@ -177,11 +177,3 @@ def _check_range(name: str, value: Any, low: float | None, high: float | None) -
             if low is not None and v < low or high is not None and v > high:
                 raise ParameterError(f"parameter {name!r} = {value!r} is outside "
                                      f"[{low}, {high}]")
-
-
-def require_length(name: str, value: list, length: int) -> list:
-    """The list `value` of parameter `name`, which must have `length` items."""
-    if len(value) != length:
-        raise ParameterError(f"parameter {name!r} must have {length} values, "
-                             f"got {list(value)!r}")
-    return list(value)

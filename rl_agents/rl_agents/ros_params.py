@@ -59,12 +59,9 @@ def declare_agent_parameters(params: Params) -> AgentParameters:
     agent_params = params.declare(
         "agent_params", "", "Algorithm parameters (YAML mapping, inline or a file's path), "
         "e.g. '{features: arm_reach}'.")
-    brain_params = params.declare(
-        "brain_params", "", "The brain's own parameters (YAML mapping, inline or a file's "
-        "path); '' = agent_params.")
-    muscle_params = params.declare(
-        "muscle_params", "", "The muscle's own parameters (YAML mapping, inline or a file's "
-        "path); '' = agent_params.")
+    own_params = {side: params.declare(
+        f"{side}_params", "", f"The {side}'s own parameters (YAML mapping, inline or a "
+        f"file's path); '' = agent_params.") for side in ("brain", "muscle")}
     sensors = params.declare(
         "sensors", DEFAULT_SENSORS, "Sensor channels (YAML list, inline or a file's path): "
         "{channel, topic, field, index (position, joint name or absent), low, high} each.")
@@ -80,8 +77,8 @@ def declare_agent_parameters(params: Params) -> AgentParameters:
     except ValueError as exc:
         raise ValueError(f"parameter 'algorithm': {exc}") from None
     mapping = load_structured("agent_params", agent_params, dict, default={})
-    own_brain = load_structured("brain_params", brain_params, dict)
-    own_muscle = load_structured("muscle_params", muscle_params, dict)
+    own_brain, own_muscle = (load_structured(f"{side}_params", text, dict)
+                             for side, text in own_params.items())
     channels = {}
     for name, text, read in (("sensors", sensors, sensor_specs),
                              ("actuators", actuators, actuator_specs),

@@ -31,9 +31,9 @@ from std_msgs.msg import Float32MultiArray
 
 from ab_interfaces.msg import ActuatorCommand, Detections, Deviation, JointMotion, Reward
 from node_kit import Params, run_node
-from node_kit.params import require_length
+from node_kit.checks import require_length
 from robot_bringup.arm import ArmGeometry
-from robot_bringup.camera import CameraModel
+from robot_bringup.camera import declare_camera
 from robot_bringup.reward import (
     Box,
     RewardEstimator,
@@ -64,13 +64,7 @@ class RewardFromDetections(Node):
         lengths = require_length("link_lengths_m", params.declare(
             "link_lengths_m", [0.5, 0.4], "Arm link lengths (m), as the sim's.", low=0.01,
             high=10.0), 2)
-        width = params.declare(
-            "camera.width_px", 320, "Camera image width (px).", low=16, high=4096)
-        height = params.declare(
-            "camera.height_px", 240, "Camera image height (px).", low=16, high=4096)
-        window = require_length("camera.window_m", params.declare(
-            "camera.window_m", [-1.0, 1.0, -0.5, 1.0],
-            "World window the camera shows: x_min, x_max, y_min, y_max (m)."), 4)
+        self.camera = declare_camera(params)
         shape = params.declare(
             "shape", "linear", "Reward shape: 'linear' 1 - d / scale_m, 'exp' exp(-d / scale_m).")
         scale = params.declare(
@@ -127,7 +121,6 @@ class RewardFromDetections(Node):
             raise ValueError("parameter 'category' must not be empty")
         try:
             self.geometry = ArmGeometry(tuple(lengths))
-            self.camera = CameraModel(width, height, *window)
             self.estimator = RewardEstimator(self.geometry, scale, timeout, use_ground_truth,
                                              shape)
         except ValueError as error:

@@ -28,9 +28,9 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from ab_interfaces.msg import ActuatorCommand, GpioEdge, JointMotion
 from node_kit import Params, run_node
-from node_kit.params import require_length
+from node_kit.checks import require_length
 from robot_bringup.arm import GRIPPER_CHANNEL, ArmGeometry, ArmState
-from robot_bringup.camera import CameraModel, TargetSchedule, render
+from robot_bringup.camera import TargetSchedule, declare_camera, render
 
 JOINT_NAMES = ("joint0", "joint1", "gripper")
 LED_CHANNEL = "led"
@@ -76,17 +76,7 @@ class SimArm(Node):
                              f"{error}") from None
         self.initial_joints_rad = np.array(initial, dtype=float)
         self.arm = ArmState(self.geometry, self.initial_joints_rad)
-        width = params.declare(
-            "camera.width_px", 320, "Camera image width (px).", low=16, high=4096)
-        height = params.declare(
-            "camera.height_px", 240, "Camera image height (px).", low=16, high=4096)
-        window = require_length("camera.window_m", params.declare(
-            "camera.window_m", [-1.0, 1.0, -0.5, 1.0],
-            "World window the camera shows: x_min, x_max, y_min, y_max (m)."), 4)
-        try:
-            self.camera = CameraModel(width, height, *window)
-        except ValueError as error:
-            raise ValueError(f"parameters camera.*: {error}") from None
+        self.camera = declare_camera(params)
         self.camera_frame = params.declare(
             "camera.frame_id", "camera", "frame_id of the camera images.")
         camera_hz = params.declare(
@@ -160,7 +150,8 @@ class SimArm(Node):
         self.led_on = False
         self._warned_channels: set[str] = set()
         self.get_logger().info(
-            f"sim arm: links {lengths} m, camera {width}x{height} at {camera_hz} Hz, "
+            f"sim arm: links {lengths} m, camera {self.camera.width_px}x{self.camera.height_px} "
+            f"at {camera_hz} Hz, "
             f"target every {period} s")
 
     def reset(self) -> None:
