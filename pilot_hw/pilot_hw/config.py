@@ -315,5 +315,5 @@ def load_config_file(path: str | Path) -> PilotConfig:
     try:
         text = Path(path).read_text()
     except OSError as exc:
-        raise ConfigError("-", "devices_file", f"cannot read {path}: {exc}") from exc
+        raise ConfigError("-", "devices", f"cannot read {path}: {exc}") from exc
     return load_config(text)
