@@ -1017,7 +1017,8 @@ def detector_loop_traversal(ctx: Context, tally: Tally) -> None:
     import requests
 
     dn = detector_test_module()
-    from detector_node.service import ServiceConfig, ServiceThread
+    from detector_node.host import ServiceThread
+    from detector_node.service import ServiceConfig
 
     root = ctx.workdir / "traversal"
     data = root / "deep" / "data"

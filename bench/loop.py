@@ -340,16 +340,16 @@ def measure_relay(cycles: int, warmup_s: float) -> dict:
     from sensor_msgs.msg import Image
 
     from ab_bridge.decoding import Decoder, parse_mapping
-    from ab_bridge.session import load_path_or_inline
     from ab_bridge.spikes_msg import command_msg
     from ab_interfaces.msg import ActuatorCommand
     from embedded_brain.graph import bundled_graph_path, load_graph
+    from node_kit.config import load_structured
     from robot_bringup.config import config_file, node_parameters
     from robot_bringup.loop_timing import FrameTiming
 
     session_params = node_parameters([config_file("brain.yaml")], "brain_session")
-    channels = Decoder(parse_mapping(load_path_or_inline(
-        session_params["decoder_mapping"]))).channels
+    channels = Decoder(parse_mapping(load_structured(
+        "decoder_mapping", session_params["decoder_mapping"]))).channels
     deltas = np.zeros((load_graph(bundled_graph_path("demo_arm")).gamma, len(channels)))
     workdir = Path(tempfile.mkdtemp(prefix="bench-relay-"))
     print("relay: sim_arm and the probe in processes of their own, a relay in this one ...",

@@ -315,44 +315,21 @@ def load_config_file(path: str | Path) -> PilotConfig:
     try:
         text = Path(path).read_text()
     except OSError as exc:
-        raise ConfigError("-", "devices_file", f"cannot read {path}: {exc}") from exc
+        raise ConfigError("-", "devices", f"cannot read {path}: {exc}") from exc
     return load_config(text)
 
 
-def load_devices(devices_file: str, devices_yaml: str) -> PilotConfig:
-    """One PilotConfig from the pilot's `devices_file` and/or inline `devices_yaml`
-    parameters: their devices together, in one numbering; errors name the parameter."""
-    sources: list[tuple[str, Any]] = []
-    if devices_file:
-        try:
-            with open(devices_file) as f:
-                sources.append(("devices_file", yaml.safe_load(f) or {}))
-        except (OSError, yaml.YAMLError) as exc:
-            raise ValueError(f"parameter 'devices_file': cannot read {devices_file}: {exc}"
-                             ) from exc
-    if devices_yaml:
-        try:
-            sources.append(("devices_yaml", yaml.safe_load(devices_yaml) or {}))
-        except yaml.YAMLError as exc:
-            raise ValueError(f"parameter 'devices_yaml': not valid YAML: {exc}") from exc
-    if not sources:
-        raise ValueError("parameters 'devices_file' and 'devices_yaml' are both empty: "
-                         "the pilot needs at least one device")
-    merged: dict[str, Any] = {"devices": []}
-    for param, data in sources:
-        if not isinstance(data, dict):
-            raise ValueError(f"parameter '{param}': must hold a mapping with 'devices'")
-        numbering = str(data.get("numbering", "BCM")).upper()
-        if merged.setdefault("numbering", numbering) != numbering:
-            raise ValueError("parameters 'devices_file' and 'devices_yaml' use different "
-                             "pin numberings")
-        merged["devices"] += list(data.get("devices") or [])
-        extra = set(data) - {"numbering", "devices"}
-        if extra:
-            raise ValueError(f"parameter '{param}': unknown top-level field(s) {sorted(extra)}")
+def load_devices(devices: str) -> PilotConfig:
+    """The PilotConfig of the pilot's parameter `devices` (inline YAML or the path of a
+    devices YAML); errors name the parameter."""
+    from node_kit.config import load_structured
+
+    data = load_structured("devices", devices, dict)
+    if data is None:
+        raise ValueError("parameter 'devices' is empty: the pilot needs at least one device "
+                         "(inline YAML or the path of a devices YAML)")
     try:
-        return load_config(merged)
+        return load_config(data)
     except ConfigError as exc:
-        names = " + ".join(f"'{p}'" for p, _ in sources)
         raise ConfigError(exc.device, exc.field,
-                          f"{str(exc).split(': ', 1)[1]} (from parameter {names})") from None
+                          f"{str(exc).split(': ', 1)[1]} (from parameter 'devices')") from None
