@@ -128,7 +128,7 @@ class ChildProcess:
                                f"{self.log_path.read_text()[-2000:]}")
 
     def stop(self) -> None:
-        from robot_bringup.demo import stop_process
+        from robot_bringup.composition import stop_process
 
         stop_process(self.process)
 
@@ -136,6 +136,22 @@ class ChildProcess:
 def percentiles_ms(name: str, values_ms) -> dict[str, float]:
     """{name}_p50_ms, _p90_ms and _p99_ms of `values_ms`, rounded to 10 us."""
     return {f"{name}_p{q}_ms": round(float(np.percentile(values_ms, q)), 2) for q in (50, 90, 99)}
+
+
+def fetch_callback_errors(executor: object) -> list[str]:
+    """Errors of callbacks that failed as the executor stopped, other than the expected
+    races with node destruction. rclpy's MultiThreadedExecutor (`multi`) fetches a
+    callback's exception on its next turn; after the last turn nobody does. It keeps them
+    in its private `_futures` (rclpy 9.1; no public way to them): read here, in this
+    benchmark only (the SingleThreadedExecutor raises them from spin())."""
+    errors = []
+    for future in list(getattr(executor, "_futures", [])):
+        if not future.done():
+            continue
+        error = future.exception()
+        if error is not None and "destruction was requested" not in str(error):
+            errors.append(f"{type(error).__name__}: {error}")
+    return errors
 
 
 def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bool = False,
@@ -146,8 +162,8 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
 
     from ab_interfaces.msg import ActuatorCommand
     from embedded_brain.graph import bundled_graph_path
+    from robot_bringup.composition import Child, free_port
     from robot_bringup.config import config_file, parameter_overrides
-    from robot_bringup.demo import Child, fetch_callback_errors, free_port
     from robot_bringup.loop_timing import FrameTiming
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-loop-"))

@@ -4,7 +4,7 @@ The server (REST + Socket.IO, see server.py) runs on its own asyncio loop in a t
 the node publishes its state on `diagnostics` once per second. Destroying the node stops
 every run and saves the weights.
 
-    ros2 run ab_bridge brain_server --ros-args -p graph:=/path/demo_arm.yaml -p port:=8765
+    ros2 run embedded_brain brain_server --ros-args -p graph:=/path/demo_arm.yaml -p port:=8765
 """
 
 from __future__ import annotations

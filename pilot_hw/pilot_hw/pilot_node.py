@@ -22,27 +22,13 @@ from sensor_msgs.msg import Imu
 from ab_interfaces.msg import ActuatorCommand, GpioEdge
 from ab_interfaces.srv import TimedPulse
 from node_kit import Params, run_node
-from node_kit.config import load_structured
 from node_kit.diagnostics import ERROR, OK, Diagnostics, Status
 from pilot_hw.backends import PinError
-from pilot_hw.config import ConfigError, PilotConfig, load_config
+from pilot_hw.config import load_devices
 from pilot_hw.devices import DeviceBusy, InputEvent, Mpu6050
 from pilot_hw.hardware import DeviceSetupError, PilotHardware
 
 RELIABLE_10 = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-
-
-def _read_devices(devices: str) -> PilotConfig:
-    """The PilotConfig of parameter `devices` (inline YAML or a YAML file's path)."""
-    data = load_structured("devices", devices, dict)
-    if data is None:
-        raise ValueError("parameter 'devices' is empty: the pilot needs at least one device "
-                         "(inline YAML or the path of a devices YAML)")
-    try:
-        return load_config(data)
-    except ConfigError as exc:
-        raise ConfigError(exc.device, exc.field,
-                          f"{str(exc).split(': ', 1)[1]} (from parameter 'devices')") from None
 
 
 def _deadman_problem(deadman_ms: int, heartbeat_s: float) -> str:
@@ -102,7 +88,7 @@ class PilotNode(Node):
             raise ValueError(problem)
 
         try:
-            self.config = _read_devices(devices)
+            self.config = load_devices(devices)
         except ValueError as exc:
             self.get_logger().fatal(str(exc))
             raise

@@ -91,18 +91,18 @@ def test_pilot_executable_exits_with_the_reason(start_process, tmp_path: Path) -
 
 
 def test_devices_are_a_file_or_inline_yaml(tmp_path: Path) -> None:
-    from pilot_hw.pilot_node import _read_devices
+    from pilot_hw.config import load_devices
 
     path = tmp_path / "devices.yaml"
     path.write_text("devices: [{name: led, type: digital_output, pin: 17}]")
-    assert [d.name for d in _read_devices(str(path)).devices] == ["led"]
+    assert [d.name for d in load_devices(str(path)).devices] == ["led"]
     inline = "devices: [{name: servo, type: servo, pin: 18}]"
-    assert [d.name for d in _read_devices(inline).devices] == ["servo"]
+    assert [d.name for d in load_devices(inline).devices] == ["servo"]
     with pytest.raises(ConfigError, match="device 'servo', field 'pin'.*parameter 'devices'"):
-        _read_devices("devices: [{name: servo, type: servo, pin: 99}]")
+        load_devices("devices: [{name: servo, type: servo, pin: 99}]")
     with pytest.raises(ValueError, match="'devices': file .*missing.yaml' not found"):
-        _read_devices(str(tmp_path / "missing.yaml"))
+        load_devices(str(tmp_path / "missing.yaml"))
     with pytest.raises(ValueError, match="'devices': inline YAML is not valid YAML"):
-        _read_devices("devices: [")
+        load_devices("devices: [")
     with pytest.raises(ValueError, match="'devices': inline YAML must hold a mapping, got a list"):
-        _read_devices("[1, 2]")
+        load_devices("[1, 2]")
