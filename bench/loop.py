@@ -131,7 +131,7 @@ class ChildProcess:
                                f"{self.log_path.read_text()[-2000:]}")
 
     def stop(self) -> None:
-        from robot_bringup.demo import stop_process
+        from robot_bringup.composition import stop_process
 
         stop_process(self.process)
 
@@ -139,6 +139,22 @@ class ChildProcess:
 def percentiles_ms(name: str, values_ms) -> dict[str, float]:
     """{name}_p50_ms, _p90_ms and _p99_ms of `values_ms`, rounded to 10 us."""
     return {f"{name}_p{q}_ms": round(float(np.percentile(values_ms, q)), 2) for q in (50, 90, 99)}
+
+
+def fetch_callback_errors(executor: object) -> list[str]:
+    """Errors of callbacks that failed as the executor stopped, other than the expected
+    races with node destruction. rclpy's MultiThreadedExecutor (`multi`) fetches a
+    callback's exception on its next turn; after the last turn nobody does. It keeps them
+    in its private `_futures` (rclpy 9.1; no public way to them): read here, in this
+    benchmark only (the SingleThreadedExecutor raises them from spin())."""
+    errors = []
+    for future in list(getattr(executor, "_futures", [])):
+        if not future.done():
+            continue
+        error = future.exception()
+        if error is not None and "destruction was requested" not in str(error):
+            errors.append(f"{type(error).__name__}: {error}")
+    return errors
 
 
 def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bool = False,
@@ -149,8 +165,8 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
 
     from ab_interfaces.msg import ActuatorCommand
     from embedded_brain.graph import bundled_graph_path
+    from robot_bringup.composition import Child, free_port
     from robot_bringup.config import config_file, parameter_overrides
-    from robot_bringup.demo import Child, fetch_callback_errors, free_port
     from robot_bringup.loop_timing import loop_time
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-loop-"))
@@ -318,15 +334,15 @@ def measure_relay(cycles: int, warmup_s: float) -> dict:
     from sensor_msgs.msg import Image
 
     from ab_bridge.decoding import Decoder, parse_mapping
-    from ab_bridge.session import load_path_or_inline
     from ab_bridge.spikes_msg import command_msg
     from ab_interfaces.msg import ActuatorCommand
     from embedded_brain.graph import bundled_graph_path, load_graph
+    from node_kit.config import load_structured
     from robot_bringup.config import config_file, node_parameters
 
     session_params = node_parameters([config_file("brain.yaml")], "brain_session")
-    channels = Decoder(parse_mapping(load_path_or_inline(
-        session_params["decoder_mapping"]))).channels
+    channels = Decoder(parse_mapping(load_structured(
+        "decoder_mapping", session_params["decoder_mapping"]))).channels
     deltas = np.zeros((load_graph(bundled_graph_path("demo_arm")).gamma, len(channels)))
     workdir = Path(tempfile.mkdtemp(prefix="bench-relay-"))
     print("relay: sim_arm and the probe in processes of their own, a relay in this one ...",

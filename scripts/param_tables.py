@@ -56,7 +56,7 @@ NODES = (
     NodeDoc("detector", "detector_node", "detector_node.detector_node", "DetectorNode",
             {"serve_http": False, "http_port": 0, "data_folder": "{tmp}/detector"}),
     NodeDoc("pilot", "pilot_hw", "pilot_hw.pilot_node", "PilotNode",
-            {"devices_yaml": "devices: [{name: led, type: digital_output, pin: 17}]",
+            {"devices": "devices: [{name: led, type: digital_output, pin: 17}]",
              "port": "{free_port}", "reconnect_period_s": 60.0,
              "reconnect_max_period_s": 60.0}),
     NodeDoc("muscle", "rl_agents", "rl_agents.muscle_node", "MuscleNode",

@@ -66,3 +66,14 @@ def test_links_stay_inside_the_repository():
                 broken.append(where)
     assert not outside, f"links outside the repository: {outside}"
     assert not broken, f"links to missing files: {broken}"
+
+
+def test_the_tables_cover_the_graph_as_robot_bringup_describes_it():
+    """Every node of robot_bringup.graph from this repository has a table, made from the
+    same class."""
+    from robot_bringup.graph import NODES as GRAPH_NODES
+
+    docs = {doc.name: (doc.module, doc.cls) for doc in param_tables.NODES}
+    for node in GRAPH_NODES:
+        if node.ros_node and not node.external:
+            assert docs.get(node.name) == (node.module, node.cls), node.name

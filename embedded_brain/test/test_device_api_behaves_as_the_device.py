@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
-import support
+from support import wait_for
 
 from embedded_brain.abdesign import design_sha256
 from embedded_brain.device import DeviceBrain
@@ -31,10 +31,6 @@ HOLD_DESIGN = {
     "connections": [{"from": "IN", "to": "RELAY"}, {"from": "RELAY", "to": "LATCH"},
                     {"from": "STOP", "to": "VETO"},
                     {"from": "VETO", "to": "LATCH", "type": "inh", "strength": 2.0}]}
-
-
-def wait_for(predicate, timeout_s: float = 10.0) -> bool:
-    return support.wait_for(predicate, timeout_s)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 
 import cv2
@@ -139,21 +138,13 @@ def test_official_robot_loop_state_without_joints_keeps_the_run_going(
         def io_state() -> dict:
             return client.get_io_state("demo_arm")
 
-        def wait(predicate, timeout_s: float = 30.0) -> bool:
-            deadline = time.monotonic() + timeout_s
-            while time.monotonic() < deadline:
-                if predicate():
-                    return True
-                time.sleep(0.05)
-            return False
-
-        assert wait(lambda: "q" in io_state()["robotState"]), "no robot:state arrived"
+        assert wait_for(lambda: "q" in io_state()["robotState"], timeout_s=30), "no robot:state arrived"
         start_cycle = io_state()["cycle"]
-        assert wait(lambda: io_state()["cycle"] >= start_cycle + 10), "the run stopped cycling"
+        assert wait_for(lambda: io_state()["cycle"] >= start_cycle + 10, timeout_s=30), "the run stopped cycling"
         joints = [0.3, -0.2]
-        assert wait(lambda: io_state()["robotState"]["q"] == [0.3, -0.2])
+        assert wait_for(lambda: io_state()["robotState"]["q"] == [0.3, -0.2], timeout_s=30)
         cycle = io_state()["cycle"]
-        assert wait(lambda: io_state()["cycle"] >= cycle + 10)
+        assert wait_for(lambda: io_state()["cycle"] >= cycle + 10, timeout_s=30)
         assert errors == []
         assert io_state()["runId"] == session.run_id
     finally:

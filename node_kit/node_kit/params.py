@@ -20,7 +20,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,13 +33,12 @@ from rcl_interfaces.msg import (
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
+from node_kit.checks import ParameterError, did_you_mean
+
 # Parameters every rclpy node may be given besides its own.
 _ALWAYS_ALLOWED = ("use_sim_time", "start_type_description_service")
 _ALLOWED_PREFIXES = ("qos_overrides.",)
-
-
-class ParameterError(ValueError):
-    """A parameter value or name the node refuses; the message names it."""
+_HINT = " (did you mean {!r}?)"
 
 
 @dataclass(frozen=True)
@@ -146,8 +144,7 @@ class Params:
             return
         hints = []
         for name in unknown:
-            close = difflib.get_close_matches(name, sorted(declared), n=1)
-            hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            hints.append(f"{name!r}" + did_you_mean(name, sorted(declared), _HINT))
         raise ParameterError(f"unknown parameter{'s' if len(unknown) > 1 else ''} for node "
                              f"{self.node.get_name()!r}: {', '.join(hints)}")
 
@@ -158,10 +155,9 @@ class Params:
             if not node.has_parameter(name):
                 if node._allow_undeclared_parameters:
                     continue
-                close = difflib.get_close_matches(name, sorted(node._parameters), n=1)
                 return SetParametersResult(successful=False, reason=(
                     f"unknown parameter {name!r} for node {node.get_name()!r}"
-                    + (f" (did you mean {close[0]!r}?)" if close else "")))
+                    + did_you_mean(name, sorted(node._parameters), _HINT)))
             descriptor = node.describe_parameter(name)
             given = parameter.type_
             if (given != Parameter.Type.NOT_SET and not descriptor.dynamic_typing
@@ -200,11 +196,3 @@ def _check_range(name: str, value: Any, low: float | None, high: float | None) -
             if low is not None and v < low or high is not None and v > high:
                 raise ParameterError(f"parameter {name!r} = {value!r} is outside "
                                      f"[{low}, {high}]")
-
-
-def require_length(name: str, value: list, length: int) -> list:
-    """The list `value` of parameter `name`, which must have `length` items."""
-    if len(value) != length:
-        raise ParameterError(f"parameter {name!r} must have {length} values, "
-                             f"got {list(value)!r}")
-    return list(value)
