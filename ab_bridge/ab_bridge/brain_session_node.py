@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import OrderedDict
 from typing import Any
 
 from rclpy.node import Node
@@ -133,9 +134,18 @@ class BrainSession(Node):
                              f"{sorted(b.input_id for b in self.bindings)})")
         self.fresh_wait_s = fresh_wait_ms / 1000.0
         # Per input: how many messages had arrived when the last one served was taken, and
-        # the message served by the current io:need (loop timing reads it).
+        # the message served by the latest io:need.
         self._served_count: dict[str, int] = {}
         self.last_served: dict[str, Any] = {}
+        # The input whose header stamp each command carries (ActuatorCommand.input_stamp):
+        # the first fresh input with a header, else the first input with one; and its
+        # stamps per cycle served, until the cycle's command goes out.
+        stamped = [b.input_id for b in self.bindings
+                   if "header" in b.message_class().get_fields_and_field_types()]
+        self.stamp_input: str | None = next(
+            (i for i in stamped if i in self.fresh_inputs), stamped[0] if stamped else None)
+        self._input_stamps: OrderedDict[int, Any] = OrderedDict()
+        self._stamps_lock = threading.Lock()
         try:
             self._options = json.loads(self.run_options) if self.run_options.strip() else {}
         except ValueError as error:
@@ -229,6 +239,12 @@ class BrainSession(Node):
                 return None
             self._served_count[input_id] = count
             self.last_served[input_id] = msg
+            cycle = getattr(self.session.streamer, "serving_cycle", None)
+            if input_id == self.stamp_input and cycle is not None:
+                with self._stamps_lock:
+                    self._input_stamps[cycle] = msg.header.stamp
+                    while len(self._input_stamps) > 64:
+                        self._input_stamps.popitem(last=False)
             return frame_of(binding, msg)
         return provide
 
@@ -327,6 +343,10 @@ class BrainSession(Node):
         command = command_msg("brain_session", result.cycle, result.decoded.channels,
                               result.decoded.deltas, result.dt_s)
         command.header.stamp = stamp
+        with self._stamps_lock:
+            input_stamp = self._input_stamps.pop(result.cycle, None)
+        if input_stamp is not None:
+            command.input_stamp = input_stamp
         self.command_pub.publish(command)
         spikes = CycleSpikes()
         spikes.header.stamp = stamp

@@ -2,7 +2,7 @@
 
 python-socketio's AsyncServer on aiohttp, in its own thread and event loop,
 on an ephemeral 127.0.0.1 port. It speaks the protocol of
-../shared/specs/artificial_brains.md: REST start/stop/io-state/contract under
+docs/protocols.md (the realtime protocol): REST start/stop/io-state/contract under
 `/api/robot/{project}`, namespace `/ab`, `run:join`, `io:need`, `io:chunk`,
 `cycle:update`, `learn:reward`, `robot:state`. It records everything clients
 send, and tests drive it (`emit_need`, `emit_cycle`, `emit_raw`). `stop()`

@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from rcl_interfaces.msg import (
@@ -40,6 +41,20 @@ _ALLOWED_PREFIXES = ("qos_overrides.",)
 _HINT = " (did you mean {!r}?)"
 
 
+@dataclass(frozen=True)
+class Declared:
+    """One parameter as declared: what its reference table shows
+    (scripts/param_tables.py renders the READMEs' tables from these)."""
+
+    name: str
+    default: Any
+    description: str
+    low: float | None
+    high: float | None
+    choices: tuple[Any, ...] | None
+    live: bool
+
+
 class Params:
     """Declares a node's parameters and serves `ros2 param set` for the live ones."""
 
@@ -47,6 +62,7 @@ class Params:
         self.node = node
         self._live: dict[str, Callable[[Any], None]] = {}
         self._checks: dict[str, Callable[[Any], None]] = {}
+        self.declared: dict[str, Declared] = {}   # in declaration order
         node.add_on_set_parameters_callback(self._on_set)
         node.__dict__["_node_kit_params"] = self
         # The SetParameters services call this; rclpy's own refusals of an undeclared name
@@ -110,6 +126,9 @@ class Params:
             raise ParameterError(f"parameter {name!r}: {error}") from None
         validate(value)
         self._checks[name] = validate
+        self.declared[name] = Declared(name, default, description, low, high,
+                                       None if choices is None else tuple(choices),
+                                       on_set is not None)
         if on_set is not None:
             self._live[name] = on_set
         return value

@@ -205,8 +205,7 @@ class ComposedGraph:
             say(f"without {name}: {why}")
         # One thread for every node's callbacks: with MultiThreadedExecutor(4) its spin
         # thread held the interpreter lock most of the time and everything else waited
-        # for it (robot_bringup README, "Benchmark"); measured on the demo, 100 s, seed 2:
-        # 1507 -> 2682 brain cycles in the learning phase, loop p50 94 -> 54 ms.
+        # for it (docs/results.md, "the demo's executor").
         self.executor = SingleThreadedExecutor(context=self.context)
         for node in self.nodes.values():
             self.executor.add_node(node)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from robot_bringup.evaluation import PhaseResult
-from robot_bringup.loop_timing import FrameTiming
+from robot_bringup.loop_timing import loop_time
 from robot_bringup.report import fmt
 
 # How often the report's reach plot samples the tip and the target (s).
@@ -202,14 +202,12 @@ class MonitorNode:
 
         node = rclpy.create_node("demo_monitor", context=context)
         reliable = QoSProfile(depth=50)
-        timing = FrameTiming.attach(nodes["brain_session"]) \
-            if "brain_session" in nodes else None
 
         def on_command(msg: ActuatorCommand) -> None:
             if msg.source in ("sim_arm", "demo") or not any(msg.deltas):
                 return  # not a brain cycle, or a hold
-            answered = timing.answered(int(msg.cycle), time.time_ns()) if timing else None
-            monitor.on_command(msg, answered[0] if answered else None)
+            timed = loop_time(msg, time.time_ns())   # from the frame the command answers
+            monitor.on_command(msg, timed.total_ms if timed else None)
 
         node.create_subscription(Reward, "reward", monitor.on_reward, reliable)
         node.create_subscription(Detections, "detections", monitor.on_detections, reliable)
