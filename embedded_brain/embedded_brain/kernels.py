@@ -34,6 +34,9 @@ from numba import njit
 #: Traces below this are set to 0: they would turn into subnormal floats, whose arithmetic
 #: is tens of times slower, and weigh nothing (a trace is 1 at a spike).
 TINY = np.float32(1e-30)
+#: In a neuron's spike code (`potentiation_tables`): it spiked more than three times.
+MORE = np.int32(1 << 30)
+_U10, _U20, _U1023 = np.uint32(10), np.uint32(20), np.uint32(1023)
 
 
 # ---- membrane noise: normal deviates drawn inside the loops ------------------------------
@@ -252,11 +255,13 @@ def potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_hi
     of the cycle are gone: per plastic projection a table of c⁺_k x_k[i] by pre neuron and
     step, with a zero column at step gamma (no spike), and Σ_k c⁺_k x_k[i] (centered
     layers); per neuron its first and second spike step (gamma: none) and whether it
-    spiked more often, packed as first | second << 10 | more << 20 (gamma < 1023)."""
+    spiked more often, packed as first | second << 10 | third << 20 | more << 30 (gamma <
+    1023)."""
     gamma, n = spikes.shape
     width = gamma + 1
+    none = gamma | (gamma << 10) | (gamma << 20)
     for j in range(n):
-        spike_code[j] = gamma | (gamma << 10)
+        spike_code[j] = none
     for k in range(gamma):
         for j in range(n):
             if spikes[k, j]:
@@ -264,9 +269,11 @@ def potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_hi
                 if (code & 1023) == gamma:
                     spike_code[j] = (code & ~1023) | k
                 elif ((code >> 10) & 1023) == gamma:
-                    spike_code[j] = (code & 1023) | (k << 10)
+                    spike_code[j] = (code & ~(1023 << 10)) | (k << 10)
+                elif ((code >> 20) & 1023) == gamma:
+                    spike_code[j] = (code & ~(1023 << 20)) | (k << 20)
                 else:
-                    spike_code[j] = code | (1 << 20)
+                    spike_code[j] = code | MORE
     for p in range(proj_layer.size):
         layer = proj_layer[p]
         if layer < 0:
@@ -290,11 +297,16 @@ def potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_hi
 @njit(cache=True, nogil=True)
 def potentiate(spikes, proj_layer, proj_row_base, proj_syn_range, row_ptr, post, pot_offset,
                pot_table, pot_total, spike_code, centered, rate, step, w_lo, w_hi, weights,
-               e_hat):
+               e_hat, gains):
     """Add the potentiation of the cycle that `potentiation_tables` described to the
     eligibility, row by row; where a layer's `step` is not 0, apply a reward in the same
     pass: weights ← clip(weights + step · e_hat, w_lo, w_hi) (the reward pass would read
-    the same arrays again)."""
+    the same arrays again). `gains`: scratch, as long as the longest row.
+
+    Per row, a first loop looks each synapse's gain up from its post neuron's first three
+    spike steps (no branch: it runs on vector units), a second adds the gains of the rare
+    post neurons that spiked more often, a third adds the gains to the eligibility and
+    applies the reward."""
     gamma = spikes.shape[0]
     width = gamma + 1
     for p in range(proj_layer.size):
@@ -307,44 +319,51 @@ def potentiate(spikes, proj_layer, proj_row_base, proj_syn_range, row_ptr, post,
         c, lo, hi = step[layer], w_lo[layer], w_hi[layer]
         rewarded = c != 0.0
         is_centered = centered[layer]
+        layer_rate = rate[layer]
         for local in range(n_pre):
-            base = local * width
+            row_table = table[local * width:(local + 1) * width]
             r = proj_row_base[p] + local
             usual = total[local]
             start, stop = row_ptr[r], row_ptr[r + 1]
-            # (the loops are written out per case: a branch inside keeps them slow)
-            if rewarded and is_centered:
-                for s in range(start, stop):
-                    j = post[s]
-                    e = e_hat[s] + _gain(table, base, spike_code[j], spikes, j, gamma) \
-                        - usual * rate[layer, j]
-                    e_hat[s] = e
-                    weights[s] = min(max(weights[s] + c * e, lo), hi)
-            elif rewarded:
-                for s in range(start, stop):
-                    j = post[s]
-                    e = e_hat[s] + _gain(table, base, spike_code[j], spikes, j, gamma)
-                    e_hat[s] = e
-                    weights[s] = min(max(weights[s] + c * e, lo), hi)
-            elif is_centered:
-                for s in range(start, stop):
-                    j = post[s]
-                    e_hat[s] += _gain(table, base, spike_code[j], spikes, j, gamma) \
-                        - usual * rate[layer, j]
+            size = stop - start
+            row_post = post[start:stop]
+            row_e = e_hat[start:stop]
+            row_w = weights[start:stop]
+            flags = np.uint32(0)
+            # (the loops are written out per case, and index with unsigned integers from
+            # slices: a branch or a possibly negative index inside keeps them scalar)
+            if is_centered:
+                for t in range(size):
+                    j = row_post[t]
+                    code = np.uint32(spike_code[j])
+                    flags |= code
+                    gains[t] = (row_table[code & _U1023] + row_table[(code >> _U10) & _U1023]
+                                + row_table[(code >> _U20) & _U1023]) - usual * layer_rate[j]
             else:
-                for s in range(start, stop):
-                    e_hat[s] += _gain(table, base, spike_code[post[s]], spikes, post[s], gamma)
+                for t in range(size):
+                    code = np.uint32(spike_code[row_post[t]])
+                    flags |= code
+                    gains[t] = row_table[code & _U1023] + row_table[(code >> _U10) & _U1023] \
+                        + row_table[(code >> _U20) & _U1023]
+            if flags & MORE:
+                for t in range(size):
+                    j = row_post[t]
+                    code = spike_code[j]
+                    if code & MORE:
+                        extra = np.float32(0.0)
+                        for k in range(((code >> 20) & 1023) + 1, gamma):
+                            if spikes[k, j]:
+                                extra += row_table[k]
+                        gains[t] = gains[t] + extra
+            if rewarded:
+                for t in range(size):
+                    e = row_e[t] + gains[t]
+                    row_e[t] = e
+                    row_w[t] = min(max(row_w[t] + c * e, lo), hi)
+            else:
+                for t in range(size):
+                    row_e[t] += gains[t]
 
-@njit(cache=True, nogil=True, inline="always")
-def _gain(table, base, code, spikes, j, gamma):
-    """Σ_k c⁺_k x_k[i] s_k[j] from the pre neuron's table row and the post's spike code."""
-    second = (code >> 10) & 1023
-    gain = table[base + (code & 1023)] + table[base + second]
-    if code >= 1 << 20:                 # a third spike or more: rare
-        for k in range(second + 1, gamma):
-            if spikes[k, j]:
-                gain += table[base + k]
-    return gain
 
 @njit(cache=True, nogil=True)
 def apply_reward(weights, e_hat, step, w_lo, w_hi):

@@ -122,6 +122,11 @@ class RewardModulatedSTDP:
         self.pot_offset = np.concatenate([[0], np.cumsum(rows)[:-1]]).astype(np.int64)
         self.pot_table = np.zeros(int(rows.sum()) * (self.gamma + 1), dtype=np.float32)
         self.pot_total = np.zeros(int(rows.sum()), dtype=np.float32)
+        plastic_rows = [row_ptr[base + 1:base + n + 1] - row_ptr[base:base + n]
+                        for base, n, layer in zip(proj_row_base, proj_syn_range[:, 2],
+                                                  proj_layer, strict=True) if layer >= 0]
+        longest = max((int(r.max()) for r in plastic_rows if r.size), default=0)
+        self.gains = np.zeros(max(longest, 1), dtype=np.float32)
         self.w_lo = np.array([r.params.w_min for r in self.layers] or [0.0], dtype=np.float32)
         self.w_hi = np.array([r.params.w_max for r in self.layers] or [1.0], dtype=np.float32)
         self.no_step = np.zeros(self.layer_count, dtype=np.float32)
@@ -142,7 +147,7 @@ class RewardModulatedSTDP:
                            self.proj_syn_range, self.row_ptr, self.post, self.pot_offset,
                            self.pot_table, self.pot_total, self.spike_code, self.centered,
                            self.pending_rate, self.no_step if step is None else step,
-                           self.w_lo, self.w_hi, self.weights, self.e_hat)
+                           self.w_lo, self.w_hi, self.weights, self.e_hat, self.gains)
 
     @property
     def eligibility(self) -> np.ndarray:
