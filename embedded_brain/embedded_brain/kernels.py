@@ -165,6 +165,9 @@ def run_cycle(v, i_syn, refractory, decay_syn, decay_m, rest_drive, bias_drive, 
     n_layers = c_plus.shape[1]
     n_x, n_y = x_tr.shape[0], y_tr.shape[0]
     fired = np.empty(n, dtype=np.int32)
+    # the delivery indexes a flat view with unsigned integers (no wraparound checks)
+    flat_ring = ring.reshape(rows * n)
+    u_rows, u_n = np.uint64(rows), np.uint64(n)
     state = rng_state[0]
     any_centered = False
     for layer in range(n_layers):
@@ -172,6 +175,7 @@ def run_cycle(v, i_syn, refractory, decay_syn, decay_m, rest_drive, bias_drive, 
             any_centered = True
     for k in range(gamma):
         row = (ring_base + k) % rows
+        u_row = np.uint64(row)
         count = 0
         for i in range(n):
             current = i_syn[i] * decay_syn[i]
@@ -205,26 +209,30 @@ def run_cycle(v, i_syn, refractory, decay_syn, decay_m, rest_drive, bias_drive, 
                 p = pop_proj[q]
                 r = proj_row_base[p] + i - proj_pre_start[p]
                 layer = proj_layer[p]
+                lo, hi = row_ptr[r], row_ptr[r + 1]
+                row_post, row_delay, row_w = post[lo:hi], delay[lo:hi], weights[lo:hi]
                 if learn and layer >= 0:
                     # deliver, and depress by the post trace (a pre spike)
                     c = c_minus[k, layer]
-                    y_row = layer_y[layer]
-                    for s in range(row_ptr[r], row_ptr[r + 1]):
-                        target = row + delay[s]
-                        if target >= rows:
-                            target -= rows
-                        j = post[s]
-                        ring[target, j] += weights[s]
-                        y = y_tr[y_row, j]
+                    y_layer = y_tr[layer_y[layer]]
+                    ybar_layer = ybar[layer]
+                    row_e = e_hat[lo:hi]
+                    for t in range(hi - lo):
+                        target = u_row + np.uint64(row_delay[t])
+                        if target >= u_rows:
+                            target -= u_rows
+                        j = np.uint64(row_post[t])
+                        flat_ring[target * u_n + j] += row_w[t]
+                        y = y_layer[j]
                         if any_centered:
-                            y = y - ybar[layer, j]
-                        e_hat[s] -= c * y
+                            y = y - ybar_layer[j]
+                        row_e[t] -= c * y
                 else:
-                    for s in range(row_ptr[r], row_ptr[r + 1]):
-                        target = row + delay[s]
-                        if target >= rows:
-                            target -= rows
-                        ring[target, post[s]] += weights[s]
+                    for t in range(hi - lo):
+                        target = u_row + np.uint64(row_delay[t])
+                        if target >= u_rows:
+                            target -= u_rows
+                        flat_ring[target * u_n + np.uint64(row_post[t])] += row_w[t]
         if learn:
             for g in range(n_x):
                 d = x_decay[g]
