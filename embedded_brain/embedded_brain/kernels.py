@@ -169,6 +169,10 @@ def run_cycle(v, i_syn, refractory, decay_syn, decay_m, rest_drive, bias_drive, 
     flat_ring = ring.reshape(rows * n)
     u_rows, u_n = np.uint64(rows), np.uint64(n)
     state = rng_state[0]
+    if learn:
+        none = np.int32(gamma | (gamma << 10) | (gamma << 20))
+        for j in range(n):
+            spike_code[j] = none
     any_centered = False
     for layer in range(n_layers):
         if centered[layer]:
@@ -202,6 +206,9 @@ def run_cycle(v, i_syn, refractory, decay_syn, decay_m, rest_drive, bias_drive, 
                 count += 1
             v[i] = u
             spikes[k, i] = spiked
+        if learn:
+            for a in range(count):
+                _note_spike(spike_code, fired[a], k, gamma)
         for a in range(count):
             i = fired[a]
             pop = pop_of[i]
@@ -253,35 +260,35 @@ def run_cycle(v, i_syn, refractory, decay_syn, decay_m, rest_drive, bias_drive, 
     rng_state[0] = state
     if learn:
         potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_hist,
-                            layer_x, c_plus, pot_offset, pot_table, pot_total, spike_code)
+                            layer_x, c_plus, pot_offset, pot_table, pot_total)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _note_spike(spike_code, j, k, gamma):
+    """Neuron j spiked at step k (steps in order): its spike code (`potentiation_tables`)."""
+    code = spike_code[j]
+    if (code & 1023) == gamma:
+        spike_code[j] = (code & ~1023) | k
+    elif ((code >> 10) & 1023) == gamma:
+        spike_code[j] = (code & ~(1023 << 10)) | (k << 10)
+    elif ((code >> 20) & 1023) == gamma:
+        spike_code[j] = (code & ~(1023 << 20)) | (k << 20)
+    else:
+        spike_code[j] = code | MORE
 
 
 @njit(cache=True, nogil=True)
 def potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_hist, layer_x,
-                        c_plus, pot_offset, pot_table, pot_total, spike_code):
+                        c_plus, pot_offset, pot_table, pot_total):
     """What the cycle's potentiation, Σ_k c⁺_k x_k[i] (s_k[j] − ρ_j), needs once the traces
     of the cycle are gone: per plastic projection a table of c⁺_k x_k[i] by pre neuron and
     step, with a zero column at step gamma (no spike), and Σ_k c⁺_k x_k[i] (centered
-    layers); per neuron its first and second spike step (gamma: none) and whether it
-    spiked more often, packed as first | second << 10 | third << 20 | more << 30 (gamma <
-    1023)."""
+    layers). The other half, each post neuron's spike steps, is its spike code, which
+    `run_cycle` writes as the neurons fire: its first, second and third spike step (gamma:
+    none) and whether it spiked more often, packed as first | second << 10 | third << 20 |
+    more << 30 (gamma < 1023)."""
     gamma, n = spikes.shape
     width = gamma + 1
-    none = gamma | (gamma << 10) | (gamma << 20)
-    for j in range(n):
-        spike_code[j] = none
-    for k in range(gamma):
-        for j in range(n):
-            if spikes[k, j]:
-                code = spike_code[j]
-                if (code & 1023) == gamma:
-                    spike_code[j] = (code & ~1023) | k
-                elif ((code >> 10) & 1023) == gamma:
-                    spike_code[j] = (code & ~(1023 << 10)) | (k << 10)
-                elif ((code >> 20) & 1023) == gamma:
-                    spike_code[j] = (code & ~(1023 << 20)) | (k << 20)
-                else:
-                    spike_code[j] = code | MORE
     for p in range(proj_layer.size):
         layer = proj_layer[p]
         if layer < 0:
