@@ -21,9 +21,11 @@ The eligibility is kept scaled: the true value of synapse s in layer L is
 contributions come divided by it (`c_plus`, `c_minus` already are). `rescale` folds the
 scale back into `e_hat` when it gets small, so the decay needs no pass over the synapses.
 
-Every loop runs in float32 in the order of the numpy simulator it replaced (no fastmath,
-so no reassociation or fused multiply-adds): membranes and delivered currents are bit for
-bit the same.
+Membrane noise is drawn inside the neuron loop from the kernels' own generator (SplitMix64
+bits, ziggurat normals), seeded from the network's seed. Every loop runs in float32 in a
+fixed order (no fastmath, so no reassociation or fused multiply-adds): a seed gives the
+same spikes on every run. The hot loops index row slices with unsigned integers, so that
+LLVM can drop wraparound checks and vectorise the loops without branches.
 """
 
 from __future__ import annotations
