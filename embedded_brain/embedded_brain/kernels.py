@@ -39,6 +39,8 @@ TINY = np.float32(1e-30)
 #: In a neuron's spike code (`potentiation_tables`): it spiked more than three times.
 MORE = np.int32(1 << 30)
 _U10, _U20, _U1023 = np.uint32(10), np.uint32(20), np.uint32(1023)
+#: Pre neurons per block when the potentiation tables are filled.
+TABLE_BLOCK = 256
 
 
 # ---- membrane noise: normal deviates drawn inside the loops ------------------------------
@@ -303,12 +305,16 @@ def potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_hi
         total[:] = 0.0
         for local in range(n_pre):
             table[local * width + gamma] = 0.0
-        for k in range(gamma):
-            c = c_plus[k, layer]
-            for local in range(n_pre):
-                value = c * x_hist[g, k, start + local]
-                table[local * width + k] = value
-                total[local] += value
+        # in blocks of pre neurons whose table rows stay in the L1 cache over the steps
+        for block in range(0, n_pre, TABLE_BLOCK):
+            block_end = min(block + TABLE_BLOCK, n_pre)
+            for k in range(gamma):
+                c = c_plus[k, layer]
+                x_k = x_hist[g, k]
+                for local in range(block, block_end):
+                    value = c * x_k[start + local]
+                    table[local * width + k] = value
+                    total[local] += value
 
 
 @njit(cache=True, nogil=True)
