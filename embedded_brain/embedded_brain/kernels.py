@@ -31,7 +31,10 @@ LLVM can drop wraparound checks and vectorise the loops without branches.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 #: Traces below this are set to 0: they would turn into subnormal floats, whose arithmetic
 #: is tens of times slower, and weigh nothing (a trace is 1 at a spike).
@@ -39,6 +42,8 @@ TINY = np.float32(1e-30)
 #: In a neuron's spike code (`potentiation_tables`): it spiked more than three times.
 MORE = np.int32(1 << 30)
 _U10, _U20, _U1023 = np.uint32(10), np.uint32(20), np.uint32(1023)
+#: The delivery prefetches the rows of the neuron that fired this many places later.
+PREFETCH_AHEAD = 2
 #: Pre neurons per block when the potentiation tables are filled.
 TABLE_BLOCK = 256
 
@@ -75,6 +80,24 @@ _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 _U30, _U27, _U31, _U32, _U11 = (np.uint64(x) for x in (30, 27, 31, 32, 11))
 _LOW7 = np.uint64(127)
+
+
+@intrinsic
+def _prefetch(typingctx, array, index):
+    """Ask the CPU to bring array[index]'s cache line in (llvm.prefetch: read, keep)."""
+    def codegen(context, builder, signature, args):
+        array_type = signature.args[0]
+        view = context.make_array(array_type)(context, builder, args[0])
+        pointer = cgutils.get_item_pointer(context, builder, array_type, view, [args[1]])
+        byte_pointer = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        function = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32]),
+            "llvm.prefetch.p0")
+        builder.call(function, [builder.bitcast(pointer, byte_pointer), ir.Constant(i32, 0),
+                                ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+    return types.void(array, index), codegen
 
 
 def seed_state(rng: np.random.Generator) -> np.ndarray:
@@ -214,6 +237,21 @@ def run_cycle(v, i_syn, refractory, decay_syn, decay_m, rest_drive, bias_drive, 
             for a in range(count):
                 _note_spike(spike_code, fired[a], k, gamma)
         for a in range(count):
+            if a + PREFETCH_AHEAD < count:
+                # the rows of a neuron that fired lie anywhere in the synapse arrays: ask
+                # for those of a later one while this one's are delivered
+                ahead = fired[a + PREFETCH_AHEAD]
+                pop = pop_of[ahead]
+                for q in range(pop_proj_ptr[pop], pop_proj_ptr[pop + 1]):
+                    p = pop_proj[q]
+                    r = proj_row_base[p] + ahead - proj_pre_start[p]
+                    for s in range(row_ptr[r], row_ptr[r + 1], 16):
+                        _prefetch(post, s)
+                        _prefetch(weights, s)
+                        if learn and proj_layer[p] >= 0:
+                            _prefetch(e_hat, s)
+                    for s in range(row_ptr[r], row_ptr[r + 1], 32):
+                        _prefetch(delay, s)
             i = fired[a]
             pop = pop_of[i]
             for q in range(pop_proj_ptr[pop], pop_proj_ptr[pop + 1]):
