@@ -356,13 +356,16 @@ def potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_hi
 
 
 @njit(cache=True, nogil=True)
-def potentiate(spikes, proj_layer, proj_row_base, proj_syn_range, row_ptr, post, pot_offset,
-               pot_table, pot_total, spike_code, centered, rate, step, w_lo, w_hi, weights,
-               e_hat, gains):
+def potentiate(spikes, proj_layer, proj_row_base, proj_syn_range, row_ptr, post_local,
+               post_base, pot_offset, pot_table, pot_total, spike_code, centered, rate, step,
+               w_lo, w_hi, weights, e_hat, gains):
     """Add the potentiation of the cycle that `potentiation_tables` described to the
     eligibility, row by row; where a layer's `step` is not 0, apply a reward in the same
     pass: weights ← clip(weights + step · e_hat, w_lo, w_hi) (the reward pass would read
-    the same arrays again). `gains`: scratch, as long as the longest row.
+    the same arrays again). `gains`: scratch, as long as the longest row. A plastic
+    synapse's post neuron is `post_base[p] + post_local[s]` (p its projection; `post_local`
+    uint16 when every plastic projection's posts span at most 65536 neurons: fewer bytes
+    to read).
 
     Per row, a first loop looks each synapse's gain up from its post neuron's first three
     spike steps (no branch: it runs on vector units), a second adds the gains of the rare
@@ -380,14 +383,16 @@ def potentiate(spikes, proj_layer, proj_row_base, proj_syn_range, row_ptr, post,
         c, lo, hi = step[layer], w_lo[layer], w_hi[layer]
         rewarded = c != 0.0
         is_centered = centered[layer]
-        layer_rate = rate[layer]
+        base = post_base[p]
+        layer_rate = rate[layer][base:]
+        codes = spike_code[base:]
         for local in range(n_pre):
             row_table = table[local * width:(local + 1) * width]
             r = proj_row_base[p] + local
             usual = total[local]
             start, stop = row_ptr[r], row_ptr[r + 1]
             size = stop - start
-            row_post = post[start:stop]
+            row_post = post_local[start:stop]
             row_e = e_hat[start:stop]
             row_w = weights[start:stop]
             flags = np.uint32(0)
@@ -396,24 +401,24 @@ def potentiate(spikes, proj_layer, proj_row_base, proj_syn_range, row_ptr, post,
             if is_centered:
                 for t in range(size):
                     j = row_post[t]
-                    code = np.uint32(spike_code[j])
+                    code = np.uint32(codes[j])
                     flags |= code
                     gains[t] = (row_table[code & _U1023] + row_table[(code >> _U10) & _U1023]
                                 + row_table[(code >> _U20) & _U1023]) - usual * layer_rate[j]
             else:
                 for t in range(size):
-                    code = np.uint32(spike_code[row_post[t]])
+                    code = np.uint32(codes[row_post[t]])
                     flags |= code
                     gains[t] = row_table[code & _U1023] + row_table[(code >> _U10) & _U1023] \
                         + row_table[(code >> _U20) & _U1023]
             if flags & MORE:
                 for t in range(size):
                     j = row_post[t]
-                    code = spike_code[j]
+                    code = codes[j]
                     if code & MORE:
                         extra = np.float32(0.0)
                         for k in range(((code >> 20) & 1023) + 1, gamma):
-                            if spikes[k, j]:
+                            if spikes[k, base + j]:
                                 extra += row_table[k]
                         gains[t] = gains[t] + extra
             if rewarded:
