@@ -31,10 +31,11 @@ LLVM can drop wraparound checks and vectorise the loops without branches.
 from __future__ import annotations
 
 import numpy as np
-from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
+
+ir = cgutils.ir        # llvmlite's IR builder, as numba (which depends on it) uses it
 
 #: Traces below this are set to 0: they would turn into subnormal floats, whose arithmetic
 #: is tens of times slower, and weigh nothing (a trace is 1 at a spike).
