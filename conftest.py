@@ -38,7 +38,8 @@ os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 @pytest.fixture
 def ros_context() -> Iterator[object]:
     """A fresh, initialised rclpy context, shut down after the test."""
-    rclpy = pytest.importorskip("rclpy")
+    import rclpy
+
     context = rclpy.Context()
     rclpy.init(context=context)
     try:

@@ -25,7 +25,6 @@ setup(
             "spike_source = ab_bridge.spike_source_node:main",
             "brain_session = ab_bridge.brain_session_node:main",
             "spike_decoder = ab_bridge.spike_decoder_node:main",
-            "brain_server = embedded_brain.brain_server_node:main",
         ],
     },
 )

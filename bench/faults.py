@@ -1017,7 +1017,8 @@ def detector_loop_traversal(ctx: Context, tally: Tally) -> None:
     import requests
 
     dn = detector_test_module()
-    from detector_node.service import ServiceConfig, ServiceThread
+    from detector_node.host import ServiceThread
+    from detector_node.service import ServiceConfig
 
     root = ctx.workdir / "traversal"
     data = root / "deep" / "data"
@@ -1594,7 +1595,7 @@ def ros_parameters(ctx: Context, tally: Tally) -> None:
          ["reconect_delay_s:=1.0"], ["'reconect_delay_s'", "did you mean 'reconnect_delay_s'"]),
         ("brain_session fresh_wait_ms a list", "ab_bridge", "brain_session",
          ["fresh_wait_ms:=[1, 2]"], ["fresh_wait_ms"]),
-        ("brain_server -p prot", "ab_bridge", "brain_server", ["prot:=9"],
+        ("brain_server -p prot", "embedded_brain", "brain_server", ["prot:=9"],
          ["'prot'", "did you mean 'port'"]),
         ("detector autoupload sometimes", "detector_node", "detector",
          ["autoupload:=sometimes"], ["autoupload", "sometimes"]),
@@ -1713,7 +1714,7 @@ class Graph:
     watched by a probe: brain_session's commands, the detector's detections, the gripper
     servo on the virtual Pi (driven by the probe's own actuator_command)."""
 
-    NODES = {"brain_server": "/lib/ab_bridge/brain_server",
+    NODES = {"brain_server": "/lib/embedded_brain/brain_server",
              "brain_session": "/lib/ab_bridge/brain_session",
              "detector": "/lib/detector_node/detector",
              "virtual_pi": "/lib/pilot_hw/virtual_pi",

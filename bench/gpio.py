@@ -113,7 +113,7 @@ def measure_events(port: int, total: int, burst: int) -> tuple[float, int, int]:
                        f" pull: up}}\n")
     pilot = subprocess.Popen(
         [sys.executable, "-m", "pilot_hw.pilot_node", "--ros-args", "-p",
-         f"devices_file:={devices}", "-p", f"port:={port}"],
+         f"devices:={devices}", "-p", f"port:={port}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rclpy.init()
     node = rclpy.create_node("gpio_bench")

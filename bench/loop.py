@@ -17,10 +17,12 @@ as soon as its own are), so each cycle starts on a frame. `--pace clock`, as
 robot.launch.py runs the session: io:need every 20 ms on the brain's clock, answered with
 the newest frame, however old.
 
-For each cycle the benchmark notes the stamp of the camera frame the session served to
-the brain; the probe notes when the command of each cycle arrives on `actuator_command`;
-matched by cycle at the end: loop latency = arrival - frame stamp (`--probe here`: the
-probe runs on the session's executor instead). The brain's compute time per cycle is the server's
+Each command carries `input_stamp`, the stamp of the camera frame its cycle was served
+(brain_session fills it in); the probe notes when each command arrives on
+`actuator_command`: loop latency = arrival - input_stamp, from the topic alone
+(`--probe here`: the probe runs on the session's executor instead). The command's header
+stamp (when the session made it) splits that into frame → command made and command
+made → arrived. The brain's compute time per cycle is the server's
 own figure (`computeMs` of each cycle:update). The floor is bench/ros_latency.py's
 two-process DDS round trip, run here first; target: loop p99 < 4 x floor p99 + brain p50.
 
@@ -75,11 +77,10 @@ def floor_figures() -> dict:
 
 
 def make_executor(kind: str, context):
-    """The executor the nodes share: `single` (SingleThreadedExecutor) or `multi` (rclpy's
-    MultiThreadedExecutor with 4 threads, what robot_bringup's demo used). With `multi`
-    the spin thread itself held the interpreter lock in ~70 % of py-spy's samples
-    (rebuilding its wait set in Python while the callbacks it handed out ran), and the
-    brain session's realtime thread waited for it."""
+    """The executor the nodes share: `single` (SingleThreadedExecutor, as the demo runs) or
+    `multi` (rclpy's MultiThreadedExecutor with 4 threads), whose spin thread holds the
+    interpreter lock much of the time, rebuilding its wait set in Python while the
+    callbacks it handed out run (docs/results.md, "the demo's executor")."""
     from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 
     if kind == "multi":
@@ -114,13 +115,15 @@ class ChildProcess:
         return cls("the command probe", [sys.executable, str(Path(__file__).resolve()),
                                          "--probe-worker", str(out_path), source], log_path)
 
-    def arrivals(self, out_path: Path, first: int, count: int) -> list[tuple[int, int]]:
+    def arrivals(self, out_path: Path, since_ns: int, count: int) -> list[tuple[float, float]]:
         """Stop the command probe (after the last commands arrive) and read what it noted:
-        (cycle, arrival time_ns) for cycles first .. first + count - 1."""
+        the loop times (total, made) in ms of the first `count` commands that arrived
+        after `since_ns`."""
         time.sleep(0.5)
         self.stop()
         noted = json.loads(out_path.read_text()) if out_path.is_file() else []
-        return [(int(c), int(t)) for c, t in noted if first <= c < first + count]
+        return [(total, made) for arrived, total, made in sorted(noted)
+                if arrived >= since_ns][:count]
 
     def check(self) -> None:
         if self.process.poll() is not None:
@@ -128,7 +131,7 @@ class ChildProcess:
                                f"{self.log_path.read_text()[-2000:]}")
 
     def stop(self) -> None:
-        from robot_bringup.demo import stop_process
+        from robot_bringup.composition import stop_process
 
         stop_process(self.process)
 
@@ -136,6 +139,22 @@ class ChildProcess:
 def percentiles_ms(name: str, values_ms) -> dict[str, float]:
     """{name}_p50_ms, _p90_ms and _p99_ms of `values_ms`, rounded to 10 us."""
     return {f"{name}_p{q}_ms": round(float(np.percentile(values_ms, q)), 2) for q in (50, 90, 99)}
+
+
+def fetch_callback_errors(executor: object) -> list[str]:
+    """Errors of callbacks that failed as the executor stopped, other than the expected
+    races with node destruction. rclpy's MultiThreadedExecutor (`multi`) fetches a
+    callback's exception on its next turn; after the last turn nobody does. It keeps them
+    in its private `_futures` (rclpy 9.1; no public way to them): read here, in this
+    benchmark only (the SingleThreadedExecutor raises them from spin())."""
+    errors = []
+    for future in list(getattr(executor, "_futures", [])):
+        if not future.done():
+            continue
+        error = future.exception()
+        if error is not None and "destruction was requested" not in str(error):
+            errors.append(f"{type(error).__name__}: {error}")
+    return errors
 
 
 def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bool = False,
@@ -146,9 +165,9 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
 
     from ab_interfaces.msg import ActuatorCommand
     from embedded_brain.graph import bundled_graph_path
+    from robot_bringup.composition import Child, free_port
     from robot_bringup.config import config_file, parameter_overrides
-    from robot_bringup.demo import Child, fetch_callback_errors, free_port
-    from robot_bringup.loop_timing import FrameTiming
+    from robot_bringup.loop_timing import loop_time
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-loop-"))
     port = free_port()
@@ -194,11 +213,7 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
     nodes.append(session_node)
     session = session_node.session
 
-    # Which frame each cycle was served (robot_bringup.loop_timing, as the demo does),
-    # and the brain's own compute time per cycle (computeMs of cycle:update).
-    timing = FrameTiming.attach(session_node)
-    if timing is None:
-        raise RuntimeError("brain_session does not expose its input streamer")
+    # The brain's own compute time per cycle (computeMs of cycle:update).
     compute_ms: list[float] = []
     on_event = session._on_event
 
@@ -213,18 +228,14 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
         session._link._on_event = on_event_and_note
 
     latencies_ms: list[float] = []
-    frame_age_ms: list[float] = []  # frame stamp -> inputs served to the brain
-    served_to_command_ms: list[float] = []  # inputs served -> command arrived
+    made_ms: list[float] = []  # frame stamp -> command made (the command's header stamp)
     started = threading.Event()
     lock = threading.Lock()
 
-    def note(cycle: int, arrived_ns: int) -> None:
-        answered = timing.answered(cycle, arrived_ns)
-        if answered is not None:
-            with lock:
-                latencies_ms.append(answered[0])
-                frame_age_ms.append(answered[1])
-                served_to_command_ms.append(answered[0] - answered[1])
+    def note(total: float, made: float) -> None:
+        with lock:
+            latencies_ms.append(total)
+            made_ms.append(made)
 
     probes = []
     probe_process = None
@@ -233,17 +244,15 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
         probe = rclpy.create_node("loop_probe", context=context)
 
         def on_command(msg: ActuatorCommand) -> None:
-            arrived = time.time_ns()
-            if msg.source == "brain_session" and started.is_set():
-                note(int(msg.cycle), arrived)
+            timed = loop_time(msg, time.time_ns())
+            if msg.source == "brain_session" and started.is_set() and timed is not None:
+                note(*timed)
 
         probe.create_subscription(ActuatorCommand, "actuator_command", on_command,
                                   QoSProfile(depth=50))
         probes.append(probe)
     else:
         # Commands are timed where an actuator would get them: in a process of their own.
-        # Frames served are noted here; the two are matched by cycle at the end.
-        timing.keep = 10 * cycles + 10_000
         probe_process = ChildProcess.probe(probe_out, "brain_session", workdir / "probe.log")
     executor = make_executor(executor_kind, context)
     for node in [*nodes, *probes]:
@@ -261,15 +270,16 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
         print(f"warming up {warmup_s:.0f} s ...", flush=True)
         time.sleep(warmup_s)
         compute_ms.clear()
-        first_cycle = timing.newest_cycle() + 1
+        first_cycle = session.stats.cycles
         started.set()
+        start_ns = time.time_ns()
         t_start = time.monotonic()
         print(f"timing {cycles} cycles ...", flush=True)
         last_report = time.monotonic()
         limit = time.monotonic() + cycles / 5.0 + 60  # even at 5 Hz, stop eventually
 
         def timed() -> int:
-            return len(latencies_ms) if probe_here else timing.newest_cycle() + 1 - first_cycle
+            return len(latencies_ms) if probe_here else session.stats.cycles - first_cycle
 
         while timed() < cycles and time.monotonic() < limit:
             time.sleep(0.2)
@@ -280,8 +290,8 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
                 print(f"  {timed()}/{cycles} cycles", flush=True)
         elapsed = time.monotonic() - t_start
         if probe_process is not None:
-            for cycle, arrived_ns in probe_process.arrivals(probe_out, first_cycle, cycles):
-                note(cycle, arrived_ns)
+            for total, made in probe_process.arrivals(probe_out, start_ns, cycles):
+                note(total, made)
     finally:
         executor.shutdown(timeout_sec=5)
         spinner.join(timeout=5)
@@ -296,7 +306,7 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
     with lock:
         loop = np.array(latencies_ms)
     if loop.size == 0:
-        raise RuntimeError("no command could be matched to its camera frame")
+        raise RuntimeError("no command carried the stamp of its camera frame")
     return {
         "cycles_timed": int(loop.size),
         "control_rate_hz": round(loop.size / elapsed, 1),
@@ -305,8 +315,8 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
         if compute_ms else None,
         "brain_compute_p99_ms": round(float(np.percentile(compute_ms, 99)), 2)
         if compute_ms else None,
-        "frame_age_p50_ms": round(float(np.percentile(frame_age_ms, 50)), 2),
-        "served_to_command_p50_ms": round(float(np.percentile(served_to_command_ms, 50)), 2),
+        "frame_to_made_p50_ms": round(float(np.percentile(made_ms, 50)), 2),
+        "made_to_arrived_p50_ms": round(float(np.percentile(loop - np.array(made_ms), 50)), 2),
     }
 
 
@@ -324,16 +334,15 @@ def measure_relay(cycles: int, warmup_s: float) -> dict:
     from sensor_msgs.msg import Image
 
     from ab_bridge.decoding import Decoder, parse_mapping
-    from ab_bridge.session import load_path_or_inline
     from ab_bridge.spikes_msg import command_msg
     from ab_interfaces.msg import ActuatorCommand
     from embedded_brain.graph import bundled_graph_path, load_graph
+    from node_kit.config import load_structured
     from robot_bringup.config import config_file, node_parameters
-    from robot_bringup.loop_timing import FrameTiming
 
     session_params = node_parameters([config_file("brain.yaml")], "brain_session")
-    channels = Decoder(parse_mapping(load_path_or_inline(
-        session_params["decoder_mapping"]))).channels
+    channels = Decoder(parse_mapping(load_structured(
+        "decoder_mapping", session_params["decoder_mapping"]))).channels
     deltas = np.zeros((load_graph(bundled_graph_path("demo_arm")).gamma, len(channels)))
     workdir = Path(tempfile.mkdtemp(prefix="bench-relay-"))
     print("relay: sim_arm and the probe in processes of their own, a relay in this one ...",
@@ -348,14 +357,16 @@ def measure_relay(cycles: int, warmup_s: float) -> dict:
     node = rclpy.create_node("loop_relay", context=context)
     publisher = node.create_publisher(ActuatorCommand, "actuator_command",
                                       QoSProfile(depth=10))
-    timing = FrameTiming(keep=10 * cycles + 10_000)
     frames = [0]
+    clock = node.get_clock()
 
     def on_frame(msg: Image) -> None:
         cycle = frames[0]
         frames[0] += 1
-        timing.note_frame(cycle, msg)
-        publisher.publish(command_msg("loop_relay", cycle, channels, deltas, 0.001))
+        command = command_msg("loop_relay", cycle, channels, deltas, 0.001)
+        command.input_stamp = msg.header.stamp     # as brain_session stamps its commands
+        command.header.stamp = clock.now().to_msg()
+        publisher.publish(command)
 
     node.create_subscription(Image, "camera/image_raw", on_frame, qos_profile_sensor_data)
     executor = SingleThreadedExecutor(context=context)
@@ -373,15 +384,13 @@ def measure_relay(cycles: int, warmup_s: float) -> dict:
             raise RuntimeError("relay: no camera frame within 60 s")
         time.sleep(warmup_s)
         first = frames[0]
+        start_ns = time.time_ns()
         limit = time.monotonic() + cycles / 5.0 + 60
         while frames[0] < first + cycles and time.monotonic() < limit:
             time.sleep(0.2)
             arm.check()
             probe.check()
-        for cycle, arrived_ns in probe.arrivals(probe_out, first, cycles):
-            answered = timing.answered(cycle, arrived_ns)
-            if answered is not None:
-                latencies_ms.append(answered[0])
+        latencies_ms = [total for total, _ in probe.arrivals(probe_out, start_ns, cycles)]
     finally:
         executor.shutdown(timeout_sec=5)
         spinner.join(timeout=5)
@@ -390,21 +399,23 @@ def measure_relay(cycles: int, warmup_s: float) -> dict:
         for process in (probe, arm):
             process.stop()
     if not latencies_ms:
-        raise RuntimeError("relay: no command could be matched to its camera frame")
+        raise RuntimeError("relay: no command carried the stamp of its camera frame")
     return {"relay_cycles": len(latencies_ms), **percentiles_ms("relay", latencies_ms)}
 
 
 def probe_worker(out_path: str, source: str = "brain_session") -> None:
-    """The command probe in a process of its own: when each command of `source` arrives
-    ([cycle, time_ns] pairs, written to `out_path` on SIGINT or SIGTERM)."""
+    """The command probe in a process of its own: for each command of `source` that answers
+    a stamped input, [arrival time_ns, loop ms, frame -> made ms] (robot_bringup.loop_timing),
+    written to `out_path` on SIGINT or SIGTERM."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile
     from rclpy.signals import SignalHandlerOptions
 
     from ab_interfaces.msg import ActuatorCommand
+    from robot_bringup.loop_timing import loop_time
 
-    arrivals: list[tuple[int, int]] = []
+    arrivals: list[tuple[int, float, float]] = []
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -413,8 +424,9 @@ def probe_worker(out_path: str, source: str = "brain_session") -> None:
 
     def on_command(msg: ActuatorCommand) -> None:
         arrived = time.time_ns()
-        if msg.source == source:
-            arrivals.append((int(msg.cycle), arrived))
+        timed = loop_time(msg, arrived) if msg.source == source else None
+        if timed is not None:
+            arrivals.append((arrived, *timed))
 
     node.create_subscription(ActuatorCommand, "actuator_command", on_command,
                              QoSProfile(depth=50))
@@ -468,8 +480,8 @@ def main() -> None:
           f"{figures['control_rate_hz']} Hz: p50 {figures['loop_p50_ms']} ms, p90 "
           f"{figures['loop_p90_ms']} ms, p99 {figures['loop_p99_ms']} ms; brain compute p50 "
           f"{figures['brain_compute_p50_ms']} ms")
-    print(f"  of which p50: frame age when served to the brain {figures['frame_age_p50_ms']} ms, "
-          f"inputs served -> command arrived {figures['served_to_command_p50_ms']} ms")
+    print(f"  of which p50: frame -> command made {figures['frame_to_made_p50_ms']} ms, "
+          f"command made -> arrived {figures['made_to_arrived_p50_ms']} ms")
     if relay:
         print(f"relay (camera frame -> a command at once, no brain) over {relay['relay_cycles']} "
               f"frames: p50 {relay['relay_p50_ms']} ms, p90 {relay['relay_p90_ms']} ms, p99 "

@@ -20,7 +20,7 @@ setup(
     entry_points={
         "console_scripts": [
             "detector = detector_node.detector_node:main",
-            "detector_service = detector_node.service:main",
+            "detector_service = detector_node.host:main",
         ],
     },
 )

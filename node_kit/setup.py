@@ -14,7 +14,8 @@ setup(
     zip_safe=True,
     maintainer="brainstem maintainers",
     maintainer_email="maintainers@brainstem.dev",
-    description="What brainstem's packages share: process lifecycle, parameters, socketio overrides.",
+    description=("What brainstem's packages share: process lifecycle, parameters, structured "
+                 "config, asyncio loop host, diagnostics, checks, socketio overrides."),
     license="Apache-2.0",
     tests_require=["pytest"],
 )

@@ -17,7 +17,8 @@ faults = importlib.util.module_from_spec(spec)
 sys.modules["bench_faults"] = faults
 spec.loader.exec_module(faults)
 
-SLOW = {"kill -9 and restart: nodes in a running graph"}
+SLOW = {"kill -9 and restart: nodes in a running graph", "ROS parameters: misspelled and invalid",
+        "YAML files: the demo's exit code"}
 
 
 def test_no_scenario_is_pending() -> None:

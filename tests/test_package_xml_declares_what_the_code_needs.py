@@ -38,6 +38,17 @@ def declared(package: str) -> set[str]:
     return {e.text.strip() for e in root if e.tag in ("exec_depend", "depend") and e.text}
 
 
+def parse(source: Path) -> ast.AST:
+    """ast.parse, once more on CPython 3.11.7's spurious "AST constructor recursion depth
+    mismatch" SystemError (python/cpython#106905, fixed in 3.11.8: the depth counter is
+    shared with whatever else builds ASTs at that moment in the process)."""
+    text = source.read_text(encoding="utf-8")
+    try:
+        return ast.parse(text, str(source))
+    except SystemError:
+        return ast.parse(text, str(source))
+
+
 def optional(tree: ast.AST) -> set[int]:
     """ids of the import statements inside `try: ... except ImportError:` (optional ones,
     whose absence the code reports)."""
@@ -58,7 +69,7 @@ def imports(package: str) -> set[str]:
     found: set[str] = set()
     sources = [*(REPO / package / package).rglob("*.py"), *(REPO / package / "launch").glob("*.py")]
     for source in sources:
-        tree = ast.parse(source.read_text(encoding="utf-8"))
+        tree = parse(source)
         skip = optional(tree)
         for node in ast.walk(tree):
             if id(node) in skip:

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import OrderedDict
 from typing import Any
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 
@@ -27,15 +27,16 @@ from ab_bridge.decoding import DecodeError, parse_mapping
 from ab_bridge.device_session import DeviceSession
 from ab_bridge.inputs import Provider
 from ab_bridge.ros_inputs import InputBinding, LatestMessages, frame_of, parse_inputs
-from ab_bridge.session import CycleResult, SessionConfig, SessionError, load_path_or_inline
+from ab_bridge.session import CycleResult, SessionConfig, SessionError
 from ab_bridge.spikes_msg import command_msg, hold_msg, population_msg
 from ab_interfaces.msg import ActuatorCommand, CycleSpikes, Deviation, Reward
 from ab_interfaces.srv import StartRun, StopRun
 from node_kit import Params, run_node
+from node_kit.config import load_structured
+from node_kit.diagnostics import ERROR, OK, WARN, Diagnostics, Status
 
-_LEVEL = {"connected": DiagnosticStatus.OK, "connecting": DiagnosticStatus.WARN,
-          "idle": DiagnosticStatus.OK, "stopped": DiagnosticStatus.OK,
-          "starting": DiagnosticStatus.WARN, "disconnected": DiagnosticStatus.ERROR}
+_LEVEL = {"connected": OK, "connecting": WARN, "idle": OK, "stopped": OK,
+          "starting": WARN, "disconnected": ERROR}
 
 
 class BrainSession(Node):
@@ -116,12 +117,14 @@ class BrainSession(Node):
             raise ValueError("parameter 'project_id' must be non-empty")
         if reconnect_max_s < reconnect_s:
             raise ValueError("parameter 'reconnect_delay_max_s' must be >= 'reconnect_delay_s'")
+        mapping_entries = load_structured("decoder_mapping", mapping_text, default=[])
         try:
-            mapping = parse_mapping(load_path_or_inline(mapping_text) or [])
+            mapping = parse_mapping(mapping_entries)
         except (DecodeError, ValueError) as error:
             raise ValueError(f"parameter 'decoder_mapping': {error}") from None
+        inputs = load_structured("inputs", inputs_text)
         try:
-            self.bindings = parse_inputs(load_path_or_inline(inputs_text))
+            self.bindings = parse_inputs(inputs)
         except ValueError as error:
             raise ValueError(f"parameter 'inputs': {error}") from None
         self.fresh_inputs = {x.strip() for x in fresh_text.split(",") if x.strip()}
@@ -131,9 +134,18 @@ class BrainSession(Node):
                              f"{sorted(b.input_id for b in self.bindings)})")
         self.fresh_wait_s = fresh_wait_ms / 1000.0
         # Per input: how many messages had arrived when the last one served was taken, and
-        # the message served by the current io:need (loop timing reads it).
+        # the message served by the latest io:need.
         self._served_count: dict[str, int] = {}
         self.last_served: dict[str, Any] = {}
+        # The input whose header stamp each command carries (ActuatorCommand.input_stamp):
+        # the first fresh input with a header, else the first input with one; and its
+        # stamps per cycle served, until the cycle's command goes out.
+        stamped = [b.input_id for b in self.bindings
+                   if "header" in b.message_class().get_fields_and_field_types()]
+        self.stamp_input: str | None = next(
+            (i for i in stamped if i in self.fresh_inputs), stamped[0] if stamped else None)
+        self._input_stamps: OrderedDict[int, Any] = OrderedDict()
+        self._stamps_lock = threading.Lock()
         try:
             self._options = json.loads(self.run_options) if self.run_options.strip() else {}
         except ValueError as error:
@@ -150,7 +162,7 @@ class BrainSession(Node):
             start_retry_max_s=reconnect_max_s, stall_after_s=stall_s)
         if self.protocol == "device":
             self.session = DeviceSession(session_config, listener=self,
-                                         inputs=load_path_or_inline(inputs_text))
+                                         inputs=inputs)
         else:
             self.session = core.BrainSession(session_config, listener=self)
         self.channels = list(self.session.decoder.channels)
@@ -158,7 +170,6 @@ class BrainSession(Node):
 
         self.spikes_pub = self.create_publisher(CycleSpikes, "spikes", 10)
         self.command_pub = self.create_publisher(ActuatorCommand, "actuator_command", 10)
-        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "diagnostics", 10)
         self.create_subscription(Reward, "reward", self._on_reward, 10)
         self.create_subscription(Deviation, "deviation", self._on_deviation, 10)
         self.latest = LatestMessages()
@@ -174,7 +185,7 @@ class BrainSession(Node):
             self.session.defer_needs(self._fresh_ready, self.fresh_wait_s)
         self.create_service(StartRun, "~/start_run", self._start_run)
         self.create_service(StopRun, "~/stop_run", self._stop_run)
-        self._diagnostics_timer = self.create_timer(diagnostics_s, self._publish_diagnostics)
+        self.diagnostics = Diagnostics(self, self.health, diagnostics_s)
         self.joint_input = next((b.input_id for b in self.bindings
                                  if b.type_name == "sensor_msgs/JointState"), None)
         self.robot_state_period_s = robot_state_s
@@ -190,10 +201,9 @@ class BrainSession(Node):
             self.session.defer_needs(self._fresh_ready, self.fresh_wait_s)
 
     def _set_diagnostics_period(self, value: float) -> None:
-        timer = getattr(self, "_diagnostics_timer", None)
-        if timer is not None:
-            timer.timer_period_ns = int(value * 1e9)
-            timer.reset()
+        diagnostics = getattr(self, "diagnostics", None)
+        if diagnostics is not None:
+            diagnostics.set_period(value)
 
     def _set_robot_state_period(self, value: float) -> None:
         self.robot_state_period_s = value
@@ -229,6 +239,12 @@ class BrainSession(Node):
                 return None
             self._served_count[input_id] = count
             self.last_served[input_id] = msg
+            cycle = getattr(self.session.streamer, "serving_cycle", None)
+            if input_id == self.stamp_input and cycle is not None:
+                with self._stamps_lock:
+                    self._input_stamps[cycle] = msg.header.stamp
+                    while len(self._input_stamps) > 64:
+                        self._input_stamps.popitem(last=False)
             return frame_of(binding, msg)
         return provide
 
@@ -327,6 +343,10 @@ class BrainSession(Node):
         command = command_msg("brain_session", result.cycle, result.decoded.channels,
                               result.decoded.deltas, result.dt_s)
         command.header.stamp = stamp
+        with self._stamps_lock:
+            input_stamp = self._input_stamps.pop(result.cycle, None)
+        if input_stamp is not None:
+            command.input_stamp = input_stamp
         self.command_pub.publish(command)
         spikes = CycleSpikes()
         spikes.header.stamp = stamp
@@ -342,16 +362,13 @@ class BrainSession(Node):
         command.header.stamp = self.get_clock().now().to_msg()
         self.command_pub.publish(command)
 
-    def _publish_diagnostics(self) -> None:
+    def health(self) -> Status:
         stats = self.session.stats
-        status = DiagnosticStatus()
-        status.name = "brain_session: brain link"
-        status.hardware_id = self.session.rest.base_url
-        status.level = _LEVEL.get(stats.link, DiagnosticStatus.WARN)
+        level = _LEVEL.get(stats.link, WARN)
         state = "stalled" if stats.stalled else stats.link
         if stats.stalled or (stats.link == "starting" and stats.start_attempts > 0):
-            status.level = DiagnosticStatus.ERROR
-        status.message = state if not stats.last_error else \
+            level = ERROR
+        message = state if not stats.last_error else \
             f"{state}; last error: {stats.last_error[:120]}"
         io_ms = stats.last_input_to_output_s
         values = {
@@ -370,11 +387,8 @@ class BrainSession(Node):
         }
         if self.protocol == "device":
             values.update(self.session.extra_diagnostics())
-        status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
-        array = DiagnosticArray()
-        array.header.stamp = self.get_clock().now().to_msg()
-        array.status = [status]
-        self.diagnostics_pub.publish(array)
+        return Status("brain_session: brain link", level, message,
+                      hardware_id=self.session.rest.base_url, values=values)
 
     def destroy_node(self) -> None:
         # Actuators hold first, then the run stops and the link closes. (Also called by

@@ -191,6 +191,13 @@ class InputStreamer:
         self._by_kind: dict[str, Provider] = {}
         self._seq: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._serving = threading.local()
+
+    @property
+    def serving_cycle(self) -> int | None:
+        """The cycle whose need `serve` is answering on this thread (None outside it):
+        a provider may note which message it gave to which cycle."""
+        return getattr(self._serving, "cycle", None)
 
     def register_input(self, input_id: str, provider: Provider) -> None:
         if not input_id or not callable(provider):
@@ -216,6 +223,15 @@ class InputStreamer:
         is reported and skipped; the others are still served.
         """
         chunks, errors = [], []
+        self._serving.cycle = cycle
+        try:
+            self._serve_needs(run_id, cycle, needs, now_s, chunks, errors)
+        finally:
+            self._serving.cycle = None
+        return chunks, errors
+
+    def _serve_needs(self, run_id: str, cycle: int, needs: Sequence[Need], now_s: float,
+                     chunks: list[dict[str, Any]], errors: list[str]) -> None:
         for need in needs:
             provider = self.provider_for(need)
             if provider is None:
@@ -237,4 +253,3 @@ class InputStreamer:
             chunks.append({"runId": run_id, "inputId": need.input_id, "kind": need.kind,
                            "seq": seq, "t": now_s, "format": frame.format,
                            "meta": {**frame.meta, "cycle": cycle}, "data": frame.data})
-        return chunks, errors

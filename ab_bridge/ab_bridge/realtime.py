@@ -113,7 +113,7 @@ class RealtimeClient:
         thread. For the latency-critical answers to io:need (sent on the reader thread);
         elsewhere (ROS executor threads) queueing is cheaper: with rclpy's multi-threaded
         executor, executor threads writing to the socket held the emit lock long enough to
-        delay the reader's answers (bench/loop.py: 18 -> 10 cycles/s)."""
+        delay the reader's answers (docs/results.md, "loop latency")."""
         if not self.connected:
             return False
         try:

@@ -29,7 +29,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -768,23 +767,3 @@ class BrainSession:
         self.stats.errors += 1
         self.stats.last_error = message
         self.listener.on_error(message)
-
-
-def load_path_or_inline(text: str) -> Any:
-    """YAML from a file path, or the text itself when it is not an existing file."""
-    import yaml
-
-    if not text.strip():
-        return None
-    path = Path(text)
-    try:
-        if path.is_file():
-            return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError:
-        pass
-    if "\n" not in text.strip() and text.strip().endswith((".yaml", ".yml")):
-        raise ValueError(f"file {text.strip()!r} not found")
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ValueError(f"not a file and not valid YAML: {error}") from None

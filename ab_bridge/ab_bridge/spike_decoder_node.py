@@ -13,10 +13,10 @@ from typing import Any
 from rclpy.node import Node
 
 from ab_bridge.decoding import DecodeError, Decoder, parse_mapping
-from ab_bridge.session import load_path_or_inline
 from ab_bridge.spikes_msg import command_msg, decode_msg, hold_msg
 from ab_interfaces.msg import ActuatorCommand, CycleSpikes
 from node_kit import Params, run_node
+from node_kit.config import load_structured
 
 
 class SpikeDecoder(Node):
@@ -32,8 +32,9 @@ class SpikeDecoder(Node):
                                           "The `source` field of published commands.",
                                           on_set=self._set_source)
         params.refuse_unknown()
+        mapping = load_structured("decoder_mapping", mapping_text, default=[])
         try:
-            entries = parse_mapping(load_path_or_inline(mapping_text) or [])
+            entries = parse_mapping(mapping)
         except (DecodeError, ValueError) as error:
             raise ValueError(f"parameter 'decoder_mapping': {error}") from None
         if not entries:

@@ -2,7 +2,7 @@
 
 python-socketio's AsyncServer on aiohttp, in its own thread and event loop,
 on an ephemeral 127.0.0.1 port. It speaks the protocol of
-../shared/specs/artificial_brains.md: REST start/stop/io-state/contract under
+docs/protocols.md (the realtime protocol): REST start/stop/io-state/contract under
 `/api/robot/{project}`, namespace `/ab`, `run:join`, `io:need`, `io:chunk`,
 `cycle:update`, `learn:reward`, `robot:state`. It records everything clients
 send, and tests drive it (`emit_need`, `emit_cycle`, `emit_raw`). `stop()`
@@ -13,7 +13,6 @@ the same port.
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +20,9 @@ from typing import Any
 import numpy as np
 import socketio
 from aiohttp import web
+from support import free_port
+
+from node_kit.loop_thread import LoopThread
 
 NAMESPACE = "/ab"
 
@@ -47,15 +49,14 @@ class ProtocolServer:
         self.api_key = api_key
         self.ping_interval_s = ping_interval_s
         self.contract = contract or demo_contract()
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.received: list[tuple[str, Any]] = []
         self.rest_calls: list[tuple[str, str, dict[str, str], Any]] = []
         self.connects: list[dict[str, Any]] = []
         self.joined: list[str] = []
         self.on_received: Callable[[str, Any], None] | None = None
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._host = LoopThread("protocol-server")
         self._runner: web.AppRunner | None = None
         self.sio: socketio.AsyncServer | None = None
         self._transports: list[asyncio.BaseTransport] = []
@@ -65,22 +66,13 @@ class ProtocolServer:
         return f"http://127.0.0.1:{self.port}"
 
     # -- lifecycle -------------------------------------------------------------------------
-    def start(self) -> ProtocolServer:
-        ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True,
-                                        name="protocol-server")
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("protocol server did not start")
-        return self
+    @property
+    def _loop(self) -> asyncio.AbstractEventLoop | None:
+        return self._host.loop if self._host.running else None
 
-    def _run(self, ready: threading.Event) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_until_complete(self._serve())
-        ready.set()
-        self._loop.run_forever()
-        self._loop.close()
+    def start(self) -> ProtocolServer:
+        self._host.start(self._serve, timeout_s=10)
+        return self
 
     async def _serve(self) -> None:
         self.sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins="*",
@@ -105,7 +97,6 @@ class ProtocolServer:
         """Kill the server as a crash would: sockets closed, no goodbye."""
         if self._loop is None:
             return
-        loop = self._loop
 
         async def shutdown() -> None:
             # Drop every connection mid-stream, as a dying process would.
@@ -120,13 +111,9 @@ class ProtocolServer:
             await asyncio.gather(*others, return_exceptions=True)
 
         try:
-            asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
+            self._host.stop(shutdown, timeout_s=10)
         except Exception:
             pass
-        loop.call_soon_threadsafe(loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-        self._loop = None
 
     def kick(self) -> None:
         """Close every client's namespace (a server-side disconnect), server stays up."""
@@ -134,7 +121,7 @@ class ProtocolServer:
             for sid, _ in list(self.sio.manager.get_participants(NAMESPACE, None)):
                 await self.sio.disconnect(sid, namespace=NAMESPACE)
 
-        asyncio.run_coroutine_threadsafe(disconnect_all(), self._loop).result(10)
+        self._host.call(disconnect_all(), 10)
 
     # -- REST ------------------------------------------------------------------------------
     def _authorised(self, request: web.Request) -> bool:
@@ -202,8 +189,7 @@ class ProtocolServer:
         if self._loop is None or self.sio is None:
             raise RuntimeError("server not running")
         room = self.contract.get("runId")
-        asyncio.run_coroutine_threadsafe(
-            self.sio.emit(event, payload, room=room, namespace=NAMESPACE), self._loop).result(10)
+        self._host.call(self.sio.emit(event, payload, room=room, namespace=NAMESPACE), 10)
 
     def emit_burst(self, event: str, payloads: list[Any]) -> None:
         """Emit several events back to back from one coroutine (as fast as the server can)."""
@@ -215,7 +201,7 @@ class ProtocolServer:
             for payload in payloads:
                 await self.sio.emit(event, payload, room=room, namespace=NAMESPACE)
 
-        asyncio.run_coroutine_threadsafe(burst(), self._loop).result(30)
+        self._host.call(burst(), 30)
 
     def emit_need(self, cycle: int, needs: list[dict[str, str]]) -> None:
         self.emit_raw("io:need", {"runId": self.contract["runId"], "cycle": cycle,
@@ -240,9 +226,3 @@ class ProtocolServer:
         if self.sio is None or self._loop is None:
             return 0
         return len(list(self.sio.manager.get_participants(NAMESPACE, None)))
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]

@@ -6,22 +6,19 @@ hold on stop; `protocol` is read-only and checked."""
 from __future__ import annotations
 
 import pytest
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.srv import SetParameters
+from rclpy.parameter import Parameter
+from rclpy.qos import qos_profile_sensor_data
+from std_msgs.msg import Float32MultiArray
+from test_device_session_drives_the_device import DESIGN, KEY
 
-rclpy = pytest.importorskip("rclpy")
-pytest.importorskip("ab_interfaces")
-
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from rcl_interfaces.srv import SetParameters  # noqa: E402
-from rclpy.parameter import Parameter  # noqa: E402
-from rclpy.qos import qos_profile_sensor_data  # noqa: E402
-from std_msgs.msg import Float32MultiArray  # noqa: E402
-from test_device_session_drives_the_device import DESIGN, KEY  # noqa: E402
-
-from ab_bridge.brain_session_node import BrainSession  # noqa: E402
-from ab_interfaces.msg import ActuatorCommand, Reward  # noqa: E402
-from ab_interfaces.srv import StopRun  # noqa: E402
-from embedded_brain.graph import bundled_graph_path, load_graph  # noqa: E402
-from embedded_brain.server import BrainServer, ServerThread  # noqa: E402
+from ab_bridge.brain_session_node import BrainSession
+from ab_interfaces.msg import ActuatorCommand, Reward
+from ab_interfaces.srv import StopRun
+from embedded_brain.graph import bundled_graph_path, load_graph
+from embedded_brain.server import BrainServer, ServerThread
 
 MAPPING = """
 - {node_id: JOINT0, channel: "joint:0", scheme: bipolarSplit, per_step_max: 0.004, n: 32}

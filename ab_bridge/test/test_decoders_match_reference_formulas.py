@@ -3,7 +3,7 @@
 Two references: the reference SDK itself (`artificialbrains-sdk` 0.1.0, a
 test dependency: its decode_stream_rows on the same rows), and an oracle
 written here, bit by bit and row by row, from the documented formulas of
-../shared/specs/artificial_brains.md (per timestep, rows in arrival order,
+docs/protocols.md, "Decoding output spikes" (per timestep, rows in arrival order,
 entries in mapping order, zero deltas left out), so the formulas stay
 checked if the SDK ever changes.
 """

@@ -49,6 +49,7 @@ def cases(seed: int, count: int) -> list[dict]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_encodings_equal_the_sdks(reference_python) -> None:
     python = reference_python("ab-sdk-040", ["artificialbrains-sdk==0.4.0"])

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import support
+from support import wait_for
 
 from ab_bridge.device_session import DeviceSession, device_settings
 from ab_bridge.inputs import scalar_frame
@@ -31,10 +31,6 @@ INPUTS = {"target": {"topic": "target_error", "type": "std_msgs/Float32MultiArra
                      "population": ["E0_POS", "E0_NEG", "E1_POS", "E1_NEG"],
                      "sign_split": True, "n": 16,
                      "mode": "positive_scalar_cumulative_population", "vmax": 1.0}}
-
-
-def wait_for(predicate, timeout_s: float = 15.0) -> bool:
-    return support.wait_for(predicate, timeout_s)
 
 
 class Listener:
@@ -103,12 +99,12 @@ def test_session_drives_the_device_and_resumes_its_stream(device: ServerThread) 
             time.sleep(0.01)
         # Each observation goes out, or is superseded by a newer one before it could.
         assert wait_for(lambda: 4 * session.stats.inputs_posted
-                        + session.stats.inputs_superseded == 4 * 20)
+                        + session.stats.inputs_superseded == 4 * 20, timeout_s=15)
         # Encoded as the SDK's cumulative population: neurons 0..int(v x 16) active, so
         # 0.8 -> 13 of 16, 0.4 -> 7, 0 -> 1.
         assert brain.values["E0_POS"].sum() == 13 and brain.values["E0_NEG"].sum() == 1
         assert brain.values["E1_POS"].sum() == 1 and brain.values["E1_NEG"].sum() == 7
-        assert wait_for(lambda: len(listener.cycles) >= 30)
+        assert wait_for(lambda: len(listener.cycles) >= 30, timeout_s=15)
         assert session.stats.last_input_to_output_s is not None
         assert any(np.any(c.decoded.deltas) for c in listener.cycles)
         first = listener.cycles[0]
@@ -118,7 +114,7 @@ def test_session_drives_the_device_and_resumes_its_stream(device: ServerThread) 
         # Rewards go to the reward populations (a named one its own, the rest the global).
         rewards = brain.stats.rewards
         assert session.send_reward(0, 0.2, {"REWARD_J0": 0.9})
-        assert wait_for(lambda: brain.stats.rewards == rewards + 2)
+        assert wait_for(lambda: brain.stats.rewards == rewards + 2, timeout_s=15)
         assert not session.send_reward(0, 0.5, {"hidden_to_joint0": 0.9})
         assert "not reward input populations" in listener.errors[-1]
 
@@ -126,8 +122,8 @@ def test_session_drives_the_device_and_resumes_its_stream(device: ServerThread) 
         before = len(listener.steps())
         holds = len(listener.holds)
         assert on_loop(device, brain.drop_streams) == 1
-        assert wait_for(lambda: session.stats.reconnects >= 1)
-        assert wait_for(lambda: len(listener.steps()) >= before + 300)
+        assert wait_for(lambda: session.stats.reconnects >= 1, timeout_s=15)
+        assert wait_for(lambda: len(listener.steps()) >= before + 300, timeout_s=15)
         assert len(listener.holds) > holds and "stream lost" in listener.holds[holds]
         steps = listener.steps()
         assert steps == list(range(steps[0], steps[0] + len(steps)))
@@ -140,10 +136,10 @@ def test_session_drives_the_device_and_resumes_its_stream(device: ServerThread) 
             brain.history.records.clear()         # ... that a too short history lost
             return dropped
         assert on_loop(device, cut_and_forget) == 1
-        assert wait_for(lambda: session.stats.gaps >= 1)
+        assert wait_for(lambda: session.stats.gaps >= 1, timeout_s=15)
         assert session.stats.steps_lost >= 10
         assert any("gap" in e for e in listener.errors)
-        assert wait_for(lambda: len(listener.steps()) > len(steps) + 100)
+        assert wait_for(lambda: len(listener.steps()) > len(steps) + 100, timeout_s=15)
         assert session.extra_diagnostics()["steps_lost"] == session.stats.steps_lost
     finally:
         run_id = session.stop()
@@ -207,10 +203,10 @@ def test_keep_run_starts_the_run_once_a_brain_is_installed(tmp_path: Path) -> No
     session = make_session(thread, listener)
     try:
         session.keep_run({"learning": True})
-        assert wait_for(lambda: session.stats.start_attempts >= 2)
+        assert wait_for(lambda: session.stats.start_attempts >= 2, timeout_s=15)
         assert "no brain installed" in session.stats.last_error
         on_loop(thread, lambda: thread.server.device.install(json.loads(DESIGN.read_text())))
-        assert wait_for(lambda: session.running and runs and len(listener.cycles) >= 3)
+        assert wait_for(lambda: session.running and runs and len(listener.cycles) >= 3, timeout_s=15)
         assert session.stats.runs_started == 1
         session.stop()          # ends the wish: nothing starts it again
         assert not wait_for(lambda: session.running, timeout_s=1.0)

@@ -15,8 +15,11 @@ from std_msgs.msg import Float32MultiArray
 import embedded_brain.graph as graphs
 import embedded_brain.server as embedded
 from ab_bridge.brain_session_node import BrainSession
+from ab_bridge.decoding import CycleRasters
 from ab_bridge.inputs import Need
 from ab_bridge.ros_inputs import LatestMessages
+from ab_bridge.session import CycleResult
+from ab_interfaces.msg import ActuatorCommand
 from ab_interfaces.srv import StartRun
 
 INPUTS = """
@@ -63,6 +66,8 @@ def test_each_cycle_is_served_a_camera_frame_of_its_own(ros_context, executor, s
     target_pub = probe.create_publisher(Float32MultiArray, "target_error",
                                         qos_profile_sensor_data)
     served: list[tuple[int, int]] = []      # (cycle, camera stamp) per answered need
+    commands: list[ActuatorCommand] = []
+    probe.create_subscription(ActuatorCommand, "actuator_command", commands.append, 50)
     serve = node.session.streamer.serve
 
     def serve_and_note(run_id, cycle, needs, now_s):
@@ -103,6 +108,10 @@ def test_each_cycle_is_served_a_camera_frame_of_its_own(ros_context, executor, s
         assert served == [(n, n) for n in range(6)]
         assert spin_until(executor, lambda: node.session.stats.cycles >= 5, timeout_s=30)
         assert node.last_served["joints"] is node.latest.get("joints")
+        # Each cycle's command names the frame that cycle was served (cycle n: frame n).
+        assert spin_until(executor, lambda: {c.cycle for c in commands} >= set(range(1, 5)),
+                          timeout_s=30)
+        assert all(c.input_stamp.sec == c.cycle for c in commands if c.cycle < 6)
     finally:
         node.destroy_node()
         probe.destroy_node()
@@ -115,21 +124,29 @@ def test_fresh_inputs_must_be_inputs(ros_context) -> None:
             Parameter("inputs", value=INPUTS), Parameter("fresh_inputs", value="camera, cam")])
 
 
-def test_loop_timing_notes_the_frame_served(ros_context) -> None:
-    """robot_bringup's FrameTiming reads the frame the session served for a cycle, not the
-    newest one when the command arrives."""
-    import robot_bringup.loop_timing as loop_timing
-    node = BrainSession(context=ros_context, parameter_overrides=[
+def test_each_command_carries_the_stamp_of_the_frame_its_cycle_was_served(
+        ros_context, executor, spin_until, ros_namespace) -> None:
+    """ActuatorCommand.input_stamp is the stamp of the camera frame served for the command's
+    cycle, not of the newest frame when the command goes out (robot_bringup.loop_timing
+    times the loop from it)."""
+    node = BrainSession(context=ros_context, namespace=ros_namespace, parameter_overrides=[
         Parameter("inputs", value=INPUTS), Parameter("fresh_inputs", value="camera"),
-        Parameter("fresh_wait_ms", value=1000.0)])
-    try:
-        timing = loop_timing.FrameTiming.attach(node)
-        node.latest.put("camera", image(1))
-        node.session.streamer.serve("run", 0, [Need("camera", "Image")], 0.0)
-        node.latest.put("camera", image(2))
-        node.session.streamer.serve("run", 1, [Need("camera", "Image")], 0.0)
-        node.latest.put("camera", image(3))      # arrived after cycle 1 was served
-        total, _ = timing.answered(1, arrived_ns=2_500_000_000)
-        assert total == pytest.approx(500.0)     # from frame 2 (stamp 2 s), not frame 1
-    finally:
-        node.destroy_node()
+        Parameter("fresh_wait_ms", value=1000.0), Parameter("decoder_mapping", value=(
+            "[{node_id: out, channel: 'joint:0', scheme: addition, per_step_max: 1.0}]"))])
+    probe = rclpy.create_node("stamp_probe", context=ros_context, namespace=ros_namespace)
+    commands: list[ActuatorCommand] = []
+    probe.create_subscription(ActuatorCommand, "actuator_command", commands.append, 10)
+    executor.add_node(node)
+    executor.add_node(probe)
+    assert node.stamp_input == "camera"
+    node.latest.put("camera", image(1))
+    node.session.streamer.serve("run", 0, [Need("camera", "Image")], 0.0)
+    node.latest.put("camera", image(2))
+    node.session.streamer.serve("run", 1, [Need("camera", "Image")], 0.0)
+    node.latest.put("camera", image(3))      # arrived after cycle 1 was served
+    rasters = CycleRasters(np.arange(2), ["out"], [np.ones((2, 4), np.uint8)])
+    for cycle in (1, 5):                     # cycle 5 was never served a frame
+        node.on_cycle(CycleResult("run", cycle, rasters, node.session.decoder.decode(rasters),
+                                  0.001, 0.0, 0.0, None))
+    assert spin_until(executor, lambda: len(commands) == 2)
+    assert [(c.cycle, c.input_stamp.sec) for c in commands] == [(1, 2), (5, 0)]

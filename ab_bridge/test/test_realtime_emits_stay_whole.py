@@ -153,6 +153,7 @@ def test_direct_frames_go_out_on_the_emitting_thread() -> None:
         server.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_the_link_outlives_the_writer_threads_idle_limit() -> None:
     """Engine.IO's writer thread gives up after (ping interval + 5 s) with nothing queued;

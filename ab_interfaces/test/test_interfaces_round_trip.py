@@ -6,10 +6,7 @@ from __future__ import annotations
 import pathlib
 
 import pytest
-
-pytest.importorskip("rclpy")
-pytest.importorskip("ab_interfaces")
-
+import rclpy
 from interface_samples import message_class, sample
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
@@ -45,7 +42,6 @@ def _publish_until_received(executor, spin_until, node, msg, topic_out, topic_in
 
 @pytest.mark.parametrize("type_name", MESSAGES)
 def test_message_round_trips_in_one_process(type_name, executor, spin_until, ros_context):
-    import rclpy
 
     node = rclpy.create_node("round_trip", context=ros_context)
     executor.add_node(node)
@@ -55,7 +51,6 @@ def test_message_round_trips_in_one_process(type_name, executor, spin_until, ros
 
 @pytest.mark.parametrize("type_name", SERVICES)
 def test_service_round_trips_in_one_process(type_name, executor, spin_until, ros_context):
-    import rclpy
 
     cls = message_class(type_name)
     node = rclpy.create_node("round_trip", context=ros_context)
@@ -84,7 +79,6 @@ def _start_peer(start_process, kind, type_name):
 @pytest.mark.parametrize("type_name", MESSAGES)
 def test_message_round_trips_between_processes(type_name, executor, spin_until, ros_context,
                                                start_process):
-    import rclpy
 
     _start_peer(start_process, "msg", type_name)
     node = rclpy.create_node("round_trip", context=ros_context)
@@ -96,7 +90,6 @@ def test_message_round_trips_between_processes(type_name, executor, spin_until, 
 @pytest.mark.parametrize("type_name", SERVICES)
 def test_service_round_trips_between_processes(type_name, executor, spin_until, ros_context,
                                                start_process):
-    import rclpy
 
     cls = message_class(type_name)
     _start_peer(start_process, "srv", type_name)

@@ -18,7 +18,6 @@ import os
 import threading
 from datetime import datetime
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
@@ -33,11 +32,13 @@ from ab_interfaces.msg import (
     SegmentationDetection,
 )
 from ab_interfaces.srv import SetModelVersionMode, SetOutboxMode
+from detector_node.host import ServiceThread
 from detector_node.images import ImageError, bgr_bytes, decode_image, rgb_from_ros
 from detector_node.logic import BUILTIN_FORMATS, LOGIC_FACTORIES, annotate
 from detector_node.metadata import ImageMetadata, shape_points
-from detector_node.service import AUTOUPLOAD_MODES, ServiceConfig, ServiceThread
+from detector_node.service import AUTOUPLOAD_MODES, ServiceConfig
 from node_kit import Params, run_node
+from node_kit.diagnostics import ERROR, OK, WARN, Diagnostics, Status
 
 
 def detections_msg(meta: ImageMetadata, header: Header, width: int, height: int,
@@ -256,8 +257,7 @@ class DetectorNode(Node):
                                      qos_profile_sensor_data)
         else:
             self.create_subscription(Image, "camera/image_raw", self.on_image, qos_profile_sensor_data)
-        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "diagnostics", 10)
-        self.create_timer(1.0, self.publish_diagnostics)
+        self.diagnostics = Diagnostics(self, self.health, period_s=1.0)
         self.create_service(SetOutboxMode, "detector/set_outbox_mode", self.on_set_outbox_mode)
         self.create_service(SetModelVersionMode, "detector/set_model_version_mode",
                             self.on_set_model_version_mode)
@@ -318,19 +318,19 @@ class DetectorNode(Node):
             out.data = bgr_bytes(annotate(rgb, meta))
             self.annotated_pub.publish(out)
 
-    def publish_diagnostics(self) -> None:
-        """Model, Loop link, outbox and frame counters, once a second."""
+    def health(self) -> Status:
+        """Model, Loop link, outbox and frame counters (published once a second)."""
         service = self.service
         active = service.active
         stats = service.outbox.stats()
         if active is None:
-            level, message = DiagnosticStatus.ERROR, "no model loaded"
+            level, message = ERROR, "no model loaded"
         elif service.config.loop_url and service.loop_reachable is False:
-            level, message = DiagnosticStatus.WARN, "Learning Loop unreachable"
+            level, message = WARN, "Learning Loop unreachable"
         elif stats.dropped_count:
-            level, message = DiagnosticStatus.WARN, "outbox full: images dropped"
+            level, message = WARN, "outbox full: images dropped"
         else:
-            level, message = DiagnosticStatus.OK, "detecting"
+            level, message = OK, "detecting"
         values = {
             "model_version": active.info.version if active else "",
             "version_control": service.version_control,
@@ -338,12 +338,7 @@ class DetectorNode(Node):
             "loop_url": service.config.loop_url or "",
             "frames_received": self.frames_received, "frames_processed": self.frames_processed,
             "frames_dropped": self.frames_dropped, **stats.to_dict()}
-        status = DiagnosticStatus(level=level, name="detector", message=message,
-                                  hardware_id=self.camera_id,
-                                  values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
-        msg = DiagnosticArray(status=[status])
-        msg.header.stamp = self.get_clock().now().to_msg()
-        self.diagnostics_pub.publish(msg)
+        return Status("detector", level, message, hardware_id=self.camera_id, values=values)
 
     def on_set_outbox_mode(self, request: SetOutboxMode.Request,
                            response: SetOutboxMode.Response) -> SetOutboxMode.Response:

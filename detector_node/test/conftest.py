@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from dn_helpers import FakeLoop, jpeg_bytes, red_disc_bgr, running_fake_loop
 
-from detector_node.service import ServiceConfig, ServiceThread
+from detector_node.host import ServiceThread
+from detector_node.service import ServiceConfig
 
 
 @pytest.fixture

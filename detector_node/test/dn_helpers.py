@@ -19,6 +19,8 @@ import numpy as np
 from aiohttp import web
 from support import wait_for  # noqa: F401 (the detector tests import it here)
 
+from node_kit.loop_thread import LoopThread
+
 ORG, PROJECT = "zauberzeug", "demo"
 
 
@@ -154,31 +156,21 @@ def _fake_loop_app(loop_state: FakeLoop) -> web.Application:
 @contextmanager
 def running_fake_loop(port: int = 0) -> Iterator[FakeLoop]:
     state = FakeLoop()
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    holder: dict = {}
+    host = LoopThread("fake-loop")
 
-    async def serve() -> None:
+    async def serve() -> web.AppRunner:
         runner = web.AppRunner(_fake_loop_app(state), access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", port)
         await site.start()
-        holder["runner"] = runner
         state.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        return runner
 
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(serve())
-        ready.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    yield state
-    asyncio.run_coroutine_threadsafe(holder["runner"].cleanup(), loop).result(20)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+    runner = host.start(serve, timeout_s=10)
+    try:
+        yield state
+    finally:
+        host.stop(runner.cleanup, timeout_s=20)
 
 
 def outbox_files(data_folder: str) -> list[str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 from refvenv import reference_python as _reference_python  # noqa: E402
+from support import free_port  # noqa: E402
 
 # learning-loop-node 0.27.0 (the version of the issue) and what its detector runs on,
 # as pip resolved them on 2026-11-23. Made once: about 2 min on the shared 2-core machine.
@@ -71,12 +71,6 @@ uvicorn.run(DetectorNode(name="reference", detector_factory=Factory()), host="12
 
 def reference_python() -> Path:
     return _reference_python("llnode", REF_PINS)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def model_json(version: str, detections: dict | None = None) -> dict:

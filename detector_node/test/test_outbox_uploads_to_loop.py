@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
+from itertools import pairwise
 
 import requests
 from dn_helpers import ORG, PROJECT, jpeg_bytes, red_disc_bgr, wait_for
@@ -19,11 +21,17 @@ def images_url(loop) -> str:
     return f"{loop.api()}/{ORG}/projects/{PROJECT}/images"
 
 
+async def until(predicate, timeout_s: float = 10.0) -> bool:
+    """Whether `predicate()` became true within `timeout_s`, the event loop running."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not predicate() and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.02)
+    return bool(predicate())
+
+
 async def drain(outbox: Outbox, timeout_s: float = 10.0) -> bool:
     outbox.start()
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while outbox.pending_ids() and asyncio.get_running_loop().time() < deadline:
-        await asyncio.sleep(0.02)
+    await until(lambda: not outbox.pending_ids(), timeout_s)
     await outbox.close()
     return not outbox.pending_ids()
 
@@ -60,21 +68,22 @@ def test_priority_items_go_first(tmp_path, fake_loop):
 
 
 def test_failures_keep_items_and_retry_with_backoff(tmp_path, fake_loop):
-    fake_loop.status_for = lambda ids: 503
+    attempts: list[float] = []  # when each upload reached the Loop
+    fake_loop.status_for = lambda ids: attempts.append(time.monotonic()) or 503
 
     async def scenario() -> None:
         outbox = Outbox(str(tmp_path), images_url(fake_loop), interval_s=0.05, backoff_max_s=0.2)
         ids = [outbox.save(JPEG, "{}") for _ in range(3)]
         outbox.start()
-        await asyncio.sleep(0.6)
-        failed = outbox.failed_attempts
-        assert failed >= 2, "retried"
-        assert failed <= 8, "with backoff, not in a tight loop"
+        assert await until(lambda: outbox.failed_attempts >= 4), "retried"
         assert sorted(outbox.pending_ids()) == sorted(ids) and fake_loop.received == []
+        # With backoff, not in a tight loop: after each failure the wait doubles from
+        # interval_s up to backoff_max_s (a busy machine only makes the gaps longer).
+        gaps = [later - earlier for earlier, later in pairwise(attempts[:4])]
+        assert all(gap >= 0.9 * wait for gap, wait in zip(gaps, (0.1, 0.2, 0.2), strict=True)), \
+            gaps
         fake_loop.status_for = lambda ids: 200
-        deadline = asyncio.get_running_loop().time() + 5
-        while outbox.pending_ids() and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.02)
+        assert await until(lambda: not outbox.pending_ids(), timeout_s=5)
         await outbox.close()
         assert sorted(fake_loop.received) == sorted(ids)
 
@@ -87,9 +96,9 @@ def test_unreachable_loop_keeps_items(tmp_path):
                         interval_s=0.05, backoff_max_s=0.1)
         outbox.save(JPEG, "{}")
         outbox.start()
-        await asyncio.sleep(0.3)
+        assert await until(lambda: outbox.failed_attempts >= 2)
         await outbox.close()
-        assert outbox.failed_attempts >= 1 and len(outbox.pending_ids()) == 1
+        assert len(outbox.pending_ids()) == 1
 
     asyncio.run(scenario())
 

@@ -4,20 +4,20 @@ The server (REST + Socket.IO, see server.py) runs on its own asyncio loop in a t
 the node publishes its state on `diagnostics` once per second. Destroying the node stops
 every run and saves the weights.
 
-    ros2 run ab_bridge brain_server --ros-args -p graph:=/path/demo_arm.yaml -p port:=8765
+    ros2 run embedded_brain brain_server --ros-args -p graph:=/path/demo_arm.yaml -p port:=8765
 """
 
 from __future__ import annotations
 
 import os
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 
 from embedded_brain.abdesign import bundled_design_path
 from embedded_brain.graph import GraphError, bundled_graph_path, load_graph
 from embedded_brain.server import LEASE_S, MAX_RUNS, BrainServer, ServerThread
 from node_kit import Params, run_node
+from node_kit.diagnostics import OK, Diagnostics, Status
 
 
 class BrainServerNode(Node):
@@ -84,19 +84,14 @@ class BrainServerNode(Node):
         self.project = graph.project
         self.get_logger().info(f"brain server for project '{graph.project}' on "
                                f"http://{host}:{self.port} (state in {state_dir})")
-        self.diagnostics = self.create_publisher(DiagnosticArray, "diagnostics", 10)
-        self.timer = self.create_timer(1.0, self.publish_diagnostics)
+        self.diagnostics = Diagnostics(self, self.health, period_s=1.0)
 
-    def publish_diagnostics(self) -> None:
+    def health(self) -> Status:
         runs = list(self.server.runs.values())
-        status = DiagnosticStatus(
-            level=DiagnosticStatus.OK, name="brain_server", hardware_id=self.project,
-            message=f"{len(runs)} run(s) on port {self.port}",
-            values=[KeyValue(key="port", value=str(self.port))] + [
-                KeyValue(key=f"run {r.run_id} cycle", value=str(r.cycle)) for r in runs])
-        msg = DiagnosticArray(status=[status])
-        msg.header.stamp = self.get_clock().now().to_msg()
-        self.diagnostics.publish(msg)
+        return Status("brain_server", OK, f"{len(runs)} run(s) on port {self.port}",
+                      hardware_id=self.project,
+                      values={"port": self.port, **{f"run {r.run_id} cycle": r.cycle
+                                                    for r in runs}})
 
     def destroy_node(self) -> None:
         """Stop every run (weights saved) and the server, then the node."""

@@ -1,7 +1,8 @@
 """The embedded brain as a Prima-Lux device: the device API of artificialbrains-sdk 0.4.
 
 Mounted beside the 0.1 protocol on the embedded server's aiohttp app (server.py); the
-facts are in ../shared/specs/artificial_brains_primalux.md, the behaviour in embedded_brain/README.md.
+facts are in docs/protocols.md (the Prima-Lux device protocol), the behaviour in
+embedded_brain/README.md.
 
     GET  /api/status                     engine {state, busy, error, has_brain, ...}, package
     POST /api/brain/build                {design, design_sha256} -> accepted, build_id

@@ -15,6 +15,7 @@ import difflib
 import hashlib
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -317,56 +318,55 @@ def _delay(raw: Any, dt_ms: float, where: str) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def parse_graph(raw: Any, source: str = "graph") -> BrainGraph:
-    """Validate a graph mapping (as read from YAML) into a BrainGraph."""
-    top = _require(raw, source)
-    _known_keys(top, {"project", "dt_ms", "gamma", "output_window_n", "feedback_n",
-                      "feedback_t", "seed", "neuron_defaults", "learning_defaults",
-                      "populations", "projections", "inputs", "outputs", "feedback",
-                      "description"}, source)
-    project = _ident(top, "project", source)
-    dt_ms = _number(top, "dt_ms", source, 1.0, positive=True)
-    gamma = _number(top, "gamma", source, 64, positive=True, integer=True)
-    seed = _number(top, "seed", source, 0, non_negative=True, integer=True)
-    neuron_base = _neuron(top.get("neuron_defaults"), NeuronParams(), f"{source}.neuron_defaults")
-    learning_base = _learning(top.get("learning_defaults"), LearningParams(),
-                              f"{source}.learning_defaults")
+_TOP_KEYS = {"project", "dt_ms", "gamma", "output_window_n", "feedback_n", "feedback_t", "seed",
+             "neuron_defaults", "learning_defaults", "populations", "projections", "inputs",
+             "outputs", "feedback", "description"}
 
-    populations: dict[str, Population] = {}
-    raw_pops = top.get("populations")
-    if not isinstance(raw_pops, list) or not raw_pops:
-        raise GraphError(f"{source}.populations: expected a non-empty list")
-    for i, entry in enumerate(raw_pops):
-        where = f"{source}.populations[{i}]"
-        entry = _require(entry, where)
-        _known_keys(entry, {"id", "size", "neuron"}, where)
-        pid = _ident(entry, "id", where)
-        where = f"population '{pid}'"
-        if pid in populations:
-            raise GraphError(f"{where}: duplicate population id")
-        size = _number(entry, "size", where, positive=True, integer=True)
-        populations[pid] = Population(pid, size, _neuron(entry.get("neuron"), neuron_base,
-                                                         f"{where}.neuron"))
 
-    def population_of(entry: dict[str, Any], where: str, key: str = "population",
-                      default: str | None = None) -> Population:
+def _entries(top: dict[str, Any], key: str, source: str, required: bool = False
+             ) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The entries of the graph's list `key`, one at a time, as (where, mapping)."""
+    raw = top.get(key)
+    if required and (not isinstance(raw, list) or not raw):
+        raise GraphError(f"{source}.{key}: expected a non-empty list")
+    for i, entry in enumerate(raw or []):
+        yield f"{source}.{key}[{i}]", _require(entry, f"{source}.{key}[{i}]")
+
+
+class _Populations:
+    """The graph's populations, and which input or feedback drives each."""
+
+    def __init__(self, top: dict[str, Any], source: str, neuron_base: NeuronParams) -> None:
+        self.by_id: dict[str, Population] = {}
+        self.driven: dict[str, str] = {}
+        for where, entry in _entries(top, "populations", source, required=True):
+            _known_keys(entry, {"id", "size", "neuron"}, where)
+            pid = _ident(entry, "id", where)
+            where = f"population '{pid}'"
+            if pid in self.by_id:
+                raise GraphError(f"{where}: duplicate population id")
+            size = _number(entry, "size", where, positive=True, integer=True)
+            self.by_id[pid] = Population(pid, size, _neuron(entry.get("neuron"), neuron_base,
+                                                            f"{where}.neuron"))
+
+    def of(self, entry: dict[str, Any], where: str, key: str = "population",
+           default: str | None = None) -> Population:
         pid = entry.get(key, default)
-        if not isinstance(pid, str) or pid not in populations:
+        if not isinstance(pid, str) or pid not in self.by_id:
             raise GraphError(f"{where}.{key}: unknown population {pid!r}"
-                             f"{did_you_mean(pid, populations)}; known: {sorted(populations)}")
-        return populations[pid]
+                             f"{did_you_mean(pid, self.by_id)}; known: {sorted(self.by_id)}")
+        return self.by_id[pid]
 
-    driven: dict[str, str] = {}
+    def claim(self, pop: Population, owner: str) -> None:
+        if pop.id in self.driven:
+            raise GraphError(f"{owner}: population '{pop.id}' is already driven by "
+                             f"{self.driven[pop.id]}")
+        self.driven[pop.id] = owner
 
-    def claim(pop: Population, owner: str) -> None:
-        if pop.id in driven:
-            raise GraphError(f"{owner}: population '{pop.id}' is already driven by {driven[pop.id]}")
-        driven[pop.id] = owner
 
+def _inputs(top: dict[str, Any], source: str, pops: _Populations) -> list[InputSpec]:
     inputs: list[InputSpec] = []
-    for i, entry in enumerate(top.get("inputs") or []):
-        where = f"{source}.inputs[{i}]"
-        entry = _require(entry, where)
+    for where, entry in _entries(top, "inputs", source):
         _known_keys(entry, {"id", "kind", "population", "encoder"}, where)
         iid = _ident(entry, "id", where)
         where = f"input '{iid}'"
@@ -374,23 +374,26 @@ def parse_graph(raw: Any, source: str = "graph") -> BrainGraph:
         if kind not in INPUT_KINDS:
             raise GraphError(f"{where}.kind: unknown kind {kind!r}{did_you_mean(kind, INPUT_KINDS)}; "
                              f"supported: {list(INPUT_KINDS)}")
-        pop = population_of(entry, where, default=iid)
+        pop = pops.of(entry, where, default=iid)
         enc = _encoder(entry.get("encoder"), kind, f"{where}.encoder")
         if enc.neuron_count() != pop.size:
             raise GraphError(f"{where}: size mismatch: encoder makes {enc.neuron_count()} neurons "
                              f"but population '{pop.id}' has {pop.size}")
-        claim(pop, where)
+        pops.claim(pop, where)
         inputs.append(InputSpec(iid, kind, pop.id, enc))
+    return inputs
 
+
+def _feedback(top: dict[str, Any], source: str, pops: _Populations
+              ) -> tuple[list[FeedbackSpec], int]:
+    """The feedback inputs and their common channel count (feedback_n)."""
     feedback: list[FeedbackSpec] = []
     feedback_n = _number(top, "feedback_n", source, 0, non_negative=True, integer=True)
-    for i, entry in enumerate(top.get("feedback") or []):
-        where = f"{source}.feedback[{i}]"
-        entry = _require(entry, where)
+    for where, entry in _entries(top, "feedback", source):
         _known_keys(entry, {"id", "population", "n", "max_rate_hz", "from_output"}, where)
         fid = _ident(entry, "id", where)
         where = f"feedback '{fid}'"
-        pop = population_of(entry, where, default=fid)
+        pop = pops.of(entry, where, default=fid)
         n = _number(entry, "n", where, pop.size // 2, positive=True, integer=True)
         if pop.size != 2 * n:
             raise GraphError(f"{where}: size mismatch: {n} channels need a population of "
@@ -400,86 +403,96 @@ def parse_graph(raw: Any, source: str = "graph") -> BrainGraph:
         if n != feedback_n:
             raise GraphError(f"{where}.n: every feedback input must have feedback_n={feedback_n} "
                              f"channels, got {n}")
-        claim(pop, where)
+        pops.claim(pop, where)
         feedback.append(FeedbackSpec(fid, pop.id, n,
                                      _number(entry, "max_rate_hz", where, 200.0, positive=True),
                                      entry.get("from_output")))
-    ids = [x.id for x in inputs] + [x.id for x in feedback]
-    if len(set(ids)) != len(ids):
-        raise GraphError(f"{source}: input and feedback ids must be unique, got {ids}")
+    return feedback, feedback_n
 
+
+def _outputs(top: dict[str, Any], source: str, pops: _Populations,
+             feedback: list[FeedbackSpec]) -> tuple[list[OutputSpec], int]:
+    """The outputs and the output window (output_window_n)."""
     outputs: list[OutputSpec] = []
-    raw_outputs = top.get("outputs")
-    if not isinstance(raw_outputs, list) or not raw_outputs:
-        raise GraphError(f"{source}.outputs: expected a non-empty list")
-    for i, entry in enumerate(raw_outputs):
-        where = f"{source}.outputs[{i}]"
-        entry = _require(entry, where)
+    for where, entry in _entries(top, "outputs", source, required=True):
         _known_keys(entry, {"id", "population"}, where)
         oid = _ident(entry, "id", where)
-        pop = population_of(entry, f"output '{oid}'", default=oid)
-        if pop.id in driven:
+        pop = pops.of(entry, f"output '{oid}'", default=oid)
+        if pop.id in pops.driven:
             raise GraphError(f"output '{oid}': population '{pop.id}' is an input population "
-                             f"({driven[pop.id]}); outputs must be spiking populations")
+                             f"({pops.driven[pop.id]}); outputs must be spiking populations")
         if oid in {o.id for o in outputs}:
             raise GraphError(f"output '{oid}': duplicate output id")
         outputs.append(OutputSpec(oid, pop.id))
     for fb in feedback:
         if fb.from_output is not None and fb.from_output not in {o.id for o in outputs}:
             raise GraphError(f"feedback '{fb.id}'.from_output: unknown output {fb.from_output!r}")
-    output_window_n = _number(top, "output_window_n", source,
-                              max(populations[o.population].size for o in outputs),
+    sizes = {o.id: pops.by_id[o.population].size for o in outputs}
+    output_window_n = _number(top, "output_window_n", source, max(sizes.values()),
                               positive=True, integer=True)
     for o in outputs:
-        if populations[o.population].size > output_window_n:
+        if sizes[o.id] > output_window_n:
             raise GraphError(f"output '{o.id}': size mismatch: population has "
-                             f"{populations[o.population].size} neurons, more than "
+                             f"{sizes[o.id]} neurons, more than "
                              f"output_window_n={output_window_n}")
+    return outputs, output_window_n
 
+
+def _connectivity(entry: dict[str, Any], where: str, pre: Population, post: Population
+                  ) -> tuple[str, float, int]:
+    """A projection's connectivity: (type, p, k)."""
+    conn = _require(entry.get("connectivity", {"type": "all_to_all"}), f"{where}.connectivity")
+    _known_keys(conn, {"type", "p", "k"}, f"{where}.connectivity")
+    ctype = conn.get("type")
+    if ctype not in CONNECTIVITY_TYPES:
+        raise GraphError(f"{where}.connectivity.type: unknown {ctype!r}"
+                         f"{did_you_mean(ctype, CONNECTIVITY_TYPES)}; "
+                         f"supported: {list(CONNECTIVITY_TYPES)}")
+    p = k = 0
+    if ctype == "one_to_one" and pre.size != post.size:
+        raise GraphError(f"{where}: size mismatch: one_to_one needs equal sizes, "
+                         f"'{pre.id}' has {pre.size} and '{post.id}' has {post.size}")
+    if ctype == "fixed_probability":
+        p = _number(conn, "p", f"{where}.connectivity", positive=True)
+        if p > 1:
+            raise GraphError(f"{where}.connectivity.p: must be in (0, 1], got {p}")
+    if ctype == "fixed_indegree":
+        k = _number(conn, "k", f"{where}.connectivity", positive=True, integer=True)
+        if k > pre.size:
+            raise GraphError(f"{where}.connectivity.k: {k} exceeds the {pre.size} neurons "
+                             f"of '{pre.id}'")
+    return ctype, p, k
+
+
+def _weight(entry: dict[str, Any], where: str) -> tuple[float, float]:
+    """A projection's initial weights: (mean, std)."""
+    weight = entry.get("weight", 0.1)
+    if isinstance(weight, dict):
+        _known_keys(weight, {"mean", "std"}, f"{where}.weight")
+        return (_number(weight, "mean", f"{where}.weight"),
+                _number(weight, "std", f"{where}.weight", 0.0, non_negative=True))
+    return _number({"weight": weight}, "weight", where), 0.0
+
+
+def _projections(top: dict[str, Any], source: str, pops: _Populations, dt_ms: float,
+                 learning_base: LearningParams) -> list[Projection]:
     projections: list[Projection] = []
-    for i, entry in enumerate(top.get("projections") or []):
-        where = f"{source}.projections[{i}]"
-        entry = _require(entry, where)
+    for where, entry in _entries(top, "projections", source):
         _known_keys(entry, {"id", "pre", "post", "connectivity", "weight", "delay_ms",
                             "learning"}, where)
-        pre = population_of(entry, where, "pre")
-        post = population_of(entry, where, "post")
+        pre = pops.of(entry, where, "pre")
+        post = pops.of(entry, where, "post")
         jid = entry.get("id", f"{pre.id}_to_{post.id}")
         if not isinstance(jid, str) or not jid:
             raise GraphError(f"{where}.id: must be a non-empty string, got {jid!r}")
         where = f"projection '{jid}'"
         if jid in {p.id for p in projections}:
             raise GraphError(f"{where}: duplicate projection id")
-        if post.id in driven:
+        if post.id in pops.driven:
             raise GraphError(f"{where}.post: population '{post.id}' is driven by "
-                             f"{driven[post.id]} and cannot receive synapses")
-        conn = _require(entry.get("connectivity", {"type": "all_to_all"}), f"{where}.connectivity")
-        _known_keys(conn, {"type", "p", "k"}, f"{where}.connectivity")
-        ctype = conn.get("type")
-        if ctype not in CONNECTIVITY_TYPES:
-            raise GraphError(f"{where}.connectivity.type: unknown {ctype!r}"
-                             f"{did_you_mean(ctype, CONNECTIVITY_TYPES)}; "
-                             f"supported: {list(CONNECTIVITY_TYPES)}")
-        p = k = 0
-        if ctype == "one_to_one" and pre.size != post.size:
-            raise GraphError(f"{where}: size mismatch: one_to_one needs equal sizes, "
-                             f"'{pre.id}' has {pre.size} and '{post.id}' has {post.size}")
-        if ctype == "fixed_probability":
-            p = _number(conn, "p", f"{where}.connectivity", positive=True)
-            if p > 1:
-                raise GraphError(f"{where}.connectivity.p: must be in (0, 1], got {p}")
-        if ctype == "fixed_indegree":
-            k = _number(conn, "k", f"{where}.connectivity", positive=True, integer=True)
-            if k > pre.size:
-                raise GraphError(f"{where}.connectivity.k: {k} exceeds the {pre.size} neurons "
-                                 f"of '{pre.id}'")
-        weight = entry.get("weight", 0.1)
-        if isinstance(weight, dict):
-            _known_keys(weight, {"mean", "std"}, f"{where}.weight")
-            w_mean = _number(weight, "mean", f"{where}.weight")
-            w_std = _number(weight, "std", f"{where}.weight", 0.0, non_negative=True)
-        else:
-            w_mean, w_std = _number({"weight": weight}, "weight", where), 0.0
+                             f"{pops.driven[post.id]} and cannot receive synapses")
+        ctype, p, k = _connectivity(entry, where, pre, post)
+        w_mean, w_std = _weight(entry, where)
         d_lo, d_hi = _delay(entry.get("delay_ms", dt_ms), dt_ms, where)
         learning = None
         if entry.get("learning") not in (None, False):
@@ -490,10 +503,32 @@ def parse_graph(raw: Any, source: str = "graph") -> BrainGraph:
                                  f"can learn, mean weight is {w_mean}")
         projections.append(Projection(jid, pre.id, post.id, ctype, p, k, w_mean, w_std,
                                       d_lo, d_hi, learning))
+    return projections
 
+
+def parse_graph(raw: Any, source: str = "graph") -> BrainGraph:
+    """Validate a graph mapping (as read from YAML) into a BrainGraph, section by section
+    (populations, inputs, feedback, outputs, projections); errors name where."""
+    top = _require(raw, source)
+    _known_keys(top, _TOP_KEYS, source)
+    project = _ident(top, "project", source)
+    dt_ms = _number(top, "dt_ms", source, 1.0, positive=True)
+    gamma = _number(top, "gamma", source, 64, positive=True, integer=True)
+    seed = _number(top, "seed", source, 0, non_negative=True, integer=True)
+    neuron_base = _neuron(top.get("neuron_defaults"), NeuronParams(), f"{source}.neuron_defaults")
+    learning_base = _learning(top.get("learning_defaults"), LearningParams(),
+                              f"{source}.learning_defaults")
+    pops = _Populations(top, source, neuron_base)
+    inputs = _inputs(top, source, pops)
+    feedback, feedback_n = _feedback(top, source, pops)
+    ids = [x.id for x in inputs] + [x.id for x in feedback]
+    if len(set(ids)) != len(ids):
+        raise GraphError(f"{source}: input and feedback ids must be unique, got {ids}")
+    outputs, output_window_n = _outputs(top, source, pops, feedback)
+    projections = _projections(top, source, pops, dt_ms, learning_base)
     feedback_t = _number(top, "feedback_t", source, gamma, positive=True, integer=True)
     return BrainGraph(project, float(dt_ms), gamma, output_window_n, feedback_n or 0,
-                      feedback_t, seed, populations, projections, inputs, outputs, feedback)
+                      feedback_t, seed, pops.by_id, projections, inputs, outputs, feedback)
 
 
 def run_memory_bytes(graph: BrainGraph) -> int:

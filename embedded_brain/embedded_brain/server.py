@@ -27,21 +27,17 @@ import argparse
 import asyncio
 import concurrent.futures
 import ctypes
-import difflib
 import functools
 import hmac
-import ipaddress
 import json
 import logging
 import os
 import signal
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 import socketio
@@ -64,6 +60,14 @@ from embedded_brain.graph import (
     load_graph,
 )
 from embedded_brain.snn import Network
+from node_kit.checks import (
+    HostRefusal,
+    did_you_mean,
+    foreign_host_or_origin,
+    foreign_request,
+    is_loopback_host,
+)
+from node_kit.loop_thread import LoopThread
 from node_kit.socketio_overrides import FastPacket
 
 NAMESPACE = "/ab"
@@ -235,33 +239,6 @@ def _type_name(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def _close_match(word: Any, choices: Any) -> str:
-    """'; did you mean X?' when `word` is close to one of `choices`, else ''."""
-    if not isinstance(word, str):
-        return ""
-    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def is_loopback_host(host: str) -> bool:
-    """Whether a bind address or a Host / Origin host names this machine's loopback."""
-    host = host.strip().strip("[]").rstrip(".").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _host_name(header: str) -> str:
-    """The host part of a Host header ('127.0.0.1:8765', '[::1]:80', 'localhost')."""
-    header = header.strip()
-    if header.startswith("["):
-        return header[1:header.find("]")] if "]" in header else header
-    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
-
-
 @functools.cache
 def _malloc_trim() -> Any:
     try:
@@ -403,36 +380,32 @@ class BrainServer:
         return await handler(request)
 
     # ---- Host / Origin (DNS rebinding) ----------------------------------------------------
-    def _host_allowed(self, name: str) -> bool:
-        return is_loopback_host(name) or name.strip("[]").lower() in self.allowed_hosts
-
     def foreign_host_or_origin(self, host: str | None, origin: str | None) -> str | None:
         """Why a request naming this Host and Origin is refused (None: it is not). Only
         when bound to loopback: a web page whose name resolves to 127.0.0.1 (DNS
         rebinding), or any other site in the robot's browser, must not reach the brain."""
         if not self.loopback_only:
             return None
-        if host is not None and not self._host_allowed(_host_name(host)):
-            return (f"refused: Host {host!r} is not this machine's loopback; the brain server "
-                    f"is bound to loopback and answers requests to localhost, 127.0.0.1 or "
-                    f"[::1] only (DNS rebinding protection; --allow-host adds a name)")
-        if origin is not None:
-            try:
-                name = urlsplit(origin).hostname if origin != "null" else None
-            except ValueError:
-                name = None
-            if name is None or not self._host_allowed(name):
-                return (f"refused: Origin {origin!r} is not a loopback page; the brain server "
-                        f"is bound to loopback and refuses requests from other sites' pages")
-        return None
+        return self._refusal_text(foreign_host_or_origin(host, origin, self.allowed_hosts))
+
+    @staticmethod
+    def _refusal_text(refusal: HostRefusal | None) -> str | None:
+        if refusal is None:
+            return None
+        if refusal.header == "Host":
+            return (f"refused: Host {refusal.value!r} is not this machine's loopback; the brain "
+                    f"server is bound to loopback and answers requests to localhost, 127.0.0.1 "
+                    f"or [::1] only (DNS rebinding protection; --allow-host adds a name)")
+        return (f"refused: Origin {refusal.value!r} is not a loopback page; the brain server "
+                f"is bound to loopback and refuses requests from other sites' pages")
 
     @web.middleware
     async def _host_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        # Every value counts: a second Origin header must not slip past the first.
-        hosts = request.headers.getall("Host", [None])
-        origins = request.headers.getall("Origin", [None])
-        refusal = next((r for h in hosts for o in origins
-                        if (r := self.foreign_host_or_origin(h, o)) is not None), None)
+        refusal = None
+        if self.loopback_only:  # every value counts: a second Origin must not slip past
+            refusal = self._refusal_text(foreign_request(request.headers.getall("Host", []),
+                                                         request.headers.getall("Origin", []),
+                                                         self.allowed_hosts))
         if refusal is not None:
             self._log_refusal("host", refusal)
             return web.json_response({"ok": False, "error": refusal}, status=403)
@@ -464,7 +437,7 @@ class BrainServer:
             parts = request.path.split("/")
             project = parts[3] if len(parts) > 3 else "{project}"
             known = [f"{m} {c}" for m, c in routes]
-            hint = _close_match(request.path, [c.replace("{project}", project)
+            hint = did_you_mean(request.path, [c.replace("{project}", project)
                                                for _, c in routes])
             return f"no route {request.method} {request.path}{hint}; routes: {known}"
         if exc.status == 405:
@@ -514,7 +487,7 @@ class BrainServer:
         unknown = sorted(set(options) - set(START_OPTIONS))
         if unknown:
             return web.json_response({"ok": False, "error": f"options: unknown option(s) "
-                                      f"{unknown}{_close_match(unknown[0], START_OPTIONS)}; "
+                                      f"{unknown}{did_you_mean(unknown[0], START_OPTIONS)}; "
                                       f"options: {list(START_OPTIONS)}"}, status=400)
         if len(self.runs) >= self.max_runs:
             return web.json_response(
@@ -631,7 +604,7 @@ class BrainServer:
                 return await self._refuse(sid, None, None, (
                     f"malformed Socket.IO packet: {args[0] if args else ''}"))
             return await self._refuse(sid, str(event), None, (
-                f"unknown event {event!r}{_close_match(event, CLIENT_EVENTS)}; "
+                f"unknown event {event!r}{did_you_mean(event, CLIENT_EVENTS)}; "
                 f"events: {list(CLIENT_EVENTS)}"))
 
     def _guarded(self, event: str, handle: Any) -> Any:
@@ -763,7 +736,7 @@ class BrainServer:
         fb = next((f for f in run.graph.feedback if f.id == input_id), None)
         if spec is None and fb is None:
             raise EncodeError(f"io:chunk: unknown inputId {input_id!r}"
-                              f"{_close_match(input_id, run.needs and [n['id'] for n in run.needs])}"
+                              f"{did_you_mean(input_id, run.needs and [n['id'] for n in run.needs])}"
                               f"; inputs: "
                               f"{[i.id for i in run.graph.inputs]}, feedback: "
                               f"{[f.id for f in run.graph.feedback]}")
@@ -1008,16 +981,17 @@ class ServerThread:
         self.server = server
         self.host = host
         self.requested_port = port
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="brain-server",
-                                       daemon=True)
+        self.host_thread = LoopThread("brain-server")
         self.port = 0
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        return self.host_thread.loop
+
     def start(self, timeout_s: float = 10.0) -> int:
-        self.thread.start()
-        future = asyncio.run_coroutine_threadsafe(
-            self.server.start(self.host, self.requested_port), self.loop)
-        self.port = future.result(timeout_s)
+        """Serve; the bound port once serving (the start-up error raised here)."""
+        self.port = self.host_thread.start(
+            lambda: self.server.start(self.host, self.requested_port), timeout_s)
         return self.port
 
     @property
@@ -1025,13 +999,7 @@ class ServerThread:
         return f"http://{self.host}:{self.port}"
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        if not self.thread.is_alive():
-            return
-        try:
-            asyncio.run_coroutine_threadsafe(self.server.close(), self.loop).result(timeout_s)
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(timeout_s)
+        self.host_thread.stop(self.server.close, timeout_s)
 
 
 def build_server(graph_paths: list[str], state_dir: str, *,

@@ -8,11 +8,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from rclpy.parameter import Parameter
 
-rclpy = pytest.importorskip("rclpy")
-from rclpy.parameter import Parameter  # noqa: E402
-
-from embedded_brain.brain_server_node import BrainServerNode  # noqa: E402
+from embedded_brain.brain_server_node import BrainServerNode
 
 
 def test_node_installs_the_device_brain(ros_context, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
-import support
+from support import wait_for
 
 from embedded_brain.abdesign import design_sha256
 from embedded_brain.device import DeviceBrain
@@ -31,10 +31,6 @@ HOLD_DESIGN = {
     "connections": [{"from": "IN", "to": "RELAY"}, {"from": "RELAY", "to": "LATCH"},
                     {"from": "STOP", "to": "VETO"},
                     {"from": "VETO", "to": "LATCH", "type": "inh", "strength": 2.0}]}
-
-
-def wait_for(predicate, timeout_s: float = 10.0) -> bool:
-    return support.wait_for(predicate, timeout_s)
 
 
 @pytest.fixture
@@ -125,8 +121,11 @@ def test_outputs_hold_until_cleared_and_every_step_is_a_frame(device: ServerThre
     assert answer["ok"] is True and answer["queued"] is True
     assert wait_for(lambda: any(i["outputs"][0]["neurons"] for i in call(
         device, "GET", "/api/brain/events").json()["items"]))
+    released = call(device, "GET", "/api/brain/events").json()["items"][-1]["step"]
     call(device, "POST", "/api/brain/sensor", json={"IN": [0.0] * 4})
-    time.sleep(0.3)
+    # 50 frames after the input went to zero (and more: the frame of the post is older).
+    assert wait_for(lambda: call(device, "GET", "/api/brain/events").json()["items"][-1]
+                    ["step"] >= released + 100)
     items = call(device, "GET", "/api/brain/events").json()["items"]
     held = [sorted(i["outputs"][0]["neurons"]) for i in items[-50:]]
     assert held[0] == ["LATCH:0", "LATCH:1", "LATCH:2"] and all(h == held[0] for h in held)

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from support import wait_for
 
 from embedded_brain.graph import bundled_graph_path, load_graph
 from embedded_brain.server import BrainServer, ServerThread
@@ -88,10 +88,11 @@ def test_official_client_runs_a_session(brain: ServerThread, tmp_path: Path) -> 
         channels = {ch for cmds in commands for c in cmds for ch in c["deltas"]}
         assert channels <= {"joint:0", "joint:1"} and channels, "no output spikes decoded"
 
-        time.sleep(0.2)
+        # The rewards sent with the cycles above reach the server a moment later.
+        assert wait_for(lambda: client.get_io_state("demo_arm")["rewards"] >= 7)
         state = client.get_io_state("demo_arm")
         assert state["runId"] == session.run_id and state["cycle"] >= first + 8
-        assert state["rewards"] >= 7 and state["chunkErrors"] == 0
+        assert state["chunkErrors"] == 0
 
         sync = client.sync_policies("demo_arm", policies_dir=str(tmp_path / "policies"))
         assert sync["ok"] and sync["createdRewardPolicy"]
@@ -137,21 +138,13 @@ def test_official_robot_loop_state_without_joints_keeps_the_run_going(
         def io_state() -> dict:
             return client.get_io_state("demo_arm")
 
-        def wait(predicate, timeout_s: float = 30.0) -> bool:
-            deadline = time.monotonic() + timeout_s
-            while time.monotonic() < deadline:
-                if predicate():
-                    return True
-                time.sleep(0.05)
-            return False
-
-        assert wait(lambda: "q" in io_state()["robotState"]), "no robot:state arrived"
+        assert wait_for(lambda: "q" in io_state()["robotState"], timeout_s=30), "no robot:state arrived"
         start_cycle = io_state()["cycle"]
-        assert wait(lambda: io_state()["cycle"] >= start_cycle + 10), "the run stopped cycling"
+        assert wait_for(lambda: io_state()["cycle"] >= start_cycle + 10, timeout_s=30), "the run stopped cycling"
         joints = [0.3, -0.2]
-        assert wait(lambda: io_state()["robotState"]["q"] == [0.3, -0.2])
+        assert wait_for(lambda: io_state()["robotState"]["q"] == [0.3, -0.2], timeout_s=30)
         cycle = io_state()["cycle"]
-        assert wait(lambda: io_state()["cycle"] >= cycle + 10)
+        assert wait_for(lambda: io_state()["cycle"] >= cycle + 10, timeout_s=30)
         assert errors == []
         assert io_state()["runId"] == session.run_id
     finally:

@@ -20,8 +20,8 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from rcl_interfaces.msg import (
@@ -33,13 +33,26 @@ from rcl_interfaces.msg import (
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
+from node_kit.checks import ParameterError, did_you_mean
+
 # Parameters every rclpy node may be given besides its own.
 _ALWAYS_ALLOWED = ("use_sim_time", "start_type_description_service")
 _ALLOWED_PREFIXES = ("qos_overrides.",)
+_HINT = " (did you mean {!r}?)"
 
 
-class ParameterError(ValueError):
-    """A parameter value or name the node refuses; the message names it."""
+@dataclass(frozen=True)
+class Declared:
+    """One parameter as declared: what its reference table shows
+    (scripts/param_tables.py renders the READMEs' tables from these)."""
+
+    name: str
+    default: Any
+    description: str
+    low: float | None
+    high: float | None
+    choices: tuple[Any, ...] | None
+    live: bool
 
 
 class Params:
@@ -49,6 +62,7 @@ class Params:
         self.node = node
         self._live: dict[str, Callable[[Any], None]] = {}
         self._checks: dict[str, Callable[[Any], None]] = {}
+        self.declared: dict[str, Declared] = {}   # in declaration order
         node.add_on_set_parameters_callback(self._on_set)
         node.__dict__["_node_kit_params"] = self
         # The SetParameters services call this; rclpy's own refusals of an undeclared name
@@ -112,6 +126,9 @@ class Params:
             raise ParameterError(f"parameter {name!r}: {error}") from None
         validate(value)
         self._checks[name] = validate
+        self.declared[name] = Declared(name, default, description, low, high,
+                                       None if choices is None else tuple(choices),
+                                       on_set is not None)
         if on_set is not None:
             self._live[name] = on_set
         return value
@@ -127,8 +144,7 @@ class Params:
             return
         hints = []
         for name in unknown:
-            close = difflib.get_close_matches(name, sorted(declared), n=1)
-            hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            hints.append(f"{name!r}" + did_you_mean(name, sorted(declared), _HINT))
         raise ParameterError(f"unknown parameter{'s' if len(unknown) > 1 else ''} for node "
                              f"{self.node.get_name()!r}: {', '.join(hints)}")
 
@@ -139,10 +155,9 @@ class Params:
             if not node.has_parameter(name):
                 if node._allow_undeclared_parameters:
                     continue
-                close = difflib.get_close_matches(name, sorted(node._parameters), n=1)
                 return SetParametersResult(successful=False, reason=(
                     f"unknown parameter {name!r} for node {node.get_name()!r}"
-                    + (f" (did you mean {close[0]!r}?)" if close else "")))
+                    + did_you_mean(name, sorted(node._parameters), _HINT)))
             descriptor = node.describe_parameter(name)
             given = parameter.type_
             if (given != Parameter.Type.NOT_SET and not descriptor.dynamic_typing
@@ -181,11 +196,3 @@ def _check_range(name: str, value: Any, low: float | None, high: float | None) -
             if low is not None and v < low or high is not None and v > high:
                 raise ParameterError(f"parameter {name!r} = {value!r} is outside "
                                      f"[{low}, {high}]")
-
-
-def require_length(name: str, value: list, length: int) -> list:
-    """The list `value` of parameter `name`, which must have `length` items."""
-    if len(value) != length:
-        raise ParameterError(f"parameter {name!r} must have {length} values, "
-                             f"got {list(value)!r}")
-    return list(value)

@@ -315,5 +315,21 @@ def load_config_file(path: str | Path) -> PilotConfig:
     try:
         text = Path(path).read_text()
     except OSError as exc:
-        raise ConfigError("-", "devices_file", f"cannot read {path}: {exc}") from exc
+        raise ConfigError("-", "devices", f"cannot read {path}: {exc}") from exc
     return load_config(text)
+
+
+def load_devices(devices: str) -> PilotConfig:
+    """The PilotConfig of the pilot's parameter `devices` (inline YAML or the path of a
+    devices YAML); errors name the parameter."""
+    from node_kit.config import load_structured
+
+    data = load_structured("devices", devices, dict)
+    if data is None:
+        raise ValueError("parameter 'devices' is empty: the pilot needs at least one device "
+                         "(inline YAML or the path of a devices YAML)")
+    try:
+        return load_config(data)
+    except ConfigError as exc:
+        raise ConfigError(exc.device, exc.field,
+                          f"{str(exc).split(': ', 1)[1]} (from parameter 'devices')") from None

@@ -1,13 +1,13 @@
 """`pilot`: Raspberry Pi devices (through a pigpio daemon) as ROS topics and services.
 
-Builds its devices from a devices YAML (`devices_file` and/or `devices_yaml`),
+Builds its devices from a devices YAML (`devices`: inline, or a file's path),
 drives outputs from `actuator_command` channels, publishes input edges on
 `gpio/edges` and IMU samples on `imu`, serves `pilot/timed_pulse`, and reports
 the daemon link on `diagnostics`. Outputs go to their safe state on shutdown,
 SIGTERM, exceptions, a lost link (reconnecting), and - through a dead-man
 script inside the daemon - when this process is killed.
 
-    ros2 run pilot_hw pilot --ros-args -p devices_file:=sim_devices.yaml -p port:=8888
+    ros2 run pilot_hw pilot --ros-args -p devices:=sim_devices.yaml -p port:=8888
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import yaml
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Imu
@@ -24,50 +22,13 @@ from sensor_msgs.msg import Imu
 from ab_interfaces.msg import ActuatorCommand, GpioEdge
 from ab_interfaces.srv import TimedPulse
 from node_kit import Params, run_node
+from node_kit.diagnostics import ERROR, OK, Diagnostics, Status
 from pilot_hw.backends import PinError
-from pilot_hw.config import ConfigError, PilotConfig, load_config
+from pilot_hw.config import load_devices
 from pilot_hw.devices import DeviceBusy, InputEvent, Mpu6050
 from pilot_hw.hardware import DeviceSetupError, PilotHardware
 
 RELIABLE_10 = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-
-
-def _read_devices(devices_file: str, devices_yaml: str) -> PilotConfig:
-    """One PilotConfig from a devices file and/or inline YAML (same numbering)."""
-    sources: list[tuple[str, Any]] = []
-    if devices_file:
-        try:
-            with open(devices_file) as f:
-                sources.append(("devices_file", yaml.safe_load(f) or {}))
-        except (OSError, yaml.YAMLError) as exc:
-            raise ValueError(f"parameter 'devices_file': cannot read {devices_file}: {exc}"
-                             ) from exc
-    if devices_yaml:
-        try:
-            sources.append(("devices_yaml", yaml.safe_load(devices_yaml) or {}))
-        except yaml.YAMLError as exc:
-            raise ValueError(f"parameter 'devices_yaml': not valid YAML: {exc}") from exc
-    if not sources:
-        raise ValueError("parameters 'devices_file' and 'devices_yaml' are both empty: "
-                         "the pilot needs at least one device")
-    merged: dict[str, Any] = {"devices": []}
-    for param, data in sources:
-        if not isinstance(data, dict):
-            raise ValueError(f"parameter '{param}': must hold a mapping with 'devices'")
-        numbering = str(data.get("numbering", "BCM")).upper()
-        if merged.setdefault("numbering", numbering) != numbering:
-            raise ValueError("parameters 'devices_file' and 'devices_yaml' use different "
-                             "pin numberings")
-        merged["devices"] += list(data.get("devices") or [])
-        extra = set(data) - {"numbering", "devices"}
-        if extra:
-            raise ValueError(f"parameter '{param}': unknown top-level field(s) {sorted(extra)}")
-    try:
-        return load_config(merged)
-    except ConfigError as exc:
-        names = " + ".join(f"'{p}'" for p, _ in sources)
-        raise ConfigError(exc.device, exc.field,
-                          f"{str(exc).split(': ', 1)[1]} (from parameter {names})") from None
 
 
 def _deadman_problem(deadman_ms: int, heartbeat_s: float) -> str:
@@ -95,10 +56,9 @@ class PilotNode(Node):
                                         "Host of the pigpio daemon (or virtual Pi).")
         self.port: int = params.declare("port", 8888, "Port of the pigpio daemon.",
                                         low=1, high=65535)
-        devices_file: str = params.declare(
-            "devices_file", "", "Path of the devices YAML (see pilot_hw/config/*.yaml).")
-        devices_yaml: str = params.declare(
-            "devices_yaml", "", "Inline devices YAML, added to devices_file's devices.")
+        devices: str = params.declare(
+            "devices", "", "The devices: inline YAML, or the path of a devices YAML (see "
+            "pilot_hw/config/*.yaml).")
         heartbeat_s: float = params.declare(
             "heartbeat_period_s", 0.1, "Period of the dead-man heartbeat and link check.",
             low=0.005, high=10.0, on_set=self._set_heartbeat_period)
@@ -128,15 +88,13 @@ class PilotNode(Node):
             raise ValueError(problem)
 
         try:
-            self.config = _read_devices(devices_file, devices_yaml)
+            self.config = load_devices(devices)
         except ValueError as exc:
             self.get_logger().fatal(str(exc))
             raise
 
         self.edge_publisher = self.create_publisher(GpioEdge, "gpio/edges", RELIABLE_10)
         self.imu_publisher = self.create_publisher(Imu, "imu", qos_profile_sensor_data)
-        self.diagnostics_publisher = self.create_publisher(DiagnosticArray, "diagnostics",
-                                                           RELIABLE_10)
         self.hardware = PilotHardware(
             self.config, self.host, self.port, on_event=self._publish_edge,
             heartbeat_period_s=heartbeat_s, deadman_timeout_ms=deadman_ms,
@@ -157,7 +115,8 @@ class PilotNode(Node):
             if spec.type == "imu_mpu6050":
                 self.create_timer(1.0 / spec.settings["rate_hz"],
                                   lambda name=spec.name: self._publish_imu(name))
-        self.diagnostics_timer = self.create_timer(diagnostics_s, self._publish_diagnostics)
+        self.diagnostics = Diagnostics(self, self.health, diagnostics_s, qos=RELIABLE_10)
+        self.diagnostics_timer = self.diagnostics.timer
         self.get_logger().info(
             f"pilot: {len(self.config.devices)} device(s), channels "
             f"{sorted(self.hardware.channels) or '(none)'}, pigpio at {self.host}:{self.port}")
@@ -194,7 +153,7 @@ class PilotNode(Node):
         self.hardware.reconnect_max_period_s = value
 
     def _set_diagnostics_period(self, value: float) -> None:
-        self.diagnostics_timer.timer_period_ns = int(value * 1e9)
+        self.diagnostics.set_period(value)
 
     def _publish_edge(self, event: InputEvent) -> None:
         # called on the pigpio client's notification thread, in tick order
@@ -264,23 +223,15 @@ class PilotNode(Node):
             float(g[0]), float(g[1]), float(g[2]))
         self.imu_publisher.publish(msg)
 
-    def _publish_diagnostics(self) -> None:
-        if not self.context.ok():
-            return
+    def health(self) -> Status:
         status = self.hardware.status()
-        link = DiagnosticStatus()
-        link.name = "pilot: pigpio link"
-        link.hardware_id = f"pigpio@{self.host}:{self.port}"
-        link.level = DiagnosticStatus.OK if status.connected else DiagnosticStatus.ERROR
-        link.message = "connected" if status.connected else (status.last_error or "disconnected")
-        values = {"connects": status.connects, "link_losses": status.link_losses,
-                  "deadman_trips": status.deadman_trips,
-                  "command_timeouts": status.command_timeouts, **status.devices}
-        link.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
-        msg = DiagnosticArray()
-        msg.header.stamp = self.get_clock().now().to_msg()
-        msg.status = [link]
-        self.diagnostics_publisher.publish(msg)
+        return Status(
+            "pilot: pigpio link", OK if status.connected else ERROR,
+            "connected" if status.connected else (status.last_error or "disconnected"),
+            hardware_id=f"pigpio@{self.host}:{self.port}",
+            values={"connects": status.connects, "link_losses": status.link_losses,
+                    "deadman_trips": status.deadman_trips,
+                    "command_timeouts": status.command_timeouts, **status.devices})
 
     def destroy_node(self) -> None:
         """Outputs to their safe state and the daemon link closed, then the node."""

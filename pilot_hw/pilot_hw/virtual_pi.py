@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import concurrent.futures
 import contextlib
 import ipaddress
 import os
@@ -42,6 +41,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
+from node_kit.checks import is_loopback_host
+from node_kit.loop_thread import LoopThread
 from pilot_hw import pigpio_wire as w
 from pilot_hw.pigpio_script import ScriptError, ScriptState, parse_script, start_script
 from pilot_hw.pigpio_wire import Cmd, Err
@@ -196,7 +197,7 @@ class VirtualPi:
         self._tick_offset_us = tick_offset_us
         self._boot_us = time.monotonic_ns() // 1000
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._host: LoopThread | None = None
         self._server: asyncio.base_events.Server | None = None
         self._sessions: set[_Session] = set()
         self._pins = [PinState() for _ in range(GPIO_COUNT)]
@@ -226,34 +227,20 @@ class VirtualPi:
         return self._port
 
     def start(self) -> VirtualPi:
-        """Start serving in a background thread; returns self once listening."""
-        ready: concurrent.futures.Future = concurrent.futures.Future()
-
+        """Start serving in a background thread; returns self once listening (the error
+        of a failed start, such as a port in use, is raised here)."""
         if not self._notify_dir_given:
             self.notify_dir = tempfile.mkdtemp(prefix="virtual_pi-")
 
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            try:
-                self._server = loop.run_until_complete(loop.create_server(
-                    lambda: _Session(self), self.host, self._requested_port))
-                self._port = self._server.sockets[0].getsockname()[1]
-            except Exception as exc:
-                ready.set_exception(exc)
-                loop.close()
-                return
-            self._keepalive_task = loop.create_task(self._keepalive())
-            ready.set_result(None)
-            loop.run_forever()
-            loop.run_until_complete(self._shutdown())
-            loop.close()
+        async def serve() -> None:
+            self._server = await asyncio.get_running_loop().create_server(
+                lambda: _Session(self), self.host, self._requested_port)
+            self._port = self._server.sockets[0].getsockname()[1]
+            self._keepalive_task = asyncio.get_running_loop().create_task(self._keepalive())
 
-        self._thread = threading.Thread(target=run, name=f"virtual_pi:{self._requested_port}",
-                                        daemon=True)
-        self._thread.start()
-        ready.result(timeout=10)
+        self._host = LoopThread(f"virtual_pi:{self._requested_port}")
+        self._host.start(serve, timeout_s=10)
+        self._loop = self._host.loop
         return self
 
     async def _shutdown(self) -> None:
@@ -277,12 +264,10 @@ class VirtualPi:
 
     def stop(self) -> None:
         """Close every connection and the listening socket; state is dropped (like a restart)."""
-        if self._loop is None or self._thread is None:
+        if self._host is None:
             return
-        if self._loop.is_running():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._thread = None
+        self._host.stop(self._shutdown, timeout_s=10)
+        self._host = None
 
     def __enter__(self) -> VirtualPi:
         return self.start()
@@ -292,21 +277,9 @@ class VirtualPi:
 
     def _call(self, fn: Callable, *args: object) -> object:
         """Run fn on the daemon's loop (where all state lives) and return its result."""
-        loop = self._loop
-        if loop is None or not loop.is_running():
+        if self._host is None or not self._host.running:
             raise RuntimeError("VirtualPi not running")
-        if self._thread is threading.current_thread():
-            return fn(*args)
-        future: concurrent.futures.Future = concurrent.futures.Future()
-
-        def run() -> None:
-            try:
-                future.set_result(fn(*args))
-            except Exception as exc:  # handed to the caller
-                future.set_exception(exc)
-
-        loop.call_soon_threadsafe(run)
-        return future.result(timeout=10)
+        return self._host.run(fn, *args, timeout_s=10)
 
     # ---------------------------------------------------------- public test API
     def tick(self) -> int:
@@ -1186,15 +1159,6 @@ class VirtualPi:
         return Err.BAD_PARAM
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="A virtual Raspberry Pi speaking the pigpio "
                                                  "daemon protocol.")
@@ -1210,7 +1174,7 @@ def main(argv: list[str] | None = None) -> None:
         allow = [str(ipaddress.ip_network(a, strict=False)) for a in args.allow]
     except ValueError as exc:
         parser.error(f"--allow: {exc}")
-    if not allow and not _is_loopback(args.host):
+    if not allow and not is_loopback_host(args.host):
         parser.error(f"--host {args.host} would let anyone on the network drive the pins (the "
                      "pigpio protocol has no authentication): name the clients with --allow")
     vpi = VirtualPi(args.host, args.port, tick_offset_us=args.tick_offset_us,

@@ -73,9 +73,9 @@ def test_pilot_node_refuses_a_bad_config(ros_context) -> None:
     with pytest.raises(ConfigError, match="device 'b', field 'pin'"):
         PilotNode(context=ros_context, parameter_overrides=[
             Parameter("port", value=1),
-            Parameter("devices_yaml", value="devices: [{name: a, type: digital_output, pin: 17},"
-                                            " {name: b, type: servo, pin: 17}]")])
-    with pytest.raises(ValueError, match="'devices_file' and 'devices_yaml' are both empty"):
+            Parameter("devices", value="devices: [{name: a, type: digital_output, pin: 17},"
+                                       " {name: b, type: servo, pin: 17}]")])
+    with pytest.raises(ValueError, match="parameter 'devices' is empty"):
         PilotNode(context=ros_context)
 
 
@@ -83,21 +83,26 @@ def test_pilot_executable_exits_with_the_reason(start_process, tmp_path: Path) -
     bad = tmp_path / "devices.yaml"
     bad.write_text("devices: [{name: arm, type: servo, pin: 18, min_pulse_us: 100}]")
     child = start_process(["python", "-m", "pilot_hw.pilot_node", "--ros-args",
-                           "-p", f"devices_file:={bad}", "-p", "port:=1"],
+                           "-p", f"devices:={bad}", "-p", "port:=1"],
                           env={**os.environ, "PYTHONUNBUFFERED": "1"})
     output, _ = child.communicate(timeout=60)
     assert child.returncode == 1
     assert "device 'arm', field 'min_pulse_us'" in output
 
 
-def test_devices_file_and_inline_yaml_combine(tmp_path: Path) -> None:
-    from pilot_hw.pilot_node import _read_devices
+def test_devices_are_a_file_or_inline_yaml(tmp_path: Path) -> None:
+    from pilot_hw.config import load_devices
 
     path = tmp_path / "devices.yaml"
     path.write_text("devices: [{name: led, type: digital_output, pin: 17}]")
-    config = _read_devices(str(path), "devices: [{name: servo, type: servo, pin: 18}]")
-    assert [d.name for d in config.devices] == ["led", "servo"]
-    with pytest.raises(ConfigError, match="device 'servo', field 'pin'.*devices_yaml"):
-        _read_devices(str(path), "devices: [{name: servo, type: servo, pin: 17}]")
-    with pytest.raises(ValueError, match="different pin numberings"):
-        _read_devices(str(path), "numbering: BOARD\ndevices: []")
+    assert [d.name for d in load_devices(str(path)).devices] == ["led"]
+    inline = "devices: [{name: servo, type: servo, pin: 18}]"
+    assert [d.name for d in load_devices(inline).devices] == ["servo"]
+    with pytest.raises(ConfigError, match="device 'servo', field 'pin'.*parameter 'devices'"):
+        load_devices("devices: [{name: servo, type: servo, pin: 99}]")
+    with pytest.raises(ValueError, match="'devices': file .*missing.yaml' not found"):
+        load_devices(str(tmp_path / "missing.yaml"))
+    with pytest.raises(ValueError, match="'devices': inline YAML is not valid YAML"):
+        load_devices("devices: [")
+    with pytest.raises(ValueError, match="'devices': inline YAML must hold a mapping, got a list"):
+        load_devices("[1, 2]")

@@ -107,7 +107,7 @@ def start_pilot(start_process, vpi: VirtualPi, tmp_path: Path) -> subprocess.Pop
     devices = tmp_path / "devices.yaml"
     devices.write_text(DEVICES)
     child = start_process(["python", "-m", "pilot_hw.pilot_node", "--ros-args",
-                           "-p", f"devices_file:={devices}", "-p", f"port:={vpi.port}",
+                           "-p", f"devices:={devices}", "-p", f"port:={vpi.port}",
                            "-p", "deadman_timeout_ms:=300", "-p", "heartbeat_period_s:=0.05",
                            "-p", "command_timeout_s:=60.0"],
                           stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})

@@ -33,7 +33,7 @@ def run_pilot(start_process, port: int, tmp_path: Path) -> subprocess.Popen:
     devices = tmp_path / "devices.yaml"
     devices.write_text(DEVICES)
     return start_process(["python", "-m", "pilot_hw.pilot_node", "--ros-args",
-                          "-p", f"devices_file:={devices}", "-p", f"port:={port}",
+                          "-p", f"devices:={devices}", "-p", f"port:={port}",
                           "-p", "heartbeat_period_s:=0.05", "-p", "deadman_timeout_ms:=300"],
                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
 

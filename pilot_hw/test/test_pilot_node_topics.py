@@ -36,7 +36,7 @@ devices:
 @pytest.fixture
 def pilot(ros_context, executor, vpi: VirtualPi):
     node = PilotNode(context=ros_context, parameter_overrides=[
-        Parameter("port", value=vpi.port), Parameter("devices_yaml", value=DEVICES),
+        Parameter("port", value=vpi.port), Parameter("devices", value=DEVICES),
         Parameter("command_timeout_s", value=0.3), Parameter("diagnostics_period_s", value=0.2),
         Parameter("heartbeat_period_s", value=0.05)])
     executor.add_node(node)

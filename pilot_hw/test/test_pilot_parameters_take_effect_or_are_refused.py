@@ -19,13 +19,13 @@ devices:
 """
 
 # the last one is rclpy's own, read only as well
-READ_ONLY = {"host", "port", "devices_file", "devices_yaml", "start_type_description_service"}
+READ_ONLY = {"host", "port", "devices", "start_type_description_service"}
 
 
 @pytest.fixture
 def pilot(ros_context, executor, vpi: VirtualPi):
     node = PilotNode(context=ros_context, parameter_overrides=[
-        Parameter("port", value=vpi.port), Parameter("devices_yaml", value=DEVICES)])
+        Parameter("port", value=vpi.port), Parameter("devices", value=DEVICES)])
     executor.add_node(node)
     return node
 

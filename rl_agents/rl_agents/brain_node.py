@@ -14,14 +14,14 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
 from node_kit import Params, run_node
+from node_kit.diagnostics import OK, Diagnostics, Status
 from rl_agents.agent import FileBrainDumper
 from rl_agents.registry import make_brain
-from rl_agents.ros_params import declare_agent_parameters, declare_read_only
+from rl_agents.ros_params import declare_agent_parameters
 from rl_agents.transport import BrainServer
 
 
@@ -30,16 +30,17 @@ class BrainNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("rl_brain", **kwargs)
-        agent = declare_agent_parameters(self)
-        endpoint = declare_read_only(
-            self, "endpoint", "tcp://127.0.0.1:5599",
+        params = Params(self)
+        agent = declare_agent_parameters(params)
+        endpoint = params.declare(
+            "endpoint", "tcp://127.0.0.1:5599",
             "ZeroMQ endpoint to bind (tcp://HOST:PORT; port 0 = any free port, see the log).")
-        self.model_dir = declare_read_only(
-            self, "model_dir", "", "Directory for stored brain states ('' = do not store).")
-        store_period_s = float(declare_read_only(
-            self, "store_period_s", 30.0, "Store the brain state this often (s).",
+        self.model_dir = params.declare(
+            "model_dir", "", "Directory for stored brain states ('' = do not store).")
+        store_period_s = float(params.declare(
+            "store_period_s", 30.0, "Store the brain state this often (s).",
             low=0.1, high=86400.0))
-        Params.of(self).refuse_unknown()
+        params.refuse_unknown()
         if not str(endpoint).startswith(("tcp://", "ipc://", "inproc://")):
             raise ValueError(f"parameter 'endpoint' must be a ZeroMQ endpoint such as "
                              f"tcp://127.0.0.1:5599, got {endpoint!r}")
@@ -55,27 +56,20 @@ class BrainNode(Node):
         except Exception as exc:
             raise ValueError(f"parameter 'endpoint': cannot bind {endpoint!r}: {exc}") from None
         self.server.start()
-        self.diagnostics = self.create_publisher(DiagnosticArray, "diagnostics",
-                                                 QoSProfile(depth=10))
         self.store_timer = (self.create_timer(store_period_s, self.store)
                             if self.model_dir else None)
-        self.diagnostics_timer = self.create_timer(1.0, self.publish_diagnostics)
+        self.diagnostics = Diagnostics(self, self.health, period_s=1.0, qos=QoSProfile(depth=10))
         self.get_logger().info(f"brain ({agent.algorithm}) serving muscles at {self.endpoint}")
 
     def store(self) -> None:
         with self.server.lock:
             self.brain.store()
 
-    def publish_diagnostics(self) -> None:
-        status = DiagnosticStatus(level=DiagnosticStatus.OK, name="rl_brain",
-                                  message=f"{len(self.server.muscles)} muscle(s)",
-                                  hardware_id=self.endpoint)
-        status.values = [KeyValue(key="requests", value=str(self.server.requests)),
-                         KeyValue(key="errors", value=str(self.server.errors)),
-                         KeyValue(key="muscles", value=",".join(sorted(self.server.muscles)))]
-        msg = DiagnosticArray(status=[status])
-        msg.header.stamp = self.get_clock().now().to_msg()
-        self.diagnostics.publish(msg)
+    def health(self) -> Status:
+        return Status("rl_brain", OK, f"{len(self.server.muscles)} muscle(s)",
+                      hardware_id=self.endpoint,
+                      values={"requests": self.server.requests, "errors": self.server.errors,
+                              "muscles": ",".join(sorted(self.server.muscles))})
 
     def destroy_node(self) -> None:
         server = getattr(self, "server", None)

@@ -1,17 +1,18 @@
 """Channel specifications for ROS topics (ROS-free: messages are read duck-typed).
 
-A sensor channel reads one number from a topic:
-    "<channel> <topic> <field> <index> <low> <high>"
-e.g. "joint:0 joint_states position 0 -3.1416 3.1416" (JointState.position[0]),
-"joint:0 joint_states position shoulder -3.1416 3.1416" (the joint named
-"shoulder"), "target:x target data 0 -0.9 0.9" (Float32MultiArray.data[0]),
-"speed odom_speed data - 0 2" (std_msgs/Float32.data; index "-" for scalars),
-"target:x sim/target point.x - -0.9 0.9" (geometry_msgs/PointStamped; dotted fields).
+A sensor channel reads one number from a topic, given as a mapping:
+    {channel: "joint:0", topic: joint_states, field: position, index: 0, low: -3.1416, high: 3.1416}
+`index` is a position (JointState.position[0], Float32MultiArray.data[0]), a joint name
+("shoulder": the joint of that name), or absent for scalars (std_msgs/Float32.data);
+`field` may be dotted (geometry_msgs/PointStamped: `point.x`).
 
 An actuator channel is a channel of ab_interfaces/ActuatorCommand:
-    "<channel> <low> <high>", e.g. "joint:0 -0.1 0.1" (a delta per step).
+    {channel: "joint:0", low: -0.1, high: 0.1}   (a delta per step)
 
-Topic types: "<topic> <type>", type one of TOPIC_TYPES.
+Topic types: a mapping {topic: type}, each type one of TOPIC_TYPES.
+
+The nodes take all three as structured parameters (inline YAML or a file's path,
+node_kit.config); `sensor_specs`, `actuator_specs` and `topic_types_of` check them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from node_kit.checks import did_you_mean
 from rl_agents.environment import Channel
 from rl_agents.tasks import ArmReach, arm_fingertip
 
@@ -29,11 +31,34 @@ TOPIC_TYPES = ("sensor_msgs/JointState", "std_msgs/Float32MultiArray",
                "geometry_msgs/PointStamped")
 
 
-def _float(text: str, what: str, spec: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError(f"{what} {text!r} in channel spec {spec!r} is not a number") from None
+_SENSOR_KEYS = ("channel", "topic", "field", "index", "low", "high")
+_ACTUATOR_KEYS = ("channel", "low", "high")
+
+
+def _fields(entry: Any, keys: tuple[str, ...], optional: tuple[str, ...], what: str
+            ) -> dict[str, Any]:
+    if not isinstance(entry, dict):
+        raise ValueError(f"{what} {entry!r:.80} must be a mapping with {', '.join(keys)}")
+    unknown = sorted(set(entry) - set(keys))
+    if unknown:
+        raise ValueError(f"{what} {entry!r:.80}: unknown field {unknown[0]!r}"
+                         f"{did_you_mean(unknown[0], keys)} (fields: {', '.join(keys)})")
+    missing = [k for k in keys if k not in entry and k not in optional]
+    if missing:
+        raise ValueError(f"{what} {entry!r:.80} needs {', '.join(missing)}")
+    return entry
+
+
+def _range(entry: dict[str, Any], what: str) -> tuple[float, float]:
+    bounds = []
+    for key in ("low", "high"):
+        value = entry[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{what} {entry['channel']!r}: {key} {value!r} is not a number")
+        bounds.append(float(value))
+    if bounds[0] > bounds[1]:
+        raise ValueError(f"{what} {entry['channel']!r}: low {bounds[0]} > high {bounds[1]}")
+    return bounds[0], bounds[1]
 
 
 @dataclass(frozen=True)
@@ -46,24 +71,19 @@ class SensorChannelSpec:
     high: float
 
     @classmethod
-    def parse(cls, spec: str) -> SensorChannelSpec:
-        parts = spec.split()
-        if len(parts) != 6:
-            raise ValueError(f"sensor channel spec {spec!r} needs 6 fields: "
-                             "<channel> <topic> <field> <index> <low> <high>")
-        name, topic, field, index_text, low, high = parts
-        index: int | str | None
-        if index_text == "-":
-            index = None
-        else:
-            try:
-                index = int(index_text)
-            except ValueError:
-                index = index_text   # a joint name
-        lo, hi = _float(low, "low", spec), _float(high, "high", spec)
-        if lo > hi:
-            raise ValueError(f"channel spec {spec!r}: low {lo} > high {hi}")
-        return cls(name, topic, field, index, lo, hi)
+    def of(cls, entry: Any) -> SensorChannelSpec:
+        """The sensor channel of a mapping (see the module docstring)."""
+        entry = _fields(entry, _SENSOR_KEYS, ("index",), "sensor channel")
+        index = entry.get("index")
+        if isinstance(index, bool) or not isinstance(index, (int, str, type(None))):
+            raise ValueError(f"sensor channel {entry['channel']!r}: index {index!r} must be a "
+                             f"position, a joint name or absent")
+        for key in ("channel", "topic", "field"):
+            if not isinstance(entry[key], str) or not entry[key]:
+                raise ValueError(f"sensor channel {entry!r:.80}: {key} must be a non-empty "
+                                 f"string")
+        low, high = _range(entry, "sensor channel")
+        return cls(entry["channel"], entry["topic"], entry["field"], index, low, high)
 
     def channel(self) -> Channel:
         return Channel(self.name, (self.low, self.high))
@@ -96,29 +116,42 @@ class ActuatorChannelSpec:
     high: float
 
     @classmethod
-    def parse(cls, spec: str) -> ActuatorChannelSpec:
-        parts = spec.split()
-        if len(parts) != 3:
-            raise ValueError(f"actuator channel spec {spec!r} needs 3 fields: "
-                             "<channel> <low> <high>")
-        lo, hi = _float(parts[1], "low", spec), _float(parts[2], "high", spec)
-        if lo > hi:
-            raise ValueError(f"channel spec {spec!r}: low {lo} > high {hi}")
-        return cls(parts[0], lo, hi)
+    def of(cls, entry: Any) -> ActuatorChannelSpec:
+        """The actuator channel of a mapping {channel, low, high}."""
+        entry = _fields(entry, _ACTUATOR_KEYS, (), "actuator channel")
+        if not isinstance(entry["channel"], str) or not entry["channel"]:
+            raise ValueError(f"actuator channel {entry!r:.80}: channel must be a non-empty "
+                             f"string")
+        low, high = _range(entry, "actuator channel")
+        return cls(entry["channel"], low, high)
 
     def channel(self) -> Channel:
         return Channel(self.name, (self.low, self.high))
 
 
-def parse_topic_types(specs: list[str]) -> dict[str, str]:
-    out = {}
-    for spec in specs:
-        parts = spec.split()
-        if len(parts) != 2 or parts[1] not in TOPIC_TYPES:
-            raise ValueError(f"topic type spec {spec!r} must be '<topic> <type>' with type "
-                             f"one of {list(TOPIC_TYPES)}")
-        out[parts[0]] = parts[1]
-    return out
+def sensor_specs(entries: Any) -> list[SensorChannelSpec]:
+    """The sensor channels of a list of mappings."""
+    if not isinstance(entries, list):
+        raise ValueError(f"must be a list of sensor channels, got {entries!r:.80}")
+    return [SensorChannelSpec.of(e) for e in entries]
+
+
+def actuator_specs(entries: Any) -> list[ActuatorChannelSpec]:
+    """The actuator channels of a list of mappings."""
+    if not isinstance(entries, list):
+        raise ValueError(f"must be a list of actuator channels, got {entries!r:.80}")
+    return [ActuatorChannelSpec.of(e) for e in entries]
+
+
+def topic_types_of(mapping: Any) -> dict[str, str]:
+    """{topic: type} checked: each type one of TOPIC_TYPES."""
+    if not isinstance(mapping, dict):
+        raise ValueError(f"must be a mapping {{topic: type}}, got {mapping!r:.80}")
+    for topic, kind in mapping.items():
+        if kind not in TOPIC_TYPES:
+            raise ValueError(f"topic {topic!r}: type {kind!r} is not one of "
+                             f"{list(TOPIC_TYPES)}{did_you_mean(kind, TOPIC_TYPES)}")
+    return {str(topic): str(kind) for topic, kind in mapping.items()}
 
 
 def arm_reach_reward(s_signal: dict[str, float],

@@ -31,7 +31,7 @@ from rl_agents.loop import InProcessBrainLink
 from rl_agents.muscle_runner import MuscleRunner
 from rl_agents.registry import make_brain, make_muscle, make_objective, parse_mapping
 from rl_agents.ros_environment import RosTopicEnvironment
-from rl_agents.ros_params import declare_agent_parameters, declare_read_only
+from rl_agents.ros_params import declare_agent_parameters
 from rl_agents.transport import AsyncBrainLink, BrainClient, ProtocolVersionError
 
 
@@ -40,35 +40,35 @@ class MuscleNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("muscle", **kwargs)
-        agent = declare_agent_parameters(self)
-
-        def declare(name: str, default: Any, description: str, **ranges: Any) -> Any:
-            return declare_read_only(self, name, default, description, **ranges)
-
-        self.rate_hz = float(declare("rate_hz", 10.0, "Steps per second.",
-                                     low=0.1, high=1000.0))
-        self.episode_steps = int(declare("episode_steps", 100, "Steps per episode.",
-                                         low=1, high=10**9))
-        mode = declare("mode", "train", "'train' (learn through the brain), 'test' or "
-                       "'evaluate' (act with the stored model; the brain does not learn).")
-        self.brain_endpoint = declare("brain_endpoint", "tcp://127.0.0.1:5599",
-                                      "ZeroMQ endpoint of the brain; '' runs the brain in "
-                                      "this node.")
-        timeout_s = float(declare("brain_timeout_s", 2.0, "Wait for a brain reply (s).",
-                                  low=0.001, high=600.0))
-        self.model_dir = declare("model_dir", "", "Directory of stored brain states: loaded "
-                                 "in test mode; the in-process brain also stores there.")
-        reward = declare("reward_function", "arm_reach",
-                         "Reward from the sensory signal ('arm_reach'), or '' to use reward_topic.")
-        reward_topic = declare("reward_topic", "", "ab_interfaces/Reward topic to take the "
-                               "environment reward from (when reward_function is '').")
-        objective = declare("objective", "dummy", "Objective: 'dummy' (sum of rewards), "
-                            "'scaled_reward', or a class 'pkg.module:Class'.")
-        objective_params = declare("objective_params", "", "Objective parameters (YAML mapping).")
-        muscle_id = declare("muscle_id", "", "Muscle id towards the brain (default: node name).")
-        brain_class = declare("brain_class", "", "The in-process brain (brain_endpoint ''): "
-                              "an algorithm or 'pkg.module:Class'; '' = algorithm.")
-        Params.of(self).refuse_unknown()
+        params = Params(self)
+        agent = declare_agent_parameters(params)
+        self.rate_hz = float(params.declare("rate_hz", 10.0, "Steps per second.",
+                                            low=0.1, high=1000.0))
+        self.episode_steps = int(params.declare("episode_steps", 100, "Steps per episode.",
+                                                low=1, high=10**9))
+        mode = params.declare("mode", "train", "'train' (learn through the brain), 'test' or "
+                              "'evaluate' (act with the stored model; the brain does not learn).")
+        self.brain_endpoint = params.declare("brain_endpoint", "tcp://127.0.0.1:5599",
+                                             "ZeroMQ endpoint of the brain; '' runs the brain "
+                                             "in this node.")
+        timeout_s = float(params.declare("brain_timeout_s", 2.0, "Wait for a brain reply (s).",
+                                         low=0.001, high=600.0))
+        self.model_dir = params.declare("model_dir", "", "Directory of stored brain states: "
+                                        "loaded in test mode; the in-process brain also stores "
+                                        "there.")
+        reward = params.declare("reward_function", "arm_reach", "Reward from the sensory signal "
+                                "('arm_reach'), or '' to use reward_topic.")
+        reward_topic = params.declare("reward_topic", "", "ab_interfaces/Reward topic to take "
+                                      "the environment reward from (when reward_function is '').")
+        objective = params.declare("objective", "dummy", "Objective: 'dummy' (sum of rewards), "
+                                   "'scaled_reward', or a class 'pkg.module:Class'.")
+        objective_params = params.declare("objective_params", "",
+                                          "Objective parameters (YAML mapping).")
+        muscle_id = params.declare("muscle_id", "",
+                                   "Muscle id towards the brain (default: node name).")
+        brain_class = params.declare("brain_class", "", "The in-process brain (brain_endpoint "
+                                     "''): an algorithm or 'pkg.module:Class'; '' = algorithm.")
+        params.refuse_unknown()
         try:
             self.mode = Mode.parse(mode)
         except ValueError as exc:

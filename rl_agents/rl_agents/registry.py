@@ -11,8 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-import yaml
-
+from node_kit.config import load_structured
 from rl_agents.agent import Brain, DummyBrain, DummyMuscle, DummyObjective, Muscle, Objective
 from rl_agents.algorithms import CEMBrain, CEMMuscle, TileQBrain, TileQMuscle
 from rl_agents.environment import Environment
@@ -48,16 +47,9 @@ ENVIRONMENTS: dict[str, type[Environment]] = {
 
 
 def parse_mapping(name: str, text: str) -> dict[str, Any]:
-    """A YAML/JSON mapping parameter (e.g. "{features: arm_reach}"); "" is {}."""
-    if not text.strip():
-        return {}
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"parameter '{name}' is not YAML: {exc}") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"parameter '{name}' must be a mapping, got {text!r}")
-    return value
+    """A YAML mapping parameter, inline (e.g. "{features: arm_reach}") or a file's path;
+    "" is {}."""
+    return load_structured(name, text, dict, default={})
 
 
 def is_class_path(name: str) -> bool:

@@ -79,7 +79,7 @@ class RosTopicEnvironment(Environment):
         for topic in topics:
             if topic not in topic_types:
                 raise ValueError(f"topic {topic!r} of a sensor channel has no entry in "
-                                 f"topic_types (e.g. '{topic} sensor_msgs/JointState')")
+                                 f"topic_types (e.g. '{{{topic}: sensor_msgs/JointState}}')")
         self._subscriptions = []
         for topic in topics:
             cls = message_class(topic_types[topic])

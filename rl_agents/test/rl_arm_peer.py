@@ -12,12 +12,15 @@ from sensor_msgs.msg import JointState
 
 from ab_interfaces.msg import ActuatorCommand
 
-ARM_SENSORS = ["joint:0 joint_states position joint0 -0.2 3.35",
-               "joint:1 joint_states position joint1 -2.6 2.6",
-               "target:x sim/target point.x - -0.9 0.9",
-               "target:y sim/target point.y - -0.9 0.9"]
-ARM_ACTUATORS = ["joint:0 -0.1 0.1", "joint:1 -0.1 0.1"]
-ARM_TOPIC_TYPES = ["joint_states sensor_msgs/JointState", "sim/target geometry_msgs/PointStamped"]
+# The nodes' channel parameters for this arm (inline YAML, as in robot_bringup/config/rl.yaml).
+ARM_SENSORS = """\
+- {channel: "joint:0", topic: joint_states, field: position, index: joint0, low: -0.2, high: 3.35}
+- {channel: "joint:1", topic: joint_states, field: position, index: joint1, low: -2.6, high: 2.6}
+- {channel: "target:x", topic: sim/target, field: point.x, low: -0.9, high: 0.9}
+- {channel: "target:y", topic: sim/target, field: point.y, low: -0.9, high: 0.9}
+"""
+ARM_ACTUATORS = '[{channel: "joint:0", low: -0.1, high: 0.1}, {channel: "joint:1", low: -0.1, high: 0.1}]'
+ARM_TOPIC_TYPES = "{joint_states: sensor_msgs/JointState, sim/target: geometry_msgs/PointStamped}"
 
 
 class ArmPeer(Node):

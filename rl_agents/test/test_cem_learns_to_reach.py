@@ -29,6 +29,7 @@ def test_return(env, muscle) -> float:
 test_return.__test__ = False
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_mean_policy_reaches_after_200_episodes_for_three_seeds():
     learnt = []

@@ -39,17 +39,24 @@ def test_brain_node_serves_the_muscle_node_over_zmq(ros_context, executor, spin_
     assert spin_until(executor, lambda: (tmp_path / "policy.bin").exists(), timeout_s=10)
 
 
-def ros_list(items: list[str]) -> str:
-    return "[" + ",".join(f"'{s}'" for s in items) + "]"
+def channel_args(folder) -> list[str]:
+    """The channel parameters for a node's command line, as files (their paths)."""
+    args = []
+    for name, text in (("sensors", ARM_SENSORS), ("actuators", ARM_ACTUATORS),
+                       ("topic_types", ARM_TOPIC_TYPES)):
+        path = folder / f"{name}.yaml"
+        path.write_text(text)
+        args += ["-p", f"{name}:={path}"]
+    return args
 
 
 def test_muscle_keeps_acting_while_the_brain_process_restarts(ros_context, executor,
-                                                              spin_until, start_process):
+                                                              spin_until, start_process,
+                                                              tmp_path):
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     brain_args = ["python", "-m", "rl_agents.brain_node", "--ros-args",
                   "-p", "algorithm:=dummy", "-p", f"endpoint:={endpoint}",
-                  "-p", "sensors:=" + ros_list(ARM_SENSORS),
-                  "-p", "actuators:=" + ros_list(ARM_ACTUATORS)]
+                  *channel_args(tmp_path)]
     brain = start_process(brain_args)
     arm = ArmPeer(context=ros_context)
     muscle = MuscleNode(context=ros_context, parameter_overrides=overrides({
@@ -81,12 +88,10 @@ def test_muscle_keeps_acting_while_the_brain_process_restarts(ros_context, execu
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_nodes_end_cleanly_on_sigint_and_sigterm(sig, ros_context, executor, spin_until,
-                                                 start_process):
+                                                 start_process, tmp_path):
     """Exit code 0, no traceback; the muscle's last command is a hold (all-zero deltas)."""
     endpoint = f"tcp://127.0.0.1:{free_port()}"
-    common = ["-p", "sensors:=" + ros_list(ARM_SENSORS),
-              "-p", "actuators:=" + ros_list(ARM_ACTUATORS),
-              "-p", "topic_types:=" + ros_list(ARM_TOPIC_TYPES)]
+    common = channel_args(tmp_path)
     brain = start_process(["python", "-m", "rl_agents.brain_node", "--ros-args",
                            "-p", "algorithm:=dummy", "-p", f"endpoint:={endpoint}", *common])
     muscle = start_process(["python", "-m", "rl_agents.muscle_node", "--ros-args",

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import yaml
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile
 from rl_arm_peer import ARM_ACTUATORS, ARM_SENSORS, ARM_TOPIC_TYPES, ArmPeer
@@ -7,7 +8,7 @@ from std_msgs.msg import Float64
 
 from rl_agents.agent import FileBrainDumper
 from rl_agents.algorithms import CEMBrain
-from rl_agents.channels import ActuatorChannelSpec, SensorChannelSpec, arm_reach_reward
+from rl_agents.channels import actuator_specs, arm_reach_reward, sensor_specs
 from rl_agents.muscle_node import MuscleNode
 from rl_agents.ros_params import AgentParameters
 
@@ -53,8 +54,8 @@ def test_muscle_learns_in_process_and_holds_the_arm_when_it_stops(ros_context, e
 
 def test_test_mode_acts_with_the_stored_policy(ros_context, executor, spin_until, tmp_path):
     specs = AgentParameters("cem", {"features": "arm_reach"},
-                            [SensorChannelSpec.parse(s) for s in ARM_SENSORS],
-                            [ActuatorChannelSpec.parse(a) for a in ARM_ACTUATORS], {}, 0)
+                            sensor_specs(yaml.safe_load(ARM_SENSORS)),
+                            actuator_specs(yaml.safe_load(ARM_ACTUATORS)), {}, 0)
     brain = CEMBrain(features="arm_reach")
     brain.configure(specs.sensor_infos(), specs.actuator_infos(), 0, [FileBrainDumper(tmp_path)])
     brain.mean = np.array([0.5, 0.4, 0.0, 0.4]) * 2.0     # a Jacobian-transpose reacher
@@ -81,9 +82,16 @@ def test_test_mode_acts_with_the_stored_policy(ros_context, executor, spin_until
 
 @pytest.mark.parametrize("override, name", [
     ({"algorithm": "nope"}, "'algorithm'"),
-    ({"sensors": ["joint:0 joint_states position"]}, "'sensors'"),
-    ({"actuators": ["joint:0 low high"]}, "'actuators'"),
-    ({"topic_types": ["joint_states sensor_msgs/Foo"]}, "'topic_types'"),
+    ({"sensors": "[{channel: 'joint:0', topic: joint_states, field: position}]"},
+     "'sensors'.*needs low, high"),
+    ({"sensors": "[{channel: 'joint:0', topic: joint_states, field: position, low: 0, "
+                 "high: 1, idx: 0}]"}, "'sensors'.*unknown field 'idx'; did you mean 'index'"),
+    ({"actuators": "[{channel: 'joint:0', low: low, high: high}]"},
+     "'actuators'.*low 'low' is not a number"),
+    ({"actuators": "joint:0 -0.1 0.1"}, "'actuators'.*must be a list"),
+    ({"topic_types": "{joint_states: sensor_msgs/Foo}"},
+     "'topic_types'.*'sensor_msgs/Foo' is not one of"),
+    ({"topic_types": "missing_types.yaml"}, "'topic_types': file 'missing_types.yaml' not found"),
     ({"mode": "play"}, "'mode'"),
     ({"mode": "test"}, "'model_dir'"),
     ({"agent_params": "[1, 2]"}, "'agent_params'"),

@@ -29,6 +29,7 @@ def greedy_return(env, muscle, link) -> float:
     return float(np.mean(returns))
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_greedy_policy_swings_up_after_200_episodes_for_three_seeds():
     learnt = []

@@ -5,24 +5,35 @@ from rclpy.node import Node
 from rl_arm_peer import ArmPeer
 
 from rl_agents.agent import DummyBrain, DummyMuscle, DummyObjective
-from rl_agents.channels import ActuatorChannelSpec, SensorChannelSpec, parse_topic_types
+from rl_agents.channels import (
+    ActuatorChannelSpec,
+    SensorChannelSpec,
+    actuator_specs,
+    sensor_specs,
+    topic_types_of,
+)
 from rl_agents.loop import InProcessBrainLink, run_episode
 from rl_agents.ros_environment import RosTopicEnvironment
 
 pytestmark = pytest.mark.timeout(60)
 
-SENSORS = ["joint:0 joint_states position joint0 -3.2 3.2",
-           "joint:1 joint_states position 1 -3.2 3.2",
-           "target:x sim/target point.x - -0.9 0.9",
-           "target:y sim/target point.y - -0.9 0.9"]
+SENSORS = [{"channel": "joint:0", "topic": "joint_states", "field": "position",
+            "index": "joint0", "low": -3.2, "high": 3.2},
+           {"channel": "joint:1", "topic": "joint_states", "field": "position", "index": 1,
+            "low": -3.2, "high": 3.2},
+           {"channel": "target:x", "topic": "sim/target", "field": "point.x", "low": -0.9,
+            "high": 0.9},
+           {"channel": "target:y", "topic": "sim/target", "field": "point.y", "low": -0.9,
+            "high": 0.9}]
+ACTUATORS = [{"channel": "joint:0", "low": -0.1, "high": 0.1},
+             {"channel": "joint:1", "low": -0.1, "high": 0.1}]
 
 
 def make_env(node: Node, executor, **kw) -> RosTopicEnvironment:
     return RosTopicEnvironment(
-        node, [SensorChannelSpec.parse(s) for s in SENSORS],
-        [ActuatorChannelSpec.parse(a) for a in ("joint:0 -0.1 0.1", "joint:1 -0.1 0.1")],
-        parse_topic_types(["joint_states sensor_msgs/JointState",
-                           "sim/target geometry_msgs/PointStamped"]),
+        node, sensor_specs(SENSORS), actuator_specs(ACTUATORS),
+        topic_types_of({"joint_states": "sensor_msgs/JointState",
+                        "sim/target": "geometry_msgs/PointStamped"}),
         spin=lambda t: executor.spin_once(timeout_sec=t), **kw)
 
 
@@ -68,10 +79,11 @@ def test_missing_topics_time_out_with_the_channels_named(ros_context, executor):
 def test_configuration_errors_are_clear(ros_context):
     node = Node("cfg", context=ros_context)
     with pytest.raises(ValueError, match="no entry in topic_types"):
-        RosTopicEnvironment(node, [SensorChannelSpec.parse(SENSORS[0])],
-                            [ActuatorChannelSpec.parse("joint:0 -1 1")], {}, reward="arm_reach")
+        RosTopicEnvironment(node, [SensorChannelSpec.of(SENSORS[0])],
+                            [ActuatorChannelSpec(name="joint:0", low=-1, high=1)], {},
+                            reward="arm_reach")
     with pytest.raises(ValueError, match="unknown reward function 'speed'"):
-        RosTopicEnvironment(node, [SensorChannelSpec.parse(SENSORS[0])],
-                            [ActuatorChannelSpec.parse("joint:0 -1 1")],
+        RosTopicEnvironment(node, [SensorChannelSpec.of(SENSORS[0])],
+                            [ActuatorChannelSpec(name="joint:0", low=-1, high=1)],
                             {"joint_states": "sensor_msgs/JointState"}, reward="speed")
     node.destroy_node()

@@ -14,67 +14,43 @@ The same graph, from the same config files, runs without `ros2 launch` as
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, GroupAction
+from launch.actions import GroupAction
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node, PushRosNamespace
+from launch_ros.actions import PushRosNamespace
 from launch_ros.substitutions import FindPackageShare
 
-from embedded_brain.graph import bundled_graph_path
-from robot_bringup.launch_support import check_parameter_files, include, require_package
+from robot_bringup.launch_support import (
+    arguments,
+    check_parameter_files,
+    graph_node,
+    include,
+    require_package,
+)
+
+FILES = ("sim_params", "brain_params", "detector_params", "pilot_params", "params_file")
 
 
 def generate_launch_description() -> LaunchDescription:
-    config = PathJoinSubstitution([FindPackageShare("robot_bringup"), "config"])
-    share = FindPackageShare("robot_bringup")
+    rviz_config = PathJoinSubstitution([FindPackageShare("robot_bringup"), "rviz",
+                                        "brainstem.rviz"])
     return LaunchDescription([
-        DeclareLaunchArgument("namespace", default_value="",
-                              description="ROS namespace of every node."),
-        DeclareLaunchArgument("pi_port", default_value="8888",
-                              description="Port of the virtual Pi (pigpio protocol)."),
-        DeclareLaunchArgument("detector_port", default_value="8004",
-                              description="Port of the detector's REST + Socket.IO API."),
-        DeclareLaunchArgument("brain_port", default_value="8765",
-                              description="Port of the embedded brain server."),
-        DeclareLaunchArgument("brain_url", default_value=["http://127.0.0.1:",
-                                                          LaunchConfiguration("brain_port")],
-                              description="URL of the brain the session connects to."),
-        DeclareLaunchArgument("brain_graph", default_value=str(bundled_graph_path("demo_arm")),
-                              description="Graph of the embedded brain (default: ab_bridge's "
-                              "bundled demo_arm)."),
-        DeclareLaunchArgument("embedded_brain", default_value="true",
-                              description="Start the embedded brain server here."),
-        DeclareLaunchArgument("tf", default_value="auto",
-                              description="The arm's TF through robot_state_publisher: auto "
-                              "(if installed), true, false."),
-        DeclareLaunchArgument("rviz", default_value="false", description="Start rviz2."),
-        DeclareLaunchArgument("sim_params", default_value=PathJoinSubstitution(
-            [config, "sim.yaml"]), description="Parameters of sim_arm, reward, raster."),
-        DeclareLaunchArgument("protocol", default_value="realtime",
-                              choices=["realtime", "device"],
-                              description="How brain_session talks to the brain: realtime "
-                              "(REST + Socket.IO) or device (Prima-Lux); picks "
-                              "config/brain_<protocol>.yaml, layered after brain_params."),
-        DeclareLaunchArgument("brain_params", default_value=PathJoinSubstitution(
-            [config, "brain.yaml"]), description="Parameters of brain_server, brain_session."),
-        DeclareLaunchArgument("detector_params", default_value=PathJoinSubstitution(
-            [config, "detector.yaml"]), description="Parameters of the detector."),
-        DeclareLaunchArgument("pilot_params", default_value=PathJoinSubstitution(
-            [config, "pilot_sim.yaml"]), description="Parameters of the pilot."),
+        *arguments("namespace", "pi_port", "detector_port", "brain_port", "brain_url",
+                   "brain_graph", "embedded_brain", "tf", "rviz", "protocol", *FILES),
         # Checked before anything starts: a missing rviz2 or a misspelled node section
         # leaves nothing half-started.
-        check_parameter_files("sim_params", "brain_params", "detector_params", "pilot_params"),
+        check_parameter_files(*FILES),
         require_package("rviz2", LaunchConfiguration("rviz"), "rviz:=true"),
         include("world.launch.py", ("namespace", "pi_port", "tf", "sim_params",
-                                    "pilot_params", "protocol")),
-        include("detector.launch.py", ("namespace", "detector_port", "detector_params")),
+                                    "pilot_params", "protocol", "params_file")),
+        include("detector.launch.py", ("namespace", "detector_port", "detector_params",
+                                       "params_file")),
         include("brain.launch.py", ("namespace", "brain_port", "brain_url", "brain_graph",
                                     "embedded_brain", "brain_params", "sim_params",
-                                    "protocol")),
+                                    "protocol", "params_file")),
         GroupAction([
             PushRosNamespace(LaunchConfiguration("namespace")),
-            Node(package="rviz2", executable="rviz2", name="rviz2",
-                 arguments=["-d", PathJoinSubstitution([share, "rviz", "brainstem.rviz"])],
-                 condition=IfCondition(LaunchConfiguration("rviz"))),
+            graph_node("rviz2", files=(), arguments=["-d", rviz_config],
+                       condition=IfCondition(LaunchConfiguration("rviz"))),
         ]),
     ])

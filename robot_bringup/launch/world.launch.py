@@ -7,57 +7,31 @@ sim.launch.py and rl_sim.launch.py include it.
 """
 
 from launch import LaunchDescription
-from launch.actions import (
-    DeclareLaunchArgument,
-    ExecuteProcess,
-    GroupAction,
-    OpaqueFunction,
-)
+from launch.actions import ExecuteProcess, GroupAction, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node, PushRosNamespace
-from launch_ros.substitutions import FindPackagePrefix, FindPackageShare
+from launch_ros.actions import PushRosNamespace
+from launch_ros.substitutions import FindPackagePrefix
 
-from robot_bringup.launch_support import arm_tf, protocol_params
+from robot_bringup.graph import GRAPH
+from robot_bringup.launch_support import arguments, arm_tf, graph_node
 
 # The virtual Pi is a plain process (a pigpio daemon stand-in), not a ROS node.
-VIRTUAL_PI = PathJoinSubstitution([FindPackagePrefix("pilot_hw"), "lib", "pilot_hw", "virtual_pi"])
+VIRTUAL_PI = GRAPH["virtual_pi"]
 
 
 def generate_launch_description() -> LaunchDescription:
-    config = PathJoinSubstitution([FindPackageShare("robot_bringup"), "config"])
-    sim_params = LaunchConfiguration("sim_params")
-    pilot_params = LaunchConfiguration("pilot_params")
     return LaunchDescription([
-        DeclareLaunchArgument("namespace", default_value="",
-                              description="ROS namespace of every node."),
-        DeclareLaunchArgument("pi_port", default_value="8888",
-                              description="Port of the virtual Pi (pigpio protocol)."),
-        DeclareLaunchArgument("tf", default_value="auto",
-                              description="Publish the arm's TF with robot_state_publisher: "
-                              "auto (if installed), true, false."),
-        DeclareLaunchArgument("protocol", default_value="realtime",
-                              choices=["realtime", "device"],
-                              description="How brain_session talks to the brain: realtime "
-                              "(REST + Socket.IO) or device (Prima-Lux); picks "
-                              "config/brain_<protocol>.yaml, layered after brain_params."),
-        DeclareLaunchArgument("sim_params", default_value=PathJoinSubstitution(
-            [config, "sim.yaml"]), description="Parameters of sim_arm and the reward."),
-        DeclareLaunchArgument("pilot_params", default_value=PathJoinSubstitution(
-            [config, "pilot_sim.yaml"]), description="Parameters of the pilot."),
+        *arguments("namespace", "pi_port", "tf", "protocol", "sim_params", "pilot_params",
+                   "params_file"),
         GroupAction([
             PushRosNamespace(LaunchConfiguration("namespace")),
             OpaqueFunction(function=arm_tf),
-            ExecuteProcess(cmd=[VIRTUAL_PI, "--host", "127.0.0.1", "--port",
-                                LaunchConfiguration("pi_port")], name="virtual_pi",
-                           output="screen"),
-            Node(package="pilot_hw", executable="pilot", name="pilot",
-                 parameters=[pilot_params, {"port": LaunchConfiguration("pi_port")}],
-                 output="screen"),
-            Node(package="robot_bringup", executable="sim_arm", name="sim_arm",
-                 parameters=[sim_params], output="screen"),
-            Node(package="robot_bringup", executable="reward_from_detections",
-                 name="reward_from_detections",
-                 parameters=[sim_params, protocol_params()],
-                 output="screen"),
+            ExecuteProcess(cmd=[PathJoinSubstitution([
+                FindPackagePrefix(VIRTUAL_PI.package), "lib", VIRTUAL_PI.package,
+                VIRTUAL_PI.executable]), "--host", "127.0.0.1", "--port",
+                LaunchConfiguration("pi_port")], name=VIRTUAL_PI.name, output="screen"),
+            graph_node("pilot", overrides={"port": LaunchConfiguration("pi_port")}),
+            graph_node("sim_arm"),
+            graph_node("reward_from_detections"),
         ]),
     ])

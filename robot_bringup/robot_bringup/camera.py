@@ -12,10 +12,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 
+from node_kit.checks import require_length
 from robot_bringup.arm import ArmGeometry
 
 BACKGROUND_BGR = (214, 214, 210)
@@ -63,6 +65,23 @@ class CameraModel:
         x = uv[..., 0] / sx + self.x_min_m
         y = self.y_max_m - uv[..., 1] / sy
         return np.stack([x, y], axis=-1)
+
+
+def declare_camera(params: Any) -> CameraModel:
+    """The CameraModel of a node's read-only `camera.*` parameters (the sim's camera, as
+    the arm and the reward node see it); `params` is the node's node_kit Params. Raises
+    ValueError naming the parameters."""
+    width = params.declare(
+        "camera.width_px", 320, "Camera image width (px).", low=16, high=4096)
+    height = params.declare(
+        "camera.height_px", 240, "Camera image height (px).", low=16, high=4096)
+    window = require_length("camera.window_m", params.declare(
+        "camera.window_m", [-1.0, 1.0, -0.5, 1.0],
+        "World window the camera shows: x_min, x_max, y_min, y_max (m)."), 4)
+    try:
+        return CameraModel(width, height, *window)
+    except ValueError as error:
+        raise ValueError(f"parameters camera.*: {error}") from None
 
 
 def render(camera: CameraModel, arm_points_m: np.ndarray, gripper: float,

@@ -1,9 +1,11 @@
-"""The one loader of brainstem's ROS 2 parameter files.
+"""brainstem's ROS 2 parameter files, read by rcl: the loader `ros2 launch` and
+`--ros-args --params-file` use, so the demo and the tests see exactly what a
+launched node gets.
 
-Files have the standard form that `ros2 launch` / `--params-file` read:
+Files have the standard form:
 
     /**/node_name:        # any namespace (as shipped); or node_name, /ns/node_name,
-                          # or /** for every node
+                          # /ns/*, or /** for every node
       ros__parameters:
         name: value
         group:            # nested maps become dotted names: group.name
@@ -12,6 +14,12 @@ Files have the standard form that `ros2 launch` / `--params-file` read:
 Launch files pass the same files to the nodes; the demo composes nodes in one
 process and hands each `parameter_overrides(...)` from here. Later files win
 over earlier ones, a node's own section over `/**`.
+
+rclpy.parameter.parameter_dict_from_yaml_file is not used: in rclpy 9.1 it
+matches only the exact keys `/**` and `[/]node` (not `/**/node`, the key every
+shipped file uses), and it turns each value into text and parses that again as
+YAML, so a string holding YAML (brain_session's `inputs`, the pilot's
+`devices_yaml`, the rl agents' `agent_params`) comes back as a mapping.
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ import yaml
 
 PARAMS_KEY = "ros__parameters"
 WILDCARD_KEYS = ("/**", "**")
+#: Parameters every rclpy node declares itself, with their defaults: not the file's.
+_NODE_OWN = {"use_sim_time": False, "start_type_description_service": True}
 
 
 class ConfigError(ValueError):
@@ -58,66 +68,70 @@ def config_file(name: str) -> Path:
     return path
 
 
-def _flatten(prefix: str, values: Mapping[str, Any], out: dict[str, Any], where: str) -> None:
-    for key, value in values.items():
-        if not isinstance(key, str) or not key:
-            raise ConfigError(f"{where}: parameter names must be non-empty strings, got {key!r}")
-        name = f"{prefix}.{key}" if prefix else key
-        if isinstance(value, Mapping):
-            _flatten(name, value, out, where)
-        elif value is None:
-            raise ConfigError(f"{where}: parameter {name!r} has no value")
-        else:
-            out[name] = value
+def ros_args(files: Iterable[str | Path]) -> list[str]:
+    """`--ros-args --params-file ...` for `files`, in order (later files win)."""
+    args = ["--ros-args"]
+    for path in files:
+        args += ["--params-file", str(path)]
+    return args
 
 
-def load_file(path: str | Path) -> dict[str, dict[str, Any]]:
-    """Node key (as written: "sim_arm", "/ns/sim_arm", "/**") → flat parameter dict."""
-    path = Path(path)
+def _rcl_error(error: Exception) -> str:
+    """rcl's reason for refusing a parameter file, without its source locations."""
+    text = str(error)
+    match = re.search(r"params file: '--params-file ([^']*)'\. Error: (.*?)(, at /|$)", text,
+                      re.S)
+    if match:
+        return f"{match.group(1)}: {match.group(2).strip()}"
+    return text
+
+
+def _parsed_by_rcl(files: list[Path], node_name: str, namespace: str
+                   ) -> list[Any]:
+    """The rclpy Parameters rcl gives node `node_name` in `namespace` from `files`."""
+    import rclpy
+    from rclpy.node import Node
+
+    for path in files:
+        if not path.is_file():
+            raise ConfigError(f"cannot read parameter file {path}: no such file")
+    context = rclpy.Context()
     try:
-        document = yaml.safe_load(path.read_text())
-    except OSError as error:
-        raise ConfigError(f"cannot read parameter file {path}: {error}") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path} is not valid YAML: {error}") from None
-    if document is None:
-        return {}
+        rclpy.init(context=context, args=[])
+        try:
+            node = Node(node_name, namespace=namespace or None, context=context,
+                        cli_args=ros_args(files), use_global_arguments=False,
+                        automatically_declare_parameters_from_overrides=True,
+                        start_parameter_services=False, enable_rosout=False)
+        except ValueError as error:   # a value rcl read as "not set": an empty list
+            raise ConfigError(f"{', '.join(map(str, files))}: parameter of {node_name}: "
+                              f"{error} (an empty list has no type: give an element "
+                              "or leave the parameter out)") from None
+        except Exception as error:   # rclpy's RCLInvalidROSArgsError names the file
+            if type(error).__name__ != "RCLInvalidROSArgsError":
+                raise
+            raise ConfigError(_rcl_error(error)) from None
+        try:
+            return [p for name, p in node.get_parameters_by_prefix("").items()
+                    if _NODE_OWN.get(name, object()) != p.value]
+        finally:
+            node.destroy_node()
+    finally:
+        context.try_shutdown()
+
+
+def check_file(path: str | Path) -> None:
+    """Raise ConfigError naming the file and line when rcl cannot read `path`."""
+    _parsed_by_rcl([Path(path)], "brainstem_config_check", "")
+
+
+def section_keys(path: str | Path) -> list[str]:
+    """The node keys of a parameter file as written ("sim_arm", "/ns/sim_arm", "/**")."""
+    check_file(path)
+    document = yaml.safe_load(Path(path).read_text()) or {}
     if not isinstance(document, Mapping):
         raise ConfigError(f"{path}: top level must map node names to {{{PARAMS_KEY}: ...}}")
-    nodes: dict[str, dict[str, Any]] = {}
-    for node_key, section in document.items():
-        where = f"{path}: {node_key}"
-        if not isinstance(section, Mapping) or PARAMS_KEY not in section:
-            raise ConfigError(f"{where}: expected a map with a {PARAMS_KEY!r} key")
-        params = section[PARAMS_KEY] or {}
-        if not isinstance(params, Mapping):
-            raise ConfigError(f"{where}: {PARAMS_KEY} must be a map of parameter names")
-        flat: dict[str, Any] = {}
-        _flatten("", params, flat, where)
-        nodes[str(node_key)] = flat
-    return nodes
-
-
-def _key_pattern(key: str) -> re.Pattern[str]:
-    """The fully qualified node names a section key applies to, as rcl matches them:
-    `/**` any run of namespace parts (none included), `*` one part; a key without a
-    leading slash is relative to the root."""
-    parts = [p for p in key.strip("/").split("/") if p]
-    regex = ""
-    for part in parts:
-        if part == "**":
-            regex += "(?:/[^/]+)*"
-        else:
-            regex += "/" + "[^/]*".join(re.escape(x) for x in part.split("*"))
-    return re.compile("^" + regex + "$")
-
-
-def _matches(key: str, node_name: str, namespace: str) -> bool:
-    """Whether the section `key` applies to node `node_name` in `namespace`."""
-    if key in WILDCARD_KEYS:
-        return True
-    full = "/" + "/".join(p for p in (namespace.strip("/"), node_name) if p)
-    return bool(_key_pattern(key).match(full))
+    return [str(key) for key in document]
 
 
 def section_node_name(key: str) -> str:
@@ -130,7 +144,7 @@ def unknown_sections(path: str | Path, known_nodes: Iterable[str]) -> list[str]:
     node on defaults): each as "key (did you mean 'name'?)"."""
     known = sorted(set(known_nodes))
     problems = []
-    for key in load_file(path):
+    for key in section_keys(path):
         name = section_node_name(key)
         if key in WILDCARD_KEYS or name in known or "*" in name:
             continue
@@ -141,16 +155,9 @@ def unknown_sections(path: str | Path, known_nodes: Iterable[str]) -> list[str]:
 
 def node_parameters(files: Iterable[str | Path], node_name: str,
                     namespace: str = "") -> dict[str, Any]:
-    """The parameters `node_name` (in `namespace`) gets from `files`, merged in order."""
-    merged: dict[str, Any] = {}
-    for path in files:
-        sections = load_file(path)
-        for key in WILDCARD_KEYS:
-            merged.update(sections.get(key, {}))
-        for key, params in sections.items():
-            if key not in WILDCARD_KEYS and _matches(key, node_name, namespace):
-                merged.update(params)
-    return merged
+    """The parameters `node_name` (in `namespace`) gets from `files`, layered in order."""
+    return {p.name: p.value for p in _parsed_by_rcl([Path(f) for f in files], node_name,
+                                                    namespace)}
 
 
 def parameter_overrides(files: Iterable[str | Path], node_name: str, namespace: str = "",
@@ -158,16 +165,11 @@ def parameter_overrides(files: Iterable[str | Path], node_name: str, namespace: 
     """rclpy Parameters for Node(parameter_overrides=...) from `files` (+ `extra` last)."""
     from rclpy.parameter import Parameter
 
-    values = node_parameters(files, node_name, namespace)
-    values.update(extra or {})
-    overrides = []
-    for name, value in values.items():
-        if isinstance(value, list) and not value:
-            # An empty YAML list has no element type; ROS reads it as a string array.
-            overrides.append(Parameter(name, Parameter.Type.STRING_ARRAY, []))
-            continue
+    overrides = {p.name: p for p in _parsed_by_rcl([Path(f) for f in files], node_name,
+                                                   namespace)}
+    for name, value in (extra or {}).items():
         try:
-            overrides.append(Parameter(name, value=value))
+            overrides[name] = Parameter(name, value=value)
         except TypeError as error:
             raise ConfigError(f"parameter {node_name}.{name}: {error}") from None
-    return overrides
+    return list(overrides.values())

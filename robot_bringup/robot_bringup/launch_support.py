@@ -1,21 +1,30 @@
-"""What brainstem's launch files share: checks that stop a launch before anything
-starts when an argument asks for a package that is not installed, and the
-choice of starting an optional package only where it is installed.
+"""What brainstem's launch files share: every launch argument, defined once
+(`arguments(...)`); the graph's nodes started from their description
+(robot_bringup.graph) with their parameter files (`graph_node(...)`); checks that stop
+a launch before anything starts when an argument asks for a package that is not
+installed or a parameter file has a section for no node; and the choice of starting
+an optional package only where it is installed.
 
-    LaunchDescription([*arguments, require_package("rviz2", LaunchConfiguration("rviz"),
-                       "rviz:=true"), ...nodes])
+    LaunchDescription([*arguments("namespace", "rviz", "sim_params"),
+                       check_parameter_files("sim_params"),
+                       require_package("rviz2", LaunchConfiguration("rviz"), "rviz:=true"),
+                       graph_node("sim_arm"), ...])
 
-A launch file puts these first: `ros2 launch` visits its actions in order, so a
+A launch file puts the checks first: `ros2 launch` visits its actions in order, so a
 failed check ends the launch with exit code 1 before any process was started.
 """
 
 from __future__ import annotations
 
-from launch.actions import IncludeLaunchDescription, OpaqueFunction
+from typing import Any
+
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, OpaqueFunction
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch.utilities import perform_substitutions
 from launch_ros.substitutions import FindPackageShare
+
+from robot_bringup.graph import GRAPH, PARAMETER_ARGUMENTS, SECTION_NAMES
 
 #: How to get each optional package on a ROS distro (and why it is not on PyPI).
 INSTALL_HINTS = {
@@ -117,13 +126,6 @@ def protocol_params() -> PathJoinSubstitution:
         ["'brain_' + '", LaunchConfiguration("protocol"), "' + '.yaml'"])])
 
 
-#: The nodes brainstem's launch files start, by name: a parameter file section for any
-#: other name is a misspelling that would leave its node on its defaults.
-GRAPH_NODES = ("sim_arm", "reward_from_detections", "spike_raster", "brain_server",
-               "brain_session", "detector", "pilot", "muscle", "rl_brain",
-               "robot_state_publisher", "demo")
-
-
 def check_parameter_files(*arguments: str) -> OpaqueFunction:
     """An action that ends the launch before anything starts when a parameter file given
     by one of the launch `arguments` cannot be read or has a section for no node of the
@@ -135,8 +137,10 @@ def check_parameter_files(*arguments: str) -> OpaqueFunction:
         problems = []
         for argument in arguments:
             path = LaunchConfiguration(argument).perform(context)
+            if not path:   # params_file: none given
+                continue
             try:
-                unknown = unknown_sections(path, GRAPH_NODES)
+                unknown = unknown_sections(path, SECTION_NAMES)
             except ConfigError as error:
                 problems.append(f"{argument}: {error}")
                 continue
@@ -147,3 +151,97 @@ def check_parameter_files(*arguments: str) -> OpaqueFunction:
         return []
 
     return OpaqueFunction(function=check)
+
+
+def config_path(name: str) -> PathJoinSubstitution:
+    return PathJoinSubstitution([FindPackageShare("robot_bringup"), "config", name])
+
+
+def _brain_graph() -> str:
+    from embedded_brain.graph import bundled_graph_path
+
+    return str(bundled_graph_path("demo_arm"))
+
+
+#: Every launch argument of brainstem's launch files: name -> (default, description).
+#: A launch file declares those it uses with `arguments(...)`, changing a default where
+#: it differs (robot.launch.py: embedded_brain false, pace clock).
+ARGUMENTS: dict[str, tuple[Any, str]] = {
+    "namespace": ("", "ROS namespace of every node."),
+    "use_sim": ("false", "Simulated arm + virtual Pi instead of hardware."),
+    "pi_port": ("8888", "Port of the virtual Pi (pigpio protocol)."),
+    "detector_port": ("8004", "Port of the detector's REST + Socket.IO API."),
+    "brain_port": ("8765", "Port of the embedded brain server."),
+    "brain_url": (["http://127.0.0.1:", LaunchConfiguration("brain_port")],
+                  "URL of the brain the session connects to (default: the embedded one)."),
+    "brain_graph": (_brain_graph, "Graph of the embedded brain (default: embedded_brain's "
+                    "bundled demo_arm)."),
+    "embedded_brain": ("true", "Start the embedded brain server here."),
+    "pace": ("camera", "What paces the brain's cycles: camera (each cycle starts on a fresh "
+             "camera frame: brain.yaml's fresh_inputs and run_options, the simulation's) or "
+             "clock (the brain's own clock, each cycle served the newest frame: a real "
+             "camera, a remote brain)."),
+    "protocol": ("realtime", "How brain_session talks to the brain: realtime (REST + "
+                 "Socket.IO) or device (Prima-Lux); picks config/brain_<protocol>.yaml, "
+                 "layered after brain_params."),
+    "tf": ("auto", "The arm's TF through robot_state_publisher: auto (if installed), true, "
+           "false."),
+    "rviz": ("false", "Start rviz2."),
+    "image_topic": ("camera/image_raw", "Camera topic the detector subscribes to."),
+    "params_file": ("", "One parameter file for any nodes of this launch (sections "
+                    "/**/<node>), layered after their own files: a change to the shipped "
+                    "configuration in one place."),
+    "sim_params": (lambda: config_path("sim.yaml"),
+                   "Parameters of sim_arm, reward_from_detections, spike_raster."),
+    "brain_params": (lambda: config_path("brain.yaml"),
+                     "Parameters of brain_server, brain_session."),
+    "detector_params": (lambda: config_path("detector.yaml"), "Parameters of the detector."),
+    "pilot_params": (lambda: config_path("pilot_sim.yaml"), "Parameters of the pilot."),
+    "pilot_sim_params": (lambda: config_path("pilot_sim.yaml"),
+                         "Parameters of the pilot when use_sim is true."),
+    "rl_params": (lambda: config_path("rl.yaml"), "Parameters of the muscle and rl_brain."),
+}
+
+CHOICES = {"protocol": ["realtime", "device"], "pace": ["camera", "clock"]}
+
+def arguments(*names: str, **defaults: Any) -> list[DeclareLaunchArgument]:
+    """DeclareLaunchArgument for each of `names` from ARGUMENTS; `defaults` changes the
+    default value of some."""
+    declared = []
+    for name in names:
+        default, description = ARGUMENTS[name]
+        default = defaults.get(name, default)
+        if callable(default):
+            default = default()
+        declared.append(DeclareLaunchArgument(name, default_value=default,
+                                              description=description,
+                                              **({"choices": CHOICES[name]}
+                                                 if name in CHOICES else {})))
+    return declared
+
+
+def graph_node(name: str, files: tuple[str, ...] | None = None,
+               overrides: dict[str, Any] | None = None, **kwargs: Any) -> OpaqueFunction:
+    """Start node `name` of the graph (robot_bringup.graph) with its parameter files: the
+    launch arguments naming them (or those of `files`: argument names), then
+    config/brain_<protocol>.yaml where the node takes it, then `params_file` when given,
+    then `overrides`. `kwargs` go to launch_ros' Node (remappings, ...)."""
+    node = GRAPH[name]
+    if files is None:
+        files = tuple(PARAMETER_ARGUMENTS[f] for f in node.params)
+    condition = kwargs.pop("condition", None)
+
+    def start(context, *args, **_):
+        from launch_ros.actions import Node
+
+        parameters: list[Any] = [LaunchConfiguration(f) for f in files]
+        if node.protocol_params:
+            parameters.append(protocol_params())
+        if context.launch_configurations.get("params_file"):
+            parameters.append(LaunchConfiguration("params_file"))
+        if overrides:
+            parameters.append(overrides)
+        return [Node(package=node.package, executable=node.executable, name=node.name,
+                     parameters=parameters, output="screen", **kwargs)]
+
+    return OpaqueFunction(function=start, condition=condition)

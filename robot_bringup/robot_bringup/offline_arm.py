@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from ab_bridge.decoding import CycleRasters, Decoder
-from ab_bridge.session import load_path_or_inline
 from embedded_brain.encoders import encode_feedback, encode_input, poisson_spikes
 from embedded_brain.graph import BrainGraph, bundled_graph_path, load_graph
 from embedded_brain.snn import Network
+from node_kit.config import load_structured
 from robot_bringup.arm import ArmGeometry, ArmState
 from robot_bringup.camera import CameraModel, TargetSchedule, render
 from robot_bringup.config import config_file, node_parameters
@@ -62,7 +62,7 @@ class DemoSettings:
                    tuple(zip(positions[0::2], positions[1::2], strict=True)),
                    float(reward["error_scale_rad"]), float(reward["progress_scale_rad"]),
                    tuple(reward["joint_layer_ids"]),
-                   Decoder(load_path_or_inline(session["decoder_mapping"])))
+                   Decoder(load_structured("decoder_mapping", session["decoder_mapping"])))
 
 
 @dataclass

@@ -1,10 +1,15 @@
-"""The demo's report figures: the reward curve with its references and phases, the spike
-raster with a time axis and named populations, and the arm's reach over time. No rclpy."""
+"""The demo's report: metrics.json (every phase against its references, the headline) and
+its figures, the reward curve with its references and phases, the spike raster with a
+time axis and named populations, and the arm's reach over time. No rclpy."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -169,3 +174,102 @@ def save_raster(path: Path, pixels: np.ndarray, scale: int = 2) -> None:
         pixels = np.repeat(np.repeat(pixels, scale, axis=0), scale, axis=1)
     if not cv2.imwrite(str(path), pixels):
         raise OSError(f"could not write {path}")
+
+
+def fmt(value: float | None, spec: str) -> str:
+    return "  -  " if value is None else format(value, spec)
+
+
+def metrics(monitor: Any, missing: dict[str, str], seed: int | None, protocol: str
+            ) -> dict[str, Any]:
+    """metrics.json: every phase against its references, the headline, the loop."""
+    from robot_bringup.evaluation import headline, phase_metrics
+
+    phases = monitor.phases
+    latencies = np.array(monitor.all_latencies_ms)
+    progress = monitor.progress()
+    by_name = {p.name: phase_metrics(p) for p in phases}
+
+    def figure(name: str, key: str = "reward_last_fifth") -> float | None:
+        return by_name.get(name, {}).get(key)
+
+    return {
+        "headline": headline(phases),
+        "frozen_initial_last_fifth": figure("frozen_initial"),
+        "learning_last_fifth": figure("learning"),
+        "retention_last_fifth": figure("retention"),
+        "learned_frozen_new_targets_last_fifth": figure("new_targets"),
+        "hold_demo_targets_last_fifth": figure("frozen_initial", "hold_last_fifth"),
+        "proportional_demo_targets_last_fifth":
+            figure("frozen_initial", "proportional_last_fifth"),
+        "hold_new_targets_last_fifth": figure("new_targets", "hold_last_fifth"),
+        "proportional_new_targets_last_fifth": figure("new_targets", "proportional_last_fifth"),
+        "gap_closed_frozen_new_targets": figure("new_targets", "gap_closed_last_fifth"),
+        "gap_closed_retention": figure("retention", "gap_closed_last_fifth"),
+        "gap_closed_learning": figure("learning", "gap_closed_last_fifth"),
+        "gap_closed_frozen_initial": figure("frozen_initial", "gap_closed_last_fifth"),
+        "references": "hold and proportional run by robot_bringup.offline_arm on each "
+                      "phase's own targets, cycle count and cycles per target "
+                      "(robot_bringup.evaluation)",
+        "phases": list(by_name.values()),
+        "cycles_last_phase": monitor.last_cycle,
+        "commands": monitor.commands,
+        "loop_latency_p50_ms": float(np.percentile(latencies, 50)) if latencies.size
+        else None,
+        "loop_latency_p99_ms": float(np.percentile(latencies, 99)) if latencies.size
+        else None,
+        "detections_per_s": progress["detections_per_s"],
+        "seed": seed,
+        "protocol": protocol,
+        "graph_seed": seed if seed is not None else None,
+        "missing_parts": missing,
+    }
+
+
+def write_report(report: str | None, monitor: Any, workdir: Path, missing: dict[str, str],
+                 seed: int | None, protocol: str) -> Path:
+    """The report folder (`report`, else ~/.brainstem/reports/demo-<time>): metrics.json,
+    reward_curve.png, spike_raster.png, reach.png, the brain's learned state and its
+    seeded graph. A phase whose references fail is reported in `missing`."""
+    folder = Path(report).expanduser() if report else \
+        Path("~/.brainstem/reports").expanduser() / time.strftime("demo-%Y%m%d-%H%M%S")
+    folder.mkdir(parents=True, exist_ok=True)
+    from robot_bringup.evaluation import run_references
+
+    for phase in monitor.phases:
+        try:
+            phase.references = run_references(phase)
+        except Exception as error:  # the report is written without them, saying so
+            missing[f"references of {phase.name}"] = f"{type(error).__name__}: {error}"
+    figures = metrics(monitor, missing, seed, protocol)
+    (folder / "metrics.json").write_text(json.dumps(figures, indent=2) + "\n")
+    plot_reward_curve(folder / "reward_curve.png", monitor.phases)
+    with monitor.lock:
+        raster = monitor.raster.image()
+        layout = dict(monitor.raster.layout)
+        reach = np.array(monitor.reach, dtype=float)
+    plot_raster(folder / "spike_raster.png", raster, layout)
+    save_raster(folder / "spike_raster_pixels.png", raster)
+    plot_reach(folder / "reach.png", reach, monitor.phases)
+    # The weights the brain learned (the embedded server's saved state), for a look
+    # offline: Network.load_state_arrays(np.load(...)) with the same seeded graph.
+    for saved in (workdir / "brain_state").glob("*.npz"):
+        shutil.copy2(saved, folder / f"brain_state_{saved.name}")
+    for graph in workdir.glob("*-seed*.yaml"):
+        shutil.copy2(graph, folder / graph.name)
+    return folder
+
+
+def summary_line(metrics: dict[str, Any]) -> str:
+    """The report's headline in one line."""
+    head = metrics.get("headline", {})
+    if not head.get("available"):
+        return (f"no headline ({head.get('why', 'no rewards in the new_targets phase')}); "
+                f"frozen initial {fmt(metrics.get('frozen_initial_last_fifth'), '.3f')}, "
+                f"learning {fmt(metrics.get('learning_last_fifth'), '.3f')} (last fifths)")
+    return (f"learned, frozen, on new targets: {fmt(head['learned_frozen_new_targets_last_fifth'], '.3f')}"
+            f" vs holding still {fmt(head['hold_new_targets_last_fifth'], '.3f')} and a "
+            f"proportional controller {fmt(head['proportional_new_targets_last_fifth'], '.3f')}: "
+            f"{fmt(head['gap_closed_frozen_new_targets'], '.0%')} of the gap closed "
+            f"(retention {fmt(metrics.get('retention_last_fifth'), '.3f')}, frozen initial "
+            f"{fmt(metrics.get('frozen_initial_last_fifth'), '.3f')}, last fifths)")

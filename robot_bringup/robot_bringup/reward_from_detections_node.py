@@ -31,9 +31,9 @@ from std_msgs.msg import Float32MultiArray
 
 from ab_interfaces.msg import ActuatorCommand, Detections, Deviation, JointMotion, Reward
 from node_kit import Params, run_node
+from node_kit.checks import require_length
 from robot_bringup.arm import ArmGeometry
-from robot_bringup.camera import CameraModel
-from robot_bringup.params import declare, require_length
+from robot_bringup.camera import declare_camera
 from robot_bringup.reward import (
     Box,
     RewardEstimator,
@@ -60,75 +60,74 @@ class RewardFromDetections(Node):
 
     def __init__(self, **kwargs) -> None:
         super().__init__("reward_from_detections", **kwargs)
-        lengths = require_length("link_lengths_m", declare(
-            self, "link_lengths_m", [0.5, 0.4], "Arm link lengths (m), as the sim's.",
-            0.01, 10.0), 2)
-        width = declare(self, "camera.width_px", 320, "Camera image width (px).", 16, 4096)
-        height = declare(self, "camera.height_px", 240, "Camera image height (px).", 16, 4096)
-        window = require_length("camera.window_m", declare(
-            self, "camera.window_m", [-1.0, 1.0, -0.5, 1.0],
-            "World window the camera shows: x_min, x_max, y_min, y_max (m)."), 4)
-        shape = declare(self, "shape", "linear",
-                        "Reward shape: 'linear' 1 - d / scale_m, 'exp' exp(-d / scale_m).")
-        scale = declare(self, "scale_m", 1.0,
-                        "Distance scale of the reward (m).", 1e-4, 100.0)
-        timeout = declare(self, "detection_timeout_s", 0.5,
-                          "Age after which a detection no longer counts (s).", 1e-3, 60.0)
-        use_ground_truth = declare(self, "use_ground_truth", True,
-                                   "Use sim/target when no detection is fresh.")
-        self.category = declare(self, "category", "target", "Detection category of the target.")
-        self.min_confidence = declare(self, "min_confidence", 0.3,
-                                      "Lowest confidence of a usable detection.", 0.0, 1.0)
-        self.feedback_id = declare(self, "feedback_id", "arm_error",
-                                   "Feedback input id of the deviation.")
-        self.feedback_timesteps = declare(self, "feedback_timesteps", 20,
-                                          "Values per deviation (the contract's feedbackT).",
-                                          1, 100000)
-        self.error_scale_rad = declare(
-            self, "error_scale_rad", 0.75,
-            "target_error = joint error / this, clipped to [-1, 1] (rad).", 1e-3, 10.0)
-        self.per_joint_rewards = declare(
-            self, "per_joint_rewards", True,
+        params = Params(self)
+        lengths = require_length("link_lengths_m", params.declare(
+            "link_lengths_m", [0.5, 0.4], "Arm link lengths (m), as the sim's.", low=0.01,
+            high=10.0), 2)
+        self.camera = declare_camera(params)
+        shape = params.declare(
+            "shape", "linear", "Reward shape: 'linear' 1 - d / scale_m, 'exp' exp(-d / scale_m).")
+        scale = params.declare(
+            "scale_m", 1.0, "Distance scale of the reward (m).", low=1e-4, high=100.0)
+        timeout = params.declare(
+            "detection_timeout_s", 0.5, "Age after which a detection no longer counts (s).",
+            low=1e-3, high=60.0)
+        use_ground_truth = params.declare(
+            "use_ground_truth", True, "Use sim/target when no detection is fresh.")
+        self.category = params.declare("category", "target", "Detection category of the target.")
+        self.min_confidence = params.declare(
+            "min_confidence", 0.3, "Lowest confidence of a usable detection.", low=0.0, high=1.0)
+        self.feedback_id = params.declare(
+            "feedback_id", "arm_error", "Feedback input id of the deviation.")
+        self.feedback_timesteps = params.declare(
+            "feedback_timesteps", 20, "Values per deviation (the contract's feedbackT).", low=1,
+            high=100000)
+        self.error_scale_rad = params.declare(
+            "error_scale_rad", 0.75,
+            "target_error = joint error / this, clipped to [-1, 1] (rad).", low=1e-3, high=10.0)
+        self.per_joint_rewards = params.declare(
+            "per_joint_rewards", True,
             "Also reward each joint's output layer for its own joint-space error "
             "(Reward.layer_ids / layer_rewards: 0.5 + 0.5 x progress / progress_scale_rad).")
-        self.progress_scale_rad = declare(
-            self, "progress_scale_rad", 0.05,
+        self.progress_scale_rad = params.declare(
+            "progress_scale_rad", 0.05,
             "A joint's progress toward the target in one command (rad) that earns its layer "
-            "a reward of 1 (no progress 0.5, as far away 0).", 1e-4, 10.0)
-        self.joint_layer_ids = list(declare(
-            self, "joint_layer_ids", ["hidden_to_joint0", "hidden_to_joint1"],
+            "a reward of 1 (no progress 0.5, as far away 0).",
+            low=1e-4, high=10.0)
+        self.joint_layer_ids = list(params.declare(
+            "joint_layer_ids", ["hidden_to_joint0", "hidden_to_joint1"],
             "The brain's learning layers driving joint 0 and joint 1, in order."))
         if self.per_joint_rewards and (len(self.joint_layer_ids) != 2
                                        or not all(self.joint_layer_ids)):
             raise ValueError("parameter 'joint_layer_ids' must name two layers (joint 0, "
                              f"joint 1), got {self.joint_layer_ids}")
-        self.judge_from = declare(
-            self, "judge_from", "joint_motion",
+        self.judge_from = params.declare(
+            "judge_from", "joint_motion",
             "What tells a command's effect: 'joint_motion' (joints before/after each applied "
             "command, as the sim publishes) or 'commands' (actuator_command arrivals "
             "bracketing joint_states).")
         if self.judge_from not in ("joint_motion", "commands"):
             raise ValueError("parameter 'judge_from' must be 'joint_motion' or 'commands', "
                              f"got {self.judge_from!r}")
-        self.judge_after_s = declare(
-            self, "judge_after_s", 0.2,
+        self.judge_after_s = params.declare(
+            "judge_after_s", 0.2,
             "judge_from commands: a brain command not followed by another within this time "
-            "is judged then (s).", 0.01, 10.0)
-        self.ignore_sources = list(declare(
-            self, "ignore_sources", ["sim_arm"],
+            "is judged then (s).",
+            low=0.01, high=10.0)
+        self.ignore_sources = list(params.declare(
+            "ignore_sources", ["sim_arm"],
             "actuator_command sources that are not brain cycles (not judged)."))
         if not self.category:
             raise ValueError("parameter 'category' must not be empty")
         try:
             self.geometry = ArmGeometry(tuple(lengths))
-            self.camera = CameraModel(width, height, *window)
             self.estimator = RewardEstimator(self.geometry, scale, timeout, use_ground_truth,
                                              shape)
         except ValueError as error:
             raise ValueError(f"reward_from_detections parameters: {error}") from None
 
         reliable = QoSProfile(depth=10)
-        Params.of(self).refuse_unknown()
+        params.refuse_unknown()
         self.reward_publisher = self.create_publisher(Reward, "reward", reliable)
         self.deviation_publisher = self.create_publisher(Deviation, "deviation", reliable)
         self.error_publisher = self.create_publisher(Float32MultiArray, "target_error", reliable)

@@ -28,9 +28,9 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from ab_interfaces.msg import ActuatorCommand, GpioEdge, JointMotion
 from node_kit import Params, run_node
+from node_kit.checks import require_length
 from robot_bringup.arm import GRIPPER_CHANNEL, ArmGeometry, ArmState
-from robot_bringup.camera import CameraModel, TargetSchedule, render
-from robot_bringup.params import declare, require_length
+from robot_bringup.camera import TargetSchedule, declare_camera, render
 
 JOINT_NAMES = ("joint0", "joint1", "gripper")
 LED_CHANNEL = "led"
@@ -55,17 +55,19 @@ class SimArm(Node):
 
     def __init__(self, **kwargs) -> None:
         super().__init__("sim_arm", **kwargs)
-        lengths = require_length("link_lengths_m", declare(
-            self, "link_lengths_m", [0.5, 0.4], "Upper arm and forearm lengths (m).",
-            0.01, 10.0), 2)
-        joint_min = require_length("joint_min_rad", declare(
-            self, "joint_min_rad", [-0.2, -2.6], "Lower joint limits (rad)."), 2)
-        joint_max = require_length("joint_max_rad", declare(
-            self, "joint_max_rad", [math.pi + 0.2, 2.6], "Upper joint limits (rad)."), 2)
-        max_delta = declare(self, "max_delta_rad", 0.5,
-                            "Largest joint change one command may make (rad).", 1e-6, 10.0)
-        initial = require_length("initial_joints_rad", declare(
-            self, "initial_joints_rad", [math.pi / 2, 0.8], "Joint angles at start (rad)."), 2)
+        params = Params(self)
+        lengths = require_length("link_lengths_m", params.declare(
+            "link_lengths_m", [0.5, 0.4], "Upper arm and forearm lengths (m).", low=0.01,
+            high=10.0), 2)
+        joint_min = require_length("joint_min_rad", params.declare(
+            "joint_min_rad", [-0.2, -2.6], "Lower joint limits (rad)."), 2)
+        joint_max = require_length("joint_max_rad", params.declare(
+            "joint_max_rad", [math.pi + 0.2, 2.6], "Upper joint limits (rad)."), 2)
+        max_delta = params.declare(
+            "max_delta_rad", 0.5, "Largest joint change one command may make (rad).", low=1e-6,
+            high=10.0)
+        initial = require_length("initial_joints_rad", params.declare(
+            "initial_joints_rad", [math.pi / 2, 0.8], "Joint angles at start (rad)."), 2)
         try:
             self.geometry = ArmGeometry(tuple(lengths), tuple(joint_min), tuple(joint_max),
                                         max_delta)
@@ -74,57 +76,54 @@ class SimArm(Node):
                              f"{error}") from None
         self.initial_joints_rad = np.array(initial, dtype=float)
         self.arm = ArmState(self.geometry, self.initial_joints_rad)
-        width = declare(self, "camera.width_px", 320, "Camera image width (px).", 16, 4096)
-        height = declare(self, "camera.height_px", 240, "Camera image height (px).", 16, 4096)
-        window = require_length("camera.window_m", declare(
-            self, "camera.window_m", [-1.0, 1.0, -0.5, 1.0],
-            "World window the camera shows: x_min, x_max, y_min, y_max (m)."), 4)
-        try:
-            self.camera = CameraModel(width, height, *window)
-        except ValueError as error:
-            raise ValueError(f"parameters camera.*: {error}") from None
-        self.camera_frame = declare(self, "camera.frame_id", "camera",
-                                    "frame_id of the camera images.")
-        camera_hz = declare(self, "camera.rate_hz", 30.0, "Camera frames per second.",
-                            0.1, 1000.0)
-        joint_hz = declare(self, "joint_state_rate_hz", 50.0, "joint_states per second.",
-                           0.1, 1000.0)
-        marker_hz = declare(self, "marker_rate_hz", 10.0, "rviz markers per second.",
-                            0.1, 100.0)
-        period = declare(self, "target.period_s", 8.0,
-                         "Seconds between target moves (0: only on request).", 0.0, 1e6)
-        mode = declare(self, "target.mode", "random",
-                       "'random': random reachable points; 'list': target.positions_m in turn.")
+        self.camera = declare_camera(params)
+        self.camera_frame = params.declare(
+            "camera.frame_id", "camera", "frame_id of the camera images.")
+        camera_hz = params.declare(
+            "camera.rate_hz", 30.0, "Camera frames per second.", low=0.1, high=1000.0)
+        joint_hz = params.declare(
+            "joint_state_rate_hz", 50.0, "joint_states per second.", low=0.1, high=1000.0)
+        marker_hz = params.declare(
+            "marker_rate_hz", 10.0, "rviz markers per second.", low=0.1, high=100.0)
+        period = params.declare(
+            "target.period_s", 8.0, "Seconds between target moves (0: only on request).", low=0.0,
+            high=1e6)
+        mode = params.declare(
+            "target.mode", "random",
+            "'random': random reachable points; 'list': target.positions_m in turn.")
         if mode not in ("random", "list"):
             raise ValueError(f"parameter 'target.mode' must be 'random' or 'list', got {mode!r}")
-        flat = declare(self, "target.positions_m", [0.45, 0.5, -0.45, 0.5],
-                       "Target positions for mode 'list', flat x0, y0, x1, y1, ... (m).")
+        flat = params.declare(
+            "target.positions_m", [0.45, 0.5, -0.45, 0.5],
+            "Target positions for mode 'list', flat x0, y0, x1, y1, ... (m).")
         if len(flat) % 2 or not flat:
             raise ValueError(f"parameter 'target.positions_m' needs x, y pairs, got "
                              f"{list(flat)!r}")
         positions = [flat[i:i + 2] for i in range(0, len(flat), 2)] if mode == "list" else []
-        self.target_radius_m = declare(self, "target.radius_m", 0.06,
-                                       "Radius of the red target disc (m).", 0.005, 1.0)
-        seed = declare(self, "seed", 0, "Seed of the random target positions.", 0, 2**31 - 1)
-        self.grasp_radius_m = declare(self, "grasp_radius_m", 0.08,
-                                      "Tip-to-target distance that counts as reached (m).",
-                                      0.0, 10.0)
-        self.hardware_commands = declare(
-            self, "hardware_commands", True,
+        self.target_radius_m = params.declare(
+            "target.radius_m", 0.06, "Radius of the red target disc (m).", low=0.005, high=1.0)
+        seed = params.declare(
+            "seed", 0, "Seed of the random target positions.", low=0, high=2**31 - 1)
+        self.grasp_radius_m = params.declare(
+            "grasp_radius_m", 0.08, "Tip-to-target distance that counts as reached (m).", low=0.0,
+            high=10.0)
+        self.hardware_commands = params.declare(
+            "hardware_commands", True,
             "Publish gripper/led channels on actuator_command for pilot_hw.")
-        self.button_device = declare(self, "button_device", "button",
-                                     "pilot_hw input device whose press moves the target.")
-        self.button_press_level = declare(
-            self, "button_press_level", 0,
-            "gpio/edges level of a press (0 for a button to ground with pull-up).", 0, 1)
+        self.button_device = params.declare(
+            "button_device", "button", "pilot_hw input device whose press moves the target.")
+        self.button_press_level = params.declare(
+            "button_press_level", 0,
+            "gpio/edges level of a press (0 for a button to ground with pull-up).", low=0, high=1)
         try:
             self.schedule = TargetSchedule(self.geometry, period, positions, seed)
         except ValueError as error:
             raise ValueError(f"parameter 'target.positions_m': {error}") from None
-        declare(self, "target_xy_m", [0.0, 0.0],
-                "Set at runtime to move the target to (x, y) m (the value at start is ignored).",
-                on_set=self._set_target)
-        Params.of(self).refuse_unknown()
+        params.declare(
+            "target_xy_m", [0.0, 0.0],
+            "Set at runtime to move the target to (x, y) m (the value at start is ignored).",
+            on_set=self._set_target)
+        params.refuse_unknown()
 
         reliable = QoSProfile(depth=10)
         self.joint_publisher = self.create_publisher(JointState, "joint_states",
@@ -151,7 +150,8 @@ class SimArm(Node):
         self.led_on = False
         self._warned_channels: set[str] = set()
         self.get_logger().info(
-            f"sim arm: links {lengths} m, camera {width}x{height} at {camera_hz} Hz, "
+            f"sim arm: links {lengths} m, camera {self.camera.width_px}x{self.camera.height_px} "
+            f"at {camera_hz} Hz, "
             f"target every {period} s")
 
     def reset(self) -> None:

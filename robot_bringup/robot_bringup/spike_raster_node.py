@@ -15,7 +15,6 @@ from sensor_msgs.msg import Image
 from ab_bridge.spikes_msg import raster_of
 from ab_interfaces.msg import CycleSpikes
 from node_kit import Params, run_node
-from robot_bringup.params import declare
 from robot_bringup.raster import SpikeRaster
 
 
@@ -24,12 +23,16 @@ class SpikeRasterNode(Node):
 
     def __init__(self, **kwargs) -> None:
         super().__init__("spike_raster", **kwargs)
-        history = declare(self, "history_steps", 400,
-                          "Timesteps shown across the image (newest right).", 1, 100000)
-        rate_hz = declare(self, "rate_hz", 10.0, "Images published per second.", 0.1, 200.0)
-        self.scale = declare(self, "scale", 2, "Pixels per neuron and per timestep.", 1, 16)
+        params = Params(self)
+        history = params.declare(
+            "history_steps", 400, "Timesteps shown across the image (newest right).", low=1,
+            high=100000)
+        rate_hz = params.declare(
+            "rate_hz", 10.0, "Images published per second.", low=0.1, high=200.0)
+        self.scale = params.declare(
+            "scale", 2, "Pixels per neuron and per timestep.", low=1, high=16)
         self.raster = SpikeRaster(history)
-        Params.of(self).refuse_unknown()
+        params.refuse_unknown()
         self.publisher = self.create_publisher(Image, "spike_raster", qos_profile_sensor_data)
         self.create_subscription(CycleSpikes, "spikes", self.on_spikes, QoSProfile(depth=10))
         self.create_timer(1.0 / rate_hz, self.publish_image)

@@ -2,6 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
+from detector_node import logic
 from robot_bringup.arm import ArmGeometry, ArmState
 from robot_bringup.camera import CameraModel, TargetSchedule, render
 
@@ -81,7 +82,6 @@ def test_a_tip_on_the_target_does_not_move_where_the_target_is_seen(offset):
     whatever part of it the tip, the gripper or the forearm covers."""
     from robot_bringup.arm import inverse_kinematics
 
-    logic = pytest.importorskip("detector_node.logic")
     camera = CameraModel()
     target = np.array([0.45, 0.55])
     joints = inverse_kinematics(ArmGeometry(), target + np.asarray(offset))

@@ -8,29 +8,27 @@ import importlib
 import pytest
 
 from robot_bringup.config import config_file, node_parameters, parameter_overrides
+from robot_bringup.graph import NODES, parameter_sections
 
 pytestmark = pytest.mark.timeout(90)
 
-# (file, node name, module, class, overrides that keep the test on free ports / tmp)
-SECTIONS = [
-    ("sim.yaml", "sim_arm", "robot_bringup.sim_arm_node", "SimArm", {}),
-    ("sim.yaml", "reward_from_detections", "robot_bringup.reward_from_detections_node",
-     "RewardFromDetections", {}),
-    ("sim.yaml", "spike_raster", "robot_bringup.spike_raster_node", "SpikeRasterNode", {}),
-    ("brain.yaml", "brain_session", "ab_bridge.brain_session_node", "BrainSession",
-     {"auto_start": False}),
-    ("brain.yaml", "brain_server", "embedded_brain.brain_server_node", "BrainServerNode",
-     {"port": 0, "state_dir": "{tmp}/brain"}),
-    ("detector.yaml", "detector", "detector_node.detector_node", "DetectorNode",
-     {"http_port": 0, "data_folder": "{tmp}/detector"}),
-    ("pilot_sim.yaml", "pilot", "pilot_hw.pilot_node", "PilotNode", {"port": "{pi_port}"}),
-    ("pilot_robot.yaml", "pilot", "pilot_hw.pilot_node", "PilotNode",
-     {"host": "127.0.0.1", "port": "{pi_port}"}),
-    ("rl.yaml", "muscle", "rl_agents.muscle_node", "MuscleNode",
-     {"brain_endpoint": ""}),
-    ("rl.yaml", "rl_brain", "rl_agents.brain_node", "BrainNode",
-     {"endpoint": "tcp://127.0.0.1:0"}),
-]
+# Overrides that keep the test on free ports / tmp, by node name.
+EXTRA = {
+    "brain_session": {"auto_start": False},
+    "brain_server": {"port": 0, "state_dir": "{tmp}/brain"},
+    "detector": {"http_port": 0, "data_folder": "{tmp}/detector"},
+    "pilot": {"host": "127.0.0.1", "port": "{pi_port}"},
+    "muscle": {"brain_endpoint": ""},
+    "rl_brain": {"endpoint": "tcp://127.0.0.1:0"},
+}
+SECTIONS = parameter_sections()
+
+
+def test_every_node_of_the_graph_has_its_sections_tested():
+    tested = {node.name for _, node in SECTIONS}
+    assert tested == {n.name for n in NODES if n.ros_node and not n.external}
+    assert {"sim.yaml", "brain.yaml", "detector.yaml", "pilot_sim.yaml", "pilot_robot.yaml",
+            "rl.yaml"} == {file for file, _ in SECTIONS}
 
 
 @pytest.fixture
@@ -42,21 +40,22 @@ def virtual_pi():
     pi.stop()
 
 
-@pytest.mark.parametrize("file, name, module, cls, extra", SECTIONS,
-                         ids=[f"{s[0]}:{s[1]}" for s in SECTIONS])
+@pytest.mark.parametrize("file, node", SECTIONS,
+                         ids=[f"{file}:{node.name}" for file, node in SECTIONS])
 def test_section_starts_its_node_with_declared_parameters(ros_context, tmp_path, virtual_pi,
-                                                          file, name, module, cls, extra):
+                                                          file, node):
+    name = node.name
     extra = {k: (int(virtual_pi.port) if v == "{pi_port}" else
                  v.format(tmp=tmp_path) if isinstance(v, str) else v)
-             for k, v in extra.items()}
-    node_class = getattr(importlib.import_module(module), cls)
-    node = node_class(context=ros_context,
-                      parameter_overrides=parameter_overrides([config_file(file)], name,
-                                                              extra=extra))
+             for k, v in EXTRA.get(name, {}).items()}
+    node_class = getattr(importlib.import_module(node.module), node.cls)
+    started = node_class(context=ros_context,
+                         parameter_overrides=parameter_overrides([config_file(file)], name,
+                                                                 extra=extra))
     try:
-        assert node.get_name() == name
+        assert started.get_name() == name
         undeclared = [p for p in node_parameters([config_file(file)], name)
-                      if not node.has_parameter(p)]
+                      if not started.has_parameter(p)]
         assert not undeclared, f"{file}: {name} does not declare {undeclared}"
     finally:
-        node.destroy_node()
+        started.destroy_node()

@@ -4,10 +4,11 @@ import pytest
 
 from robot_bringup.config import (
     ConfigError,
+    check_file,
     config_file,
-    load_file,
     node_parameters,
     package_config_dir,
+    section_keys,
     unknown_sections,
 )
 
@@ -59,7 +60,7 @@ sim_arm:
 def test_shipped_sections_apply_in_any_namespace():
     for path in sorted(package_config_dir().glob("*.yaml")):
         name = path.name
-        for key in load_file(path):
+        for key in section_keys(path):
             assert key.startswith("/**/"), f"{name}: section {key!r} only applies to the " \
                 "root namespace: key it /**/<node> so namespace:=... keeps it"
 
@@ -67,30 +68,52 @@ def test_shipped_sections_apply_in_any_namespace():
 def test_a_misspelled_section_is_named_with_its_close_match(tmp_path):
     path = write(tmp_path, "d.yaml", """
 /**/brain_sesion:
-  ros__parameters: {url: http://x}
+  ros__parameters: {url: "http://x"}
 """)
     assert unknown_sections(path, ["brain_session", "brain_server"]) == \
         ["'/**/brain_sesion' (did you mean 'brain_session'?)"]
 
 
 @pytest.mark.parametrize("text, words", [
-    ("sim_arm: {seed: 1}", "ros__parameters"),
-    ("- 1\n- 2", "top level"),
-    ("sim_arm:\n  ros__parameters:\n    seed:\n", "'seed' has no value"),
-    ("sim_arm: [", "not valid YAML"),
+    ("sim_arm: {seed: 1}", "value before ros__parameters at line 1"),
+    ("- 1\n- 2", "Sequences cannot be key at line 1"),
+    ("sim_arm:\n  ros__parameters:\n    seed:\n", "No value at line 3"),
+    ("sim_arm: [", "Sequences can only be values"),
 ])
 def test_bad_files_name_the_file_and_the_problem(tmp_path, text, words):
+    """rcl's reasons, as `ros2 launch` would give them, with the file's path."""
     path = write(tmp_path, "bad.yaml", text)
     with pytest.raises(ConfigError, match=words) as error:
-        load_file(path)
-    assert "bad.yaml" in str(error.value)
+        check_file(path)
+    assert str(path) in str(error.value)
+    with pytest.raises(ConfigError):
+        node_parameters([path], "sim_arm")
+
+
+def test_a_missing_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="nothere.yaml"):
+        unknown_sections(tmp_path / "nothere.yaml", ["sim_arm"])
+
+
+def test_strings_holding_yaml_stay_strings(tmp_path):
+    """What rclpy's parameter_dict_from_yaml_file (9.1) gets wrong: it re-parses values."""
+    path = write(tmp_path, "e.yaml", """
+/**/brain_session:
+  ros__parameters:
+    inputs: "camera: {topic: camera/image_raw}"
+    run_options: '{"pace": "inputs"}'
+    quoted_number: "1.5"
+""")
+    assert node_parameters([path], "brain_session") == {
+        "inputs": "camera: {topic: camera/image_raw}", "run_options": '{"pace": "inputs"}',
+        "quoted_number": "1.5"}
 
 
 def test_every_shipped_file_loads():
     files = sorted(package_config_dir().glob("*.yaml"))
     assert files
     for path in files:
-        assert load_file(path), path
+        assert section_keys(path), path
 
 
 def test_parameter_overrides_are_rclpy_parameters():

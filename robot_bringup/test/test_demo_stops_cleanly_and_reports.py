@@ -25,6 +25,7 @@ def port_open(port: int) -> bool:
         return False
 
 
+@pytest.mark.slow     # ~23 s: the demo starts, runs and stops
 def test_ctrl_c_holds_stops_the_children_and_writes_the_report(start_process, tmp_path):
     report = tmp_path / "report"
     demo = start_process([sys.executable, "-m", "robot_bringup.demo", "--duration", "60",

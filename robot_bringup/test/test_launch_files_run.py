@@ -115,9 +115,13 @@ def test_brain_launch_runs_the_brain_on_its_clock(brain_launch):
 
 # -- detector.launch.py alone -----------------------------------------------------------------
 @launch_pytest.fixture
-def detector_launch():
+def detector_launch(tmp_path_factory):
     port = str(free_port())
-    ld, log = described("detector.launch.py", detector_port=port, image_topic="test/image")
+    # params_file is layered after detector_params (detector.yaml: follow_loop).
+    params_file = tmp_path_factory.mktemp("params") / "mine.yaml"
+    params_file.write_text("/**/detector:\n  ros__parameters:\n    version_control: pause\n")
+    ld, log = described("detector.launch.py", detector_port=port, image_topic="test/image",
+                        params_file=str(params_file))
     return ld, log, port
 
 
@@ -146,6 +150,7 @@ def test_detector_launch_detects_on_its_image_topic_and_serves_its_api(detector_
         assert topics.arrivals["/detections"], "no detections on /detections"
         about = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/about", timeout=10))
         assert "state" in about
+        assert about["version_control"] == "pause", about
     finally:
         topics.close()
     yield

@@ -8,7 +8,6 @@ import base64
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 import requests
-from e2e_helpers import wait_for
+from support import free_port, wait_for
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -29,12 +28,6 @@ pytestmark = [
                        reason="needs Debian's chromium and chromium-driver "
                               "(apt-get install -y chromium chromium-driver)"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Browser:

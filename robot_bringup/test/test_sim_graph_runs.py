@@ -19,7 +19,7 @@ from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from robot_bringup.config import config_file, node_parameters
 from robot_bringup.demo import Child, Demo, parse_args
 
-pytestmark = pytest.mark.timeout(150)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]   # 9-11 s each
 
 CAMERA_HZ = float(node_parameters([config_file("sim.yaml")], "sim_arm")["camera.rate_hz"])
 # topic -> (message type, QoS, nominal rate in Hz from the config files, or None)
