@@ -8,7 +8,9 @@ protocol's: one cycle of T = 20 steps of 1 ms between setting the inputs and rea
 the output spikes (64 neurons). We report simulated steps per second and the real-time
 factor (network ms per wall ms) for 1k / 10k / 50k neurons, learning off and on, and
 each configuration's peak RSS (every configuration runs in its own process). Each
-figure is the fastest of three blocks of cycles (the machine is shared).
+figure is the fastest of three blocks of cycles (the machine is shared); beside it the
+same factor by the process's CPU time (network ms per CPU ms: what the work costs on one
+core, however long the process waited for one).
 
 brian2 (cython code generation when it compiles, else numpy) and nengo run in a reference
 venv of their own (scripts/refvenv.py, `.venv-ref/snn-bench`, pinned; made on first run).
@@ -24,7 +26,8 @@ and each keeps its faster run (the load of a shared machine moves between runs).
 Last line: JSON with realtime_factor_1k / _10k / _50k (learning off) and
 realtime_factor_10k_learning / _50k_learning, speedup_vs_brian2 (10k, learning off) and
 speedup_vs_brian2_learning (10k, learning on), speedup_vs_nengo (10k, learning off),
-peak_rss_mb (ours, largest network, learning off) and peak_rss_mb_50k_learning.
+peak_rss_mb (ours, largest network, learning off) and peak_rss_mb_50k_learning, then
+realtime_factor_10k_learning_cpu / _50k_learning_cpu (by CPU time) and load_average.
 """
 
 from __future__ import annotations
@@ -55,16 +58,19 @@ def cycles_for(n: int) -> int:
     return {1000: 200, 10_000: 50, 50_000: 12}.get(n, 20)
 
 
-def timed_blocks(run_cycles, cycles: int, blocks: int = 3) -> tuple[float, int]:
+def timed_blocks(run_cycles, cycles: int, blocks: int = 3) -> tuple[float, int, float]:
     """Run `cycles` cycles in `blocks` blocks; (wall of the fastest block scaled to `cycles`,
-    cycles run). The best block filters out the other processes sharing the machine."""
+    cycles run, CPU time of the block with the least scaled likewise). The best block
+    filters out the other processes sharing the machine; the CPU time (this process's, all
+    its threads) is what the work cost, however long it waited for a core."""
     per = max(cycles // blocks, 1)
-    best = float("inf")
+    best = best_cpu = float("inf")
     for _ in range(blocks):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         run_cycles(per)
         best = min(best, time.perf_counter() - t0)
-    return best * cycles / per, per * blocks
+        best_cpu = min(best_cpu, time.process_time() - c0)
+    return best * cycles / per, per * blocks, best_cpu * cycles / per
 
 
 def peak_rss_mb() -> float:
@@ -139,8 +145,8 @@ def worker_ours(n: int, learn: bool) -> dict:
         for _ in range(k):
             spikes += cycle()
 
-    wall, ran = timed_blocks(run_cycles, cycles)
-    return {"wall_s": wall, "steps": cycles * GAMMA, "build_s": build_s,
+    wall, ran, cpu = timed_blocks(run_cycles, cycles)
+    return {"wall_s": wall, "cpu_s": cpu, "steps": cycles * GAMMA, "build_s": build_s,
             "synapses": net.synapse_count, "rate_hz": spikes / n_exc / (ran * GAMMA / 1000),
             "peak_rss_mb": peak_rss_mb()}
 
@@ -222,7 +228,7 @@ def worker_brian2(n: int, learn: bool, one_run: bool = False) -> dict:
         net.run(3 * GAMMA * DT_MS * ms)             # compiles
         build_s = time.perf_counter() - t0
         start_count = int(counter.num_spikes)
-        wall, ran = timed_blocks(lambda k: net.run(k * GAMMA * DT_MS * ms), cycles)
+        wall, ran, cpu = timed_blocks(lambda k: net.run(k * GAMMA * DT_MS * ms), cycles)
     else:
         t0 = time.perf_counter()
         cycle()                                      # compiles
@@ -230,9 +236,9 @@ def worker_brian2(n: int, learn: bool, one_run: bool = False) -> dict:
         for _ in range(2):
             cycle()
         start_count = int(counter.num_spikes)
-        wall, ran = timed_blocks(lambda k: [cycle() for _ in range(k)], cycles)
+        wall, ran, cpu = timed_blocks(lambda k: [cycle() for _ in range(k)], cycles)
     spikes = int(counter.num_spikes) - start_count
-    return {"wall_s": wall, "steps": cycles * GAMMA, "build_s": build_s,
+    return {"wall_s": wall, "cpu_s": cpu, "steps": cycles * GAMMA, "build_s": build_s,
             "target": target + (", one run() + network_operation" if one_run
                                 else ", run() per cycle"),
             "synapses": int(sum(len(s) for s in synapses)),
@@ -291,8 +297,8 @@ def worker_nengo(n: int, learn: bool) -> dict:
         cycle()
     spikes = 0
     cycles = cycles_for(n)
-    wall, ran = timed_blocks(lambda k: [cycle() for _ in range(k)], cycles)
-    return {"wall_s": wall, "steps": cycles * GAMMA, "build_s": build_s,
+    wall, ran, cpu = timed_blocks(lambda k: [cycle() for _ in range(k)], cycles)
+    return {"wall_s": wall, "cpu_s": cpu, "steps": cycles * GAMMA, "build_s": build_s,
             "rate_hz": spikes / n_exc / (ran * GAMMA / 1000), "peak_rss_mb": peak_rss_mb(),
             "note": "no synaptic delays"}
 
@@ -327,10 +333,11 @@ def run_worker(python: str, name: str, n: int, learn: bool, timeout_s: float = 9
     return json.loads(lines[-1])
 
 
-def realtime_factor(result: dict) -> float | None:
-    if "wall_s" not in result:
+def realtime_factor(result: dict, clock: str = "wall_s") -> float | None:
+    """Network ms per ms of `clock`: wall_s (waits for a core included) or cpu_s."""
+    if not result.get(clock):
         return None
-    return result["steps"] * DT_MS / (result["wall_s"] * 1000.0)
+    return result["steps"] * DT_MS / (result[clock] * 1000.0)
 
 
 def faster(first: dict, second: dict) -> dict:
@@ -347,9 +354,12 @@ def describe(name: str, n: int, learn: bool, result: dict) -> str:
     if "wall_s" not in result:
         return f"{head}  -- {result.get('skipped') or result.get('error')}"
     rtf = realtime_factor(result)
+    cpu_rtf = realtime_factor(result, "cpu_s")
     extra = f"  [{result['target']}]" if "target" in result else ""
     extra += f"  ({result['note']})" if "note" in result else ""
+    cpu = f"  by CPU time x{cpu_rtf:6.2f}" if cpu_rtf else ""
     return (f"{head}  {result['steps'] / result['wall_s']:9.0f} steps/s  real-time x{rtf:6.2f}"
+            f"{cpu}"
             f"  build {result['build_s']:5.1f} s  rate {result['rate_hz']:5.1f} Hz"
             f"  peak {result['peak_rss_mb']:6.0f} MB{extra}")
 
@@ -410,6 +420,8 @@ def main() -> None:
         return round(value, 2) if value else None
 
     rtf = {(n, learn): realtime_factor(ours[(n, learn)]) for n in SIZES for learn in (0, 1)}
+    cpu_rtf = {(n, learn): realtime_factor(ours[(n, learn)], "cpu_s") for n in SIZES
+               for learn in (0, 1)}
     peaks = [r["peak_rss_mb"] for (n, learn), r in ours.items()
              if "peak_rss_mb" in r and not learn]
     peak_50k_learning = ours[(50_000, True)].get("peak_rss_mb")
@@ -424,6 +436,9 @@ def main() -> None:
         "speedup_vs_nengo": speedup("nengo"),
         "peak_rss_mb": round(max(peaks), 1) if peaks else None,
         "peak_rss_mb_50k_learning": round(peak_50k_learning, 1) if peak_50k_learning else None,
+        "realtime_factor_10k_learning_cpu": rounded(cpu_rtf[(10_000, 1)]),
+        "realtime_factor_50k_learning_cpu": rounded(cpu_rtf[(50_000, 1)]),
+        "load_average": round(os.getloadavg()[0], 1),
     }))
 
 

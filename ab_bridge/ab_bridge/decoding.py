@@ -210,6 +210,7 @@ class Decoder:
         self.channels: list[str] = list(dict.fromkeys(e.channel for e in self.entries))
         self.populations: list[str] = list(dict.fromkeys(e.population for e in self.entries))
         self._plans: dict[tuple[tuple[str, ...], tuple[int, ...]], _Plan] = {}
+        self._packed: dict[tuple[tuple[str, ...], int, int], _PackedPlan] = {}
         self._neuron_count: dict[str, int] = {}
         for x in self.entries:
             if x.neuron_count:
@@ -252,21 +253,38 @@ class Decoder:
         Each bitmap holds timestep_count rows of ceil(neuron_count / 8) bytes
         (numpy.packbits order); DecodeError when a length does not match.
         """
-        row_bytes = (neuron_count + 7) // 8
-        expected = timestep_count * row_bytes
-        for pid, bitmap in zip(populations, bitmaps, strict=True):
-            if len(bitmap) != expected:
-                raise DecodeError(f"population {pid!r}: bitmap has {len(bitmap)} bytes, expected "
-                                  f"{expected} for {timestep_count} x {neuron_count}")
+        key = (tuple(populations), timestep_count, neuron_count)
+        fast = self._packed.get(key)
+        if fast is None:
+            if len(self._packed) > 64:
+                self._packed.clear()
+            fast = self._packed[key] = _PackedPlan.build(self, key)
+        expected = fast.bitmap_bytes
+        if len(bitmaps) != len(populations) or set(map(len, bitmaps)) - {expected}:
+            for pid, bitmap in zip(populations, bitmaps, strict=True):
+                if len(bitmap) != expected:
+                    raise DecodeError(f"population {pid!r}: bitmap has {len(bitmap)} bytes, "
+                                      f"expected {expected} for {timestep_count} x "
+                                      f"{neuron_count}")
         packed = np.frombuffer(b"".join(bitmaps), dtype=np.uint8)
-        plan = self._plan(tuple(populations), (neuron_count,) * len(bitmaps))
+        plan = fast.plan
+        if fast.index_weights is not None:
+            # Every entry counts whole bytes: count bits per byte, never unpack; one
+            # product gives each entry's table index per step (count + where its
+            # table part starts: the last column of `by_step` is 1).
+            count, steps, row_bytes = fast.shape
+            by_step = np.empty((steps, count * row_bytes + 1))
+            by_step[:, :-1].reshape(steps, count, row_bytes).transpose(1, 0, 2)[...] = \
+                np.bitwise_count(packed.reshape(fast.shape))
+            by_step[:, -1] = 1.0
+            index = np.dot(by_step, fast.index_weights).astype(np.intp)     # [T, rows]
+            return self._combine(plan, plan.table.take(index).T, None, fast.timesteps)
         if plan.byte_weights is not None and timestep_count and plan.rows:
-            # Every entry counts whole bytes: count bits per byte, never unpack.
-            ones = np.bitwise_count(packed.reshape(len(bitmaps), timestep_count, row_bytes))
-            by_step = ones.transpose(1, 0, 2).reshape(timestep_count, -1).astype(np.float32)
-            return self._finish(plan, (by_step @ plan.byte_weights).T, None,
-                                np.arange(timestep_count, dtype=np.int64))
-        stack = np.unpackbits(packed.reshape(-1, row_bytes), axis=1, count=neuron_count)
+            count, steps, row_bytes = fast.shape
+            ones = np.bitwise_count(packed.reshape(fast.shape))
+            by_step = ones.transpose(1, 0, 2).reshape(steps, -1).astype(np.float32)
+            return self._finish(plan, (by_step @ plan.byte_weights).T, None, fast.timesteps)
+        stack = np.unpackbits(packed.reshape(-1, fast.shape[2]), axis=1, count=neuron_count)
         return self.decode_stack(populations, stack.reshape(len(bitmaps), timestep_count,
                                                             neuron_count))
 
@@ -290,14 +308,19 @@ class Decoder:
             delta = plan.deltas_of(value)
         if spikes is not None and spikes.present is not None:
             delta = np.where(spikes.present[plan.population_of_row], delta, 0.0)
+        return self._combine(plan, delta, spikes, timesteps)
 
+    def _combine(self, plan: _Plan, delta: np.ndarray, spikes: CycleRasters | None,
+                 timesteps: np.ndarray) -> DecodedCycle:
+        """Each channel's deltas from the entries' `delta` [rows, T], in the SDK's order of
+        addition."""
         steps = delta.shape[1]
         if plan.one_row_per_channel:
             deltas = np.zeros((len(self.channels), steps))
             deltas[plan.channel_of_row] = delta
         elif plan.at_most_two_per_channel and (spikes is None or spikes.arrival is None):
             # a + b == b + a: with two contributions per channel a product sums exactly.
-            deltas = plan.channel_matrix @ delta
+            deltas = np.dot(plan.channel_matrix, delta)
         elif spikes is None or spikes.arrival is None:
             deltas = np.zeros((len(self.channels), steps))
             for row, channel in enumerate(plan.channel_of_row.tolist()):
@@ -454,6 +477,35 @@ class _Plan:
             if np.all(by_byte == by_byte[:, :, :1]):
                 plan.byte_weights = np.ascontiguousarray(by_byte[:, :, 0].T)
         return plan
+
+
+@dataclass
+class _PackedPlan:
+    """What decoding packed bitmaps needs for one layout (populations, timesteps, neurons),
+    built once."""
+
+    plan: _Plan
+    bitmap_bytes: int                   # bytes of one population's bitmap
+    shape: tuple[int, int, int]         # populations, timesteps, bytes per row
+    timesteps: np.ndarray               # [T] 0 ... T − 1, read-only
+    #: [populations x row bytes + 1, rows]: the bytes' weights, then where each row's part
+    #: of the delta table starts; None unless every entry counts whole bytes alike.
+    index_weights: np.ndarray | None
+
+    @classmethod
+    def build(cls, decoder: Decoder, key: tuple[tuple[str, ...], int, int]) -> _PackedPlan:
+        populations, timestep_count, neuron_count = key
+        row_bytes = (neuron_count + 7) // 8
+        plan = decoder._plan(populations, (neuron_count,) * len(populations))
+        timesteps = np.arange(timestep_count, dtype=np.int64)
+        timesteps.flags.writeable = False
+        index_weights = None
+        if plan.byte_weights is not None and plan.table is not None and timestep_count \
+                and plan.rows:
+            index_weights = np.vstack([plan.byte_weights, plan.table_offset.T]
+                                      ).astype(np.float64)
+        return cls(plan, timestep_count * row_bytes,
+                   (len(populations), timestep_count, row_bytes), timesteps, index_weights)
 
 
 def _bits_array(bits: Any, where: str, max_neurons: int) -> np.ndarray:

@@ -262,3 +262,18 @@ def test_row_limits_protect_against_oversized_frames():
         rows_to_cycle([[0.5, "a", [0]]])
     with pytest.raises(DecodeError, match="packed 'bits'"):
         rows_to_cycle([{"t": 0, "id": "a", "bits": b"\x00\x00", "n": 3}])
+
+
+def test_packed_bitmaps_of_the_wrong_size_are_refused_by_name():
+    decoder = Decoder([{"node_id": "a", "channel": "c"}, {"node_id": "b", "channel": "c"}])
+    good = bytes(2 * 2)                                   # 2 steps x 16 neurons
+    assert not decoder.decode_packed(["a", "b"], [good, good], 2, 16).deltas.any()
+    with pytest.raises(DecodeError, match="population 'b': bitmap has 3 bytes, expected 4"):
+        decoder.decode_packed(["a", "b"], [bytes(4), bytes(3)], 2, 16)
+    # lengths that add up to the right total still name the population that is off
+    with pytest.raises(DecodeError, match="population 'a': bitmap has 5 bytes"):
+        decoder.decode_packed(["a", "b"], [bytes(5), bytes(3)], 2, 16)
+    with pytest.raises(ValueError):
+        decoder.decode_packed(["a", "b"], [good], 2, 16)
+    # the decoder keeps serving
+    assert decoder.decode_packed(["a", "b"], [b"\xff\x00" * 2, good], 2, 16).deltas.any()

@@ -21,24 +21,165 @@ The eligibility is kept scaled: the true value of synapse s in layer L is
 contributions come divided by it (`c_plus`, `c_minus` already are). `rescale` folds the
 scale back into `e_hat` when it gets small, so the decay needs no pass over the synapses.
 
-Every loop runs in float32 in the order of the numpy simulator it replaced (no fastmath,
-so no reassociation or fused multiply-adds): membranes and delivered currents are bit for
-bit the same.
+Membrane noise is drawn inside the neuron loop from the kernels' own generator (SplitMix64
+bits, ziggurat normals), seeded from the network's seed. Every loop runs in float32 in a
+fixed order (no fastmath, so no reassociation or fused multiply-adds): a seed gives the
+same spikes on every run. The hot loops index row slices with unsigned integers, so that
+LLVM can drop wraparound checks and vectorise the loops without branches.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+ir = cgutils.ir        # llvmlite's IR builder, as numba (which depends on it) uses it
 
 #: Traces below this are set to 0: they would turn into subnormal floats, whose arithmetic
 #: is tens of times slower, and weigh nothing (a trace is 1 at a spike).
 TINY = np.float32(1e-30)
+#: In a neuron's spike code (`potentiation_tables`): it spiked more than three times.
+MORE = np.int32(1 << 30)
+_U10, _U20, _U1023 = np.uint32(10), np.uint32(20), np.uint32(1023)
+#: The delivery prefetches the rows of the neuron that fired this many places later.
+PREFETCH_AHEAD = 2
+#: Pre neurons per block when the potentiation tables are filled.
+TABLE_BLOCK = 256
+
+
+# ---- membrane noise: normal deviates drawn inside the loops ------------------------------
+# SplitMix64 (Steele, Lea & Flood 2014) gives the bits; the ziggurat method (Marsaglia &
+# Tsang 2000, 128 layers) turns them into standard normal deviates: one multiply and one
+# compare for ~99 % of them, where numpy's generator, called per cycle, cost ~8 ns each.
+
+
+def _ziggurat_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(k, w, f) of the 128-layer ziggurat for a 32-bit signed integer draw."""
+    m1 = 2147483648.0
+    dn = tn = 3.442619855899
+    vn = 9.91256303526217e-3
+    k, w, f = np.zeros(128), np.zeros(128), np.zeros(128)
+    q = vn / np.exp(-0.5 * dn * dn)
+    k[0], k[1] = np.floor(dn / q * m1), 0.0
+    w[0], w[127] = q / m1, dn / m1
+    f[0], f[127] = 1.0, np.exp(-0.5 * dn * dn)
+    for i in range(126, 0, -1):
+        dn = np.sqrt(-2.0 * np.log(vn / dn + np.exp(-0.5 * dn * dn)))
+        k[i + 1] = np.floor(dn / tn * m1)
+        tn = dn
+        f[i] = np.exp(-0.5 * dn * dn)
+        w[i] = dn / m1
+    return k, w, f
+
+
+ZIG_K, ZIG_W, ZIG_F = _ziggurat_tables()
+ZIG_R = 3.442619855899
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_U30, _U27, _U31, _U32, _U11 = (np.uint64(x) for x in (30, 27, 31, 32, 11))
+_LOW7 = np.uint64(127)
+
+
+@intrinsic
+def _prefetch(typingctx, array, index):
+    """Ask the CPU to bring array[index]'s cache line in (llvm.prefetch: read, keep)."""
+    def codegen(context, builder, signature, args):
+        array_type = signature.args[0]
+        view = context.make_array(array_type)(context, builder, args[0])
+        pointer = cgutils.get_item_pointer(context, builder, array_type, view, [args[1]])
+        byte_pointer = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        function = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32]),
+            "llvm.prefetch.p0")
+        builder.call(function, [builder.bitcast(pointer, byte_pointer), ir.Constant(i32, 0),
+                                ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+    return types.void(array, index), codegen
+
+
+def seed_state(rng: np.random.Generator) -> np.ndarray:
+    """A generator state for the kernels' normal deviates ([1] uint64), drawn from `rng`."""
+    return rng.integers(0, 2 ** 64, size=1, dtype=np.uint64)
+
+
+# The generator's state is a scalar passed in and returned (kept in a register in the
+# loops; a state in an array, stored at every draw, made a deviate cost ~13 ns).
+
+@njit(cache=True, nogil=True, inline="always")
+def _bits(state):
+    """(the next 64 random bits, the new state) (SplitMix64)."""
+    state = state + _GOLDEN
+    z = (state ^ (state >> _U30)) * _MIX1
+    z = (z ^ (z >> _U27)) * _MIX2
+    return z ^ (z >> _U31), state
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _uniform(state):
+    """(uniform in (0, 1), the new state)."""
+    z, state = _bits(state)
+    return (np.float64(z >> _U11) + 0.5) * (1.0 / 9007199254740992.0), state
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _layer_and_draw(state):
+    """(a ziggurat layer (7 low bits), a signed 32-bit draw (the high 32 bits), the new
+    state)."""
+    z, state = _bits(state)
+    hz = np.int64(z >> _U32)
+    if hz >= 2147483648:
+        hz -= 4294967296
+    return np.int64(z & _LOW7), hz, state
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _normal(state):
+    """(a standard normal deviate (float64), the new state)."""
+    iz, hz, state = _layer_and_draw(state)
+    if abs(hz) < ZIG_K[iz]:
+        return hz * ZIG_W[iz], state
+    return _normal_edge(state, iz, hz)
+
+
+@njit(cache=True, nogil=True)
+def _normal_edge(state, iz, hz):
+    """The ziggurat's rare cases: a draw outside a layer's rectangle core, or the tail."""
+    while True:
+        x = hz * ZIG_W[iz]
+        if iz == 0:                        # the tail beyond R (Marsaglia 1964)
+            while True:
+                u, state = _uniform(state)
+                x = -np.log(u) / ZIG_R
+                u, state = _uniform(state)
+                y = -np.log(u)
+                if y + y >= x * x:
+                    break
+            return (ZIG_R + x if hz > 0 else -ZIG_R - x), state
+        u, state = _uniform(state)
+        if ZIG_F[iz] + u * (ZIG_F[iz - 1] - ZIG_F[iz]) < np.exp(-0.5 * x * x):
+            return x, state
+        iz, hz, state = _layer_and_draw(state)
+        if abs(hz) < ZIG_K[iz]:
+            return hz * ZIG_W[iz], state
+
+
+@njit(cache=True, nogil=True)
+def standard_normal(rng_state, out):
+    """Fill `out` (float64, 1-d) with standard normal deviates from the kernels' generator
+    (`rng_state`: from `seed_state`, advanced)."""
+    state = rng_state[0]
+    for s in range(out.size):
+        out[s], state = _normal(state)
+    rng_state[0] = state
 
 
 @njit(cache=True, nogil=True)
 def run_cycle(v, i_syn, refractory, decay_syn, decay_m, rest_drive, bias_drive, syn_gain,
-              v_reset, v_th, refractory_steps, noise, noise_scale, noise_col, spontaneous,
+              v_reset, v_th, refractory_steps, rng_state, noise_scale, noise_col, spontaneous,
               drive, spikes,
               ring, ring_base, pop_of, pop_proj_ptr, pop_proj, proj_pre_start, proj_row_base,
               proj_syn_range, row_ptr, post, delay, weights,
@@ -46,17 +187,27 @@ def run_cycle(v, i_syn, refractory, decay_syn, decay_m, rest_drive, bias_drive, 
               c_plus, c_minus, centered, ybar, e_hat, pot_offset, pot_table, pot_total,
               spike_code):
     """One cycle of `spikes.shape[0]` steps; fills `spikes` [gamma, n]. Everything else is
-    state updated in place."""
+    state updated in place (`rng_state`: the membrane noise's generator)."""
     gamma, n = spikes.shape
     rows = ring.shape[0]
     n_layers = c_plus.shape[1]
+    n_x, n_y = x_tr.shape[0], y_tr.shape[0]
     fired = np.empty(n, dtype=np.int32)
+    # the delivery indexes a flat view with unsigned integers (no wraparound checks)
+    flat_ring = ring.reshape(rows * n)
+    u_rows, u_n = np.uint64(rows), np.uint64(n)
+    state = rng_state[0]
+    if learn:
+        none = np.int32(gamma | (gamma << 10) | (gamma << 20))
+        for j in range(n):
+            spike_code[j] = none
     any_centered = False
     for layer in range(n_layers):
         if centered[layer]:
             any_centered = True
     for k in range(gamma):
         row = (ring_base + k) % rows
+        u_row = np.uint64(row)
         count = 0
         for i in range(n):
             current = i_syn[i] * decay_syn[i]
@@ -67,12 +218,14 @@ def run_cycle(v, i_syn, refractory, decay_syn, decay_m, rest_drive, bias_drive, 
             u = u + rest_drive[i]
             u = u + bias_drive[i]
             u = u + current * syn_gain[i]
-            col = noise_col[i]
-            if col >= 0:
-                u = u + noise[k, col] * noise_scale[col]   # σ√dt·ξ, rounded, then added
             if refractory[i] > 0:
                 u = v_reset[i]
                 refractory[i] -= 1
+            else:
+                col = noise_col[i]
+                if col >= 0:
+                    xi, state = _normal(state)
+                    u = u + np.float32(xi) * noise_scale[col]   # σ√dt·ξ
             spiked = (u >= v_th[i] and spontaneous[i]) or drive[k, i]
             if spiked:
                 u = v_reset[i]
@@ -81,35 +234,57 @@ def run_cycle(v, i_syn, refractory, decay_syn, decay_m, rest_drive, bias_drive, 
                 count += 1
             v[i] = u
             spikes[k, i] = spiked
+        if learn:
+            for a in range(count):
+                _note_spike(spike_code, fired[a], k, gamma)
         for a in range(count):
+            if a + PREFETCH_AHEAD < count:
+                # the rows of a neuron that fired lie anywhere in the synapse arrays: ask
+                # for those of a later one while this one's are delivered
+                ahead = fired[a + PREFETCH_AHEAD]
+                pop = pop_of[ahead]
+                for q in range(pop_proj_ptr[pop], pop_proj_ptr[pop + 1]):
+                    p = pop_proj[q]
+                    r = proj_row_base[p] + ahead - proj_pre_start[p]
+                    for s in range(row_ptr[r], row_ptr[r + 1], 16):
+                        _prefetch(post, s)
+                        _prefetch(weights, s)
+                        if learn and proj_layer[p] >= 0:
+                            _prefetch(e_hat, s)
+                    for s in range(row_ptr[r], row_ptr[r + 1], 32):
+                        _prefetch(delay, s)
             i = fired[a]
             pop = pop_of[i]
             for q in range(pop_proj_ptr[pop], pop_proj_ptr[pop + 1]):
                 p = pop_proj[q]
                 r = proj_row_base[p] + i - proj_pre_start[p]
                 layer = proj_layer[p]
+                lo, hi = row_ptr[r], row_ptr[r + 1]
+                row_post, row_delay, row_w = post[lo:hi], delay[lo:hi], weights[lo:hi]
                 if learn and layer >= 0:
                     # deliver, and depress by the post trace (a pre spike)
                     c = c_minus[k, layer]
-                    y_row = layer_y[layer]
-                    for s in range(row_ptr[r], row_ptr[r + 1]):
-                        target = row + delay[s]
-                        if target >= rows:
-                            target -= rows
-                        j = post[s]
-                        ring[target, j] += weights[s]
-                        y = y_tr[y_row, j]
+                    y_layer = y_tr[layer_y[layer]]
+                    ybar_layer = ybar[layer]
+                    row_e = e_hat[lo:hi]
+                    for t in range(hi - lo):
+                        target = u_row + np.uint64(row_delay[t])
+                        if target >= u_rows:
+                            target -= u_rows
+                        j = np.uint64(row_post[t])
+                        flat_ring[target * u_n + j] += row_w[t]
+                        y = y_layer[j]
                         if any_centered:
-                            y = y - ybar[layer, j]
-                        e_hat[s] -= c * y
+                            y = y - ybar_layer[j]
+                        row_e[t] -= c * y
                 else:
-                    for s in range(row_ptr[r], row_ptr[r + 1]):
-                        target = row + delay[s]
-                        if target >= rows:
-                            target -= rows
-                        ring[target, post[s]] += weights[s]
+                    for t in range(hi - lo):
+                        target = u_row + np.uint64(row_delay[t])
+                        if target >= u_rows:
+                            target -= u_rows
+                        flat_ring[target * u_n + np.uint64(row_post[t])] += row_w[t]
         if learn:
-            for g in range(x_tr.shape[0]):
+            for g in range(n_x):
                 d = x_decay[g]
                 for i in range(n):
                     x = x_tr[g, i]
@@ -118,40 +293,45 @@ def run_cycle(v, i_syn, refractory, decay_syn, decay_m, rest_drive, bias_drive, 
                     x_tr[g, i] = x if x >= TINY else np.float32(0.0)
                 for a in range(count):
                     x_tr[g, fired[a]] += 1.0
-            for g in range(y_tr.shape[0]):
+            for g in range(n_y):
                 d = y_decay[g]
                 for i in range(n):
                     y = y_tr[g, i] * d
                     y_tr[g, i] = y if y >= TINY else np.float32(0.0)
                 for a in range(count):
                     y_tr[g, fired[a]] += 1.0
+    rng_state[0] = state
     if learn:
         potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_hist,
-                            layer_x, c_plus, pot_offset, pot_table, pot_total, spike_code)
+                            layer_x, c_plus, pot_offset, pot_table, pot_total)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _note_spike(spike_code, j, k, gamma):
+    """Neuron j spiked at step k (steps in order): its spike code (`potentiation_tables`)."""
+    code = spike_code[j]
+    if (code & 1023) == gamma:
+        spike_code[j] = (code & ~1023) | k
+    elif ((code >> 10) & 1023) == gamma:
+        spike_code[j] = (code & ~(1023 << 10)) | (k << 10)
+    elif ((code >> 20) & 1023) == gamma:
+        spike_code[j] = (code & ~(1023 << 20)) | (k << 20)
+    else:
+        spike_code[j] = code | MORE
 
 
 @njit(cache=True, nogil=True)
 def potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_hist, layer_x,
-                        c_plus, pot_offset, pot_table, pot_total, spike_code):
+                        c_plus, pot_offset, pot_table, pot_total):
     """What the cycle's potentiation, Σ_k c⁺_k x_k[i] (s_k[j] − ρ_j), needs once the traces
     of the cycle are gone: per plastic projection a table of c⁺_k x_k[i] by pre neuron and
     step, with a zero column at step gamma (no spike), and Σ_k c⁺_k x_k[i] (centered
-    layers); per neuron its first and second spike step (gamma: none) and whether it
-    spiked more often, packed as first | second << 10 | more << 20 (gamma < 1023)."""
+    layers). The other half, each post neuron's spike steps, is its spike code, which
+    `run_cycle` writes as the neurons fire: its first, second and third spike step (gamma:
+    none) and whether it spiked more often, packed as first | second << 10 | third << 20 |
+    more << 30 (gamma < 1023)."""
     gamma, n = spikes.shape
     width = gamma + 1
-    for j in range(n):
-        spike_code[j] = gamma | (gamma << 10)
-    for k in range(gamma):
-        for j in range(n):
-            if spikes[k, j]:
-                code = spike_code[j]
-                if (code & 1023) == gamma:
-                    spike_code[j] = (code & ~1023) | k
-                elif ((code >> 10) & 1023) == gamma:
-                    spike_code[j] = (code & 1023) | (k << 10)
-                else:
-                    spike_code[j] = code | (1 << 20)
     for p in range(proj_layer.size):
         layer = proj_layer[p]
         if layer < 0:
@@ -164,22 +344,34 @@ def potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_hi
         total[:] = 0.0
         for local in range(n_pre):
             table[local * width + gamma] = 0.0
-        for k in range(gamma):
-            c = c_plus[k, layer]
-            for local in range(n_pre):
-                value = c * x_hist[g, k, start + local]
-                table[local * width + k] = value
-                total[local] += value
+        # in blocks of pre neurons whose table rows stay in the L1 cache over the steps
+        for block in range(0, n_pre, TABLE_BLOCK):
+            block_end = min(block + TABLE_BLOCK, n_pre)
+            for k in range(gamma):
+                c = c_plus[k, layer]
+                x_k = x_hist[g, k]
+                for local in range(block, block_end):
+                    value = c * x_k[start + local]
+                    table[local * width + k] = value
+                    total[local] += value
 
 
 @njit(cache=True, nogil=True)
-def potentiate(spikes, proj_layer, proj_row_base, proj_syn_range, row_ptr, post, pot_offset,
-               pot_table, pot_total, spike_code, centered, rate, step, w_lo, w_hi, weights,
-               e_hat):
+def potentiate(spikes, proj_layer, proj_row_base, proj_syn_range, row_ptr, post_local,
+               post_base, pot_offset, pot_table, pot_total, spike_code, centered, rate, step,
+               w_lo, w_hi, weights, e_hat, gains):
     """Add the potentiation of the cycle that `potentiation_tables` described to the
     eligibility, row by row; where a layer's `step` is not 0, apply a reward in the same
     pass: weights ← clip(weights + step · e_hat, w_lo, w_hi) (the reward pass would read
-    the same arrays again)."""
+    the same arrays again). `gains`: scratch, as long as the longest row. A plastic
+    synapse's post neuron is `post_base[p] + post_local[s]` (p its projection; `post_local`
+    uint16 when every plastic projection's posts span at most 65536 neurons: fewer bytes
+    to read).
+
+    Per row, a first loop looks each synapse's gain up from its post neuron's first three
+    spike steps (no branch: it runs on vector units), a second adds the gains of the rare
+    post neurons that spiked more often, a third adds the gains to the eligibility and
+    applies the reward."""
     gamma = spikes.shape[0]
     width = gamma + 1
     for p in range(proj_layer.size):
@@ -192,44 +384,53 @@ def potentiate(spikes, proj_layer, proj_row_base, proj_syn_range, row_ptr, post,
         c, lo, hi = step[layer], w_lo[layer], w_hi[layer]
         rewarded = c != 0.0
         is_centered = centered[layer]
+        base = post_base[p]
+        layer_rate = rate[layer][base:]
+        codes = spike_code[base:]
         for local in range(n_pre):
-            base = local * width
+            row_table = table[local * width:(local + 1) * width]
             r = proj_row_base[p] + local
             usual = total[local]
             start, stop = row_ptr[r], row_ptr[r + 1]
-            # (the loops are written out per case: a branch inside keeps them slow)
-            if rewarded and is_centered:
-                for s in range(start, stop):
-                    j = post[s]
-                    e = e_hat[s] + _gain(table, base, spike_code[j], spikes, j, gamma) \
-                        - usual * rate[layer, j]
-                    e_hat[s] = e
-                    weights[s] = min(max(weights[s] + c * e, lo), hi)
-            elif rewarded:
-                for s in range(start, stop):
-                    j = post[s]
-                    e = e_hat[s] + _gain(table, base, spike_code[j], spikes, j, gamma)
-                    e_hat[s] = e
-                    weights[s] = min(max(weights[s] + c * e, lo), hi)
-            elif is_centered:
-                for s in range(start, stop):
-                    j = post[s]
-                    e_hat[s] += _gain(table, base, spike_code[j], spikes, j, gamma) \
-                        - usual * rate[layer, j]
+            size = stop - start
+            row_post = post_local[start:stop]
+            row_e = e_hat[start:stop]
+            row_w = weights[start:stop]
+            flags = np.uint32(0)
+            # (the loops are written out per case, and index with unsigned integers from
+            # slices: a branch or a possibly negative index inside keeps them scalar)
+            if is_centered:
+                for t in range(size):
+                    j = row_post[t]
+                    code = np.uint32(codes[j])
+                    flags |= code
+                    gains[t] = (row_table[code & _U1023] + row_table[(code >> _U10) & _U1023]
+                                + row_table[(code >> _U20) & _U1023]) - usual * layer_rate[j]
             else:
-                for s in range(start, stop):
-                    e_hat[s] += _gain(table, base, spike_code[post[s]], spikes, post[s], gamma)
+                for t in range(size):
+                    code = np.uint32(codes[row_post[t]])
+                    flags |= code
+                    gains[t] = row_table[code & _U1023] + row_table[(code >> _U10) & _U1023] \
+                        + row_table[(code >> _U20) & _U1023]
+            if flags & MORE:
+                for t in range(size):
+                    j = row_post[t]
+                    code = codes[j]
+                    if code & MORE:
+                        extra = np.float32(0.0)
+                        for k in range(((code >> 20) & 1023) + 1, gamma):
+                            if spikes[k, base + j]:
+                                extra += row_table[k]
+                        gains[t] = gains[t] + extra
+            if rewarded:
+                for t in range(size):
+                    e = row_e[t] + gains[t]
+                    row_e[t] = e
+                    row_w[t] = min(max(row_w[t] + c * e, lo), hi)
+            else:
+                for t in range(size):
+                    row_e[t] += gains[t]
 
-@njit(cache=True, nogil=True, inline="always")
-def _gain(table, base, code, spikes, j, gamma):
-    """Σ_k c⁺_k x_k[i] s_k[j] from the pre neuron's table row and the post's spike code."""
-    second = (code >> 10) & 1023
-    gain = table[base + (code & 1023)] + table[base + second]
-    if code >= 1 << 20:                 # a third spike or more: rare
-        for k in range(second + 1, gamma):
-            if spikes[k, j]:
-                gain += table[base + k]
-    return gain
 
 @njit(cache=True, nogil=True)
 def apply_reward(weights, e_hat, step, w_lo, w_hi):

@@ -122,6 +122,24 @@ class RewardModulatedSTDP:
         self.pot_offset = np.concatenate([[0], np.cumsum(rows)[:-1]]).astype(np.int64)
         self.pot_table = np.zeros(int(rows.sum()) * (self.gamma + 1), dtype=np.float32)
         self.pot_total = np.zeros(int(rows.sum()), dtype=np.float32)
+        plastic_rows = [row_ptr[base + 1:base + n + 1] - row_ptr[base:base + n]
+                        for base, n, layer in zip(proj_row_base, proj_syn_range[:, 2],
+                                                  proj_layer, strict=True) if layer >= 0]
+        longest = max((int(r.max()) for r in plastic_rows if r.size), default=0)
+        self.gains = np.zeros(max(longest, 1), dtype=np.float32)
+        # The pass reads plastic synapses' post neurons relative to their projection's
+        # lowest one: as uint16 when every plastic projection's posts span <= 65536.
+        self.post_base = np.zeros(proj_layer.size, dtype=np.int64)
+        spans = [0]
+        for p, (lo, hi, _) in enumerate(proj_syn_range):
+            if proj_layer[p] >= 0 and hi > lo:
+                self.post_base[p] = post[lo:hi].min()
+                spans.append(int(post[lo:hi].max()) - int(self.post_base[p]) + 1)
+        local_type = np.uint16 if max(spans) <= 2 ** 16 else np.int32
+        self.post_local = np.zeros(post.size, dtype=local_type)
+        for p, (lo, hi, _) in enumerate(proj_syn_range):
+            if proj_layer[p] >= 0:
+                self.post_local[lo:hi] = post[lo:hi] - self.post_base[p]
         self.w_lo = np.array([r.params.w_min for r in self.layers] or [0.0], dtype=np.float32)
         self.w_hi = np.array([r.params.w_max for r in self.layers] or [1.0], dtype=np.float32)
         self.no_step = np.zeros(self.layer_count, dtype=np.float32)
@@ -139,10 +157,11 @@ class RewardModulatedSTDP:
             return
         self.pending = False
         kernels.potentiate(self.pending_spikes, self.proj_layer, self.proj_row_base,
-                           self.proj_syn_range, self.row_ptr, self.post, self.pot_offset,
+                           self.proj_syn_range, self.row_ptr, self.post_local, self.post_base,
+                           self.pot_offset,
                            self.pot_table, self.pot_total, self.spike_code, self.centered,
                            self.pending_rate, self.no_step if step is None else step,
-                           self.w_lo, self.w_hi, self.weights, self.e_hat)
+                           self.w_lo, self.w_hi, self.weights, self.e_hat, self.gains)
 
     @property
     def eligibility(self) -> np.ndarray:

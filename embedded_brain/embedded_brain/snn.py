@@ -90,6 +90,7 @@ class Network:
         self.seed = graph.seed if seed is None else int(seed)
         self.learning_enabled = learning
         self.rng = np.random.default_rng(self.seed)
+        self.noise_state = kernels.seed_state(self.rng)   # the membrane noise's generator
         build_rng = np.random.default_rng(graph.seed)  # the structure depends on the graph only
         self.dt_ms = graph.dt_ms
         self.gamma = graph.gamma
@@ -247,11 +248,10 @@ class Network:
         stdp = self.stdp
         c_plus, c_minus = stdp.begin_cycle() if learn else (stdp.plus_coef, stdp.minus_coef)
         spikes = np.empty((gamma, n), dtype=bool)
-        noise = self.rng.standard_normal((gamma, self.noisy.size), dtype=np.float32)
         kernels.run_cycle(
             self.v, self.i_syn, self.refractory, self.decay_syn, self.decay_m,
             self.rest_drive, self.bias_drive, self.syn_gain, self.v_reset, self.v_th,
-            self.refractory_steps, noise, self.noise_scale, self.noise_col, self.spontaneous,
+            self.refractory_steps, self.noise_state, self.noise_scale, self.noise_col, self.spontaneous,
             drive, spikes,
             self.ring, self.ring_base, self.pop_of, self.pop_proj_ptr, self.pop_proj,
             self.proj_pre_start, self.proj_row_base, self.proj_syn_range, self.row_ptr,

@@ -91,3 +91,21 @@ def test_cycle_stdp_equals_the_rule_step_by_step(centered: str) -> None:
             np.testing.assert_allclose(got, e[p.id], rtol=1e-4, atol=1e-5,
                                        err_msg=f"{p.id}, cycle {cycle}")
     assert all(np.abs(v).max() > 0.1 for v in e.values())
+
+
+def test_wide_post_populations_learn_the_same() -> None:
+    """The pass reads post neurons as uint16 offsets when every plastic projection's posts
+    span at most 65536 neurons, else as int32: both give the same eligibility and weights."""
+    narrow, wide = (Network(graph("mid_to_out"), seed=2) for _ in range(2))
+    assert narrow.stdp.post_local.dtype == np.uint16
+    wide.stdp.post_local = wide.stdp.post_local.astype(np.int32)
+    rng = np.random.default_rng(1)
+    for _ in range(30):
+        eye = (rng.random((GAMMA, 40)) < 0.15).astype(np.uint8)
+        reward = float(rng.random())
+        for net in (narrow, wide):
+            net.run_cycle({"eye": eye})
+            net.apply_reward(reward)
+    np.testing.assert_array_equal(narrow.stdp.eligibility, wide.stdp.eligibility)
+    np.testing.assert_array_equal(narrow.weights, wide.weights)
+    assert np.abs(narrow.stdp.eligibility).max() > 0.1
