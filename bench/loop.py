@@ -180,7 +180,7 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
     if not server.start(90):
         raise RuntimeError(f"brain server did not start: {server.log_tail()}")
 
-    from ab_bridge.brain_session_node import BrainSession
+    from ab_bridge.brain_session_node import BrainSessionNode
 
     sim_yaml = config_file("sim.yaml")
     arm_overrides = {"hardware_commands": False}     # camera at 50 Hz: sim.yaml
@@ -195,12 +195,12 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
     world: list[ChildProcess] = []
     nodes = []
     if compose:
-        from robot_bringup.reward_from_detections_node import RewardFromDetections
-        from robot_bringup.sim_arm_node import SimArm
+        from robot_bringup.reward_from_detections_node import RewardFromDetectionsNode
+        from robot_bringup.sim_arm_node import SimArmNode
 
-        nodes += [SimArm(context=context, parameter_overrides=parameter_overrides(
+        nodes += [SimArmNode(context=context, parameter_overrides=parameter_overrides(
                       [sim_yaml], "sim_arm", extra=arm_overrides)),
-                  RewardFromDetections(context=context, parameter_overrides=parameter_overrides(
+                  RewardFromDetectionsNode(context=context, parameter_overrides=parameter_overrides(
                       [sim_yaml], "reward_from_detections"))]
     else:
         print("starting sim_arm and reward_from_detections (a process each) ...", flush=True)
@@ -208,7 +208,7 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
                               workdir / "sim_arm.log"),
                  ChildProcess.node("robot_bringup.reward_from_detections_node", sim_yaml, {},
                               workdir / "reward_from_detections.log")]
-    session_node = BrainSession(context=context, parameter_overrides=parameter_overrides(
+    session_node = BrainSessionNode(context=context, parameter_overrides=parameter_overrides(
         [config_file("brain.yaml")], "brain_session", extra=session_overrides))
     nodes.append(session_node)
     session = session_node.session

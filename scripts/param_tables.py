@@ -47,10 +47,10 @@ class NodeDoc:
 
 
 NODES = (
-    NodeDoc("brain_session", "ab_bridge", "ab_bridge.brain_session_node", "BrainSession"),
-    NodeDoc("spike_decoder", "ab_bridge", "ab_bridge.spike_decoder_node", "SpikeDecoder",
+    NodeDoc("brain_session", "ab_bridge", "ab_bridge.brain_session_node", "BrainSessionNode"),
+    NodeDoc("spike_decoder", "ab_bridge", "ab_bridge.spike_decoder_node", "SpikeDecoderNode",
             {"decoder_mapping": "[{node_id: a, channel: x, scheme: addition}]"}),
-    NodeDoc("spike_source", "ab_bridge", "ab_bridge.spike_source_node", "SpikeSource"),
+    NodeDoc("spike_source", "ab_bridge", "ab_bridge.spike_source_node", "SpikeSourceNode"),
     NodeDoc("brain_server", "embedded_brain", "embedded_brain.brain_server_node",
             "BrainServerNode", {"port": 0, "state_dir": "{tmp}/brain_state"}),
     NodeDoc("detector", "detector_node", "detector_node.detector_node", "DetectorNode",
@@ -63,9 +63,9 @@ NODES = (
             {"brain_endpoint": "tcp://127.0.0.1:{free_port}"}),
     NodeDoc("rl_brain", "rl_agents", "rl_agents.brain_node", "BrainNode",
             {"endpoint": "tcp://127.0.0.1:0"}),
-    NodeDoc("sim_arm", "robot_bringup", "robot_bringup.sim_arm_node", "SimArm"),
+    NodeDoc("sim_arm", "robot_bringup", "robot_bringup.sim_arm_node", "SimArmNode"),
     NodeDoc("reward_from_detections", "robot_bringup",
-            "robot_bringup.reward_from_detections_node", "RewardFromDetections"),
+            "robot_bringup.reward_from_detections_node", "RewardFromDetectionsNode"),
     NodeDoc("spike_raster", "robot_bringup", "robot_bringup.spike_raster_node",
             "SpikeRasterNode"),
 )

@@ -22,12 +22,11 @@ from typing import Any
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 
-from ab_bridge import session as core
 from ab_bridge.decoding import DecodeError, parse_mapping
 from ab_bridge.device_session import DeviceSession
 from ab_bridge.inputs import Provider
 from ab_bridge.ros_inputs import InputBinding, LatestMessages, frame_of, parse_inputs
-from ab_bridge.session import CycleResult, SessionConfig, SessionError
+from ab_bridge.session import BrainSession, CycleResult, SessionConfig, SessionError
 from ab_bridge.spikes_msg import command_msg, hold_msg, population_msg
 from ab_interfaces.msg import ActuatorCommand, CycleSpikes, Deviation, Reward
 from ab_interfaces.srv import StartRun, StopRun
@@ -39,8 +38,8 @@ _LEVEL = {"connected": OK, "connecting": WARN, "idle": OK, "stopped": OK,
           "starting": WARN, "disconnected": ERROR}
 
 
-class BrainSession(Node):
-    """ROS wrapper of ab_bridge.session.BrainSession (named BrainSession for composition)."""
+class BrainSessionNode(Node):
+    """The brain_session node: ROS wrapper of the ROS-free core ab_bridge.session.BrainSession."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("brain_session", **kwargs)
@@ -49,7 +48,7 @@ class BrainSession(Node):
         # sent them (no executor wake-up on the command path); this lock keeps them
         # from racing destroy_node.
         self._publish_lock = threading.Lock()
-        self.session: core.BrainSession | None = None
+        self.session: BrainSession | None = None
         params = Params(self)
         self.protocol: str = params.declare(
             "protocol", "realtime", "realtime: the Artificial Brains REST + Socket.IO runs "
@@ -164,7 +163,7 @@ class BrainSession(Node):
             self.session = DeviceSession(session_config, listener=self,
                                          inputs=inputs)
         else:
-            self.session = core.BrainSession(session_config, listener=self)
+            self.session = BrainSession(session_config, listener=self)
         self.channels = list(self.session.decoder.channels)
         self.dt_s = 0.001
 
@@ -406,7 +405,7 @@ class BrainSession(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(BrainSession, args, program="brain_session")
+    return run_node(BrainSessionNode, args, program="brain_session")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from node_kit import Params, run_node
 from node_kit.config import load_structured
 
 
-class SpikeDecoder(Node):
+class SpikeDecoderNode(Node):
     """Decodes every CycleSpikes message into one ActuatorCommand."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -77,7 +77,7 @@ class SpikeDecoder(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(SpikeDecoder, args, program="spike_decoder")
+    return run_node(SpikeDecoderNode, args, program="spike_decoder")
 
 
 if __name__ == "__main__":

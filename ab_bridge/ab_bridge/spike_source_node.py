@@ -15,7 +15,7 @@ from ab_interfaces.msg import CycleSpikes
 from node_kit import Params, run_node
 
 
-class SpikeSource(Node):
+class SpikeSourceNode(Node):
     """Publishes one CycleSpikes bundle per cycle on `spikes`."""
 
     def __init__(self, **kwargs) -> None:
@@ -57,7 +57,7 @@ class SpikeSource(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(SpikeSource, args, program="spike_source")
+    return run_node(SpikeSourceNode, args, program="spike_source")
 
 
 if __name__ == "__main__":

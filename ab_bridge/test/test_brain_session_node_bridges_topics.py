@@ -14,7 +14,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32MultiArray
 
-from ab_bridge.brain_session_node import BrainSession
+from ab_bridge.brain_session_node import BrainSessionNode
 from ab_bridge.spikes_msg import command_msg, hold_msg, raster_of
 from ab_interfaces.msg import ActuatorCommand, CycleSpikes, Deviation, Reward
 from ab_interfaces.srv import StartRun, StopRun
@@ -46,7 +46,7 @@ def _node(ros_context, server, tmp_path, namespace, **extra):
                  Parameter("reconnect_delay_max_s", value=0.4),
                  Parameter("diagnostics_period_s", value=0.2)]
     overrides += [Parameter(k, value=v) for k, v in extra.items()]
-    return BrainSession(context=ros_context, parameter_overrides=overrides, namespace=namespace)
+    return BrainSessionNode(context=ros_context, parameter_overrides=overrides, namespace=namespace)
 
 
 @pytest.mark.timeout(90)
@@ -218,21 +218,21 @@ def test_run_options_are_the_defaults_of_a_start_request(server, ros_context, ex
 
 def test_bad_parameters_name_the_parameter(ros_context, tmp_path):
     with pytest.raises(ValueError, match="'run_options'.*JSON object"):
-        BrainSession(context=ros_context, parameter_overrides=[
+        BrainSessionNode(context=ros_context, parameter_overrides=[
             Parameter("run_options", value='["pace", "inputs"]')])
     with pytest.raises(ValueError, match="'url'"):
-        BrainSession(context=ros_context, parameter_overrides=[Parameter("url", value="ftp://x")])
+        BrainSessionNode(context=ros_context, parameter_overrides=[Parameter("url", value="ftp://x")])
     with pytest.raises(ValueError, match="'decoder_mapping'.*unknown scheme"):
-        BrainSession(context=ros_context, parameter_overrides=[
+        BrainSessionNode(context=ros_context, parameter_overrides=[
             Parameter("decoder_mapping", value="[{node_id: a, channel: b, scheme: nope}]")])
     with pytest.raises(ValueError, match="'decoder_mapping'.*'missing.yaml' not found"):
-        BrainSession(context=ros_context, parameter_overrides=[
+        BrainSessionNode(context=ros_context, parameter_overrides=[
             Parameter("decoder_mapping", value="missing.yaml")])
     with pytest.raises(ValueError, match="'inputs'.*not valid YAML"):
-        BrainSession(context=ros_context, parameter_overrides=[
+        BrainSessionNode(context=ros_context, parameter_overrides=[
             Parameter("inputs", value="cam: {topic: [")])
     with pytest.raises(ValueError, match="'inputs'.*unsupported type"):
-        BrainSession(context=ros_context, parameter_overrides=[
+        BrainSessionNode(context=ros_context, parameter_overrides=[
             Parameter("inputs", value="cam: {topic: c, type: sensor_msgs/Imu}")])
 
 

@@ -14,7 +14,7 @@ from rclpy.qos import qos_profile_sensor_data
 from std_msgs.msg import Float32MultiArray
 from test_device_session_drives_the_device import DESIGN, KEY
 
-from ab_bridge.brain_session_node import BrainSession
+from ab_bridge.brain_session_node import BrainSessionNode
 from ab_interfaces.msg import ActuatorCommand, Reward
 from ab_interfaces.srv import StopRun
 from embedded_brain.graph import bundled_graph_path, load_graph
@@ -43,7 +43,7 @@ def device(tmp_path):
 
 @pytest.mark.timeout(90)
 def test_session_node_runs_a_device(device, ros_context, executor, spin_until, ros_namespace):
-    node = BrainSession(context=ros_context, namespace=ros_namespace, parameter_overrides=[
+    node = BrainSessionNode(context=ros_context, namespace=ros_namespace, parameter_overrides=[
         Parameter("protocol", value="device"), Parameter("url", value=device.url),
         Parameter("api_key", value=KEY), Parameter("project_id", value="demo_arm"),
         Parameter("decoder_mapping", value=MAPPING), Parameter("inputs", value=INPUTS),
@@ -105,10 +105,10 @@ def test_session_node_runs_a_device(device, ros_context, executor, spin_until, r
 
 def test_unknown_protocol_and_realtime_only_parameters_are_refused(device, ros_context) -> None:
     with pytest.raises(ValueError, match="'protocol'.*not one of"):
-        BrainSession(context=ros_context,
+        BrainSessionNode(context=ros_context,
                      parameter_overrides=[Parameter("protocol", value="carrier-pigeon")])
     with pytest.raises(RuntimeError, match="fresh_inputs"):
-        BrainSession(context=ros_context, parameter_overrides=[
+        BrainSessionNode(context=ros_context, parameter_overrides=[
             Parameter("protocol", value="device"), Parameter("url", value=device.url),
             Parameter("api_key", value=KEY), Parameter("decoder_mapping", value=MAPPING),
             Parameter("inputs", value=INPUTS), Parameter("fresh_inputs", value="target")])

@@ -14,7 +14,7 @@ from std_msgs.msg import Float32MultiArray
 
 import embedded_brain.graph as graphs
 import embedded_brain.server as embedded
-from ab_bridge.brain_session_node import BrainSession
+from ab_bridge.brain_session_node import BrainSessionNode
 from ab_bridge.decoding import CycleRasters
 from ab_bridge.inputs import Need
 from ab_bridge.ros_inputs import LatestMessages
@@ -55,7 +55,7 @@ def test_each_cycle_is_served_a_camera_frame_of_its_own(ros_context, executor, s
         [graphs.load_graph(graphs.bundled_graph_path("demo_arm"))], tmp_path / "state",
         seed=1, deadline_ms=5000))
     thread.start()
-    node = BrainSession(context=ros_context, namespace=ros_namespace, parameter_overrides=[
+    node = BrainSessionNode(context=ros_context, namespace=ros_namespace, parameter_overrides=[
         Parameter("url", value=thread.url), Parameter("inputs", value=INPUTS),
         Parameter("fresh_inputs", value="camera"), Parameter("fresh_wait_ms", value=1000.0)])
     probe = rclpy.create_node("fresh_probe", context=ros_context, namespace=ros_namespace)
@@ -120,7 +120,7 @@ def test_each_cycle_is_served_a_camera_frame_of_its_own(ros_context, executor, s
 
 def test_fresh_inputs_must_be_inputs(ros_context) -> None:
     with pytest.raises(ValueError, match="'fresh_inputs'.*'cam'"):
-        BrainSession(context=ros_context, parameter_overrides=[
+        BrainSessionNode(context=ros_context, parameter_overrides=[
             Parameter("inputs", value=INPUTS), Parameter("fresh_inputs", value="camera, cam")])
 
 
@@ -129,7 +129,7 @@ def test_each_command_carries_the_stamp_of_the_frame_its_cycle_was_served(
     """ActuatorCommand.input_stamp is the stamp of the camera frame served for the command's
     cycle, not of the newest frame when the command goes out (robot_bringup.loop_timing
     times the loop from it)."""
-    node = BrainSession(context=ros_context, namespace=ros_namespace, parameter_overrides=[
+    node = BrainSessionNode(context=ros_context, namespace=ros_namespace, parameter_overrides=[
         Parameter("inputs", value=INPUTS), Parameter("fresh_inputs", value="camera"),
         Parameter("fresh_wait_ms", value=1000.0), Parameter("decoder_mapping", value=(
             "[{node_id: out, channel: 'joint:0', scheme: addition, per_step_max: 1.0}]"))])

@@ -8,7 +8,7 @@ import rclpy
 from rclpy.parameter import Parameter
 
 from ab_bridge.decoding import Decoder
-from ab_bridge.spike_decoder_node import SpikeDecoder
+from ab_bridge.spike_decoder_node import SpikeDecoderNode
 from ab_bridge.spikes_msg import cycle_msg
 from ab_interfaces.msg import ActuatorCommand, CycleSpikes
 
@@ -21,7 +21,7 @@ MAPPING = """
 
 def test_decodes_each_bundle_like_the_core_decoder(ros_context, executor, spin_until,
                                                    ros_namespace):
-    node = SpikeDecoder(context=ros_context, namespace=ros_namespace,
+    node = SpikeDecoderNode(context=ros_context, namespace=ros_namespace,
                         parameter_overrides=[Parameter("decoder_mapping", value=MAPPING)])
     probe = rclpy.create_node("probe", context=ros_context, namespace=ros_namespace)
     executor.add_node(node)
@@ -53,7 +53,7 @@ def test_decodes_each_bundle_like_the_core_decoder(ros_context, executor, spin_u
 
 def test_needs_a_mapping(ros_context):
     with pytest.raises(ValueError, match="'decoder_mapping'"):
-        SpikeDecoder(context=ros_context)
+        SpikeDecoderNode(context=ros_context)
 
 
 @pytest.mark.timeout(60)

@@ -12,7 +12,7 @@ where actuators go safe and threads stop, with the context still valid), and
 the process exits 0. A node that cannot start says why in one line and exits 1.
 
     def main(args=None):
-        return run_node(SimArm, args)
+        return run_node(SimArmNode, args)
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ def arm_joints(names: Sequence[str], positions: Sequence[float]) -> list[float] 
     return [float(positions[i]) for i in index]
 
 
-class RewardFromDetections(Node):
+class RewardFromDetectionsNode(Node):
     """Judges each brain cycle by the tip-to-target distance."""
 
     def __init__(self, **kwargs) -> None:
@@ -237,7 +237,7 @@ class RewardFromDetections(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(RewardFromDetections, args, program="reward_from_detections")
+    return run_node(RewardFromDetectionsNode, args, program="reward_from_detections")
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ def image_msg(image: np.ndarray, stamp, frame_id: str) -> Image:
     return msg
 
 
-class SimArm(Node):
+class SimArmNode(Node):
     """The simulated arm: commands in; joints, camera, markers and target out."""
 
     def __init__(self, **kwargs) -> None:
@@ -282,7 +282,7 @@ class SimArm(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(SimArm, args, program="sim_arm")
+    return run_node(SimArmNode, args, program="sim_arm")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import pytest
 from e2e_helpers import CONFIG, FakeLoop, executable, wait_for
 from rclpy.parameter import Parameter
 
-from robot_bringup.sim_arm_node import SimArm
+from robot_bringup.sim_arm_node import SimArmNode
 
 pytestmark = pytest.mark.timeout(200)
 
@@ -41,7 +41,7 @@ def test_every_outbox_image_reaches_the_loop_once_across_a_kill(
 
     loop = FakeLoop()
     data_folder = tmp_path / "detector"
-    sim = SimArm(context=ros_context, parameter_overrides=[
+    sim = SimArmNode(context=ros_context, parameter_overrides=[
         Parameter("camera.rate_hz", value=10.0)])
     executor.add_node(sim)
     stop = threading.Event()

@@ -1,4 +1,4 @@
-"""RewardFromDetections on a real ROS graph: one reward and deviation per brain cycle."""
+"""RewardFromDetectionsNode on a real ROS graph: one reward and deviation per brain cycle."""
 
 import math
 
@@ -20,14 +20,14 @@ from ab_interfaces.msg import (
 )
 from robot_bringup.arm import ArmGeometry, forward_kinematics, inverse_kinematics
 from robot_bringup.camera import CameraModel
-from robot_bringup.reward_from_detections_node import RewardFromDetections
+from robot_bringup.reward_from_detections_node import RewardFromDetectionsNode
 
 pytestmark = pytest.mark.timeout(60)
 RELIABLE = QoSProfile(depth=10)
 
 
 def judge_graph(ros_context, executor, spin_until, judge_from):
-    node = RewardFromDetections(context=ros_context, parameter_overrides=[
+    node = RewardFromDetectionsNode(context=ros_context, parameter_overrides=[
         rclpy.parameter.Parameter("shape", value="exp"),
         rclpy.parameter.Parameter("scale_m", value=0.25),
         rclpy.parameter.Parameter("judge_from", value=judge_from)])
@@ -215,5 +215,5 @@ def test_joint_motion_credits_each_cycle_with_its_own_move(motion_graph, executo
 
 def test_judge_from_must_be_known(ros_context):
     with pytest.raises(ValueError, match="judge_from"):
-        RewardFromDetections(context=ros_context, parameter_overrides=[
+        RewardFromDetectionsNode(context=ros_context, parameter_overrides=[
             rclpy.parameter.Parameter("judge_from", value="vibes")])

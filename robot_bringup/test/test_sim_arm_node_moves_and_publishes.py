@@ -1,4 +1,4 @@
-"""SimArm on a real ROS graph: commands move it, it publishes every stream, bad input is survived."""
+"""SimArmNode on a real ROS graph: commands move it, it publishes every stream, bad input is survived."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 
 from ab_interfaces.msg import ActuatorCommand, JointMotion
-from robot_bringup.sim_arm_node import SimArm
+from robot_bringup.sim_arm_node import SimArmNode
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -23,7 +23,7 @@ def command(channels, deltas, steps=1, source="test"):
 
 @pytest.fixture
 def sim(ros_context, executor):
-    node = SimArm(context=ros_context, parameter_overrides=[
+    node = SimArmNode(context=ros_context, parameter_overrides=[
         Parameter("camera.rate_hz", value=20.0),
         Parameter("target.mode", value="list"),
         Parameter("target.positions_m", value=[0.4, 0.5, -0.4, 0.5]),
@@ -131,4 +131,4 @@ def test_reaching_the_target_closes_the_gripper_through_the_command_topic(
 ])
 def test_bad_parameters_fail_at_start_naming_the_parameter(ros_context, name, value, words):
     with pytest.raises(ValueError, match=words.replace(".", r"\.")):
-        SimArm(context=ros_context, parameter_overrides=[Parameter(name, value=value)])
+        SimArmNode(context=ros_context, parameter_overrides=[Parameter(name, value=value)])
