@@ -586,7 +586,22 @@ class DeviceBrain:
             self.state, self.error = "ERROR", f"run failed: {exc}"
             logger.exception("device run failed")
 
+    def start_stepped(self) -> None:
+        """RUNNING without the paced run loop: the caller runs each cycle (`step_cycle`),
+        as an offline loop or a test steps the device in-process."""
+        if self.installed is None:
+            raise RuntimeError("no brain installed")
+        self._history()
+        self.state = "RUNNING"
+
     def _cycle(self, steps: int) -> None:
+        items = self.step_cycle(steps)
+        self._history().append(items)
+
+    def step_cycle(self, steps: int | None = None) -> list[dict[str, Any]]:
+        """Run one cycle of `steps` timesteps (default steps_per_cycle) on the held inputs;
+        returns its output frames `{step, outputs: [{t, neurons}]}`, one per timestep."""
+        steps = self.steps_per_cycle if steps is None else int(steps)
         installed, network = self.installed, self.network
         rasters = {name: poisson_spikes(self._rng, values * INPUT_RATE_HZ, steps, 1.0)
                    for name, values in self.values.items()}
@@ -611,7 +626,7 @@ class DeviceBrain:
                  for t, names in enumerate(active)]
         self.step += steps
         self.stats.frames += steps
-        self._history().append(items)
+        return items
 
     # ---- outputs ------------------------------------------------------------------------
     async def _events(self, request: web.Request) -> web.Response:
