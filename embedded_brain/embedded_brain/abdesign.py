@@ -36,7 +36,9 @@ Prima-Lux's physics):
 - plastic (reward-modulated STDP, covariance form, learning.py): the excitatory
   connections leaving the OPUs a reward input connects to (the reward shapes what those
   OPUs drive), or, for a reward input with no connections, every excitatory connection
-  into an output. The layer id of a plastic connection is `SOURCE->TARGET`.
+  into an output; its weights start near zero (PLASTIC_W_INIT_FACTOR x the reference) so
+  that the output's noise is the exploration a reward selects from. The layer id of a
+  plastic connection is `SOURCE->TARGET`.
 """
 
 from __future__ import annotations
