@@ -13,7 +13,8 @@ facts are in ../shared/specs/artificial_brains_primalux.md, the behaviour in emb
     GET  /api/brain/stream?replay=&cursor=   server-sent events: hello, frame, gap, reset
 
 The installed design (abdesign.py) runs on the embedded neuron model (snn.py) in cycles
-of `steps_per_cycle` 1 ms timesteps, paced to wall time; every timestep becomes one
+of `steps_per_cycle` 1 ms timesteps, paced to wall time (or stepped by the caller:
+`start_stepped`, `step_cycle`); every timestep becomes one
 output frame `{step, outputs: [{t, neurons: ["OUTPUT:i", ...]}]}`, empty or not, with a
 cursor `epoch:sequence` (a new epoch per run start and per reset). Frames are retained
 (`history_frames`) so a stream that drops resumes from its cursor without losing or
