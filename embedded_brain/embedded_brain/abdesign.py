@@ -36,7 +36,9 @@ Prima-Lux's physics):
 - plastic (reward-modulated STDP, covariance form, learning.py): the excitatory
   connections leaving the OPUs a reward input connects to (the reward shapes what those
   OPUs drive), or, for a reward input with no connections, every excitatory connection
-  into an output. The layer id of a plastic connection is `SOURCE->TARGET`.
+  into an output; its weights start near zero (PLASTIC_W_INIT_FACTOR x the reference) so
+  that the output's noise is the exploration a reward selects from. The layer id of a
+  plastic connection is `SOURCE->TARGET`.
 """
 
 from __future__ import annotations
@@ -65,13 +67,21 @@ FEEDBACK_DELAY_MS = 3.0
 OUTPUT_TAU_M_MS = 8.0
 NOISE_STD = 0.05
 OUTPUT_NOISE_STD = 0.35   # exploration: what the reward selects from
-#: Learning of plastic connections (learning.py's LayerRule parameters).
+#: Learning of plastic connections (learning.py's LayerRule parameters): the realtime demo
+#: graph's rule (graphs/demo_arm.yaml: covariance form, the usual rate over 2 cycles, the
+#: reward baseline over 1.5 rewards) with an eligibility of 60 ms, since a device's reward
+#: names no cycle and credits what is eligible when it arrives, a few cycles after the
+#: command it judged.
 LEARNING = {"learning_rate": 0.002, "a_plus": 1.0, "a_minus": 0.3, "tau_plus_ms": 20.0,
-            "tau_minus_ms": 20.0, "tau_eligibility_ms": 120.0, "w_min": 0.0,
-            "reward_baseline_tau_cycles": 4.0, "max_advantage": 0.5, "centered": True,
-            "rate_tau_cycles": 20.0}
-PLASTIC_W_MAX_FACTOR = 3.0   # w_max = factor x the connection's reference weight
-PLASTIC_W_STD_FACTOR = 0.3   # initial weights: reference x (1 +- std factor)
+            "tau_minus_ms": 20.0, "tau_eligibility_ms": 60.0, "w_min": 0.0,
+            "reward_baseline_tau_cycles": 1.5, "max_advantage": 0.5, "centered": True,
+            "rate_tau_cycles": 2.0}
+#: Plastic weights start near zero (what drives the outputs at first is their noise, the
+#: exploration a reward selects from) and may grow to w_max; as factors of the
+#: connection's reference weight.
+PLASTIC_W_MAX_FACTOR = 1.6
+PLASTIC_W_INIT_FACTOR = 0.016
+PLASTIC_W_STD_FACTOR = 0.008
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}\Z")
 
 
@@ -336,7 +346,8 @@ def design_graph(design: Design, *, steps_per_cycle: int, seed: int = 0,
             "delay_ms": FEEDBACK_DELAY_MS if c.role == "feedback" else 1.0,
             "weight": reference}
         if layer_id(c) in plastic:
-            projection["weight"] = {"mean": reference, "std": PLASTIC_W_STD_FACTOR * reference}
+            projection["weight"] = {"mean": PLASTIC_W_INIT_FACTOR * reference,
+                                    "std": PLASTIC_W_STD_FACTOR * reference}
             projection["learning"] = {**LEARNING, "w_max": PLASTIC_W_MAX_FACTOR * reference}
         projections.append(projection)
     try:

@@ -14,7 +14,8 @@ embedded_brain/README.md.
     GET  /api/brain/stream?replay=&cursor=   server-sent events: hello, frame, gap, reset
 
 The installed design (abdesign.py) runs on the embedded neuron model (snn.py) in cycles
-of `steps_per_cycle` 1 ms timesteps, paced to wall time; every timestep becomes one
+of `steps_per_cycle` 1 ms timesteps, paced to wall time (or stepped by the caller:
+`start_stepped`, `step_cycle`); every timestep becomes one
 output frame `{step, outputs: [{t, neurons: ["OUTPUT:i", ...]}]}`, empty or not, with a
 cursor `epoch:sequence` (a new epoch per run start and per reset). Frames are retained
 (`history_frames`) so a stream that drops resumes from its cursor without losing or
@@ -587,7 +588,22 @@ class DeviceBrain:
             self.state, self.error = "ERROR", f"run failed: {exc}"
             logger.exception("device run failed")
 
+    def start_stepped(self) -> None:
+        """RUNNING without the paced run loop: the caller runs each cycle (`step_cycle`),
+        as an offline loop or a test steps the device in-process."""
+        if self.installed is None:
+            raise RuntimeError("no brain installed")
+        self._history()
+        self.state = "RUNNING"
+
     def _cycle(self, steps: int) -> None:
+        items = self.step_cycle(steps)
+        self._history().append(items)
+
+    def step_cycle(self, steps: int | None = None) -> list[dict[str, Any]]:
+        """Run one cycle of `steps` timesteps (default steps_per_cycle) on the held inputs;
+        returns its output frames `{step, outputs: [{t, neurons}]}`, one per timestep."""
+        steps = self.steps_per_cycle if steps is None else int(steps)
         installed, network = self.installed, self.network
         rasters = {name: poisson_spikes(self._rng, values * INPUT_RATE_HZ, steps, 1.0)
                    for name, values in self.values.items()}
@@ -612,7 +628,7 @@ class DeviceBrain:
                  for t, names in enumerate(active)]
         self.step += steps
         self.stats.frames += steps
-        self._history().append(items)
+        return items
 
     # ---- outputs ------------------------------------------------------------------------
     async def _events(self, request: web.Request) -> web.Response:
