@@ -33,9 +33,9 @@ import numpy as np
 
 from ab_bridge.decoding import CycleRasters, Decoder
 from ab_bridge.device_inputs import DeviceInput, encode, parse_device_inputs
-from ab_bridge.session import load_path_or_inline
 from embedded_brain.abdesign import bundled_design_path
 from embedded_brain.device import DeviceBrain
+from node_kit.config import load_structured
 from robot_bringup.arm import ArmGeometry, ArmState
 from robot_bringup.config import config_file, node_parameters
 from robot_bringup.offline_arm import ArmRunResult
@@ -67,12 +67,12 @@ class DeviceSettings:
         session = node_parameters(files, "brain_session")
         server = node_parameters(files, "brain_server")
         positions = sim["target.positions_m"]
-        inputs = parse_device_inputs(load_path_or_inline(session["inputs"]))
+        inputs = parse_device_inputs(load_structured("inputs", session["inputs"]))
         return cls(tuple(sim["initial_joints_rad"]),
                    tuple(zip(positions[0::2], positions[1::2], strict=True)),
                    float(reward["error_scale_rad"]), float(reward["progress_scale_rad"]),
                    tuple(reward["joint_layer_ids"]), inputs["target"],
-                   Decoder(load_path_or_inline(session["decoder_mapping"])),
+                   Decoder(load_structured("decoder_mapping", session["decoder_mapping"])),
                    str(server["device_brain"]))
 
 
