@@ -6,7 +6,10 @@ fails when the installed ones differ, so an upgrade re-checks each override:
 - `FastPacket`: the default JSON packet with a cheaper binary check (public extension
   point `serializer=`; overrides `data_is_binary`). The stock check builds a list per
   nesting level and visits every element, ~1 ms for a cycle:update of 40 rows of 32
-  bits; the wire format is the same. Used by the realtime client and the embedded
+  bits; the wire format is the same. Its JSON decoder (`json`, engineio's `loads`
+  refuses integers of more than 100 digits by calling a Python function for every
+  integer) decodes text without a run of 101 digits with the standard decoder, at C
+  speed, and other text with engineio's. Used by the realtime client and the embedded
   brain's server.
 - `InOrderClient` / `InOrderEngineIOClient`: a socketio.Client whose Engine.IO client
   handles each message on the reader thread in arrival order (private
@@ -28,6 +31,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
+import re
 from typing import Any
 
 import engineio
@@ -35,6 +40,7 @@ import socketio
 import websocket
 from engineio import async_socket as engineio_async_socket
 from engineio import exceptions as engineio_exceptions
+from engineio import json as engineio_json
 from engineio import packet as engineio_packet
 from socketio import packet as sio_packet
 
@@ -46,8 +52,28 @@ WRITTEN_FOR = {"python-socketio": "5.18.1", "python-engineio": "4.15.1",
 _SIO_DISCONNECT = "1"
 
 
+_MAYBE_LONG_INT = re.compile(r"[0-9]{101}")
+
+
+class _FastJSON:
+    """engineio's json module with the same answers from `loads`, faster: an integer of
+    more than 100 digits needs a run of 101 digits in the text; without one, no integer
+    can be refused and the standard decoder's result is the same."""
+
+    dumps = staticmethod(engineio_json.dumps)
+
+    @staticmethod
+    def loads(text: Any, **kwargs: Any) -> Any:
+        if kwargs or not isinstance(text, str) or _MAYBE_LONG_INT.search(text):
+            return engineio_json.loads(text, **kwargs)
+        return json.loads(text)
+
+
 class FastPacket(sio_packet.Packet):
-    """The default Socket.IO packet (JSON, binary attachments) with a faster binary check."""
+    """The default Socket.IO packet (JSON, binary attachments) with a faster binary check
+    and JSON decoder."""
+
+    json = _FastJSON
 
     @classmethod
     def data_is_binary(cls, data: Any) -> bool:
@@ -167,10 +193,13 @@ def _aiohttp_websocket_class() -> type:
 async def _read_websocket(socket: Any, ws: Any) -> None:
     """AsyncSocket._websocket_handler for a connection that starts on the websocket
     transport (no upgrade): the same writer task, the same handling and ends of each
-    message, read with aiohttp's receive(timeout) on this task."""
+    message, read with aiohttp's receive(timeout) on this task. A packet sent while the
+    writer has nothing queued or in hand is written at once by the sending task (aiohttp
+    writes each frame whole before it awaits anything), not handed to the writer."""
     server = socket.server
     socket.connected = True
     socket.upgraded = True
+    writing = [False]
 
     async def writer() -> None:
         while True:
@@ -180,12 +209,29 @@ async def _read_websocket(socket: Any, ws: Any) -> None:
                 break
             if not packets:      # connection closed
                 break
+            writing[0] = True
             try:
                 for pkt in packets:
                     await ws.send(pkt.encode())
             except Exception:
                 break
+            finally:
+                writing[0] = False
         await ws.close()
+
+    async def send(pkt: Any) -> None:
+        # AsyncSocket.send, writing at once when that keeps the order
+        if not await socket.check_ping_timeout():
+            return
+        if not writing[0] and socket.queue.empty() and not socket.closing:
+            try:
+                await ws.send(pkt.encode())
+                return
+            except Exception:
+                pass             # the writer meets the same end and closes
+        await socket.queue.put(pkt)
+
+    socket.send = send
 
     writer_task = asyncio.ensure_future(writer())
     server.logger.info("%s: Upgrade to websocket successful", socket.sid)
