@@ -43,8 +43,10 @@ compute; when nothing is left, no brain meets the target on this machine.
 
 Last line: JSON with loop_p50_ms, loop_p99_ms, floor_p99_ms, brain_compute_p50_ms and
 _p99_ms, the relay's relay_p50_ms, relay_p99_ms, the protocol's own cost
-protocol_overhead_p50_ms / _p99_ms (loop − relay − compute at that percentile) and the
-machine's load average at the end.
+protocol_overhead_p50_ms / _p99_ms (loop − relay − compute at that percentile), the CPU
+time per brain cycle of the server process (server_cpu_ms_per_cycle) and of this one
+(session_cpu_ms_per_cycle: the session, its executor and the nodes composed here) while
+the loop was timed, and the machine's load average at the end.
 """
 
 from __future__ import annotations
