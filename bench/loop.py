@@ -43,8 +43,10 @@ compute; when nothing is left, no brain meets the target on this machine.
 
 Last line: JSON with loop_p50_ms, loop_p99_ms, floor_p99_ms, brain_compute_p50_ms and
 _p99_ms, the relay's relay_p50_ms, relay_p99_ms, the protocol's own cost
-protocol_overhead_p50_ms / _p99_ms (loop − relay − compute at that percentile) and the
-machine's load average at the end.
+protocol_overhead_p50_ms / _p99_ms (loop − relay − compute at that percentile), the CPU
+time per brain cycle of the server process (server_cpu_ms_per_cycle) and of this one
+(session_cpu_ms_per_cycle: the session, its executor and the nodes composed here) while
+the loop was timed, and the machine's load average at the end.
 """
 
 from __future__ import annotations
@@ -134,6 +136,12 @@ class ChildProcess:
         from robot_bringup.composition import stop_process
 
         stop_process(self.process)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process `pid` has used so far (Linux /proc), in s."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentiles_ms(name: str, values_ms) -> dict[str, float]:
@@ -271,6 +279,7 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
         time.sleep(warmup_s)
         compute_ms.clear()
         first_cycle = session.stats.cycles
+        server_cpu_s, own_cpu_s = cpu_seconds(server.process.pid), cpu_seconds(os.getpid())
         started.set()
         start_ns = time.time_ns()
         t_start = time.monotonic()
@@ -289,6 +298,9 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
                 last_report = time.monotonic()
                 print(f"  {timed()}/{cycles} cycles", flush=True)
         elapsed = time.monotonic() - t_start
+        cycles_run = max(session.stats.cycles - first_cycle, 1)
+        server_cpu_s = cpu_seconds(server.process.pid) - server_cpu_s
+        own_cpu_s = cpu_seconds(os.getpid()) - own_cpu_s
         if probe_process is not None:
             for total, made in probe_process.arrivals(probe_out, start_ns, cycles):
                 note(total, made)
@@ -317,6 +329,10 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
         if compute_ms else None,
         "frame_to_made_p50_ms": round(float(np.percentile(made_ms, 50)), 2),
         "made_to_arrived_p50_ms": round(float(np.percentile(loop - np.array(made_ms), 50)), 2),
+        # CPU per brain cycle of the server process and of this one (the session; with
+        # --compose also the arm and reward nodes)
+        "server_cpu_ms_per_cycle": round(server_cpu_s * 1000.0 / cycles_run, 2),
+        "session_cpu_ms_per_cycle": round(own_cpu_s * 1000.0 / cycles_run, 2),
     }
 
 
@@ -480,6 +496,9 @@ def main() -> None:
           f"{figures['control_rate_hz']} Hz: p50 {figures['loop_p50_ms']} ms, p90 "
           f"{figures['loop_p90_ms']} ms, p99 {figures['loop_p99_ms']} ms; brain compute p50 "
           f"{figures['brain_compute_p50_ms']} ms")
+    print(f"  CPU per cycle: brain server {figures['server_cpu_ms_per_cycle']} ms (compute p50 "
+          f"{figures['brain_compute_p50_ms']} ms), this process (session) "
+          f"{figures['session_cpu_ms_per_cycle']} ms")
     print(f"  of which p50: frame -> command made {figures['frame_to_made_p50_ms']} ms, "
           f"command made -> arrived {figures['made_to_arrived_p50_ms']} ms")
     if relay:
@@ -517,6 +536,8 @@ def main() -> None:
         "brain_compute_p99_ms": figures["brain_compute_p99_ms"],
         "protocol_overhead_p50_ms": overhead.get(50),
         "protocol_overhead_p99_ms": overhead.get(99),
+        "server_cpu_ms_per_cycle": figures["server_cpu_ms_per_cycle"],
+        "session_cpu_ms_per_cycle": figures["session_cpu_ms_per_cycle"],
         "load_average": round(os.getloadavg()[0], 1),
     }))
 

@@ -68,7 +68,7 @@ from node_kit.checks import (
     is_loopback_host,
 )
 from node_kit.loop_thread import LoopThread
-from node_kit.socketio_overrides import FastPacket
+from node_kit.socketio_overrides import DirectReadAsyncServer, FastPacket
 
 NAMESPACE = "/ab"
 #: How a run paces its cycles (the start option "pace"):
@@ -235,6 +235,18 @@ class ServerPacket(FastPacket):
             return 0
 
 
+async def _wait(event: asyncio.Event, timeout_s: float) -> None:
+    """Wait until `event` is set, at most `timeout_s`; on this task (asyncio.wait_for would
+    start another one and take more turns of the loop to come back)."""
+    if event.is_set():
+        return
+    try:
+        async with asyncio.timeout(timeout_s):
+            await event.wait()
+    except TimeoutError:
+        pass
+
+
 def _type_name(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
@@ -297,7 +309,8 @@ class BrainServer:
         # (rewards, the next cycle's chunks come later anyway) waits for it. Only the
         # weight files are written on this thread.
         self.worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="brain-save")
-        self.sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins=[],
+        # (each websocket connection reads its messages without a task per message)
+        self.sio = DirectReadAsyncServer(async_mode="aiohttp", cors_allowed_origins=[],
                                         serializer=ServerPacket,
                                         # Each client's events in arrival order, on the
                                         # loop, without a task per message.
@@ -866,10 +879,7 @@ class BrainServer:
                                            f"run for {self.lease_s:g} s")
                         break
                     run.arrived.clear()
-                    try:
-                        await asyncio.wait_for(run.arrived.wait(), 0.2)
-                    except TimeoutError:
-                        pass
+                    await _wait(run.arrived, 0.2)
                     next_start = time.monotonic()
                     need_sent = -1   # whoever joins gets this cycle's need
                     continue
@@ -886,10 +896,7 @@ class BrainServer:
                 if not by_inputs or need_sent != run.cycle:   # (pace inputs: sent early)
                     await self._emit_need(run, run.cycle)
                 if run.needs and not self._inputs_complete(run):
-                    try:
-                        await asyncio.wait_for(run.arrived.wait(), self.deadline_ms / 1000.0)
-                    except TimeoutError:
-                        pass
+                    await _wait(run.arrived, self.deadline_ms / 1000.0)
                 if run.stopping:
                     break
                 rasters = self._rasters(run)

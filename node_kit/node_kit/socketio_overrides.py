@@ -6,7 +6,10 @@ fails when the installed ones differ, so an upgrade re-checks each override:
 - `FastPacket`: the default JSON packet with a cheaper binary check (public extension
   point `serializer=`; overrides `data_is_binary`). The stock check builds a list per
   nesting level and visits every element, ~1 ms for a cycle:update of 40 rows of 32
-  bits; the wire format is the same. Used by the realtime client and the embedded
+  bits; the wire format is the same. Its JSON decoder (`json`, engineio's `loads`
+  refuses integers of more than 100 digits by calling a Python function for every
+  integer) decodes text without a run of 101 digits with the standard decoder, at C
+  speed, and other text with engineio's. Used by the realtime client and the embedded
   brain's server.
 - `InOrderClient` / `InOrderEngineIOClient`: a socketio.Client whose Engine.IO client
   handles each message on the reader thread in arrival order (private
@@ -14,15 +17,30 @@ fails when the installed ones differ, so an upgrade re-checks each override:
   them), writes websocket frames on the sending thread while `direct_send` is set and
   batches them (private `_send_packet`), chosen through the private
   `_engineio_client_class`. Used by ab_bridge.realtime.
+- `DirectReadAsyncServer`: a socketio.AsyncServer (aiohttp) whose websocket connections
+  read their messages in one loop, `await`ing aiohttp's `receive(timeout)` directly
+  (engineio's handler starts a task and an `asyncio.wait_for` per message: several
+  event-loop turns per frame, and a binary event is two frames). Chosen through the
+  private `_engineio_server_class`; the engineio server's websocket driver (private
+  `_async["websocket"]`) hands a connection opened on the websocket transport to
+  `_read_websocket`, a copy of `AsyncSocket._websocket_handler`'s loop; an upgrade from
+  polling keeps engineio's own handler. Used by the embedded brain's server.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import json
+import re
 from typing import Any
 
 import engineio
 import socketio
 import websocket
+from engineio import async_socket as engineio_async_socket
+from engineio import exceptions as engineio_exceptions
+from engineio import json as engineio_json
 from engineio import packet as engineio_packet
 from socketio import packet as sio_packet
 
@@ -34,8 +52,28 @@ WRITTEN_FOR = {"python-socketio": "5.18.1", "python-engineio": "4.15.1",
 _SIO_DISCONNECT = "1"
 
 
+_MAYBE_LONG_INT = re.compile(r"[0-9]{101}")
+
+
+class _FastJSON:
+    """engineio's json module with the same answers from `loads`, faster: an integer of
+    more than 100 digits needs a run of 101 digits in the text; without one, no integer
+    can be refused and the standard decoder's result is the same."""
+
+    dumps = staticmethod(engineio_json.dumps)
+
+    @staticmethod
+    def loads(text: Any, **kwargs: Any) -> Any:
+        if kwargs or not isinstance(text, str) or _MAYBE_LONG_INT.search(text):
+            return engineio_json.loads(text, **kwargs)
+        return json.loads(text)
+
+
 class FastPacket(sio_packet.Packet):
-    """The default Socket.IO packet (JSON, binary attachments) with a faster binary check."""
+    """The default Socket.IO packet (JSON, binary attachments) with a faster binary check
+    and JSON decoder."""
+
+    json = _FastJSON
 
     @classmethod
     def data_is_binary(cls, data: Any) -> bool:
@@ -136,4 +174,101 @@ class InOrderClient(socketio.Client):
         return InOrderEngineIOClient
 
 
-__all__ = ["FastPacket", "InOrderClient", "InOrderEngineIOClient", "WRITTEN_FOR"]
+def _aiohttp_websocket_class() -> type:
+    from engineio.async_drivers import aiohttp as engineio_aiohttp
+
+    class DirectReadWebSocket(engineio_aiohttp.WebSocket):
+        """engineio's aiohttp websocket, whose connection opened on the websocket
+        transport runs `_read_websocket` instead of the socket's own handler."""
+
+        async def __call__(self, environ: dict[str, Any]) -> Any:
+            socket = getattr(self.handler, "__self__", None)
+            if isinstance(socket, engineio_async_socket.AsyncSocket) and not socket.connected:
+                self.handler = functools.partial(_read_websocket, socket)
+            return await super().__call__(environ)
+
+    return DirectReadWebSocket
+
+
+async def _read_websocket(socket: Any, ws: Any) -> None:
+    """AsyncSocket._websocket_handler for a connection that starts on the websocket
+    transport (no upgrade): the same writer task, the same handling and ends of each
+    message, read with aiohttp's receive(timeout) on this task. A packet sent while the
+    writer has nothing queued or in hand is written at once by the sending task (aiohttp
+    writes each frame whole before it awaits anything), not handed to the writer."""
+    server = socket.server
+    socket.connected = True
+    socket.upgraded = True
+    writing = [False]
+
+    async def writer() -> None:
+        while True:
+            try:
+                packets = await socket.poll()
+            except engineio_exceptions.QueueEmpty:
+                break
+            if not packets:      # connection closed
+                break
+            writing[0] = True
+            try:
+                for pkt in packets:
+                    await ws.send(pkt.encode())
+            except Exception:
+                break
+            finally:
+                writing[0] = False
+        await ws.close()
+
+    async def send(pkt: Any) -> None:
+        # AsyncSocket.send, writing at once when that keeps the order
+        if not await socket.check_ping_timeout():
+            return
+        if not writing[0] and socket.queue.empty() and not socket.closing:
+            try:
+                await ws.send(pkt.encode())
+                return
+            except Exception:
+                pass             # the writer meets the same end and closes
+        await socket.queue.put(pkt)
+
+    socket.send = send
+
+    writer_task = asyncio.ensure_future(writer())
+    server.logger.info("%s: Upgrade to websocket successful", socket.sid)
+    timeout_s = server.ping_interval + server.ping_timeout
+    while True:
+        try:
+            msg = await ws._sock.receive(timeout_s)
+        except (asyncio.CancelledError, Exception):
+            break
+        data = msg.data
+        if not isinstance(data, (bytes, str)) or len(data) > server.max_http_buffer_size:
+            break                # closed (or closing), or too large: as engineio ends it
+        try:
+            await socket.receive(engineio_packet.Packet(encoded_packet=data))
+        except engineio_exceptions.UnknownPacketError:
+            pass
+        except engineio_exceptions.SocketIsClosedError:
+            server.logger.info("Receive error -- socket is closed")
+            break
+        except Exception:
+            server.logger.exception("Unknown receive error")
+    await socket.queue.put(None)     # the writer ends
+    await writer_task
+    await socket.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+
+
+class DirectReadEngineIOServer(engineio.AsyncServer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.async_mode == "aiohttp":
+            self._async = {**self._async, "websocket": _aiohttp_websocket_class()}
+
+
+class DirectReadAsyncServer(socketio.AsyncServer):
+    def _engineio_server_class(self) -> type:
+        return DirectReadEngineIOServer
+
+
+__all__ = ["DirectReadAsyncServer", "FastPacket", "InOrderClient", "InOrderEngineIOClient",
+           "WRITTEN_FOR"]

@@ -1,0 +1,127 @@
+"""DirectReadAsyncServer (node_kit.socketio_overrides) against the stock python-socketio
+client: events, binary ones included, arrive in order with their acks, on a connection
+opened on the websocket transport (read by the override) and on one upgraded from polling
+(read by engineio's own handler); the server's emits reach the client in order; and
+FastPacket's JSON decoder answers as engineio's."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+import socketio
+from aiohttp import web
+from engineio import async_socket
+from engineio import json as engineio_json
+
+from node_kit.loop_thread import LoopThread
+from node_kit.socketio_overrides import DirectReadAsyncServer, FastPacket
+
+NS = "/t"
+COUNT = 60
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(monkeypatch):
+    """An aiohttp app with DirectReadAsyncServer on a loop thread; `got` holds what its
+    handler received, `engineio_handlers` how many connections engineio's own websocket
+    handler read."""
+    counted = {"engineio_handlers": 0}
+    stock = async_socket.AsyncSocket._websocket_handler
+
+    async def counting(self, ws):
+        counted["engineio_handlers"] += 1
+        return await stock(self, ws)
+
+    monkeypatch.setattr(async_socket.AsyncSocket, "_websocket_handler", counting)
+    sio = DirectReadAsyncServer(async_mode="aiohttp", serializer=FastPacket,
+                                async_handlers=False)
+    got: list = []
+
+    @sio.on("item", namespace=NS)
+    async def item(sid, data):
+        got.append(data)
+        await sio.emit("back", {"n": data["n"]}, to=sid, namespace=NS)
+        return {"n": data["n"]}
+
+    app = web.Application()
+    sio.attach(app)
+    loop = LoopThread("direct-read-test")
+    port = _free_port()
+    runner = web.AppRunner(app)
+
+    async def startup():
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+
+    loop.start(startup)
+    try:
+        yield f"http://127.0.0.1:{port}", got, counted
+    finally:
+        loop.stop(runner.cleanup)
+
+
+@pytest.mark.parametrize("transports, engineio_handlers",
+                         [(["websocket"], 0), (["polling", "websocket"], 1)])
+def test_events_and_emits_keep_their_order(server, transports, engineio_handlers):
+    url, got, counted = server
+    client = socketio.Client(logger=False, engineio_logger=False)
+    back: list[int] = []
+    all_back = threading.Event()
+
+    def on_back(data):
+        back.append(data["n"])
+        if len(back) == COUNT:
+            all_back.set()
+
+    client.on("back", on_back, namespace=NS)
+    client.connect(url, transports=transports, namespaces=[NS], wait_timeout=10)
+    try:
+        if transports != ["websocket"]:
+            # wait for the upgrade: engineio's handler then reads the websocket
+            for _ in range(100):
+                if client.transport() == "websocket":
+                    break
+                threading.Event().wait(0.05)
+            assert client.transport() == "websocket"
+        acks = []
+        for n in range(COUNT):
+            payload = {"n": n, "data": bytes([n % 256]) * 5} if n % 2 else {"n": n}
+            if n % 10 == 9:
+                acks.append(client.call("item", payload, namespace=NS, timeout=10))
+            else:
+                client.emit("item", payload, namespace=NS)
+        assert all_back.wait(10), f"{len(back)} of {COUNT} emits came back"
+        assert [d["n"] for d in got] == list(range(COUNT))
+        assert [d["data"] for d in got[1::2]] == [bytes([n % 256]) * 5
+                                                  for n in range(1, COUNT, 2)]
+        assert back == list(range(COUNT))
+        assert acks == [{"n": n} for n in range(9, COUNT, 10)]
+        assert counted["engineio_handlers"] == engineio_handlers
+    finally:
+        client.disconnect()
+
+
+@pytest.mark.parametrize("text", [
+    '["e",{"a":[1,2,3],"b":-4,"c":1.5e3,"d":"x"}]',
+    '["e",' + "1" * 100 + "]",
+    '["e","' + "7" * 150 + '"]',                      # digits in a string: accepted
+    '["e",1.' + "5" * 120 + "]",                      # a long fraction: accepted
+])
+def test_fast_json_decodes_as_engineio(text):
+    assert FastPacket.json.loads(text) == engineio_json.loads(text)
+
+
+def test_fast_json_refuses_long_integers_as_engineio():
+    text = '["e",' + "9" * 101 + "]"
+    with pytest.raises(ValueError):
+        engineio_json.loads(text)
+    with pytest.raises(ValueError, match="too large"):
+        FastPacket.json.loads(text)
