@@ -183,7 +183,7 @@ def run_cycle(v, i_syn, refractory, decay_syn, decay_m, rest_drive, bias_drive, 
               drive, spikes,
               ring, ring_base, pop_of, pop_proj_ptr, pop_proj, proj_pre_start, proj_row_base,
               proj_syn_range, row_ptr, post, delay, weights,
-              learn, proj_layer, x_tr, y_tr, x_hist, x_decay, y_decay, layer_x, layer_y,
+              learn, proj_layer, x_tr, y_tr, x_decay, y_decay, layer_x, layer_y,
               c_plus, c_minus, centered, ybar, e_hat, pot_offset, pot_table, pot_total,
               spike_code):
     """One cycle of `spikes.shape[0]` steps; fills `spikes` [gamma, n]. Everything else is
@@ -191,7 +191,7 @@ def run_cycle(v, i_syn, refractory, decay_syn, decay_m, rest_drive, bias_drive, 
     gamma, n = spikes.shape
     rows = ring.shape[0]
     n_layers = c_plus.shape[1]
-    n_x, n_y = x_tr.shape[0], y_tr.shape[0]
+    n_y = y_tr.shape[0]
     fired = np.empty(n, dtype=np.int32)
     # the delivery indexes a flat view with unsigned integers (no wraparound checks)
     flat_ring = ring.reshape(rows * n)
@@ -284,15 +284,6 @@ def run_cycle(v, i_syn, refractory, decay_syn, decay_m, rest_drive, bias_drive, 
                             target -= u_rows
                         flat_ring[target * u_n + np.uint64(row_post[t])] += row_w[t]
         if learn:
-            for g in range(n_x):
-                d = x_decay[g]
-                for i in range(n):
-                    x = x_tr[g, i]
-                    x_hist[g, k, i] = x                 # x before this step's spikes
-                    x = x * d
-                    x_tr[g, i] = x if x >= TINY else np.float32(0.0)
-                for a in range(count):
-                    x_tr[g, fired[a]] += 1.0
             for g in range(n_y):
                 d = y_decay[g]
                 for i in range(n):
@@ -302,8 +293,8 @@ def run_cycle(v, i_syn, refractory, decay_syn, decay_m, rest_drive, bias_drive, 
                     y_tr[g, fired[a]] += 1.0
     rng_state[0] = state
     if learn:
-        potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_hist,
-                            layer_x, c_plus, pot_offset, pot_table, pot_total)
+        potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_tr,
+                            x_decay, layer_x, c_plus, pot_offset, pot_table, pot_total)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -321,39 +312,64 @@ def _note_spike(spike_code, j, k, gamma):
 
 
 @njit(cache=True, nogil=True)
-def potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_hist, layer_x,
-                        c_plus, pot_offset, pot_table, pot_total):
-    """What the cycle's potentiation, Σ_k c⁺_k x_k[i] (s_k[j] − ρ_j), needs once the traces
-    of the cycle are gone: per plastic projection a table of c⁺_k x_k[i] by pre neuron and
-    step, with a zero column at step gamma (no spike), and Σ_k c⁺_k x_k[i] (centered
-    layers). The other half, each post neuron's spike steps, is its spike code, which
-    `run_cycle` writes as the neurons fire: its first, second and third spike step (gamma:
-    none) and whether it spiked more often, packed as first | second << 10 | third << 20 |
-    more << 30 (gamma < 1023)."""
+def potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_tr, x_decay,
+                        layer_x, c_plus, pot_offset, pot_table, pot_total):
+    """Step the pre traces x through the cycle that `spikes` recorded, and describe what
+    the cycle's potentiation, Σ_k c⁺_k x_k[i] (s_k[j] − ρ_j), needs: per plastic
+    projection a table of c⁺_k x_k[i] by pre neuron and step (x_k: the trace before step
+    k's spikes), with a zero column at step gamma (no spike), and Σ_k c⁺_k x_k[i]
+    (centered layers). The other half, each post neuron's spike steps, is its spike code,
+    which `run_cycle` writes as the neurons fire: its first, second and third spike step
+    (gamma: none) and whether it spiked more often, packed as first | second << 10 |
+    third << 20 | more << 30 (gamma < 1023).
+
+    The traces are stepped in blocks of neurons, and the blocks' table rows filled from
+    the block's x_k while they are in the L1 cache (nothing of the cycle's x_k outlives
+    its block)."""
     gamma, n = spikes.shape
     width = gamma + 1
     for p in range(proj_layer.size):
-        layer = proj_layer[p]
-        if layer < 0:
+        if proj_layer[p] < 0:
             continue
-        g = layer_x[layer]
         n_pre = proj_syn_range[p, 2]
-        start = proj_pre_start[p]
-        table = pot_table[pot_offset[p] * width:(pot_offset[p] + n_pre) * width]
-        total = pot_total[pot_offset[p]:pot_offset[p] + n_pre]
-        total[:] = 0.0
+        pot_total[pot_offset[p]:pot_offset[p] + n_pre] = 0.0
         for local in range(n_pre):
-            table[local * width + gamma] = 0.0
-        # in blocks of pre neurons whose table rows stay in the L1 cache over the steps
-        for block in range(0, n_pre, TABLE_BLOCK):
-            block_end = min(block + TABLE_BLOCK, n_pre)
+            pot_table[(pot_offset[p] + local) * width + gamma] = 0.0
+    block_x = np.empty((gamma, TABLE_BLOCK), dtype=np.float32)
+    for g in range(x_tr.shape[0]):
+        d = x_decay[g]
+        for block in range(0, n, TABLE_BLOCK):
+            block_end = min(block + TABLE_BLOCK, n)
+            size = block_end - block
+            x_block = x_tr[g, block:block_end]
             for k in range(gamma):
-                c = c_plus[k, layer]
-                x_k = x_hist[g, k]
-                for local in range(block, block_end):
-                    value = c * x_k[start + local]
-                    table[local * width + k] = value
-                    total[local] += value
+                x_k = block_x[k, :size]
+                fired = spikes[k, block:block_end]
+                for t in range(size):
+                    x = x_block[t]
+                    x_k[t] = x                          # x before this step's spikes
+                    x = x * d
+                    x = x if x >= TINY else np.float32(0.0)
+                    x_block[t] = x + np.float32(fired[t])
+            for p in range(proj_layer.size):
+                layer = proj_layer[p]
+                if layer < 0 or layer_x[layer] != g:
+                    continue
+                start = proj_pre_start[p]
+                lo = max(block, start)
+                hi = min(block_end, start + proj_syn_range[p, 2])
+                if lo >= hi:
+                    continue
+                table = pot_table[(pot_offset[p] + lo - start) * width:
+                                  (pot_offset[p] + hi - start) * width]
+                total = pot_total[pot_offset[p] + lo - start:pot_offset[p] + hi - start]
+                for k in range(gamma):
+                    c = c_plus[k, layer]
+                    x_k = block_x[k, lo - block:hi - block]
+                    for t in range(hi - lo):
+                        value = c * x_k[t]
+                        table[t * width + k] = value
+                        total[t] += value
 
 
 @njit(cache=True, nogil=True)

@@ -177,7 +177,6 @@ class RewardModulatedSTDP:
         forgotten."""
         self.x_tr = np.zeros((self.x_decay.size, neuron_count), dtype=np.float32)
         self.y_tr = np.zeros((self.y_decay.size, neuron_count), dtype=np.float32)
-        self.x_hist = np.zeros((self.x_decay.size, self.gamma, neuron_count), dtype=np.float32)
         # Per layer and neuron: the running rate ρ (0 in layers not centered), y's mean.
         self.rate = np.zeros((self.layer_count, neuron_count), dtype=np.float32)
         self.ybar = np.zeros_like(self.rate)
