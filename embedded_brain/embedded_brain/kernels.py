@@ -185,7 +185,7 @@ def run_cycle(v, i_syn, refractory, decay_syn, decay_m, rest_drive, bias_drive, 
               proj_syn_range, row_ptr, post, delay, weights,
               learn, proj_layer, x_tr, y_tr, x_decay, y_decay, layer_x, layer_y,
               c_plus, c_minus, centered, ybar, e_hat, pot_offset, pot_table, pot_total,
-              spike_code):
+              pot_x0, post_gain, quiet_total, spike_code):
     """One cycle of `spikes.shape[0]` steps; fills `spikes` [gamma, n]. Everything else is
     state updated in place (`rng_state`: the membrane noise's generator)."""
     gamma, n = spikes.shape
@@ -294,7 +294,8 @@ def run_cycle(v, i_syn, refractory, decay_syn, decay_m, rest_drive, bias_drive, 
     rng_state[0] = state
     if learn:
         potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_tr,
-                            x_decay, layer_x, c_plus, pot_offset, pot_table, pot_total)
+                            x_decay, layer_x, c_plus, pot_offset, pot_table, pot_total,
+                            pot_x0, post_gain, quiet_total, spike_code)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -313,7 +314,8 @@ def _note_spike(spike_code, j, k, gamma):
 
 @njit(cache=True, nogil=True)
 def potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_tr, x_decay,
-                        layer_x, c_plus, pot_offset, pot_table, pot_total):
+                        layer_x, c_plus, pot_offset, pot_table, pot_total, pot_x0, post_gain,
+                        quiet_total, spike_code):
     """Step the pre traces x through the cycle that `spikes` recorded, and describe what
     the cycle's potentiation, Σ_k c⁺_k x_k[i] (s_k[j] − ρ_j), needs: per plastic
     projection a table of c⁺_k x_k[i] by pre neuron and step (x_k: the trace before step
@@ -328,10 +330,36 @@ def potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_tr
     its block)."""
     gamma, n = spikes.shape
     width = gamma + 1
+    # A pre neuron silent all cycle has x_k = x_0 d^k: its row's gains are x_0 times a
+    # number per post neuron, post_gain[layer, j] = Σ_k c⁺_k d^k s_k[j] (and its Σ_k is
+    # x_0 quiet_total[layer] = x_0 Σ_k c⁺_k d^k).
+    for layer in range(c_plus.shape[1]):
+        d = x_decay[layer_x[layer]]
+        powers = np.empty(gamma + 1, dtype=np.float32)
+        power = np.float32(1.0)
+        quiet = np.float32(0.0)
+        for k in range(gamma):
+            powers[k] = c_plus[k, layer] * power
+            quiet += powers[k]
+            power = power * d
+        powers[gamma] = 0.0
+        quiet_total[layer] = quiet
+        gain = post_gain[layer]
+        for j in range(n):
+            code = np.uint32(spike_code[j])
+            gain[j] = powers[code & _U1023] + powers[(code >> _U10) & _U1023] \
+                + powers[(code >> _U20) & _U1023]
+            if code & MORE:
+                for k in range(((code >> _U20) & _U1023) + 1, gamma):
+                    if spikes[k, j]:
+                        gain[j] += powers[k]
     for p in range(proj_layer.size):
         if proj_layer[p] < 0:
             continue
         n_pre = proj_syn_range[p, 2]
+        start = proj_pre_start[p]
+        pot_x0[pot_offset[p]:pot_offset[p] + n_pre] = x_tr[layer_x[proj_layer[p]],
+                                                           start:start + n_pre]
         pot_total[pot_offset[p]:pot_offset[p] + n_pre] = 0.0
         for local in range(n_pre):
             pot_table[(pot_offset[p] + local) * width + gamma] = 0.0
@@ -373,9 +401,10 @@ def potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_tr
 
 
 @njit(cache=True, nogil=True)
-def potentiate(spikes, proj_layer, proj_row_base, proj_syn_range, row_ptr, post_local,
-               post_base, pot_offset, pot_table, pot_total, spike_code, centered, rate, step,
-               w_lo, w_hi, weights, e_hat, gains):
+def potentiate(spikes, proj_layer, proj_pre_start, proj_row_base, proj_syn_range, row_ptr,
+               post_local, post_base, pot_offset, pot_table, pot_total, pot_x0, post_gain,
+               quiet_total, spike_code, centered, rate, step, w_lo, w_hi, weights, e_hat,
+               gains):
     """Add the potentiation of the cycle that `potentiation_tables` described to the
     eligibility, row by row; where a layer's `step` is not 0, apply a reward in the same
     pass: weights ← clip(weights + step · e_hat, w_lo, w_hi) (the reward pass would read
@@ -403,6 +432,10 @@ def potentiate(spikes, proj_layer, proj_row_base, proj_syn_range, row_ptr, post_
         base = post_base[p]
         layer_rate = rate[layer][base:]
         codes = spike_code[base:]
+        layer_gain = post_gain[layer][base:]
+        quiet = quiet_total[layer]
+        x0 = pot_x0[pot_offset[p]:pot_offset[p] + n_pre]
+        pre_codes = spike_code[proj_pre_start[p]:proj_pre_start[p] + n_pre]
         for local in range(n_pre):
             row_table = table[local * width:(local + 1) * width]
             r = proj_row_base[p] + local
@@ -412,6 +445,26 @@ def potentiate(spikes, proj_layer, proj_row_base, proj_syn_range, row_ptr, post_
             row_post = post_local[start:stop]
             row_e = e_hat[start:stop]
             row_w = weights[start:stop]
+            if (pre_codes[local] & 1023) == gamma:
+                # a pre neuron silent all cycle: one lookup per synapse
+                x = x0[local]
+                if is_centered:
+                    usual = x * quiet
+                    for t in range(size):
+                        j = row_post[t]
+                        gains[t] = x * layer_gain[j] - usual * layer_rate[j]
+                else:
+                    for t in range(size):
+                        gains[t] = x * layer_gain[row_post[t]]
+                if rewarded:
+                    for t in range(size):
+                        e = row_e[t] + gains[t]
+                        row_e[t] = e
+                        row_w[t] = min(max(row_w[t] + c * e, lo), hi)
+                else:
+                    for t in range(size):
+                        row_e[t] += gains[t]
+                continue
             flags = np.uint32(0)
             # (the loops are written out per case, and index with unsigned integers from
             # slices: a branch or a possibly negative index inside keeps them scalar)

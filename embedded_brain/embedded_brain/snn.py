@@ -259,7 +259,7 @@ class Network:
             learn, self.proj_layer, stdp.x_tr, stdp.y_tr, stdp.x_decay,
             stdp.y_decay, stdp.layer_x, stdp.layer_y, c_plus, c_minus, stdp.centered,
             stdp.ybar, stdp.e_hat, stdp.pot_offset, stdp.pot_table, stdp.pot_total,
-            stdp.spike_code)
+            stdp.pot_x0, stdp.post_gain, stdp.quiet_total, stdp.spike_code)
         self.ring_base = (self.ring_base + gamma) % self.ring_rows
         outputs = {oid: spikes[:, sl].astype(np.uint8) for oid, sl in self.output_slices.items()}
         if record_all:
