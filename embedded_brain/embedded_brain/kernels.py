@@ -391,13 +391,16 @@ def potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_tr
                 table = pot_table[(pot_offset[p] + lo - start) * width:
                                   (pot_offset[p] + hi - start) * width]
                 total = pot_total[pot_offset[p] + lo - start:pot_offset[p] + hi - start]
-                for k in range(gamma):
-                    c = c_plus[k, layer]
-                    x_k = block_x[k, lo - block:hi - block]
-                    for t in range(hi - lo):
-                        value = c * x_k[t]
-                        table[t * width + k] = value
-                        total[t] += value
+                for t in range(hi - lo):
+                    if (spike_code[lo + t] & 1023) == gamma:
+                        continue                # silent: `potentiate` needs no table row
+                    row = table[t * width:(t + 1) * width]
+                    acc = np.float32(0.0)
+                    for k in range(gamma):
+                        value = c_plus[k, layer] * block_x[k, lo - block + t]
+                        row[k] = value
+                        acc += value
+                    total[t] = acc
 
 
 @njit(cache=True, nogil=True)
