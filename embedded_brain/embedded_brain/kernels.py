@@ -10,9 +10,12 @@ through the rows of the neurons that fired (projection by projection, in graph o
 a ring buffer of future input currents. With learning on it does the cycle's STDP too:
 a pre spike depresses the synapses of the rows it delivers through (by the post trace,
 read then). The potentiation of the cycle's post spikes (the pre neuron's trace at those
-steps) is described at the cycle's end by small tables (`potentiation_tables`) and added
-by one pass over each layer's synapses, row by row (`potentiate`), which also applies a
-reward when one comes before the next cycle: the reward reads the same arrays. No synapse
+steps) is described at the cycle's end by small tables (`potentiation_tables`, which also
+steps the pre traces through the cycle) and added by one pass over each layer's synapses,
+row by row (`potentiate`), which also applies a reward when one comes before the next
+cycle: the reward reads the same arrays. The rows of pre neurons silent all cycle need no
+table: their trace is x_0 d^k, so a synapse's gain is x_0 times a number per post neuron
+(`post_gain`). No synapse
 is reached by a random jump: a post spike potentiating its incoming synapses one by one,
 scattered over the synapse arrays, cost several times this pass.
 
