@@ -10,9 +10,12 @@ through the rows of the neurons that fired (projection by projection, in graph o
 a ring buffer of future input currents. With learning on it does the cycle's STDP too:
 a pre spike depresses the synapses of the rows it delivers through (by the post trace,
 read then). The potentiation of the cycle's post spikes (the pre neuron's trace at those
-steps) is described at the cycle's end by small tables (`potentiation_tables`) and added
-by one pass over each layer's synapses, row by row (`potentiate`), which also applies a
-reward when one comes before the next cycle: the reward reads the same arrays. No synapse
+steps) is described at the cycle's end by small tables (`potentiation_tables`, which also
+steps the pre traces through the cycle) and added by one pass over each layer's synapses,
+row by row (`potentiate`), which also applies a reward when one comes before the next
+cycle: the reward reads the same arrays. The rows of pre neurons silent all cycle need no
+table: their trace is x_0 d^k, so a synapse's gain is x_0 times a number per post neuron
+(`post_gain`). No synapse
 is reached by a random jump: a post spike potentiating its incoming synapses one by one,
 scattered over the synapse arrays, cost several times this pass.
 
@@ -183,15 +186,15 @@ def run_cycle(v, i_syn, refractory, decay_syn, decay_m, rest_drive, bias_drive, 
               drive, spikes,
               ring, ring_base, pop_of, pop_proj_ptr, pop_proj, proj_pre_start, proj_row_base,
               proj_syn_range, row_ptr, post, delay, weights,
-              learn, proj_layer, x_tr, y_tr, x_hist, x_decay, y_decay, layer_x, layer_y,
+              learn, proj_layer, x_tr, y_tr, x_decay, y_decay, layer_x, layer_y,
               c_plus, c_minus, centered, ybar, e_hat, pot_offset, pot_table, pot_total,
-              spike_code):
+              pot_x0, post_gain, quiet_total, spike_code):
     """One cycle of `spikes.shape[0]` steps; fills `spikes` [gamma, n]. Everything else is
     state updated in place (`rng_state`: the membrane noise's generator)."""
     gamma, n = spikes.shape
     rows = ring.shape[0]
     n_layers = c_plus.shape[1]
-    n_x, n_y = x_tr.shape[0], y_tr.shape[0]
+    n_y = y_tr.shape[0]
     fired = np.empty(n, dtype=np.int32)
     # the delivery indexes a flat view with unsigned integers (no wraparound checks)
     flat_ring = ring.reshape(rows * n)
@@ -284,15 +287,6 @@ def run_cycle(v, i_syn, refractory, decay_syn, decay_m, rest_drive, bias_drive, 
                             target -= u_rows
                         flat_ring[target * u_n + np.uint64(row_post[t])] += row_w[t]
         if learn:
-            for g in range(n_x):
-                d = x_decay[g]
-                for i in range(n):
-                    x = x_tr[g, i]
-                    x_hist[g, k, i] = x                 # x before this step's spikes
-                    x = x * d
-                    x_tr[g, i] = x if x >= TINY else np.float32(0.0)
-                for a in range(count):
-                    x_tr[g, fired[a]] += 1.0
             for g in range(n_y):
                 d = y_decay[g]
                 for i in range(n):
@@ -302,8 +296,9 @@ def run_cycle(v, i_syn, refractory, decay_syn, decay_m, rest_drive, bias_drive, 
                     y_tr[g, fired[a]] += 1.0
     rng_state[0] = state
     if learn:
-        potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_hist,
-                            layer_x, c_plus, pot_offset, pot_table, pot_total)
+        potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_tr,
+                            x_decay, layer_x, c_plus, pot_offset, pot_table, pot_total,
+                            pot_x0, post_gain, quiet_total, spike_code)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -321,45 +316,101 @@ def _note_spike(spike_code, j, k, gamma):
 
 
 @njit(cache=True, nogil=True)
-def potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_hist, layer_x,
-                        c_plus, pot_offset, pot_table, pot_total):
-    """What the cycle's potentiation, Σ_k c⁺_k x_k[i] (s_k[j] − ρ_j), needs once the traces
-    of the cycle are gone: per plastic projection a table of c⁺_k x_k[i] by pre neuron and
-    step, with a zero column at step gamma (no spike), and Σ_k c⁺_k x_k[i] (centered
-    layers). The other half, each post neuron's spike steps, is its spike code, which
-    `run_cycle` writes as the neurons fire: its first, second and third spike step (gamma:
-    none) and whether it spiked more often, packed as first | second << 10 | third << 20 |
-    more << 30 (gamma < 1023)."""
+def potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_tr, x_decay,
+                        layer_x, c_plus, pot_offset, pot_table, pot_total, pot_x0, post_gain,
+                        quiet_total, spike_code):
+    """Step the pre traces x through the cycle that `spikes` recorded, and describe what
+    the cycle's potentiation, Σ_k c⁺_k x_k[i] (s_k[j] − ρ_j), needs: per plastic
+    projection a table of c⁺_k x_k[i] by pre neuron and step (x_k: the trace before step
+    k's spikes), with a zero column at step gamma (no spike), and Σ_k c⁺_k x_k[i]
+    (centered layers). The other half, each post neuron's spike steps, is its spike code,
+    which `run_cycle` writes as the neurons fire: its first, second and third spike step
+    (gamma: none) and whether it spiked more often, packed as first | second << 10 |
+    third << 20 | more << 30 (gamma < 1023).
+
+    The traces are stepped in blocks of neurons, and the blocks' table rows filled from
+    the block's x_k while they are in the L1 cache (nothing of the cycle's x_k outlives
+    its block)."""
     gamma, n = spikes.shape
     width = gamma + 1
+    # A pre neuron silent all cycle has x_k = x_0 d^k: its row's gains are x_0 times a
+    # number per post neuron, post_gain[layer, j] = Σ_k c⁺_k d^k s_k[j] (and its Σ_k is
+    # x_0 quiet_total[layer] = x_0 Σ_k c⁺_k d^k).
+    for layer in range(c_plus.shape[1]):
+        d = x_decay[layer_x[layer]]
+        powers = np.empty(gamma + 1, dtype=np.float32)
+        power = np.float32(1.0)
+        quiet = np.float32(0.0)
+        for k in range(gamma):
+            powers[k] = c_plus[k, layer] * power
+            quiet += powers[k]
+            power = power * d
+        powers[gamma] = 0.0
+        quiet_total[layer] = quiet
+        gain = post_gain[layer]
+        for j in range(n):
+            code = np.uint32(spike_code[j])
+            gain[j] = powers[code & _U1023] + powers[(code >> _U10) & _U1023] \
+                + powers[(code >> _U20) & _U1023]
+            if code & MORE:
+                for k in range(((code >> _U20) & _U1023) + 1, gamma):
+                    if spikes[k, j]:
+                        gain[j] += powers[k]
     for p in range(proj_layer.size):
-        layer = proj_layer[p]
-        if layer < 0:
+        if proj_layer[p] < 0:
             continue
-        g = layer_x[layer]
         n_pre = proj_syn_range[p, 2]
         start = proj_pre_start[p]
-        table = pot_table[pot_offset[p] * width:(pot_offset[p] + n_pre) * width]
-        total = pot_total[pot_offset[p]:pot_offset[p] + n_pre]
-        total[:] = 0.0
+        pot_x0[pot_offset[p]:pot_offset[p] + n_pre] = x_tr[layer_x[proj_layer[p]],
+                                                           start:start + n_pre]
+        pot_total[pot_offset[p]:pot_offset[p] + n_pre] = 0.0
         for local in range(n_pre):
-            table[local * width + gamma] = 0.0
-        # in blocks of pre neurons whose table rows stay in the L1 cache over the steps
-        for block in range(0, n_pre, TABLE_BLOCK):
-            block_end = min(block + TABLE_BLOCK, n_pre)
+            pot_table[(pot_offset[p] + local) * width + gamma] = 0.0
+    block_x = np.empty((gamma, TABLE_BLOCK), dtype=np.float32)
+    for g in range(x_tr.shape[0]):
+        d = x_decay[g]
+        for block in range(0, n, TABLE_BLOCK):
+            block_end = min(block + TABLE_BLOCK, n)
+            size = block_end - block
+            x_block = x_tr[g, block:block_end]
             for k in range(gamma):
-                c = c_plus[k, layer]
-                x_k = x_hist[g, k]
-                for local in range(block, block_end):
-                    value = c * x_k[start + local]
-                    table[local * width + k] = value
-                    total[local] += value
+                x_k = block_x[k, :size]
+                fired = spikes[k, block:block_end]
+                for t in range(size):
+                    x = x_block[t]
+                    x_k[t] = x                          # x before this step's spikes
+                    x = x * d
+                    x = x if x >= TINY else np.float32(0.0)
+                    x_block[t] = x + np.float32(fired[t])
+            for p in range(proj_layer.size):
+                layer = proj_layer[p]
+                if layer < 0 or layer_x[layer] != g:
+                    continue
+                start = proj_pre_start[p]
+                lo = max(block, start)
+                hi = min(block_end, start + proj_syn_range[p, 2])
+                if lo >= hi:
+                    continue
+                table = pot_table[(pot_offset[p] + lo - start) * width:
+                                  (pot_offset[p] + hi - start) * width]
+                total = pot_total[pot_offset[p] + lo - start:pot_offset[p] + hi - start]
+                for t in range(hi - lo):
+                    if (spike_code[lo + t] & 1023) == gamma:
+                        continue                # silent: `potentiate` needs no table row
+                    row = table[t * width:(t + 1) * width]
+                    acc = np.float32(0.0)
+                    for k in range(gamma):
+                        value = c_plus[k, layer] * block_x[k, lo - block + t]
+                        row[k] = value
+                        acc += value
+                    total[t] = acc
 
 
 @njit(cache=True, nogil=True)
-def potentiate(spikes, proj_layer, proj_row_base, proj_syn_range, row_ptr, post_local,
-               post_base, pot_offset, pot_table, pot_total, spike_code, centered, rate, step,
-               w_lo, w_hi, weights, e_hat, gains):
+def potentiate(spikes, proj_layer, proj_pre_start, proj_row_base, proj_syn_range, row_ptr,
+               post_local, post_base, pot_offset, pot_table, pot_total, pot_x0, post_gain,
+               quiet_total, spike_code, centered, rate, step, w_lo, w_hi, weights, e_hat,
+               gains):
     """Add the potentiation of the cycle that `potentiation_tables` described to the
     eligibility, row by row; where a layer's `step` is not 0, apply a reward in the same
     pass: weights ← clip(weights + step · e_hat, w_lo, w_hi) (the reward pass would read
@@ -387,6 +438,10 @@ def potentiate(spikes, proj_layer, proj_row_base, proj_syn_range, row_ptr, post_
         base = post_base[p]
         layer_rate = rate[layer][base:]
         codes = spike_code[base:]
+        layer_gain = post_gain[layer][base:]
+        quiet = quiet_total[layer]
+        x0 = pot_x0[pot_offset[p]:pot_offset[p] + n_pre]
+        pre_codes = spike_code[proj_pre_start[p]:proj_pre_start[p] + n_pre]
         for local in range(n_pre):
             row_table = table[local * width:(local + 1) * width]
             r = proj_row_base[p] + local
@@ -396,6 +451,26 @@ def potentiate(spikes, proj_layer, proj_row_base, proj_syn_range, row_ptr, post_
             row_post = post_local[start:stop]
             row_e = e_hat[start:stop]
             row_w = weights[start:stop]
+            if (pre_codes[local] & 1023) == gamma:
+                # a pre neuron silent all cycle: one lookup per synapse
+                x = x0[local]
+                if is_centered:
+                    usual = x * quiet
+                    for t in range(size):
+                        j = row_post[t]
+                        gains[t] = x * layer_gain[j] - usual * layer_rate[j]
+                else:
+                    for t in range(size):
+                        gains[t] = x * layer_gain[row_post[t]]
+                if rewarded:
+                    for t in range(size):
+                        e = row_e[t] + gains[t]
+                        row_e[t] = e
+                        row_w[t] = min(max(row_w[t] + c * e, lo), hi)
+                else:
+                    for t in range(size):
+                        row_e[t] += gains[t]
+                continue
             flags = np.uint32(0)
             # (the loops are written out per case, and index with unsigned integers from
             # slices: a branch or a possibly negative index inside keeps them scalar)

@@ -122,6 +122,9 @@ class RewardModulatedSTDP:
         self.pot_offset = np.concatenate([[0], np.cumsum(rows)[:-1]]).astype(np.int64)
         self.pot_table = np.zeros(int(rows.sum()) * (self.gamma + 1), dtype=np.float32)
         self.pot_total = np.zeros(int(rows.sum()), dtype=np.float32)
+        self.pot_x0 = np.zeros(int(rows.sum()), dtype=np.float32)
+        self.post_gain = np.zeros((self.layer_count, self.spike_code.size), dtype=np.float32)
+        self.quiet_total = np.zeros(self.layer_count, dtype=np.float32)
         plastic_rows = [row_ptr[base + 1:base + n + 1] - row_ptr[base:base + n]
                         for base, n, layer in zip(proj_row_base, proj_syn_range[:, 2],
                                                   proj_layer, strict=True) if layer >= 0]
@@ -156,10 +159,11 @@ class RewardModulatedSTDP:
                                              self.w_lo[n], self.w_hi[n])
             return
         self.pending = False
-        kernels.potentiate(self.pending_spikes, self.proj_layer, self.proj_row_base,
-                           self.proj_syn_range, self.row_ptr, self.post_local, self.post_base,
-                           self.pot_offset,
-                           self.pot_table, self.pot_total, self.spike_code, self.centered,
+        kernels.potentiate(self.pending_spikes, self.proj_layer, self.proj_pre_start,
+                           self.proj_row_base, self.proj_syn_range, self.row_ptr,
+                           self.post_local, self.post_base, self.pot_offset, self.pot_table,
+                           self.pot_total, self.pot_x0, self.post_gain, self.quiet_total,
+                           self.spike_code, self.centered,
                            self.pending_rate, self.no_step if step is None else step,
                            self.w_lo, self.w_hi, self.weights, self.e_hat, self.gains)
 
@@ -177,7 +181,6 @@ class RewardModulatedSTDP:
         forgotten."""
         self.x_tr = np.zeros((self.x_decay.size, neuron_count), dtype=np.float32)
         self.y_tr = np.zeros((self.y_decay.size, neuron_count), dtype=np.float32)
-        self.x_hist = np.zeros((self.x_decay.size, self.gamma, neuron_count), dtype=np.float32)
         # Per layer and neuron: the running rate ρ (0 in layers not centered), y's mean.
         self.rate = np.zeros((self.layer_count, neuron_count), dtype=np.float32)
         self.ybar = np.zeros_like(self.rate)

@@ -256,10 +256,10 @@ class Network:
             self.ring, self.ring_base, self.pop_of, self.pop_proj_ptr, self.pop_proj,
             self.proj_pre_start, self.proj_row_base, self.proj_syn_range, self.row_ptr,
             self.post, self.delay, self.weights,
-            learn, self.proj_layer, stdp.x_tr, stdp.y_tr, stdp.x_hist, stdp.x_decay,
+            learn, self.proj_layer, stdp.x_tr, stdp.y_tr, stdp.x_decay,
             stdp.y_decay, stdp.layer_x, stdp.layer_y, c_plus, c_minus, stdp.centered,
             stdp.ybar, stdp.e_hat, stdp.pot_offset, stdp.pot_table, stdp.pot_total,
-            stdp.spike_code)
+            stdp.pot_x0, stdp.post_gain, stdp.quiet_total, stdp.spike_code)
         self.ring_base = (self.ring_base + gamma) % self.ring_rows
         outputs = {oid: spikes[:, sl].astype(np.uint8) for oid, sl in self.output_slices.items()}
         if record_all:
