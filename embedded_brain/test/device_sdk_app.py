@@ -151,18 +151,20 @@ def resume() -> None:
     session = client.start_from_env(env_path=".env")
     outputs: list[dict] = []
     session.on_output(outputs.append)
+    count, resumed = 0, False
     try:
         wait_for(lambda: len(outputs) >= 100)
         print("READY", flush=True)
         sys.stdin.readline()          # the test drops the stream, then writes a line
         count = len(outputs)
-        wait_for(lambda: len(outputs) >= count + 1500, 30)
+        resumed = wait_for(lambda: len(outputs) >= count + 1500, 30)
     finally:
         session.stop()
         client.close()
     steps = [o["step"] for o in outputs]
     print("RESULT " + json.dumps({
-        "outputs": len(outputs), "duplicates": len(steps) - len(set(steps)),
+        "outputs": len(outputs), "resumed": resumed, "after_drop": len(outputs) - count,
+        "duplicates": len(steps) - len(set(steps)),
         "consecutive": all(b == a + 1 for a, b in zip(steps, steps[1:], strict=False)),
         "error": session.output_stream.error}))
 
