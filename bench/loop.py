@@ -23,7 +23,8 @@ Each command carries `input_stamp`, the stamp of the camera frame its cycle was 
 (`--probe here`: the probe runs on the session's executor instead). The command's header
 stamp (when the session made it) splits that into frame → command made and command
 made → arrived. The brain's compute time per cycle is the server's
-own figure (`computeMs` of each cycle:update). The floor is bench/ros_latency.py's
+own figure (`computeMs` of each cycle:update, on /spikes as
+CycleSpikes.brain_compute_ms). The floor is bench/ros_latency.py's
 two-process DDS round trip, run here first; target: loop p99 < 4 x floor p99 + brain p50.
 
 The relay, run here second (`--no-relay` skips it): the same camera and probe processes
@@ -149,20 +150,24 @@ def percentiles_ms(name: str, values_ms) -> dict[str, float]:
     return {f"{name}_p{q}_ms": round(float(np.percentile(values_ms, q)), 2) for q in (50, 90, 99)}
 
 
-def fetch_callback_errors(executor: object) -> list[str]:
-    """Errors of callbacks that failed as the executor stopped, other than the expected
-    races with node destruction. rclpy's MultiThreadedExecutor (`multi`) fetches a
-    callback's exception on its next turn; after the last turn nobody does. It keeps them
-    in its private `_futures` (rclpy 9.1; no public way to them): read here, in this
-    benchmark only (the SingleThreadedExecutor raises them from spin())."""
-    errors = []
-    for future in list(getattr(executor, "_futures", [])):
-        if not future.done():
-            continue
-        error = future.exception()
-        if error is not None and "destruction was requested" not in str(error):
-            errors.append(f"{type(error).__name__}: {error}")
-    return errors
+def spin_collecting_errors(executor, context, running: threading.Event,
+                           errors: list[str]) -> None:
+    """Spin `executor` while `running` is set, noting the errors of callbacks: a
+    SingleThreadedExecutor raises them from the turn that ran the callback, rclpy's
+    MultiThreadedExecutor (`multi`) from its next turn. After `running` is cleared, one
+    last turn that waits for nothing fetches what the last callbacks raised. Races with
+    node destruction at the end are expected and not noted."""
+    def turn(timeout_s: float) -> None:
+        try:
+            executor.spin_once(timeout_sec=timeout_s)
+        except Exception as exc:
+            if "destruction was requested" not in str(exc):
+                errors.append(f"{type(exc).__name__}: {exc}")
+
+    while running.is_set() and context.ok():
+        turn(0.1)
+    if context.ok():
+        turn(0.0)
 
 
 def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bool = False,
@@ -171,7 +176,7 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
     from rclpy.qos import QoSProfile
     from rclpy.signals import SignalHandlerOptions
 
-    from ab_interfaces.msg import ActuatorCommand
+    from ab_interfaces.msg import ActuatorCommand, CycleSpikes
     from embedded_brain.graph import bundled_graph_path
     from robot_bringup.composition import Child, free_port
     from robot_bringup.config import config_file, parameter_overrides
@@ -221,19 +226,17 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
     nodes.append(session_node)
     session = session_node.session
 
-    # The brain's own compute time per cycle (computeMs of cycle:update).
+    # The brain's own compute time per cycle, as the session publishes it on /spikes
+    # (CycleSpikes.brain_compute_ms, from the brain's cycle:update).
     compute_ms: list[float] = []
-    on_event = session._on_event
+    spikes_probe = rclpy.create_node("loop_compute_probe", context=context)
 
-    def on_event_and_note(event, payload):
-        if event == "cycle:update" and isinstance(payload, dict) and \
-                isinstance(payload.get("computeMs"), (int, float)):
-            compute_ms.append(float(payload["computeMs"]))
-        on_event(event, payload)
+    def on_spikes(msg: CycleSpikes) -> None:
+        if msg.brain_compute_ms >= 0:
+            compute_ms.append(float(msg.brain_compute_ms))
 
-    session._on_event = on_event_and_note
-    if session._link is not None:  # already started by auto_start: rebind its callback
-        session._link._on_event = on_event_and_note
+    spikes_probe.create_subscription(CycleSpikes, "spikes", on_spikes, QoSProfile(depth=50))
+    nodes.append(spikes_probe)
 
     latencies_ms: list[float] = []
     made_ms: list[float] = []  # frame stamp -> command made (the command's header stamp)
@@ -265,7 +268,10 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
     executor = make_executor(executor_kind, context)
     for node in [*nodes, *probes]:
         executor.add_node(node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinning, callback_errors = threading.Event(), []
+    spinning.set()
+    spinner = threading.Thread(target=spin_collecting_errors, daemon=True,
+                               args=(executor, context, spinning, callback_errors))
     spinner.start()
     try:
         deadline = time.monotonic() + 90
@@ -305,10 +311,11 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
             for total, made in probe_process.arrivals(probe_out, start_ns, cycles):
                 note(total, made)
     finally:
-        executor.shutdown(timeout_sec=5)
+        spinning.clear()
         spinner.join(timeout=5)
-        for error in fetch_callback_errors(executor):
-            print(f"a callback failed while stopping: {error}", flush=True)
+        executor.shutdown(timeout_sec=5)
+        for error in callback_errors:
+            print(f"a callback failed: {error}", flush=True)
         for node in [*nodes, *probes]:
             node.destroy_node()
         context.try_shutdown()

@@ -351,6 +351,8 @@ class BrainSessionNode(Node):
         spikes.header.stamp = stamp
         spikes.run_id = result.run_id
         spikes.cycle = result.cycle
+        if result.brain_compute_ms is not None:
+            spikes.brain_compute_ms = result.brain_compute_ms
         spikes.populations = [population_msg(pid, raster, result.cycle, result.dt_s)
                               for pid, raster in zip(result.spikes.populations,
                                                      result.spikes.rasters, strict=True)]

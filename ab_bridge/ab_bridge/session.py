@@ -112,6 +112,8 @@ class CycleResult:
     received_s: float
     decode_latency_s: float
     input_to_output_s: float | None
+    #: The brain's own compute time for the cycle (its `computeMs`), when it says.
+    brain_compute_ms: float | None = None
 
 
 class SessionListener(Protocol):
@@ -710,8 +712,11 @@ class BrainSession:
         decoded = self.decoder.decode(spikes)
         done = self._clock()
         sent = self._inputs_sent_at.pop(cycle, None)
+        compute_ms = payload.get("computeMs")
         result = CycleResult(contract.run_id, cycle, spikes, decoded, contract.dt_s, received,
-                             done - received, None if sent is None else received - sent)
+                             done - received, None if sent is None else received - sent,
+                             float(compute_ms) if isinstance(compute_ms, (int, float))
+                             and not isinstance(compute_ms, bool) else None)
         self._last_cycle = cycle
         self.stats.cycles += 1
         self.stats.cycle_times.append(received)
