@@ -82,11 +82,12 @@ def test_session_node_runs_a_device(device, ros_context, executor, spin_until, r
     def latest() -> dict[str, str]:
         return {kv.key: kv.value for kv in diagnostics[-1].status[0].values}
 
-    # The link state in a report may trail the stream by one diagnostics period.
-    assert spin_until(executor, lambda: latest().get("link") == "connected", 5), latest()
+    # A report comes every 0.2 s: wait for one made after the stream's first steps.
+    assert spin_until(executor, lambda: latest().get("link") == "connected"
+                      and int(latest().get("steps", "0")) > 0, 5), latest()
     values = latest()
     assert values["protocol"] == "device"
-    assert int(values["steps"]) > 0 and values["steps_lost"] == "0"
+    assert values["steps_lost"] == "0", values
 
     # protocol is fixed at start: refused with a reason when set.
     client = probe.create_client(SetParameters, f"{ros_namespace}/brain_session/set_parameters")
