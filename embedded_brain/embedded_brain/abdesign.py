@@ -26,8 +26,8 @@ Prima-Lux's physics):
   0: none); an omitted high-gamma TNorm is 10;
 - an output of n neurons is a population of n LIF neurons (tau_m 8 ms, membrane noise
   OUTPUT_NOISE_STD: the exploration rewards select from); the device holds each output
-  neuron active from its first spike until the output is cleared (device.py: bistable
-  outputs);
+  neuron from its spike until the output is cleared and streams the neurons that switch
+  on (device.py: bistable outputs, neuron events);
 - a connection is all-to-all with weight EXC_REFERENCE / n_source per synapse (an
   excitatory reference: a source firing at the input rate moves the target by about one
   threshold per ms), times `units` for an operand; inhibitory ones have

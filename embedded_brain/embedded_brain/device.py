@@ -20,8 +20,10 @@ output frame `{step, outputs: [{t, neurons: ["OUTPUT:i", ...]}]}`, empty or not,
 cursor `epoch:sequence` (a new epoch per run start and per reset). Frames are retained
 (`history_frames`) so a stream that drops resumes from its cursor without losing or
 repeating one; a cursor older than the history gets a `gap` event, one of another
-epoch a `reset` event. Outputs are bistable: an output neuron is active from its spike
-until the output is cleared by its inhibitory sources. Sensor values hold until
+epoch a `reset` event. Outputs are bistable: an output neuron switches on at its spike
+and holds until the output is cleared by its inhibitory sources; a frame lists the neuron
+events of its step, the output neurons that switched on in it (a held neuron is not
+repeated, and cannot switch on again before a clear). Sensor values hold until
 replaced; a reward input population's mean value is a reward for the plastic
 connections it modulates. Every /api/status and /api/brain route needs
 `Authorization: Bearer plx_...` (the configured key, or with none configured any key
@@ -621,9 +623,10 @@ class DeviceBrain:
             for t in range(steps):
                 if clear[t] >= CLEAR_FRACTION:
                     latch[:] = False
-                latch |= spikes[t]
-                if latch.any():
-                    active[t].extend(f"{output.name}:{i}" for i in np.flatnonzero(latch))
+                switched_on = spikes[t] & ~latch
+                latch |= switched_on
+                if switched_on.any():
+                    active[t].extend(f"{output.name}:{i}" for i in np.flatnonzero(switched_on))
         items = [{"step": self.step + t, "outputs": [{"t": self.step + t, "neurons": names}]}
                  for t, names in enumerate(active)]
         self.step += steps

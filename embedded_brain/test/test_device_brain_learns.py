@@ -2,7 +2,7 @@
 lit for 200 ms at a time; the MOVE output's first half should be active for RIGHT, its
 second half for LEFT)
 rewarded through the SDK's reward_population encoding after every cycle, read from the
-bistable output's active neurons as a client reads them. The learning brain beats the
+bistable output's neuron events as a client reads them. The learning brain beats the
 same brain with learning off."""
 
 from __future__ import annotations

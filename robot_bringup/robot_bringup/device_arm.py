@@ -5,7 +5,7 @@ No ROS, no server, no HTTP: `embedded_brain.device.DeviceBrain` stepped in-proce
 (`start_stepped`, `step_cycle`) with the arm's brain design, and the pieces the live loop
 has on that protocol — brain_session's device input binding (ab_bridge.device_inputs:
 the joint errors sign-split into E0_POS/E0_NEG/E1_POS/E1_NEG), its decoder over the
-device's output frames (the active neurons of each timestep), the per-joint progress
+device's output frames (the neuron events of each timestep), the per-joint progress
 rewards posted into the reward input populations (the SDK's `reward_population`
 encoding), with brain_device.yaml's settings layered after brain.yaml as the launch
 files layer them — and the live loop's timing: a device cycle is `steps_per_cycle` 1 ms
