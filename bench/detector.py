@@ -27,7 +27,8 @@ import cv2
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "detector_node", "test"))
+# The detector's test helpers, and the suite's shared ones they use (tests/support.py).
+sys.path[:0] = [os.path.join(ROOT, "detector_node", "test"), os.path.join(ROOT, "tests")]
 # The reference's pins, venv (.venv-ref/llnode) and offline start-up, shared with the
 # compatibility suite (detector_node/test/test_learning_loop_compat.py).
 from llnode_reference import (  # noqa: E402

@@ -852,8 +852,9 @@ DETECTOR_TESTS = HERE.parent / "detector_node" / "test"
 def detector_test_module() -> Any:
     """detector_node's fault tests: their malformed-input corpus and their Learning Loop
     (a protocol-faithful aiohttp server on loopback)."""
-    if str(DETECTOR_TESTS) not in sys.path:
-        sys.path.insert(0, str(DETECTOR_TESTS))
+    for folder in (DETECTOR_TESTS, HERE.parent / "tests"):   # and the shared support.py
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
     import test_faults_and_guards
 
     return test_faults_and_guards
