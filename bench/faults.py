@@ -834,14 +834,23 @@ def demo_exit_code(ctx: Context, tally: Tally) -> None:
         env = {**os.environ, "BRAINSTEM_CONFIG_DIR": str(folder)}
         args = [sys.executable, "-m", "robot_bringup.demo", "--duration", "4", "--live-port",
                 "-1", "--domain-id", str(ros_domain()), "--report", str(folder / "report")]
+        demo = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, env=env)
         try:
-            out = subprocess.run(args, capture_output=True, text=True, env=env, timeout=240)
-            answered, output = True, out.stdout + out.stderr
-            clear = out.returncode == code and says in output and "Traceback" not in output
-            detail = f"exit {out.returncode}: " + next(
+            output, _ = demo.communicate(timeout=240)
+            answered = True
+            clear = demo.returncode == code and says in output and "Traceback" not in output
+            detail = f"exit {demo.returncode}: " + next(
                 (x for x in output.splitlines() if says in x), "(not named)").strip()
         except subprocess.TimeoutExpired:
-            answered, clear, detail = False, False, "still running"
+            demo.send_signal(signal.SIGINT)          # as a user would; then what it said
+            try:
+                output, _ = demo.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                demo.kill()
+                output, _ = demo.communicate()
+            tail = " | ".join(output.strip().splitlines()[-8:])
+            answered, clear, detail = False, False, f"still running after 240 s: {tail}"
         judge(tally, ctx, f"demo: {name}", answered, clear, detail, True)
 
 
