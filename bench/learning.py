@@ -66,39 +66,35 @@ def run_seed(seed: int, args: argparse.Namespace, graph, settings: DemoSettings)
     common = dict(graph=graph, cycles_per_target=args.cycles_per_target,
                   reward_delay=args.reward_delay, observation_lag=args.observation_lag,
                   settings=settings)
-    demo = list(settings.targets)
-    new = random_targets(NEW_TARGET_SEED_BASE + seed, args.new_targets)
-    eval_demo = args.cycles_per_target * args.demo_eval_targets
-    eval_new = args.cycles_per_target * args.new_targets
-    started = time.monotonic()
-    runs = {
-        "hold": run_arm(seed, False, eval_demo, policy="hold", targets=demo, **common),
-        "proportional": run_arm(seed, False, eval_demo, policy="proportional", targets=demo,
-                                **common),
-        "frozen_initial": run_arm(seed, False, eval_demo, targets=demo, **common),
-        "hold_new_targets": run_arm(seed, False, eval_new, policy="hold", targets=new, **common),
-        "proportional_new_targets": run_arm(seed, False, eval_new, policy="proportional",
-                                            targets=new, **common),
-    }
-    learning = run_arm(seed, True, args.learning_cycles, targets=demo, **common)
-    runs["learning"] = learning
-    runs["retention"] = run_arm(seed, False, eval_demo, network=learning.network,
-                                targets=demo, **common)
-    runs["frozen_new_targets"] = run_arm(seed, False, eval_new, network=learning.network,
-                                         targets=new, **common)
-    return figures_of(seed, runs, learning, started)
+
+    def brain(learning: bool, cycles: int, targets, trained=None):
+        return run_arm(seed, learning, cycles, network=trained, targets=targets, **common)
+
+    return run_phases(seed, args, list(settings.targets), common, brain)
 
 
 def run_seed_device(seed: int, args: argparse.Namespace) -> dict:
-    """run_seed's figures over the device path (robot_bringup.device_arm)."""
+    """run_seed's figures over the device path (robot_bringup.device_arm), with the
+    initial device on the new targets too."""
     from robot_bringup.device_arm import DeviceSettings, run_device_arm
 
     settings = DeviceSettings.load()
-    common = dict(cycles_per_target=args.cycles_per_target, reward_delay=args.reward_delay,
-                  observation_lag=args.observation_lag, settings=settings)
     references = dict(cycles_per_target=args.cycles_per_target, reward_delay=args.reward_delay,
                       observation_lag=args.observation_lag)
-    demo = list(settings.targets)
+
+    def brain(learning: bool, cycles: int, targets, trained=None):
+        return run_device_arm(seed, learning, cycles, design=args.design, device=trained,
+                              targets=targets, settings=settings, **references)
+
+    return run_phases(seed, args, list(settings.targets), references, brain,
+                      initial_on_new_targets=True)
+
+
+def run_phases(seed: int, args: argparse.Namespace, demo: list, references: dict,
+               brain, initial_on_new_targets: bool = False) -> dict:
+    """The references (hold, proportional: offline_arm.run_arm with `references`) and the
+    brain's runs (`brain(learning, cycles, targets, trained)`) on the demo's targets and
+    on new ones; their figures."""
     new = random_targets(NEW_TARGET_SEED_BASE + seed, args.new_targets)
     eval_demo = args.cycles_per_target * args.demo_eval_targets
     eval_new = args.cycles_per_target * args.new_targets
@@ -107,22 +103,18 @@ def run_seed_device(seed: int, args: argparse.Namespace) -> dict:
         "hold": run_arm(seed, False, eval_demo, policy="hold", targets=demo, **references),
         "proportional": run_arm(seed, False, eval_demo, policy="proportional", targets=demo,
                                 **references),
-        "frozen_initial": run_device_arm(seed, False, eval_demo, design=args.design,
-                                         targets=demo, **common),
+        "frozen_initial": brain(False, eval_demo, demo),
         "hold_new_targets": run_arm(seed, False, eval_new, policy="hold", targets=new,
                                     **references),
         "proportional_new_targets": run_arm(seed, False, eval_new, policy="proportional",
                                             targets=new, **references),
-        "frozen_initial_new_targets": run_device_arm(seed, False, eval_new, design=args.design,
-                                                     targets=new, **common),
     }
-    learning = run_device_arm(seed, True, args.learning_cycles, design=args.design,
-                              targets=demo, **common)
+    if initial_on_new_targets:
+        runs["frozen_initial_new_targets"] = brain(False, eval_new, new)
+    learning = brain(True, args.learning_cycles, demo)
     runs["learning"] = learning
-    runs["retention"] = run_device_arm(seed, False, eval_demo, device=learning.network,
-                                       targets=demo, **common)
-    runs["frozen_new_targets"] = run_device_arm(seed, False, eval_new, device=learning.network,
-                                                targets=new, **common)
+    runs["retention"] = brain(False, eval_demo, demo, learning.network)
+    runs["frozen_new_targets"] = brain(False, eval_new, new, learning.network)
     return figures_of(seed, runs, learning, started)
 
 
