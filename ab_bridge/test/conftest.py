@@ -31,3 +31,21 @@ def ros_namespace() -> str:
     """A namespace of this test's own: test runs that share a DDS domain (other suites on
     the machine, a demo) never see each other's topics."""
     return f"/ab_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def device(tmp_path: pathlib.Path):
+    """The embedded brain's device API (key session_helpers.DEVICE_KEY) with the demo
+    arm's design installed."""
+    from session_helpers import DEVICE_KEY
+
+    from embedded_brain.abdesign import bundled_design_path
+    from embedded_brain.graph import bundled_graph_path, load_graph
+    from embedded_brain.server import BrainServer, ServerThread
+
+    thread = ServerThread(BrainServer([load_graph(bundled_graph_path("demo_arm"))],
+                                      tmp_path / "state", device_api_key=DEVICE_KEY,
+                                      device_brain=bundled_design_path("demo_arm")))
+    thread.start()
+    yield thread
+    thread.stop()

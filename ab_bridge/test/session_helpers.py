@@ -8,6 +8,9 @@ from support import wait_for as wait_until  # noqa: F401 (ab_bridge's tests impo
 
 from ab_bridge.session import CycleResult
 
+#: The device API key of the `device` fixture (conftest.py).
+DEVICE_KEY = "plx_session_test"
+
 
 class Recorder:
     def __init__(self) -> None:

@@ -11,14 +11,12 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.srv import SetParameters
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
+from session_helpers import DEVICE_KEY as KEY
 from std_msgs.msg import Float32MultiArray
-from test_device_session_drives_the_device import DESIGN, KEY
 
 from ab_bridge.brain_session_node import BrainSessionNode
 from ab_interfaces.msg import ActuatorCommand, Reward
 from ab_interfaces.srv import StopRun
-from embedded_brain.graph import bundled_graph_path, load_graph
-from embedded_brain.server import BrainServer, ServerThread
 
 MAPPING = """
 - {node_id: JOINT0, channel: "joint:0", scheme: bipolarSplit, per_step_max: 0.004, n: 32}
@@ -29,16 +27,6 @@ target: {topic: target_error, type: std_msgs/Float32MultiArray,
          population: [E0_POS, E0_NEG, E1_POS, E1_NEG], sign_split: true, n: 16,
          mode: positive_scalar_cumulative_population, vmax: 1.0}
 """
-
-
-@pytest.fixture
-def device(tmp_path):
-    thread = ServerThread(BrainServer([load_graph(bundled_graph_path("demo_arm"))],
-                                      tmp_path / "state", device_api_key=KEY,
-                                      device_brain=DESIGN))
-    thread.start()
-    yield thread
-    thread.stop()
 
 
 @pytest.mark.timeout(90)

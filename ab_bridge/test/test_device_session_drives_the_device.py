@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from session_helpers import DEVICE_KEY as KEY
 from support import wait_for
 
 from ab_bridge.device_session import DeviceSession, device_settings
@@ -23,8 +24,6 @@ from embedded_brain.abdesign import bundled_design_path
 from embedded_brain.graph import bundled_graph_path, load_graph
 from embedded_brain.server import BrainServer, ServerThread
 
-KEY = "plx_session_test"
-DESIGN = bundled_design_path("demo_arm")
 MAPPING = [{"node_id": f"JOINT{j}", "channel": f"joint:{j}", "scheme": "bipolarSplit",
             "per_step_max": 0.004, "n": 32} for j in (0, 1)]
 INPUTS = {"target": {"topic": "target_error", "type": "std_msgs/Float32MultiArray",
@@ -57,16 +56,6 @@ class Listener:
     def steps(self) -> list[int]:
         with self.lock:
             return [int(t) for c in self.cycles for t in c.decoded.timesteps]
-
-
-@pytest.fixture
-def device(tmp_path: Path):
-    thread = ServerThread(BrainServer([load_graph(bundled_graph_path("demo_arm"))],
-                                      tmp_path / "state", device_api_key=KEY,
-                                      device_brain=DESIGN))
-    thread.start()
-    yield thread
-    thread.stop()
 
 
 def on_loop(device: ServerThread, function):
@@ -205,7 +194,7 @@ def test_keep_run_starts_the_run_once_a_brain_is_installed(tmp_path: Path) -> No
         session.keep_run({"learning": True})
         assert wait_for(lambda: session.stats.start_attempts >= 2, timeout_s=15)
         assert "no brain installed" in session.stats.last_error
-        on_loop(thread, lambda: thread.server.device.install(json.loads(DESIGN.read_text())))
+        on_loop(thread, lambda: thread.server.device.install(json.loads(bundled_design_path("demo_arm").read_text())))
         assert wait_for(lambda: session.running and runs and len(listener.cycles) >= 3, timeout_s=15)
         assert session.stats.runs_started == 1
         session.stop()          # ends the wish: nothing starts it again
