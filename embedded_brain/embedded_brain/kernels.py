@@ -54,22 +54,31 @@ TABLE_BLOCK = 256
 
 # ---- membrane noise: normal deviates drawn inside the loops ------------------------------
 # SplitMix64 (Steele, Lea & Flood 2014) gives the bits; the ziggurat method (Marsaglia &
-# Tsang 2000, 128 layers) turns them into standard normal deviates: one multiply and one
-# compare for ~99 % of them, where numpy's generator, called per cycle, cost ~8 ns each.
+# Tsang 2000, here with 256 layers) turns them into standard normal deviates. SplitMix64's
+# n-th output is a function of the seed plus n times a constant, so a block of deviates is
+# drawn in one loop that runs on vector units: the layer (8 low bits) and the signed
+# 32-bit draw (the high bits) give a deviate and whether the layer's rectangle takes it
+# (~99 % of draws). The others (the wedges and the tail) are redone one by one with
+# uniforms of a second SplitMix64 stream.
+
+ZIG_LAYERS = 256
+ZIG_R = 3.6541528853610088        # the base layer's edge, for 256 layers
+ZIG_V = 4.92867323399e-3          # each layer's area
 
 
 def _ziggurat_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(k, w, f) of the 128-layer ziggurat for a 32-bit signed integer draw."""
+    """(k, w, f) of the 256-layer ziggurat for a 32-bit signed integer draw: layer i's
+    rectangle takes a draw below k[i], whose deviate is draw · w[i]; f: the density at
+    each layer's edge."""
     m1 = 2147483648.0
-    dn = tn = 3.442619855899
-    vn = 9.91256303526217e-3
-    k, w, f = np.zeros(128), np.zeros(128), np.zeros(128)
-    q = vn / np.exp(-0.5 * dn * dn)
-    k[0], k[1] = np.floor(dn / q * m1), 0.0
-    w[0], w[127] = q / m1, dn / m1
-    f[0], f[127] = 1.0, np.exp(-0.5 * dn * dn)
-    for i in range(126, 0, -1):
-        dn = np.sqrt(-2.0 * np.log(vn / dn + np.exp(-0.5 * dn * dn)))
+    dn = tn = ZIG_R
+    k, w, f = np.zeros(ZIG_LAYERS), np.zeros(ZIG_LAYERS), np.zeros(ZIG_LAYERS)
+    q = ZIG_V / np.exp(-0.5 * dn * dn)
+    k[0], k[1] = np.floor(dn / q * m1), 0.0       # the top layer has no rectangle
+    w[0], w[-1] = q / m1, dn / m1
+    f[0], f[-1] = 1.0, np.exp(-0.5 * dn * dn)
+    for i in range(ZIG_LAYERS - 2, 0, -1):
+        dn = np.sqrt(-2.0 * np.log(ZIG_V / dn + np.exp(-0.5 * dn * dn)))
         k[i + 1] = np.floor(dn / tn * m1)
         tn = dn
         f[i] = np.exp(-0.5 * dn * dn)
@@ -78,12 +87,16 @@ def _ziggurat_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 ZIG_K, ZIG_W, ZIG_F = _ziggurat_tables()
-ZIG_R = 3.442619855899
+#: The rectangles' bounds as integers, compared with |draw| exactly.
+ZIG_K64 = ZIG_K.astype(np.int64)
+ZIG_W32 = ZIG_W.astype(np.float32)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 _U30, _U27, _U31, _U32, _U11 = (np.uint64(x) for x in (30, 27, 31, 32, 11))
-_LOW7 = np.uint64(127)
+_LOW8 = np.uint64(ZIG_LAYERS - 1)
+#: Neurons per block of the neuron update: a block's deviates stay in the L1 cache.
+BLOCK = 1024
 
 
 @intrinsic
@@ -105,55 +118,45 @@ def _prefetch(typingctx, array, index):
 
 
 def seed_state(rng: np.random.Generator) -> np.ndarray:
-    """A generator state for the kernels' normal deviates ([1] uint64), drawn from `rng`."""
-    return rng.integers(0, 2 ** 64, size=1, dtype=np.uint64)
+    """A generator state for the kernels' normal deviates ([2] uint64: the block stream's
+    position, the redraw stream's state), drawn from `rng`."""
+    return rng.integers(0, 2 ** 64, size=2, dtype=np.uint64)
 
-
-# The generator's state is a scalar passed in and returned (kept in a register in the
-# loops; a state in an array, stored at every draw, made a deviate cost ~13 ns).
 
 @njit(cache=True, nogil=True, inline="always")
-def _bits(state):
-    """(the next 64 random bits, the new state) (SplitMix64)."""
-    state = state + _GOLDEN
+def _mix(state):
+    """SplitMix64's output for a state."""
     z = (state ^ (state >> _U30)) * _MIX1
     z = (z ^ (z >> _U27)) * _MIX2
-    return z ^ (z >> _U31), state
+    return z ^ (z >> _U31)
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _uniform(state):
-    """(uniform in (0, 1), the new state)."""
-    z, state = _bits(state)
-    return (np.float64(z >> _U11) + 0.5) * (1.0 / 9007199254740992.0), state
+    """(uniform in (0, 1), the new state) from the redraw stream."""
+    state = state + _GOLDEN
+    return (np.float64(_mix(state) >> _U11) + 0.5) * (1.0 / 9007199254740992.0), state
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _layer_and_draw(state):
-    """(a ziggurat layer (7 low bits), a signed 32-bit draw (the high 32 bits), the new
-    state)."""
-    z, state = _bits(state)
-    hz = np.int64(z >> _U32)
-    if hz >= 2147483648:
-        hz -= 4294967296
-    return np.int64(z & _LOW7), hz, state
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _normal(state):
-    """(a standard normal deviate (float64), the new state)."""
-    iz, hz, state = _layer_and_draw(state)
-    if abs(hz) < ZIG_K[iz]:
-        return hz * ZIG_W[iz], state
-    return _normal_edge(state, iz, hz)
+def _layer_and_draw(z):
+    """(the ziggurat layer (8 low bits), the signed 32-bit draw (the high 32 bits)) of 64
+    random bits."""
+    high = z >> _U32
+    return np.int64(z & _LOW8), np.int64(high) - np.int64((high >> _U31) << _U32)
 
 
 @njit(cache=True, nogil=True)
-def _normal_edge(state, iz, hz):
-    """The ziggurat's rare cases: a draw outside a layer's rectangle core, or the tail."""
+def _redraw(state, z):
+    """(the deviate of the draw with bits z that its layer's rectangle did not take, the
+    redraw stream's new state): the wedge test or the tail (Marsaglia 1964), then fresh
+    draws from the redraw stream until one is taken."""
+    iz, hz = _layer_and_draw(z)
     while True:
         x = hz * ZIG_W[iz]
-        if iz == 0:                        # the tail beyond R (Marsaglia 1964)
+        if abs(hz) < ZIG_K[iz]:
+            return x, state
+        if iz == 0:                        # the tail beyond R
             while True:
                 u, state = _uniform(state)
                 x = -np.log(u) / ZIG_R
@@ -165,41 +168,100 @@ def _normal_edge(state, iz, hz):
         u, state = _uniform(state)
         if ZIG_F[iz] + u * (ZIG_F[iz - 1] - ZIG_F[iz]) < np.exp(-0.5 * x * x):
             return x, state
-        iz, hz, state = _layer_and_draw(state)
-        if abs(hz) < ZIG_K[iz]:
-            return hz * ZIG_W[iz], state
+        state = state + _GOLDEN
+        iz, hz = _layer_and_draw(_mix(state))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _normals(rng_state, out, missed):
+    """Fill `out` (float32, 1-d) with the next standard normal deviates of the generator
+    `rng_state` (advanced); `missed`: uint8 scratch as long as `out`."""
+    key = rng_state[0]
+    missed_any = np.uint8(0)
+    for t in range(out.size):
+        z = _mix(key + np.uint64(t + 1) * _GOLDEN)
+        iz, hz = _layer_and_draw(z)
+        out[t] = np.float32(hz) * ZIG_W32[iz]
+        miss = np.uint8(abs(hz) >= ZIG_K64[iz])
+        missed[t] = miss
+        missed_any |= miss
+    if missed_any:
+        state = rng_state[1]
+        for t in range(out.size):
+            if missed[t]:
+                x, state = _redraw(state, _mix(key + np.uint64(t + 1) * _GOLDEN))
+                out[t] = np.float32(x)
+        rng_state[1] = state
+    rng_state[0] = key + np.uint64(out.size) * _GOLDEN
 
 
 @njit(cache=True, nogil=True)
 def standard_normal(rng_state, out):
-    """Fill `out` (float64, 1-d) with standard normal deviates from the kernels' generator
-    (`rng_state`: from `seed_state`, advanced)."""
-    state = rng_state[0]
-    for s in range(out.size):
-        out[s], state = _normal(state)
-    rng_state[0] = state
+    """Fill `out` (float32, 1-d) with standard normal deviates from the kernels' generator
+    (`rng_state`: from `seed_state`, advanced), as the neuron update draws them."""
+    missed = np.empty(out.size, dtype=np.uint8)
+    _normals(rng_state, out, missed)
+
+
+#: Columns of a population's parameters (`run_cycle`'s `pop_param`).
+P_DECAY_SYN, P_DECAY_M, P_REST_DRIVE, P_BIAS_DRIVE, P_SYN_GAIN, P_V_RESET, P_V_TH, P_NOISE = \
+    range(8)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _step_block(v, i_syn, refractory, ring_row, drive, spikes, xi, decay_syn, decay_m,
+                rest_drive, bias_drive, syn_gain, v_reset, v_th, refractory_steps, noise,
+                noisy, spontaneous):
+    """One step of a block of a population's neurons (its parameters scalars; `xi`: a
+    deviate per neuron when `noisy`). No branch inside: it runs on vector units."""
+    for t in range(v.size):
+        current = i_syn[t] * decay_syn
+        current = current + ring_row[t]
+        ring_row[t] = 0.0
+        i_syn[t] = current
+        u = v[t] * decay_m
+        u = u + rest_drive
+        u = u + bias_drive
+        u = u + current * syn_gain
+        r = refractory[t]
+        if noisy:
+            free = u + xi[t] * noise          # σ√dt·ξ
+        else:
+            free = u
+        u = v_reset if r > 0 else free
+        r = r - 1 if r > 0 else r
+        if spontaneous:
+            spiked = u >= v_th or drive[t]
+        else:
+            spiked = drive[t]
+        v[t] = v_reset if spiked else u
+        refractory[t] = refractory_steps if spiked else r
+        spikes[t] = spiked
 
 
 @njit(cache=True, nogil=True)
-def run_cycle(v, i_syn, refractory, decay_syn, decay_m, rest_drive, bias_drive, syn_gain,
-              v_reset, v_th, refractory_steps, rng_state, noise_scale, noise_col, spontaneous,
-              drive, spikes,
+def run_cycle(v, i_syn, refractory, pop_bounds, pop_param, pop_refractory, pop_spontaneous,
+              rng_state, drive, spikes,
               ring, ring_base, pop_of, pop_proj_ptr, pop_proj, proj_pre_start, proj_row_base,
               proj_syn_range, row_ptr, post, delay, weights,
               learn, proj_layer, x_tr, y_tr, x_decay, y_decay, layer_x, layer_y,
               c_plus, c_minus, centered, ybar, e_hat, pot_offset, pot_table, pot_total,
               pot_x0, post_gain, quiet_total, spike_code):
     """One cycle of `spikes.shape[0]` steps; fills `spikes` [gamma, n]. Everything else is
-    state updated in place (`rng_state`: the membrane noise's generator)."""
+    state updated in place (`rng_state`: the membrane noise's generator). Neurons are
+    updated population by population (`pop_bounds`: where each starts, then n), with the
+    population's parameters (`pop_param` [populations, 8], columns P_*), its refractory
+    steps and whether it spikes on its own (else only where `drive` says)."""
     gamma, n = spikes.shape
     rows = ring.shape[0]
     n_layers = c_plus.shape[1]
     n_y = y_tr.shape[0]
     fired = np.empty(n, dtype=np.int32)
+    xi = np.empty(BLOCK, dtype=np.float32)
+    missed = np.empty(BLOCK, dtype=np.uint8)
     # the delivery indexes a flat view with unsigned integers (no wraparound checks)
     flat_ring = ring.reshape(rows * n)
     u_rows, u_n = np.uint64(rows), np.uint64(n)
-    state = rng_state[0]
     if learn:
         none = np.int32(gamma | (gamma << 10) | (gamma << 20))
         for j in range(n):
@@ -211,32 +273,28 @@ def run_cycle(v, i_syn, refractory, decay_syn, decay_m, rest_drive, bias_drive, 
     for k in range(gamma):
         row = (ring_base + k) % rows
         u_row = np.uint64(row)
+        ring_row = ring[row]
+        spikes_k = spikes[k]
+        drive_k = drive[k]
+        for p in range(pop_bounds.size - 1):
+            param = pop_param[p]
+            noise = param[P_NOISE]
+            noisy = noise != 0.0
+            for lo in range(pop_bounds[p], pop_bounds[p + 1], BLOCK):
+                hi = min(lo + BLOCK, pop_bounds[p + 1])
+                block_xi = xi[:hi - lo]
+                if noisy:
+                    _normals(rng_state, block_xi, missed)
+                _step_block(v[lo:hi], i_syn[lo:hi], refractory[lo:hi], ring_row[lo:hi],
+                            drive_k[lo:hi], spikes_k[lo:hi], block_xi, param[P_DECAY_SYN],
+                            param[P_DECAY_M], param[P_REST_DRIVE], param[P_BIAS_DRIVE],
+                            param[P_SYN_GAIN], param[P_V_RESET], param[P_V_TH],
+                            pop_refractory[p], noise, noisy, pop_spontaneous[p])
         count = 0
         for i in range(n):
-            current = i_syn[i] * decay_syn[i]
-            current = current + ring[row, i]
-            ring[row, i] = 0.0
-            i_syn[i] = current
-            u = v[i] * decay_m[i]
-            u = u + rest_drive[i]
-            u = u + bias_drive[i]
-            u = u + current * syn_gain[i]
-            if refractory[i] > 0:
-                u = v_reset[i]
-                refractory[i] -= 1
-            else:
-                col = noise_col[i]
-                if col >= 0:
-                    xi, state = _normal(state)
-                    u = u + np.float32(xi) * noise_scale[col]   # σ√dt·ξ
-            spiked = (u >= v_th[i] and spontaneous[i]) or drive[k, i]
-            if spiked:
-                u = v_reset[i]
-                refractory[i] = refractory_steps[i]
+            if spikes_k[i]:
                 fired[count] = i
                 count += 1
-            v[i] = u
-            spikes[k, i] = spiked
         if learn:
             for a in range(count):
                 _note_spike(spike_code, fired[a], k, gamma)
@@ -294,7 +352,6 @@ def run_cycle(v, i_syn, refractory, decay_syn, decay_m, rest_drive, bias_drive, 
                     y_tr[g, i] = y if y >= TINY else np.float32(0.0)
                 for a in range(count):
                     y_tr[g, fired[a]] += 1.0
-    rng_state[0] = state
     if learn:
         potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_tr,
                             x_decay, layer_x, c_plus, pot_offset, pot_table, pot_total,

@@ -103,36 +103,35 @@ class Network:
             offset += pop.size
         n = self.neuron_count = offset
 
-        def per_neuron(attr: str) -> np.ndarray:
-            values = np.empty(n, dtype=np.float32)
-            for pop in graph.populations.values():
-                values[self.slices[pop.id]] = getattr(pop.neuron, attr)
-            return values
-
+        # Neuron parameters per population (kernels.run_cycle's pop_param columns).
+        pops = list(graph.populations.values())
+        self.pop_bounds = np.array([self.slices[p.id].start for p in pops] + [n], dtype=np.int64)
         dt = self.dt_ms
-        self.decay_m = np.exp(-dt / per_neuron("tau_m_ms"))
-        self.decay_syn = np.exp(-dt / per_neuron("tau_syn_ms"))
-        self.syn_gain = (dt / per_neuron("tau_syn_ms")).astype(np.float32)
-        self.v_rest = per_neuron("v_rest")
-        self.v_reset = per_neuron("v_reset")
-        self.v_th = per_neuron("v_th")
-        self.bias_drive = (per_neuron("bias") * (1.0 - self.decay_m)).astype(np.float32)
-        self.rest_drive = (self.v_rest * (1.0 - self.decay_m)).astype(np.float32)
-        self.refractory_steps = np.round(per_neuron("refractory_ms") / dt).astype(np.int32)
-        noise = per_neuron("noise_std") * np.float32(np.sqrt(dt))
-        self.noisy = np.flatnonzero(noise > 0)
-        self.noise_scale = noise[self.noisy]
+        self.pop_param = np.zeros((len(pops), 8), dtype=np.float32)
+        for row, pop in zip(self.pop_param, pops):
+            neuron = pop.neuron
+            decay_m = np.exp(np.float32(-dt / neuron.tau_m_ms), dtype=np.float32)
+            row[kernels.P_DECAY_SYN] = np.exp(np.float32(-dt / neuron.tau_syn_ms))
+            row[kernels.P_DECAY_M] = decay_m
+            row[kernels.P_SYN_GAIN] = dt / neuron.tau_syn_ms
+            row[kernels.P_REST_DRIVE] = np.float32(neuron.v_rest) * (np.float32(1.0) - decay_m)
+            row[kernels.P_BIAS_DRIVE] = np.float32(neuron.bias) * (np.float32(1.0) - decay_m)
+            row[kernels.P_V_RESET] = neuron.v_reset
+            row[kernels.P_V_TH] = neuron.v_th
+            row[kernels.P_NOISE] = np.float32(neuron.noise_std) * np.float32(np.sqrt(dt))
+        self.v_rest = np.repeat(np.array([p.neuron.v_rest for p in pops], dtype=np.float32),
+                                np.diff(self.pop_bounds))
+        self.pop_refractory = np.array([round(p.neuron.refractory_ms / dt) for p in pops],
+                                       dtype=np.int32)
 
-        self.driven = np.zeros(n, dtype=bool)
         self.driven_slices: dict[str, slice] = {}
+        driven = set()
         for spec in [*graph.inputs, *graph.feedback]:
-            self.driven[self.slices[spec.population]] = True
+            driven.add(spec.population)
             self.driven_slices[spec.id] = self.slices[spec.population]
-        self.spontaneous = ~self.driven
+        # a population with inputs or feedback spikes where they say, never on its own
+        self.pop_spontaneous = np.array([p.id not in driven for p in pops], dtype=bool)
         self.output_slices = {o.id: self.slices[o.population] for o in graph.outputs}
-
-        self.noise_col = np.full(n, -1, dtype=np.int32)
-        self.noise_col[self.noisy] = np.arange(self.noisy.size, dtype=np.int32)
 
         # Synapses projection by projection, each projection's sorted (stably) by its
         # presynaptic neuron: a neuron's synapses in one projection are one row, a
@@ -249,10 +248,8 @@ class Network:
         c_plus, c_minus = stdp.begin_cycle() if learn else (stdp.plus_coef, stdp.minus_coef)
         spikes = np.empty((gamma, n), dtype=bool)
         kernels.run_cycle(
-            self.v, self.i_syn, self.refractory, self.decay_syn, self.decay_m,
-            self.rest_drive, self.bias_drive, self.syn_gain, self.v_reset, self.v_th,
-            self.refractory_steps, self.noise_state, self.noise_scale, self.noise_col, self.spontaneous,
-            drive, spikes,
+            self.v, self.i_syn, self.refractory, self.pop_bounds, self.pop_param,
+            self.pop_refractory, self.pop_spontaneous, self.noise_state, drive, spikes,
             self.ring, self.ring_base, self.pop_of, self.pop_proj_ptr, self.pop_proj,
             self.proj_pre_start, self.proj_row_base, self.proj_syn_range, self.row_ptr,
             self.post, self.delay, self.weights,

@@ -12,7 +12,7 @@ from embedded_brain import kernels
 
 
 def draw(seed: int, count: int) -> np.ndarray:
-    out = np.empty(count)
+    out = np.empty(count, dtype=np.float32)
     kernels.standard_normal(kernels.seed_state(np.random.default_rng(seed)), out)
     return out
 
