@@ -56,45 +56,45 @@ TABLE_BLOCK = 256
 # SplitMix64 (Steele, Lea & Flood 2014) gives the bits; the ziggurat method (Marsaglia &
 # Tsang 2000, here with 256 layers) turns them into standard normal deviates. SplitMix64's
 # n-th output is a function of the seed plus n times a constant, so a block of deviates is
-# drawn in one loop that runs on vector units: the layer (8 low bits) and the signed
-# 32-bit draw (the high bits) give a deviate and whether the layer's rectangle takes it
-# (~99 % of draws). The others (the wedges and the tail) are redone one by one with
-# uniforms of a second SplitMix64 stream.
+# drawn in one loop that runs on vector units. Each 64-bit output makes two draws of 32
+# bits: a layer (8 bits) and a signed 24-bit number, which give a deviate and whether the
+# layer's rectangle takes it (~98.5 % of draws). The others (the wedges and the tail) are
+# redone one by one with uniforms of a second SplitMix64 stream.
 
 ZIG_LAYERS = 256
 ZIG_R = 3.6541528853610088        # the base layer's edge, for 256 layers
 ZIG_V = 4.92867323399e-3          # each layer's area
+ZIG_SCALE = 2.0 ** 23             # a draw's magnitude: 23 bits and a sign
 
 
 def _ziggurat_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(k, w, f) of the 256-layer ziggurat for a 32-bit signed integer draw: layer i's
-    rectangle takes a draw below k[i], whose deviate is draw · w[i]; f: the density at
-    each layer's edge."""
-    m1 = 2147483648.0
+    """(k, w, f) of the 256-layer ziggurat for a signed 24-bit draw: layer i's rectangle
+    takes a draw whose magnitude is below k[i], and its deviate is draw · w[i]; f: the
+    density at each layer's edge."""
     dn = tn = ZIG_R
     k, w, f = np.zeros(ZIG_LAYERS), np.zeros(ZIG_LAYERS), np.zeros(ZIG_LAYERS)
     q = ZIG_V / np.exp(-0.5 * dn * dn)
-    k[0], k[1] = np.floor(dn / q * m1), 0.0       # the top layer has no rectangle
-    w[0], w[-1] = q / m1, dn / m1
+    k[0], k[1] = np.floor(dn / q * ZIG_SCALE), 0.0     # the top layer has no rectangle
+    w[0], w[-1] = q / ZIG_SCALE, dn / ZIG_SCALE
     f[0], f[-1] = 1.0, np.exp(-0.5 * dn * dn)
     for i in range(ZIG_LAYERS - 2, 0, -1):
         dn = np.sqrt(-2.0 * np.log(ZIG_V / dn + np.exp(-0.5 * dn * dn)))
-        k[i + 1] = np.floor(dn / tn * m1)
+        k[i + 1] = np.floor(dn / tn * ZIG_SCALE)
         tn = dn
         f[i] = np.exp(-0.5 * dn * dn)
-        w[i] = dn / m1
+        w[i] = dn / ZIG_SCALE
     return k, w, f
 
 
 ZIG_K, ZIG_W, ZIG_F = _ziggurat_tables()
-#: The rectangles' bounds as integers, compared with |draw| exactly.
-ZIG_K64 = ZIG_K.astype(np.int64)
+ZIG_K32 = ZIG_K.astype(np.int32)
 ZIG_W32 = ZIG_W.astype(np.float32)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 _U30, _U27, _U31, _U32, _U11 = (np.uint64(x) for x in (30, 27, 31, 32, 11))
 _LOW8 = np.uint64(ZIG_LAYERS - 1)
+_LOW32 = np.uint64(0xFFFFFFFF)
 #: Neurons per block of the neuron update: a block's deviates stay in the L1 cache.
 BLOCK = 1024
 
@@ -139,19 +139,17 @@ def _uniform(state):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _layer_and_draw(z):
-    """(the ziggurat layer (8 low bits), the signed 32-bit draw (the high 32 bits)) of 64
-    random bits."""
-    high = z >> _U32
-    return np.int64(z & _LOW8), np.int64(high) - np.int64((high >> _U31) << _U32)
+def _layer_and_draw(h):
+    """(the ziggurat layer, the signed 24-bit draw) of 32 random bits (h's low 32)."""
+    return np.int64(h & _LOW8), np.int64(np.int32(np.uint32(h & _LOW32))) >> 8
 
 
 @njit(cache=True, nogil=True)
-def _redraw(state, z):
-    """(the deviate of the draw with bits z that its layer's rectangle did not take, the
+def _redraw(state, h):
+    """(the deviate of the draw h (32 bits) that its layer's rectangle did not take, the
     redraw stream's new state): the wedge test or the tail (Marsaglia 1964), then fresh
     draws from the redraw stream until one is taken."""
-    iz, hz = _layer_and_draw(z)
+    iz, hz = _layer_and_draw(h)
     while True:
         x = hz * ZIG_W[iz]
         if abs(hz) < ZIG_K[iz]:
@@ -174,33 +172,53 @@ def _redraw(state, z):
 
 @njit(cache=True, nogil=True, inline="always")
 def _normals(rng_state, out, missed):
-    """Fill `out` (float32, 1-d) with the next standard normal deviates of the generator
-    `rng_state` (advanced); `missed`: uint8 scratch as long as `out`."""
+    """Fill `out` (float32, at most BLOCK long) with the next standard normal deviates of
+    the generator `rng_state` (advanced). `missed`: BLOCK // 8 uint64 of scratch. Output
+    t of the block stream makes deviates t and half + t (half: out.size // 2), and one
+    more output the last deviate of an odd-sized block."""
     key = rng_state[0]
-    missed_any = np.uint8(0)
-    for t in range(out.size):
+    size = out.size
+    half = size >> 1
+    flags = missed.view(np.uint8)
+    for w in range(missed.size):
+        missed[w] = 0
+    for t in range(half):
         z = _mix(key + np.uint64(t + 1) * _GOLDEN)
-        iz, hz = _layer_and_draw(z)
-        out[t] = np.float32(hz) * ZIG_W32[iz]
-        miss = np.uint8(abs(hz) >= ZIG_K64[iz])
-        missed[t] = miss
-        missed_any |= miss
-    if missed_any:
-        state = rng_state[1]
-        for t in range(out.size):
-            if missed[t]:
-                x, state = _redraw(state, _mix(key + np.uint64(t + 1) * _GOLDEN))
+        ia, va = _layer_and_draw(z)
+        ib, vb = _layer_and_draw(z >> _U32)
+        out[t] = np.float32(va) * ZIG_W32[ia]
+        out[half + t] = np.float32(vb) * ZIG_W32[ib]
+        flags[t] = np.uint8(abs(va) >= ZIG_K32[ia])
+        flags[half + t] = np.uint8(abs(vb) >= ZIG_K32[ib])
+    if size & 1:
+        z = _mix(key + np.uint64(half + 1) * _GOLDEN)
+        ia, va = _layer_and_draw(z)
+        out[size - 1] = np.float32(va) * ZIG_W32[ia]
+        flags[size - 1] = np.uint8(abs(va) >= ZIG_K32[ia])
+    state = rng_state[1]
+    for w in range(missed.size):
+        if missed[w] == 0:
+            continue
+        for t in range(w * 8, w * 8 + 8):
+            if flags[t]:
+                if t < half or t == size - 1 and size & 1:
+                    h = _mix(key + np.uint64((t if t < half else half) + 1) * _GOLDEN)
+                else:
+                    h = _mix(key + np.uint64(t - half + 1) * _GOLDEN) >> _U32
+                x, state = _redraw(state, h)
                 out[t] = np.float32(x)
-        rng_state[1] = state
-    rng_state[0] = key + np.uint64(out.size) * _GOLDEN
+    rng_state[1] = state
+    rng_state[0] = key + np.uint64(half + (size & 1)) * _GOLDEN
 
 
 @njit(cache=True, nogil=True)
 def standard_normal(rng_state, out):
     """Fill `out` (float32, 1-d) with standard normal deviates from the kernels' generator
-    (`rng_state`: from `seed_state`, advanced), as the neuron update draws them."""
-    missed = np.empty(out.size, dtype=np.uint8)
-    _normals(rng_state, out, missed)
+    (`rng_state`: from `seed_state`, advanced), a block at a time as the neuron update
+    draws them."""
+    missed = np.empty(BLOCK // 8, dtype=np.uint64)
+    for lo in range(0, out.size, BLOCK):
+        _normals(rng_state, out[lo:min(lo + BLOCK, out.size)], missed)
 
 
 #: Columns of a population's parameters (`run_cycle`'s `pop_param`).
@@ -244,8 +262,8 @@ def run_cycle(v, i_syn, refractory, pop_bounds, pop_param, pop_refractory, pop_s
               rng_state, drive, spikes,
               ring, ring_base, pop_of, pop_proj_ptr, pop_proj, proj_pre_start, proj_row_base,
               proj_syn_range, row_ptr, post, delay, weights,
-              learn, proj_layer, x_tr, y_tr, x_decay, y_decay, layer_x, layer_y,
-              c_plus, c_minus, centered, ybar, e_hat, pot_offset, pot_table, pot_total,
+              learn, proj_layer, x_tr, y_tr, y_start, x_decay, y_decay, layer_x, layer_y,
+              c_plus, c_minus, ybar_per_rate, pot_offset, pot_table, pot_total, pot_dep,
               pot_x0, post_gain, quiet_total, spike_code):
     """One cycle of `spikes.shape[0]` steps; fills `spikes` [gamma, n]. Everything else is
     state updated in place (`rng_state`: the membrane noise's generator). Neurons are
@@ -254,11 +272,10 @@ def run_cycle(v, i_syn, refractory, pop_bounds, pop_param, pop_refractory, pop_s
     steps and whether it spikes on its own (else only where `drive` says)."""
     gamma, n = spikes.shape
     rows = ring.shape[0]
-    n_layers = c_plus.shape[1]
     n_y = y_tr.shape[0]
     fired = np.empty(n, dtype=np.int32)
     xi = np.empty(BLOCK, dtype=np.float32)
-    missed = np.empty(BLOCK, dtype=np.uint8)
+    missed = np.empty(BLOCK // 8, dtype=np.uint64)
     # the delivery indexes a flat view with unsigned integers (no wraparound checks)
     flat_ring = ring.reshape(rows * n)
     u_rows, u_n = np.uint64(rows), np.uint64(n)
@@ -266,10 +283,8 @@ def run_cycle(v, i_syn, refractory, pop_bounds, pop_param, pop_refractory, pop_s
         none = np.int32(gamma | (gamma << 10) | (gamma << 20))
         for j in range(n):
             spike_code[j] = none
-    any_centered = False
-    for layer in range(n_layers):
-        if centered[layer]:
-            any_centered = True
+        for g in range(n_y):
+            y_start[g] = y_tr[g]
     for k in range(gamma):
         row = (ring_base + k) % rows
         u_row = np.uint64(row)
@@ -310,8 +325,6 @@ def run_cycle(v, i_syn, refractory, pop_bounds, pop_param, pop_refractory, pop_s
                     for s in range(row_ptr[r], row_ptr[r + 1], 16):
                         _prefetch(post, s)
                         _prefetch(weights, s)
-                        if learn and proj_layer[p] >= 0:
-                            _prefetch(e_hat, s)
                     for s in range(row_ptr[r], row_ptr[r + 1], 32):
                         _prefetch(delay, s)
             i = fired[a]
@@ -319,31 +332,13 @@ def run_cycle(v, i_syn, refractory, pop_bounds, pop_param, pop_refractory, pop_s
             for q in range(pop_proj_ptr[pop], pop_proj_ptr[pop + 1]):
                 p = pop_proj[q]
                 r = proj_row_base[p] + i - proj_pre_start[p]
-                layer = proj_layer[p]
                 lo, hi = row_ptr[r], row_ptr[r + 1]
                 row_post, row_delay, row_w = post[lo:hi], delay[lo:hi], weights[lo:hi]
-                if learn and layer >= 0:
-                    # deliver, and depress by the post trace (a pre spike)
-                    c = c_minus[k, layer]
-                    y_layer = y_tr[layer_y[layer]]
-                    ybar_layer = ybar[layer]
-                    row_e = e_hat[lo:hi]
-                    for t in range(hi - lo):
-                        target = u_row + np.uint64(row_delay[t])
-                        if target >= u_rows:
-                            target -= u_rows
-                        j = np.uint64(row_post[t])
-                        flat_ring[target * u_n + j] += row_w[t]
-                        y = y_layer[j]
-                        if any_centered:
-                            y = y - ybar_layer[j]
-                        row_e[t] -= c * y
-                else:
-                    for t in range(hi - lo):
-                        target = u_row + np.uint64(row_delay[t])
-                        if target >= u_rows:
-                            target -= u_rows
-                        flat_ring[target * u_n + np.uint64(row_post[t])] += row_w[t]
+                for t in range(hi - lo):
+                    target = u_row + np.uint64(row_delay[t])
+                    if target >= u_rows:
+                        target -= u_rows
+                    flat_ring[target * u_n + np.uint64(row_post[t])] += row_w[t]
         if learn:
             for g in range(n_y):
                 d = y_decay[g]
@@ -355,7 +350,8 @@ def run_cycle(v, i_syn, refractory, pop_bounds, pop_param, pop_refractory, pop_s
     if learn:
         potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_tr,
                             x_decay, layer_x, c_plus, pot_offset, pot_table, pot_total,
-                            pot_x0, post_gain, quiet_total, spike_code)
+                            pot_x0, post_gain, quiet_total, spike_code, y_decay, layer_y,
+                            c_minus, ybar_per_rate, pot_dep)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -375,7 +371,8 @@ def _note_spike(spike_code, j, k, gamma):
 @njit(cache=True, nogil=True)
 def potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_tr, x_decay,
                         layer_x, c_plus, pot_offset, pot_table, pot_total, pot_x0, post_gain,
-                        quiet_total, spike_code):
+                        quiet_total, spike_code, y_decay, layer_y, c_minus, ybar_per_rate,
+                        pot_dep):
     """Step the pre traces x through the cycle that `spikes` recorded, and describe what
     the cycle's potentiation, Σ_k c⁺_k x_k[i] (s_k[j] − ρ_j), needs: per plastic
     projection a table of c⁺_k x_k[i] by pre neuron and step (x_k: the trace before step
@@ -451,6 +448,8 @@ def potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_tr
                 table = pot_table[(pot_offset[p] + lo - start) * width:
                                   (pot_offset[p] + hi - start) * width]
                 total = pot_total[pot_offset[p] + lo - start:pot_offset[p] + hi - start]
+                dep = pot_dep[pot_offset[p] + lo - start:pot_offset[p] + hi - start]
+                d_y = y_decay[layer_y[layer]]
                 for t in range(hi - lo):
                     if (spike_code[lo + t] & 1023) == gamma:
                         continue                # silent: `potentiate` needs no table row
@@ -460,14 +459,30 @@ def potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_tr
                         value = c_plus[k, layer] * block_x[k, lo - block + t]
                         row[k] = value
                         acc += value
-                    total[t] = acc
+                    # the depression of the neuron's spikes (the synapses' pre spikes)
+                    tail = np.float32(0.0)      # Σ_{spikes k > m} c⁻_k d^(k−1−m)
+                    at_start = np.float32(0.0)  # Σ_spikes c⁻_k d^k
+                    plain = np.float32(0.0)     # Σ_spikes c⁻_k
+                    power = np.float32(1.0)
+                    for m in range(gamma):
+                        if spikes[m, lo + t]:
+                            at_start += c_minus[m, layer] * power
+                            plain += c_minus[m, layer]
+                        power = power * d_y
+                    for m in range(gamma - 1, -1, -1):
+                        row[m] = row[m] - tail
+                        tail = tail * d_y
+                        if spikes[m, lo + t]:
+                            tail = tail + c_minus[m, layer]
+                    total[t] = acc - plain * ybar_per_rate[layer]
+                    dep[t] = at_start
 
 
 @njit(cache=True, nogil=True)
 def potentiate(spikes, proj_layer, proj_pre_start, proj_row_base, proj_syn_range, row_ptr,
                post_local, post_base, pot_offset, pot_table, pot_total, pot_x0, post_gain,
                quiet_total, spike_code, centered, rate, step, w_lo, w_hi, weights, e_hat,
-               gains):
+               gains, pot_dep, y_start, layer_y):
     """Add the potentiation of the cycle that `potentiation_tables` described to the
     eligibility, row by row; where a layer's `step` is not 0, apply a reward in the same
     pass: weights ← clip(weights + step · e_hat, w_lo, w_hi) (the reward pass would read
@@ -498,6 +513,8 @@ def potentiate(spikes, proj_layer, proj_pre_start, proj_row_base, proj_syn_range
         layer_gain = post_gain[layer][base:]
         quiet = quiet_total[layer]
         x0 = pot_x0[pot_offset[p]:pot_offset[p] + n_pre]
+        dep = pot_dep[pot_offset[p]:pot_offset[p] + n_pre]
+        y0 = y_start[layer_y[layer]][base:]
         pre_codes = spike_code[proj_pre_start[p]:proj_pre_start[p] + n_pre]
         for local in range(n_pre):
             row_table = table[local * width:(local + 1) * width]
@@ -531,19 +548,22 @@ def potentiate(spikes, proj_layer, proj_pre_start, proj_row_base, proj_syn_range
             flags = np.uint32(0)
             # (the loops are written out per case, and index with unsigned integers from
             # slices: a branch or a possibly negative index inside keeps them scalar)
+            a = dep[local]
             if is_centered:
                 for t in range(size):
                     j = row_post[t]
                     code = np.uint32(codes[j])
                     flags |= code
                     gains[t] = (row_table[code & _U1023] + row_table[(code >> _U10) & _U1023]
-                                + row_table[(code >> _U20) & _U1023]) - usual * layer_rate[j]
+                                + row_table[(code >> _U20) & _U1023]) - a * y0[j] \
+                        - usual * layer_rate[j]
             else:
                 for t in range(size):
-                    code = np.uint32(codes[row_post[t]])
+                    j = row_post[t]
+                    code = np.uint32(codes[j])
                     flags |= code
-                    gains[t] = row_table[code & _U1023] + row_table[(code >> _U10) & _U1023] \
-                        + row_table[(code >> _U20) & _U1023]
+                    gains[t] = (row_table[code & _U1023] + row_table[(code >> _U10) & _U1023]
+                                + row_table[(code >> _U20) & _U1023]) - a * y0[j]
             if flags & MORE:
                 for t in range(size):
                     j = row_post[t]

@@ -101,8 +101,7 @@ class RewardModulatedSTDP:
         self.rate_rate = np.array([1.0 / p.rate_tau_cycles for p in params],
                                   dtype=np.float32)[:, None]
         # y's mean for a post neuron firing ρ spikes per step: ρ / (1 − decay of tau_minus).
-        self.ybar_per_rate = (1.0 / (1.0 - self.y_decay[self.layer_y])).astype(
-            np.float32)[:, None]
+        self.ybar_per_rate = (1.0 / (1.0 - self.y_decay[self.layer_y])).astype(np.float32)
         if layers and gamma > 1022:
             raise ValueError(f"learning needs gamma <= 1022 steps per cycle, got {gamma}")
         self.pending = False       # a cycle's potentiation waits for its pass (`flush`)
@@ -123,6 +122,7 @@ class RewardModulatedSTDP:
         self.pot_table = np.zeros(int(rows.sum()) * (self.gamma + 1), dtype=np.float32)
         self.pot_total = np.zeros(int(rows.sum()), dtype=np.float32)
         self.pot_x0 = np.zeros(int(rows.sum()), dtype=np.float32)
+        self.pot_dep = np.zeros(int(rows.sum()), dtype=np.float32)
         self.post_gain = np.zeros((self.layer_count, self.spike_code.size), dtype=np.float32)
         self.quiet_total = np.zeros(self.layer_count, dtype=np.float32)
         plastic_rows = [row_ptr[base + 1:base + n + 1] - row_ptr[base:base + n]
@@ -165,7 +165,8 @@ class RewardModulatedSTDP:
                            self.pot_total, self.pot_x0, self.post_gain, self.quiet_total,
                            self.spike_code, self.centered,
                            self.pending_rate, self.no_step if step is None else step,
-                           self.w_lo, self.w_hi, self.weights, self.e_hat, self.gains)
+                           self.w_lo, self.w_hi, self.weights, self.e_hat, self.gains,
+                           self.pot_dep, self.y_start, self.layer_y)
 
     @property
     def eligibility(self) -> np.ndarray:
@@ -181,9 +182,9 @@ class RewardModulatedSTDP:
         forgotten."""
         self.x_tr = np.zeros((self.x_decay.size, neuron_count), dtype=np.float32)
         self.y_tr = np.zeros((self.y_decay.size, neuron_count), dtype=np.float32)
-        # Per layer and neuron: the running rate ρ (0 in layers not centered), y's mean.
+        self.y_start = np.zeros_like(self.y_tr)     # y as a cycle started
+        # Per layer and neuron: the running rate ρ (0 in layers not centered).
         self.rate = np.zeros((self.layer_count, neuron_count), dtype=np.float32)
-        self.ybar = np.zeros_like(self.rate)
         self.rate_seen = False
 
     def reset_eligibility(self) -> None:
@@ -229,7 +230,6 @@ class RewardModulatedSTDP:
         else:
             self.rate[rows] = observed
             self.rate_seen = True
-        self.ybar[:] = self.rate * self.ybar_per_rate
 
     def forget_history(self) -> None:
         self.history.clear()

@@ -108,7 +108,7 @@ class Network:
         self.pop_bounds = np.array([self.slices[p.id].start for p in pops] + [n], dtype=np.int64)
         dt = self.dt_ms
         self.pop_param = np.zeros((len(pops), 8), dtype=np.float32)
-        for row, pop in zip(self.pop_param, pops):
+        for row, pop in zip(self.pop_param, pops, strict=True):
             neuron = pop.neuron
             decay_m = np.exp(np.float32(-dt / neuron.tau_m_ms), dtype=np.float32)
             row[kernels.P_DECAY_SYN] = np.exp(np.float32(-dt / neuron.tau_syn_ms))
@@ -253,9 +253,9 @@ class Network:
             self.ring, self.ring_base, self.pop_of, self.pop_proj_ptr, self.pop_proj,
             self.proj_pre_start, self.proj_row_base, self.proj_syn_range, self.row_ptr,
             self.post, self.delay, self.weights,
-            learn, self.proj_layer, stdp.x_tr, stdp.y_tr, stdp.x_decay,
-            stdp.y_decay, stdp.layer_x, stdp.layer_y, c_plus, c_minus, stdp.centered,
-            stdp.ybar, stdp.e_hat, stdp.pot_offset, stdp.pot_table, stdp.pot_total,
+            learn, self.proj_layer, stdp.x_tr, stdp.y_tr, stdp.y_start, stdp.x_decay,
+            stdp.y_decay, stdp.layer_x, stdp.layer_y, c_plus, c_minus, stdp.ybar_per_rate,
+            stdp.pot_offset, stdp.pot_table, stdp.pot_total, stdp.pot_dep,
             stdp.pot_x0, stdp.post_gain, stdp.quiet_total, stdp.spike_code)
         self.ring_base = (self.ring_base + gamma) % self.ring_rows
         outputs = {oid: spikes[:, sl].astype(np.uint8) for oid, sl in self.output_slices.items()}
