@@ -171,7 +171,9 @@ class Network:
             return np.concatenate(parts).astype(dtype, copy=False) if parts \
                 else np.zeros(0, dtype=dtype)
 
-        self.post = cat(posts, np.int32)
+        # the delivery reads post neurons and delays of every spike's synapses: as few
+        # bytes as the network allows
+        self.post = cat(posts, np.uint16 if n <= 2 ** 16 else np.int32)
         self.pre = cat(pres, np.int32)
         self.weights = cat(weights, np.float32)
         self.row_ptr = cat(row_ptrs, np.int64)
@@ -180,7 +182,8 @@ class Network:
         if self.max_delay >= 2 ** 16:
             raise ValueError(f"synaptic delays of {self.max_delay} steps are too long "
                              f"(at most {2 ** 16 - 1})")
-        self.delay = cat([d.astype(np.uint16) for d in delays], np.uint16)
+        delay_type = np.uint8 if self.max_delay < 2 ** 8 else np.uint16
+        self.delay = cat([d.astype(delay_type) for d in delays], delay_type)
         del delays
         # Which projections a neuron's spikes go through: per population, in graph order.
         pop_ids = list(self.slices)
@@ -297,7 +300,7 @@ class Network:
         idx = self.projection_ranges[projection_id]
         proj = next(p for p in self.graph.projections if p.id == projection_id)
         return np.stack([self.pre[idx] - self.slices[proj.pre].start,
-                         self.post[idx] - self.slices[proj.post].start,
+                         self.post[idx].astype(np.int64) - self.slices[proj.post].start,
                          self.weights[idx]], axis=1)
 
     def state_arrays(self) -> dict[str, np.ndarray]:
