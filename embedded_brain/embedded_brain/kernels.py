@@ -5,18 +5,20 @@ the outgoing synapses of a neuron in a projection are one contiguous row), proje
 one after another; a learning layer is one projection, so its synapses are one contiguous
 range and its parameters are scalars inside the loops.
 
-`run_cycle` steps every neuron through one cycle and delivers the spikes of each step
-through the rows of the neurons that fired (projection by projection, in graph order) into
-a ring buffer of future input currents. With learning on it does the cycle's STDP too:
-a pre spike depresses the synapses of the rows it delivers through (by the post trace,
-read then). The potentiation of the cycle's post spikes (the pre neuron's trace at those
-steps) is described at the cycle's end by small tables (`potentiation_tables`, which also
-steps the pre traces through the cycle) and added by one pass over each layer's synapses,
-row by row (`potentiate`), which also applies a reward when one comes before the next
-cycle: the reward reads the same arrays. The rows of pre neurons silent all cycle need no
-table: their trace is x_0 d^k, so a synapse's gain is x_0 times a number per post neuron
-(`post_gain`). No synapse
-is reached by a random jump: a post spike potentiating its incoming synapses one by one,
+`run_cycle` steps the neurons through one cycle, population by population in blocks whose
+parameters are scalars (a loop without branches, on vector units), and delivers the spikes
+of each step through the rows of the neurons that fired (projection by projection, in
+graph order) into a ring buffer of future input currents. With learning on, the cycle's
+STDP is described at its end by small tables (`potentiation_tables`, which also steps the
+pre traces through the cycle): per pre neuron that spiked, a row over the steps of what a
+post spike at that step adds (its potentiation, less the depression of the pre neuron's
+later spikes), the depression by the post trace as the cycle started, and for centered
+layers a number per row. One pass over each layer's synapses, row by row (`potentiate`),
+adds it to the eligibility and applies a reward when one comes before the next cycle: the
+reward reads the same arrays. The rows of pre neurons silent all cycle need no table:
+their trace is x_0 d^k and they were not depressed, so a synapse's gain is x_0 times a
+number per post neuron (`post_gain`). No synapse is reached by a random jump, and the
+delivery reads no eligibility: a post spike potentiating its incoming synapses one by one,
 scattered over the synapse arrays, cost several times this pass.
 
 The eligibility is kept scaled: the true value of synapse s in layer L is
@@ -24,11 +26,11 @@ The eligibility is kept scaled: the true value of synapse s in layer L is
 contributions come divided by it (`c_plus`, `c_minus` already are). `rescale` folds the
 scale back into `e_hat` when it gets small, so the decay needs no pass over the synapses.
 
-Membrane noise is drawn inside the neuron loop from the kernels' own generator (SplitMix64
-bits, ziggurat normals), seeded from the network's seed. Every loop runs in float32 in a
-fixed order (no fastmath, so no reassociation or fused multiply-adds): a seed gives the
-same spikes on every run. The hot loops index row slices with unsigned integers, so that
-LLVM can drop wraparound checks and vectorise the loops without branches.
+Membrane noise is drawn a block of neurons at a time from the kernels' own generator
+(SplitMix64 bits, ziggurat normals), seeded from the network's seed. Every loop runs in
+float32 in a fixed order (no fastmath, so no reassociation or fused multiply-adds): a seed
+gives the same spikes on every run. The hot loops index row slices with unsigned integers,
+so that LLVM can drop wraparound checks and vectorise the loops without branches.
 """
 
 from __future__ import annotations

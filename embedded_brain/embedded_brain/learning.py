@@ -10,10 +10,11 @@ reward teaches nothing and better-than-usual outcomes strengthen whatever was el
 the clip keeps a sudden change of the task (a target jump) from overwriting what was
 learned.
 
-The STDP of a cycle is done event by event while the cycle runs (kernels.py): at a
-post spike e_s += a_plus · x_i for the plastic synapses coming into it, at a pre spike
+The STDP of a cycle is added once the cycle has run (kernels.py): at a post spike
+e_s += a_plus · x_i for the plastic synapses coming into it, at a pre spike
 e_s -= a_minus · y_j for its plastic outgoing ones, with the traces x, y as they were
-before the step's spikes. Traces are kept per time constant, not per layer (layers with
+before the step's spikes (the kernels rebuild them from the traces at the cycle's start
+and the spike steps). Traces are kept per time constant, not per layer (layers with
 the same tau_plus share their x). The decay of e is exact although applied once per cycle:
 a contribution made at step k of a T-step cycle is stored pre-decayed by
 exp(−(T−k)·dt/tau_e), and each cycle decays the whole trace by exp(−T·dt/tau_e) — as a
