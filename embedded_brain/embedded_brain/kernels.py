@@ -56,21 +56,23 @@ TABLE_BLOCK = 256
 
 # ---- membrane noise: normal deviates drawn inside the loops ------------------------------
 # SplitMix64 (Steele, Lea & Flood 2014) gives the bits; the ziggurat method (Marsaglia &
-# Tsang 2000, here with 256 layers) turns them into standard normal deviates. SplitMix64's
+# Tsang 2000, here with 1024 layers) turns them into standard normal deviates. SplitMix64's
 # n-th output is a function of the seed plus n times a constant, so a block of deviates is
 # drawn in one loop that runs on vector units. Each 64-bit output makes two draws of 32
-# bits: a layer (8 bits) and a signed 24-bit number, which give a deviate and whether the
-# layer's rectangle takes it (~98.5 % of draws). The others (the wedges and the tail) are
+# bits: a layer (10 bits) and a signed 22-bit number, which give a deviate and whether the
+# layer's rectangle takes it (~99.6 % of draws; the tables, 8 kB, stay in the L1 cache). The others (the wedges and the tail) are
 # redone one by one with uniforms of a second SplitMix64 stream.
 
-ZIG_LAYERS = 256
-ZIG_R = 3.6541528853610088        # the base layer's edge, for 256 layers
-ZIG_V = 4.92867323399e-3          # each layer's area
-ZIG_SCALE = 2.0 ** 23             # a draw's magnitude: 23 bits and a sign
+ZIG_LAYERS = 1024
+# the base layer's edge and each layer's area for 1024 layers (solved so that the top
+# layer's edge is 0)
+ZIG_R = 4.038849846109505
+ZIG_V = 1.2263246463530852e-3
+ZIG_SCALE = 2.0 ** 21             # a draw's magnitude: 21 bits and a sign
 
 
 def _ziggurat_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(k, w, f) of the 256-layer ziggurat for a signed 24-bit draw: layer i's rectangle
+    """(k, w, f) of the 1024-layer ziggurat for a signed 22-bit draw: layer i's rectangle
     takes a draw whose magnitude is below k[i], and its deviate is draw · w[i]; f: the
     density at each layer's edge."""
     dn = tn = ZIG_R
@@ -95,7 +97,7 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 _U30, _U27, _U31, _U32, _U11 = (np.uint64(x) for x in (30, 27, 31, 32, 11))
-_LOW8 = np.uint64(ZIG_LAYERS - 1)
+_LOW10 = np.uint64(ZIG_LAYERS - 1)
 _LOW32 = np.uint64(0xFFFFFFFF)
 #: Neurons per block of the neuron update: a block's deviates stay in the L1 cache.
 BLOCK = 1024
@@ -142,8 +144,8 @@ def _uniform(state):
 
 @njit(cache=True, nogil=True, inline="always")
 def _layer_and_draw(h):
-    """(the ziggurat layer, the signed 24-bit draw) of 32 random bits (h's low 32)."""
-    return np.int64(h & _LOW8), np.int64(np.int32(np.uint32(h & _LOW32))) >> 8
+    """(the ziggurat layer, the signed 22-bit draw) of 32 random bits (h's low 32)."""
+    return np.int64(h & _LOW10), np.int64(np.int32(np.uint32(h & _LOW32))) >> 10
 
 
 @njit(cache=True, nogil=True)
