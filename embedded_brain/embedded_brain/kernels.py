@@ -50,8 +50,6 @@ MORE = np.int32(1 << 30)
 _U10, _U20, _U1023 = np.uint32(10), np.uint32(20), np.uint32(1023)
 #: The delivery prefetches the rows of the neuron that fired this many places later.
 PREFETCH_AHEAD = 2
-#: Pre neurons per block when the potentiation tables are filled.
-TABLE_BLOCK = 256
 
 
 # ---- membrane noise: normal deviates drawn inside the loops ------------------------------
@@ -385,18 +383,19 @@ def potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_tr
                         layer_x, c_plus, pot_offset, pot_table, pot_total, pot_x0, post_gain,
                         quiet_total, spike_code, y_decay, layer_y, c_minus, ybar_per_rate,
                         pot_dep):
-    """Step the pre traces x through the cycle that `spikes` recorded, and describe what
-    the cycle's potentiation, Σ_k c⁺_k x_k[i] (s_k[j] − ρ_j), needs: per plastic
-    projection a table of c⁺_k x_k[i] by pre neuron and step (x_k: the trace before step
-    k's spikes), with a zero column at step gamma (no spike), and Σ_k c⁺_k x_k[i]
-    (centered layers). The other half, each post neuron's spike steps, is its spike code,
-    which `run_cycle` writes as the neurons fire: its first, second and third spike step
-    (gamma: none) and whether it spiked more often, packed as first | second << 10 |
-    third << 20 | more << 30 (gamma < 1023).
-
-    The traces are stepped in blocks of neurons, and the blocks' table rows filled from
-    the block's x_k while they are in the L1 cache (nothing of the cycle's x_k outlives
-    its block)."""
+    """Describe the STDP of the cycle that `spikes` recorded for `potentiate`, and step the
+    pre traces x to the cycle's end. The cycle's potentiation is Σ_k c⁺_k x_k[i]
+    (s_k[j] − ρ_j) (x_k: the trace before step k's spikes); for each pre neuron that
+    spiked, its table row holds c⁺_k x_k[i] by step, less the depression its later
+    spikes owe a post spike at that step, with a zero column at step gamma (no spike);
+    `pot_dep` the depression by the post trace the cycle started with (Σ over its spikes
+    of c⁻_s e^s, e the post trace's decay) and `pot_total` Σ_k c⁺_k x_k[i] less the
+    centered layers' part of the depression. x_k[i] is x_0 d^k plus d^(k−s−1) per spike s
+    before k, so a row is x_0 times one table plus one table per spike. The other half,
+    each post neuron's spike steps, is its spike code, which `run_cycle` writes as the
+    neurons fire: its first, second and third spike step (gamma: none) and whether it
+    spiked more often, packed as first | second << 10 | third << 20 | more << 30
+    (gamma < 1023)."""
     gamma, n = spikes.shape
     width = gamma + 1
     # A pre neuron silent all cycle has x_k = x_0 d^k: its row's gains are x_0 times a
@@ -422,72 +421,97 @@ def potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_tr
                 for k in range(((code >> _U20) & _U1023) + 1, gamma):
                     if spikes[k, j]:
                         gain[j] += powers[k]
+    # Per layer, what a spike of the pre neuron at step s adds to its row at step k:
+    # c⁺_k d^(k−s−1) after it (its trace), −c⁻_s e^(s−1−k) before it (a post spike then
+    # was followed by this pre spike: depression by the post trace, e its decay).
+    shift = np.zeros((c_plus.shape[1], gamma, width), dtype=np.float32)
+    for layer in range(c_plus.shape[1]):
+        d, e = x_decay[layer_x[layer]], y_decay[layer_y[layer]]
+        for s in range(gamma):
+            power = np.float32(1.0)
+            for k in range(s + 1, gamma):
+                shift[layer, s, k] = c_plus[k, layer] * power
+                power = power * d
+            power = np.float32(1.0)
+            for k in range(s - 1, -1, -1):
+                shift[layer, s, k] = -c_minus[s, layer] * power
+                power = power * e
+    steps = np.empty(gamma, dtype=np.int64)
     for p in range(proj_layer.size):
-        if proj_layer[p] < 0:
+        layer = proj_layer[p]
+        if layer < 0:
             continue
         n_pre = proj_syn_range[p, 2]
         start = proj_pre_start[p]
-        pot_x0[pot_offset[p]:pot_offset[p] + n_pre] = x_tr[layer_x[proj_layer[p]],
-                                                           start:start + n_pre]
-        pot_total[pot_offset[p]:pot_offset[p] + n_pre] = 0.0
+        x0 = pot_x0[pot_offset[p]:pot_offset[p] + n_pre]
+        x0[:] = x_tr[layer_x[layer], start:start + n_pre]
+        table = pot_table[pot_offset[p] * width:(pot_offset[p] + n_pre) * width]
+        total = pot_total[pot_offset[p]:pot_offset[p] + n_pre]
+        dep = pot_dep[pot_offset[p]:pot_offset[p] + n_pre]
+        e = y_decay[layer_y[layer]]
+        powers = np.empty(width, dtype=np.float32)      # c⁺_k d^k, 0 at gamma
+        power = np.float32(1.0)
+        for k in range(gamma):
+            powers[k] = c_plus[k, layer] * power
+            power = power * x_decay[layer_x[layer]]
+        powers[gamma] = 0.0
+        quiet = quiet_total[layer]
         for local in range(n_pre):
-            pot_table[(pot_offset[p] + local) * width + gamma] = 0.0
-    block_x = np.empty((gamma, TABLE_BLOCK), dtype=np.float32)
+            code = spike_code[start + local]
+            if (code & 1023) == gamma:
+                continue                # silent: `potentiate` needs no table row
+            count = 0
+            for field in range(3):
+                k = (code >> (10 * field)) & 1023
+                if k < gamma:
+                    steps[count] = k
+                    count += 1
+            if code & MORE:
+                for k in range(((code >> 20) & 1023) + 1, gamma):
+                    if spikes[k, start + local]:
+                        steps[count] = k
+                        count += 1
+            row = table[local * width:(local + 1) * width]
+            x = x0[local]
+            for k in range(width):
+                row[k] = x * powers[k]
+            acc = x * quiet
+            at_start = np.float32(0.0)      # Σ_spikes c⁻_s e^s
+            plain = np.float32(0.0)         # Σ_spikes c⁻_s
+            for a in range(count):
+                s = steps[a]
+                added = shift[layer, s]
+                for k in range(gamma):
+                    row[k] += added[k]
+                for k in range(s + 1, gamma):
+                    acc += added[k]
+                at_start += c_minus[s, layer] * e ** s
+                plain += c_minus[s, layer]
+            total[local] = acc - plain * ybar_per_rate[layer]
+            dep[local] = at_start
+    # the pre traces at the cycle's end: x_0 d^gamma + Σ_spikes d^(gamma−s−1)
+    left = np.empty(width, dtype=np.float32)
     for g in range(x_tr.shape[0]):
         d = x_decay[g]
-        for block in range(0, n, TABLE_BLOCK):
-            block_end = min(block + TABLE_BLOCK, n)
-            size = block_end - block
-            x_block = x_tr[g, block:block_end]
-            for k in range(gamma):
-                x_k = block_x[k, :size]
-                fired = spikes[k, block:block_end]
-                for t in range(size):
-                    x = x_block[t]
-                    x_k[t] = x                          # x before this step's spikes
-                    x = x * d
-                    x = x if x >= TINY else np.float32(0.0)
-                    x_block[t] = x + np.float32(fired[t])
-            for p in range(proj_layer.size):
-                layer = proj_layer[p]
-                if layer < 0 or layer_x[layer] != g:
-                    continue
-                start = proj_pre_start[p]
-                lo = max(block, start)
-                hi = min(block_end, start + proj_syn_range[p, 2])
-                if lo >= hi:
-                    continue
-                table = pot_table[(pot_offset[p] + lo - start) * width:
-                                  (pot_offset[p] + hi - start) * width]
-                total = pot_total[pot_offset[p] + lo - start:pot_offset[p] + hi - start]
-                dep = pot_dep[pot_offset[p] + lo - start:pot_offset[p] + hi - start]
-                d_y = y_decay[layer_y[layer]]
-                for t in range(hi - lo):
-                    if (spike_code[lo + t] & 1023) == gamma:
-                        continue                # silent: `potentiate` needs no table row
-                    row = table[t * width:(t + 1) * width]
-                    acc = np.float32(0.0)
-                    for k in range(gamma):
-                        value = c_plus[k, layer] * block_x[k, lo - block + t]
-                        row[k] = value
-                        acc += value
-                    # the depression of the neuron's spikes (the synapses' pre spikes)
-                    tail = np.float32(0.0)      # Σ_{spikes k > m} c⁻_k d^(k−1−m)
-                    at_start = np.float32(0.0)  # Σ_spikes c⁻_k d^k
-                    plain = np.float32(0.0)     # Σ_spikes c⁻_k
-                    power = np.float32(1.0)
-                    for m in range(gamma):
-                        if spikes[m, lo + t]:
-                            at_start += c_minus[m, layer] * power
-                            plain += c_minus[m, layer]
-                        power = power * d_y
-                    for m in range(gamma - 1, -1, -1):
-                        row[m] = row[m] - tail
-                        tail = tail * d_y
-                        if spikes[m, lo + t]:
-                            tail = tail + c_minus[m, layer]
-                    total[t] = acc - plain * ybar_per_rate[layer]
-                    dep[t] = at_start
+        power = np.float32(1.0)
+        for k in range(gamma - 1, -1, -1):
+            left[k] = power
+            power = power * d
+        left[gamma] = 0.0
+        x_g = x_tr[g]
+        for i in range(n):
+            code = np.uint32(spike_code[i])
+            x_g[i] = x_g[i] * power + left[code & _U1023] + left[(code >> _U10) & _U1023] \
+                + left[(code >> _U20) & _U1023]
+        for i in range(n):
+            code = spike_code[i]
+            if code & MORE:
+                for k in range(((code >> 20) & 1023) + 1, gamma):
+                    if spikes[k, i]:
+                        x_g[i] += left[k]
+        for i in range(n):
+            x = x_g[i]
+            x_g[i] = x if x >= TINY else np.float32(0.0)
 
 
 @njit(cache=True, nogil=True)
