@@ -250,8 +250,8 @@ def _step_block(v, i_syn, refractory, ring_row, drive, spikes, xi, decay_syn, de
             free = u
         u = v_reset if r > 0 else free
         r = r - 1 if r > 0 else r
-        if spontaneous:
-            spiked = u >= v_th or drive[t]
+        if spontaneous:                       # (no input drives it)
+            spiked = u >= v_th
         else:
             spiked = drive[t]
         v[t] = v_reset if spiked else u
