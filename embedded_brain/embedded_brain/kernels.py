@@ -456,6 +456,7 @@ def potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_tr
             power = power * x_decay[layer_x[layer]]
         powers[gamma] = 0.0
         quiet = quiet_total[layer]
+        filled = 0                      # the rows of the pre neurons that fired, in order
         for local in range(n_pre):
             code = spike_code[start + local]
             if (code & 1023) == gamma:
@@ -471,7 +472,7 @@ def potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_tr
                     if spikes[k, start + local]:
                         steps[count] = k
                         count += 1
-            row = table[local * width:(local + 1) * width]
+            row = table[filled * width:(filled + 1) * width]
             x = x0[local]
             for k in range(width):
                 row[k] = x * powers[k]
@@ -487,8 +488,9 @@ def potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_tr
                     acc += added[k]
                 at_start += c_minus[s, layer] * e ** s
                 plain += c_minus[s, layer]
-            total[local] = acc - plain * ybar_per_rate[layer]
-            dep[local] = at_start
+            total[filled] = acc - plain * ybar_per_rate[layer]
+            dep[filled] = at_start
+            filled += 1
     # the pre traces at the cycle's end: x_0 d^gamma + Σ_spikes d^(gamma−s−1)
     left = np.empty(width, dtype=np.float32)
     for g in range(x_tr.shape[0]):
@@ -552,10 +554,9 @@ def potentiate(spikes, proj_layer, proj_pre_start, proj_row_base, proj_syn_range
         dep = pot_dep[pot_offset[p]:pot_offset[p] + n_pre]
         y0 = y_start[layer_y[layer]][base:]
         pre_codes = spike_code[proj_pre_start[p]:proj_pre_start[p] + n_pre]
+        filled = 0                      # table rows: the pre neurons that fired, in order
         for local in range(n_pre):
-            row_table = table[local * width:(local + 1) * width]
             r = proj_row_base[p] + local
-            usual = total[local]
             start, stop = row_ptr[r], row_ptr[r + 1]
             size = stop - start
             row_post = post_local[start:stop]
@@ -584,7 +585,10 @@ def potentiate(spikes, proj_layer, proj_pre_start, proj_row_base, proj_syn_range
             flags = np.uint32(0)
             # (the loops are written out per case, and index with unsigned integers from
             # slices: a branch or a possibly negative index inside keeps them scalar)
-            a = dep[local]
+            row_table = table[filled * width:(filled + 1) * width]
+            usual = total[filled]
+            a = dep[filled]
+            filled += 1
             if is_centered:
                 for t in range(size):
                     j = row_post[t]
