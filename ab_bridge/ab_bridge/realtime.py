@@ -98,6 +98,11 @@ class RealtimeClient:
         return self._sio.eio.state == "connected" \
             and self.namespace in (self._sio.namespaces or {})
 
+    @property
+    def message_ns(self) -> int:
+        """With hop stamps on (node_kit.hops): when the latest message was read."""
+        return self._sio.eio.message_ns
+
     def start(self) -> None:
         """Connect in the background (returns at once)."""
         if self._thread is not None:

@@ -60,6 +60,7 @@ from ab_bridge.policies import (
 )
 from ab_bridge.realtime import RealtimeClient
 from ab_bridge.rest import RestClient, resolve_api_key, server_root
+from node_kit import hops
 
 
 class SessionError(RuntimeError):
@@ -635,17 +636,23 @@ class BrainSession:
         if contract is None or link is None:
             return
         with self._serving:
+            if hops.ON:
+                hops.note("session: answer starts", cycle)
             feedback_ids = {f.id for f in contract.feedback}
             plain = [n for n in needs if n.kind != "Feedback" and n.input_id not in feedback_ids]
             chunks, errors = self.streamer.serve(contract.run_id, cycle, plain, time.time())
             for need in needs:
                 if need.kind == "Feedback" or need.input_id in feedback_ids:
                     chunks.append(self._feedback_for_need(contract, need.input_id, cycle))
+            if hops.ON:
+                hops.note("session: io:chunks built", cycle)
             # On the critical path: all chunks in one write, on this thread.
             if not chunks or link.emit_many([("io:chunk", chunk) for chunk in chunks]):
                 self.stats.chunks_sent += len(chunks)
             else:
                 errors.append(f"inputs {[c['inputId'] for c in chunks]} dropped: link down")
+            if hops.ON:
+                hops.note("session: io:chunks written", cycle)
             if chunks:
                 self._inputs_sent_at[cycle] = self._clock()
                 while len(self._inputs_sent_at) > 64:
@@ -711,6 +718,11 @@ class BrainSession:
         spikes = self._keep_known(spikes, cycle, widths)
         decoded = self.decoder.decode(spikes)
         done = self._clock()
+        if hops.ON:
+            link = self._link
+            if link is not None:
+                hops.note("session: cycle:update read", cycle, link.message_ns)
+            hops.note("session: decoded", cycle)
         sent = self._inputs_sent_at.pop(cycle, None)
         compute_ms = payload.get("computeMs")
         result = CycleResult(contract.run_id, cycle, spikes, decoded, contract.dt_s, received,

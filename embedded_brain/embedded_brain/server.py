@@ -60,6 +60,7 @@ from embedded_brain.graph import (
     load_graph,
 )
 from embedded_brain.snn import Network
+from node_kit import hops
 from node_kit.checks import (
     HostRefusal,
     did_you_mean,
@@ -775,8 +776,12 @@ class BrainServer:
             # client's answers would stay one cycle behind). Feedback counts whenever it
             # comes: clients send it on cycle:update, for the next cycle.
             return
+        if hops.ON and chunk_cycle == run.cycle:
+            hops.note("server: first chunk handled", run.cycle)   # (the first note counts)
         run.received.add(str(input_id))
         if self._inputs_complete(run):
+            if hops.ON:
+                hops.note("server: all inputs in", run.cycle)
             run.arrived.set()
 
     @staticmethod
@@ -899,6 +904,8 @@ class BrainServer:
                     await _wait(run.arrived, self.deadline_ms / 1000.0)
                 if run.stopping:
                     break
+                if hops.ON:
+                    hops.note("server: run loop has them", run.cycle)
                 rasters = self._rasters(run)
                 # What the client sends (late answers included: they still tell what it
                 # provides) is what the next cycles wait for. Chunks arriving after the
@@ -912,6 +919,10 @@ class BrainServer:
                 result = run.network.run_cycle(rasters)   # on the loop: see __init__
                 run.last_cycle_ms = (time.perf_counter() - t0) * 1000.0
                 cycle = run.cycle
+                if hops.ON:
+                    hops.note("server: compute start", cycle,
+                              time.time_ns() - round(run.last_cycle_ms * 1e6))
+                    hops.note("server: compute end", cycle)
                 # From here on, a chunk answering this cycle's io:need is late (see
                 # _accept_chunk); the loop was busy computing, so chunks that came meanwhile
                 # are handled only now, during the emit.
@@ -919,6 +930,8 @@ class BrainServer:
                 run.received, run.received_next = run.received_next, set()
                 run.arrived.clear()
                 rows = OutputRows.of(result.outputs)
+                if hops.ON:
+                    hops.note("server: cycle:update emit starts", cycle)
                 await self.sio.emit("cycle:update", {
                     "runId": run.run_id, "cycle": cycle, "outputs": rows,
                     "spikeCounts": {o.id: result.spike_counts[o.population]

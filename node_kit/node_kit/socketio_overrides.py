@@ -33,6 +33,7 @@ import asyncio
 import functools
 import json
 import re
+import time
 from typing import Any
 
 import engineio
@@ -43,6 +44,8 @@ from engineio import exceptions as engineio_exceptions
 from engineio import json as engineio_json
 from engineio import packet as engineio_packet
 from socketio import packet as sio_packet
+
+from node_kit import hops
 
 #: The library versions these overrides were written for and tested with.
 WRITTEN_FOR = {"python-socketio": "5.18.1", "python-engineio": "4.15.1",
@@ -105,6 +108,8 @@ class InOrderEngineIOClient(engineio.Client):
     #: While a list: direct messages are collected here as (packet, frame), and
     #: `send_batch` writes them with one send (see RealtimeClient.emit_many).
     batch: list[tuple[Any, Any]] | None = None
+    #: With hop stamps on (node_kit.hops): when the latest message was read (time_ns).
+    message_ns = 0
 
     def _send_packet(self, pkt: Any) -> None:
         ws = getattr(self, "ws", None)
@@ -147,6 +152,8 @@ class InOrderEngineIOClient(engineio.Client):
             super()._send_packet(pkt)
 
     def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
+        if hops.ON and event == "message":
+            self.message_ns = time.time_ns()
         if event == "message" and kwargs.get("run_async"):
             data = args[0] if args else None
             if not (isinstance(data, str) and data.startswith(_SIO_DISCONNECT)):
