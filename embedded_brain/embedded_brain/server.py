@@ -594,6 +594,8 @@ class BrainServer:
             return {"ok": True, "runId": run.run_id, "cycle": run.cycle}
 
         async def io_chunk(sid: str, run: Run, data: dict[str, Any]) -> None:
+            if hops.ON:
+                self._note_chunk_read(sid, run, data)
             self._accept_chunk(run, data)
 
         async def learn_reward(sid: str, run: Run, data: dict[str, Any]) -> None:
@@ -740,6 +742,16 @@ class BrainServer:
             raise ProtocolError(f"learn:reward: cycle must be a non-negative integer, got {cycle!r}")
         return global_reward, {k: value(v, f"byLayer[{k}]") for k, v in by_layer_raw.items()}, \
             cycle
+
+    def _note_chunk_read(self, sid: str, run: Run, data: dict[str, Any]) -> None:
+        """(hops on) When the websocket message that completed this cycle's first io:chunk
+        was read (a directly read connection notes it; see node_kit.socketio_overrides)."""
+        meta = data.get("meta")
+        if isinstance(meta, dict) and meta.get("cycle") == run.cycle:
+            socket = self.sio.eio.sockets.get(self.sio.manager.eio_sid_from_sid(sid, NAMESPACE))
+            read_ns = getattr(socket, "read_ns", None)
+            if read_ns is not None:
+                hops.note("server: first io:chunk read", run.cycle, read_ns)
 
     def _accept_chunk(self, run: Run, data: dict[str, Any]) -> None:
         input_id = data.get("inputId")

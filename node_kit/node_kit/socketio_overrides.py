@@ -248,6 +248,8 @@ async def _read_websocket(socket: Any, ws: Any) -> None:
             msg = await ws._sock.receive(timeout_s)
         except (asyncio.CancelledError, Exception):
             break
+        if hops.ON:
+            socket.read_ns = time.time_ns()      # when the latest message was read
         data = msg.data
         if not isinstance(data, (bytes, str)) or len(data) > server.max_http_buffer_size:
             break                # closed (or closing), or too large: as engineio ends it
