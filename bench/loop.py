@@ -36,7 +36,7 @@ leaves after the relay's p99 is the budget for encoding, the brain link and the 
 compute; when nothing is left, no brain meets the target on this machine.
 
     python bench/loop.py [--cycles 1500] [--warmup-s 5] [--pace inputs|clock]
-                         [--compose [--executor single|multi]] [--probe process|here]
+                         [--compose] [--executor events|single|multi] [--probe process|here]
                          [--no-floor] [--no-relay] [--hops]
 
 `--hops`: the session, the brain server and the probe note when each cycle passes each
@@ -87,8 +87,9 @@ def floor_figures() -> dict:
 
 
 def make_executor(kind: str, context):
-    """The executor the nodes share: `single` (SingleThreadedExecutor, as the demo runs) or
-    `multi` (rclpy's MultiThreadedExecutor with 4 threads), whose spin thread holds the
+    """The executor the nodes share: `events` (rclpy's EventsExecutor, as brain_session's
+    main runs it), `single` (SingleThreadedExecutor, as the composed demo runs) or `multi`
+    (rclpy's MultiThreadedExecutor with 4 threads), whose spin thread holds the
     interpreter lock much of the time, rebuilding its wait set in Python while the
     callbacks it handed out run (docs/results.md, "the demo's executor")."""
     from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
@@ -97,6 +98,10 @@ def make_executor(kind: str, context):
         return MultiThreadedExecutor(num_threads=4, context=context)
     if kind == "single":
         return SingleThreadedExecutor(context=context)
+    if kind == "events":
+        from rclpy.experimental import EventsExecutor
+
+        return EventsExecutor(context=context)
     raise ValueError(f"unknown executor {kind!r}")
 
 
@@ -222,7 +227,7 @@ def spin_collecting_errors(executor, context, running: threading.Event,
 
 
 def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bool = False,
-                 executor_kind: str = "single", probe_here: bool = False) -> dict:
+                 executor_kind: str = "events", probe_here: bool = False) -> dict:
     import rclpy
     from rclpy.qos import QoSProfile
     from rclpy.signals import SignalHandlerOptions
@@ -409,15 +414,14 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
     }
 
 
-def measure_relay(cycles: int, warmup_s: float) -> dict:
+def measure_relay(cycles: int, warmup_s: float, executor_kind: str = "events") -> dict:
     """Frame -> command with no brain: the arm (camera at 50 Hz) and the probe in processes
     of their own as in measure_loop, and in this process, in the session's place, a relay
     node that publishes a command of the session's shape (its channels, one delta per
     timestep; source `loop_relay`, the frame's count as its cycle) as each frame arrives,
-    on a SingleThreadedExecutor. The reward node is left out: less load, so the relay is a
-    lower bound of what a brain session can do."""
+    on the session's executor (`executor_kind`). The reward node is left out: less load, so
+    the relay is a lower bound of what a brain session can do."""
     import rclpy
-    from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, qos_profile_sensor_data
     from rclpy.signals import SignalHandlerOptions
     from sensor_msgs.msg import Image
@@ -462,9 +466,12 @@ def measure_relay(cycles: int, warmup_s: float) -> dict:
         publisher.publish(command)
 
     node.create_subscription(Image, "camera/image_raw", on_frame, qos_profile_sensor_data)
-    executor = SingleThreadedExecutor(context=context)
+    executor = make_executor(executor_kind, context)
     executor.add_node(node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinning, callback_errors = threading.Event(), []
+    spinning.set()
+    spinner = threading.Thread(target=spin_collecting_errors, daemon=True,
+                               args=(executor, context, spinning, callback_errors))
     spinner.start()
     latencies_ms = []
     try:
@@ -485,8 +492,11 @@ def measure_relay(cycles: int, warmup_s: float) -> dict:
             probe.check()
         latencies_ms = [timed[0] for timed in probe.arrivals(probe_out, start_ns, cycles)]
     finally:
-        executor.shutdown(timeout_sec=5)
+        spinning.clear()
         spinner.join(timeout=5)
+        executor.shutdown(timeout_sec=5)
+        for error in callback_errors:
+            print(f"a relay callback failed: {error}", flush=True)
         node.destroy_node()
         context.try_shutdown()
         for process in (probe, arm):
@@ -547,8 +557,9 @@ def main() -> None:
     parser.add_argument("--compose", action="store_true",
                         help="run the arm and reward nodes in this process, on the "
                         "session's executor (as make run composes the demo)")
-    parser.add_argument("--executor", choices=["single", "multi"], default="single",
-                        help="the executor of this process (default single)")
+    parser.add_argument("--executor", choices=["events", "single", "multi"], default="events",
+                        help="the executor of this process (default events, as brain_session "
+                        "runs; single as the composed demo runs)")
     parser.add_argument("--probe", choices=["process", "here"], default="process",
                         help="where commands are timed: a process of their own (default, "
                         "as an actuator gets them) or this one, on the session's executor")
@@ -566,7 +577,7 @@ def main() -> None:
     os.environ.setdefault("ROS_DOMAIN_ID", str(150 + os.getpid() % 50))
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     floor = None if args.no_floor else floor_figures()
-    relay = {} if args.no_relay else measure_relay(args.cycles, args.warmup_s)
+    relay = {} if args.no_relay else measure_relay(args.cycles, args.warmup_s, args.executor)
     print(f"pace {args.pace}; arm and reward nodes "
           f"{'in this process' if args.compose else 'in processes of their own'}; "
           f"executor {args.executor}; commands timed in "

@@ -419,7 +419,14 @@ class BrainSessionNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(BrainSessionNode, args, program="brain_session")
+    # rclpy's EventsExecutor: a message wakes its callback from the executor's event queue
+    # (C++), where the SingleThreadedExecutor rebuilds its wait set in Python for every
+    # wake-up (joint states, target, rewards, timers: several per cycle), holding the
+    # interpreter lock the realtime thread and the camera's callback wait for.
+    from rclpy.experimental import EventsExecutor
+
+    return run_node(BrainSessionNode, args, program="brain_session",
+                    executor_class=EventsExecutor)
 
 
 if __name__ == "__main__":

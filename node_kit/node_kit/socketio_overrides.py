@@ -24,7 +24,9 @@ fails when the installed ones differ, so an upgrade re-checks each override:
   private `_engineio_server_class`; the engineio server's websocket driver (private
   `_async["websocket"]`) hands a connection opened on the websocket transport to
   `_read_websocket`, a copy of `AsyncSocket._websocket_handler`'s loop; an upgrade from
-  polling keeps engineio's own handler. Used by the embedded brain's server.
+  polling keeps engineio's own handler. Its manager, `DirectEmitManager` (public
+  `client_manager=`; private `_send_eio_packet`), sends an emit's packets from the
+  emitting task instead of a task per packet. Used by the embedded brain's server.
 """
 
 from __future__ import annotations
@@ -274,10 +276,51 @@ class DirectReadEngineIOServer(engineio.AsyncServer):
             self._async = {**self._async, "websocket": _aiohttp_websocket_class()}
 
 
+class DirectEmitManager(socketio.AsyncManager):
+    """The AsyncManager whose `emit` without a callback sends the packets from the emitting
+    task, one recipient after the other, instead of starting a task per packet and
+    waiting for them all (a turn of the event loop or more before the first byte goes
+    out, and more before the emitter goes on). As there, a recipient that cannot be sent
+    to does not fail the emit."""
+
+    async def emit(self, event: str, data: Any, namespace: str, room: Any = None,
+                   skip_sid: Any = None, callback: Any = None, to: Any = None,
+                   **kwargs: Any) -> None:
+        if callback is not None:
+            return await super().emit(event, data, namespace, room=room, skip_sid=skip_sid,
+                                      callback=callback, to=to, **kwargs)
+        room = to or room
+        if namespace not in self.rooms:
+            return None
+        data = list(data) if isinstance(data, tuple) else [] if data is None else [data]
+        skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
+        encoded = self.server.packet_class(sio_packet.EVENT, namespace=namespace,
+                                           data=[event, *data]).encode()
+        eio_packets = [engineio_packet.Packet(engineio_packet.MESSAGE, p)
+                       for p in (encoded if isinstance(encoded, list) else [encoded])]
+        for sid, eio_sid in list(self.get_participants(namespace, room)):
+            if sid in skip:
+                continue
+            try:
+                for eio_packet in eio_packets:
+                    await self.server._send_eio_packet(eio_sid, eio_packet)
+            except Exception as exc:     # a closing connection: as a failed task there
+                self.server.logger.info("emit %s to %s failed: %r", event, sid, exc)
+        return None
+
+
 class DirectReadAsyncServer(socketio.AsyncServer):
+    """socketio.AsyncServer with DirectReadEngineIOServer and, unless another manager
+    is given, DirectEmitManager."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("client_manager") is None:
+            kwargs["client_manager"] = DirectEmitManager()
+        super().__init__(*args, **kwargs)
+
     def _engineio_server_class(self) -> type:
         return DirectReadEngineIOServer
 
 
-__all__ = ["DirectReadAsyncServer", "FastPacket", "InOrderClient", "InOrderEngineIOClient",
+__all__ = ["DirectEmitManager", "DirectReadAsyncServer", "FastPacket", "InOrderClient", "InOrderEngineIOClient",
            "WRITTEN_FOR"]
