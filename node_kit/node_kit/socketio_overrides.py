@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
 import re
 import time
 from typing import Any
@@ -95,6 +96,21 @@ class FastPacket(sio_packet.Packet):
                 stack.extend(v for v in item.values() if type(v) not in _SCALARS)
         return False
 
+    @classmethod
+    def _deconstruct_binary_internal(cls, data: Any, attachments: list) -> Any:
+        # The stock one, without a call per plain scalar (an io:chunk's meta has a dozen).
+        if isinstance(data, (bytes, bytearray)):
+            attachments.append(data)
+            return {"_placeholder": True, "num": len(attachments) - 1}
+        if isinstance(data, list):
+            return [x if type(x) in _SCALARS else cls._deconstruct_binary_internal(x, attachments)
+                    for x in data]
+        if isinstance(data, dict):
+            return {k: v if type(v) in _SCALARS
+                    else cls._deconstruct_binary_internal(v, attachments)
+                    for k, v in data.items()}
+        return data
+
 
 _SCALARS = frozenset({int, float, str, bool, type(None)})
 
@@ -128,7 +144,7 @@ class InOrderEngineIOClient(engineio.Client):
         encoded = pkt.encode()
         opcode = websocket.ABNF.OPCODE_BINARY if pkt.binary else websocket.ABNF.OPCODE_TEXT
         if self.batch is not None:
-            self.batch.append((pkt, websocket.ABNF.create_frame(encoded, opcode)))
+            self.batch.append((pkt, (encoded, opcode)))
             return
         try:
             ws.send(encoded, opcode)         # websocket-client locks each frame's send
@@ -164,18 +180,37 @@ class InOrderEngineIOClient(engineio.Client):
 
 
 class _Frames:
-    """Several websocket frames that websocket-client's `send_frame` writes as one: it
-    sets their mask key source and sends what `format` returns."""
+    """Several websocket frames, (data, opcode), that websocket-client's `send_frame`
+    writes as one: it sets their mask key source and sends what `format` returns."""
 
-    def __init__(self, frames: list[Any]) -> None:
+    def __init__(self, frames: list[tuple[Any, int]]) -> None:
         self.frames = frames
         self.get_mask_key = None
 
     def format(self) -> bytes:
-        for frame in self.frames:
-            if self.get_mask_key is not None:
-                frame.get_mask_key = self.get_mask_key
-        return b"".join(frame.format() for frame in self.frames)
+        mask_key = self.get_mask_key or os.urandom
+        return b"".join(client_frame(data, opcode, mask_key(4)) for data, opcode in self.frames)
+
+
+def client_frame(data: bytes | str, opcode: int, mask_key: bytes) -> bytes:
+    """A final, masked websocket frame from a client: what websocket-client's
+    `ABNF.create_frame(data, opcode).format()` writes with that mask key, without its
+    per-frame checks and str building."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    length = len(data)
+    if length < 126:
+        header = bytes((0x80 | opcode, 0x80 | length))
+    elif length < 1 << 16:
+        header = bytes((0x80 | opcode, 0xFE)) + length.to_bytes(2, "big")
+    elif length < 1 << 63:
+        header = bytes((0x80 | opcode, 0xFF)) + length.to_bytes(8, "big")
+    else:
+        raise ValueError("data is too long")
+    if not length:
+        return header + mask_key
+    mask = int.from_bytes((mask_key * (length // 4 + 1))[:length], "big")
+    return header + mask_key + (int.from_bytes(data, "big") ^ mask).to_bytes(length, "big")
 
 
 class InOrderClient(socketio.Client):
