@@ -8,6 +8,11 @@ Results go to the `SessionListener` callbacks, on the realtime thread; the
 ROS node hands them over to its executor. Bad payloads are reported through
 `on_error` and skipped: the session keeps running.
 
+A deviation goes out as a Feedback chunk when it is sent (`send_deviation`); the server
+counts it for the cycle that waits for its inputs, so the next answer to `io:need`
+leaves that feedback out (without one since the last answer, the answer carries the
+deviation policy's, or zeros).
+
 `defer_needs(ready, max_wait_s)` holds each `io:need` until `ready()` (e.g. a camera
 frame no earlier cycle was served has arrived; the caller calls `serve_pending()` when
 that may have changed, and the answer goes out on its thread) or `max_wait_s` passed.
@@ -177,6 +182,9 @@ class BrainSession:
         self._lock = threading.RLock()
         self._inputs_sent_at: dict[int, float] = {}
         self._deviations: dict[str, np.ndarray] = {}
+        # Feedback ids whose deviation went out (send_deviation) since the last answer to
+        # io:need: the server has it for the cycle that waits, the answer leaves it out.
+        self._feedback_sent: set[str] = set()
         self._feedback_baseline: dict[str, np.ndarray] = {}
         self._was_connected = False          # this run's link has been up before
         self._last_cycle: int | None = None  # newest cycle published on this connection
@@ -244,6 +252,7 @@ class BrainSession:
             self._connected_at = self._clock()
             self._was_connected = False
             self._last_cycle = None
+            self._feedback_sent.clear()
             self._link.start()
             return contract
 
@@ -526,6 +535,11 @@ class BrainSession:
         if not link.emit("io:chunk", chunk):
             self._error(f"deviation for {feedback_id!r} dropped: link down")
             return False
+        # Sent: it counts for the cycle waiting for inputs (or the next), and the next
+        # answer to io:need need not carry it again.
+        if self._deviations.get(feedback_id) is deviation:
+            del self._deviations[feedback_id]
+        self._feedback_sent.add(feedback_id)
         self.stats.deviations_sent += 1
         return True
 
@@ -553,6 +567,7 @@ class BrainSession:
             self._was_connected = True
             # Cycle order is checked per connection (a restarted server may count anew).
             self._last_cycle = None
+            self._feedback_sent.clear()     # what went out before may not have arrived
             self._connected_at = self._clock()
             self.stats.link = "connected"
         elif state == "disconnected":
@@ -643,6 +658,9 @@ class BrainSession:
             chunks, errors = self.streamer.serve(contract.run_id, cycle, plain, time.time())
             for need in needs:
                 if need.kind == "Feedback" or need.input_id in feedback_ids:
+                    if need.input_id in self._feedback_sent:    # the server has it
+                        self._feedback_sent.discard(need.input_id)
+                        continue
                     chunks.append(self._feedback_for_need(contract, need.input_id, cycle))
             if hops.ON:
                 hops.note("session: io:chunks built", cycle)
