@@ -15,8 +15,10 @@ fails when the installed ones differ, so an upgrade re-checks each override:
   handles each message on the reader thread in arrival order (private
   `_trigger_event`; the stock client starts a thread per message, which reorders
   them), writes websocket frames on the sending thread while `direct_send` is set and
-  batches them (private `_send_packet`), chosen through the private
-  `_engineio_client_class`. Used by ab_bridge.realtime.
+  batches them (private `_send_packet`), reads its websocket with one recv call per
+  frame or several instead of three per frame (websocket-client's private
+  `frame_buffer.recv`, set in the private `_connect_websocket`), chosen through the
+  private `_engineio_client_class`. Used by ab_bridge.realtime.
 - `DirectReadAsyncServer`: a socketio.AsyncServer (aiohttp) whose websocket connections
   read their messages in one loop, `await`ing aiohttp's `receive(timeout)` directly
   (engineio's handler starts a task and an `asyncio.wait_for` per message: several
@@ -56,6 +58,8 @@ WRITTEN_FOR = {"python-socketio": "5.18.1", "python-engineio": "4.15.1",
 
 #: Socket.IO packet type of a namespace disconnect (its handler joins the reader thread).
 _SIO_DISCONNECT = "1"
+#: Bytes the realtime client's websocket reads at once (websocket-client's largest read).
+_RECV_SIZE = 16384
 
 
 _MAYBE_LONG_INT = re.compile(r"[0-9]{101}")
@@ -168,6 +172,19 @@ class InOrderEngineIOClient(engineio.Client):
         batch, self.batch = self.batch or [], []
         for pkt, _ in batch:
             super()._send_packet(pkt)
+
+    def _connect_websocket(self, *args: Any, **kwargs: Any) -> Any:
+        connected = super()._connect_websocket(*args, **kwargs)
+        ws = getattr(self, "ws", None)
+        buffer = getattr(ws, "frame_buffer", None)
+        if connected and buffer is not None:
+            # websocket-client reads a frame with a recv call for its header, one for its
+            # length and one for its payload; its frame buffer keeps what a call returns
+            # beyond what it asked for, so reading what is there at once (up to the size
+            # it reads at most itself) takes one call for each frame, or for several.
+            read = ws._recv
+            buffer.recv = lambda size: read(max(size, _RECV_SIZE))
+        return connected
 
     def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
         if hops.ON and event == "message":
