@@ -88,13 +88,16 @@ def _cycle_update(text: str) -> Any:
         return None
     start += len('"outputs":')
     rows = _ROW.findall(text, start, end - 1)
-    # The matches tile text[start:end - 1] exactly: `[` row `,` row ... then `]`.
-    if not rows or rows[0][0] != "[" or any(row[0] != "," for row in rows[1:]) \
-            or sum(_ROW_FIXED + len(t) + len(i) + len(b) for _, t, i, b in rows) \
-            != end - 1 - start:
+    if not rows:
         return None
-    width = len(rows[0][3])
-    if any(len(row[3]) != width for row in rows):
+    separators, times, ids, bits = zip(*rows, strict=True)
+    count, width = len(rows), len(bits[0])
+    # The matches tile text[start:end - 1] exactly: `[` row `,` row ... then `]`; the
+    # rows have one width.
+    if separators[0] != "[" or separators.count(",") != count - 1 \
+            or len(set(map(len, bits))) != 1 \
+            or count * (_ROW_FIXED + width) + sum(map(len, times)) + sum(map(len, ids)) \
+            != end - 1 - start:
         return None
     try:
         data = FastPacket.json.loads(text[:start] + '"\\u0000rows"' + text[end:])
@@ -103,10 +106,9 @@ def _cycle_update(text: str) -> Any:
     if not (isinstance(data, list) and len(data) >= 2 and isinstance(data[1], dict)
             and data[1].get("outputs") == _ROWS_PLACEHOLDER):
         return None
-    digits = np.frombuffer((",".join([row[3] for row in rows]) + ",").encode("ascii"),
-                           dtype=np.uint8).reshape(len(rows), width + 1)
-    data[1]["outputs"] = RowBlock([int(row[1]) for row in rows], [row[2] for row in rows],
-                                  digits[:, ::2] - ord("0"))
+    digits = np.frombuffer((",".join(bits) + ",").encode("ascii"),
+                           dtype=np.uint8).reshape(count, width + 1)
+    data[1]["outputs"] = RowBlock(list(map(int, times)), list(ids), digits[:, ::2] - ord("0"))
     return data
 
 

@@ -39,3 +39,17 @@ def test_binary_events_encode_as_python_socketio_s():
     stock = sio_packet.Packet(sio_packet.EVENT, namespace="/ab", data=["io:chunk", chunk]).encode()
     assert ours == stock
     assert len(ours) == 4                    # the header and three attachments
+
+
+def test_binary_events_decode_as_python_socketio_s():
+    chunk = {"runId": "r", "meta": {"names": ["a", None], "nested": [{"x": b"\x01"}, [True, 2.5]],
+                                    "_placeholder": False, "num": 3},
+             "data": b"\x00" * 9}
+    encoded = sio_packet.Packet(sio_packet.EVENT, namespace="/ab", data=["io:chunk", chunk]).encode()
+    decoded = []
+    for packet_class in (FastPacket, sio_packet.Packet):
+        pkt = packet_class(encoded_packet=encoded[0])
+        for attachment in encoded[1:]:
+            pkt.add_attachment(attachment)
+        decoded.append(pkt.data)
+    assert decoded[0] == decoded[1] == ["io:chunk", chunk]
