@@ -36,8 +36,15 @@ leaves after the relay's p99 is the budget for encoding, the brain link and the 
 compute; when nothing is left, no brain meets the target on this machine.
 
     python bench/loop.py [--cycles 1500] [--warmup-s 5] [--pace inputs|clock]
-                         [--compose [--executor single|multi]] [--probe process|here]
-                         [--no-floor] [--no-relay]
+                         [--compose] [--executor events|single|multi] [--probe process|here]
+                         [--no-floor] [--no-relay] [--hops]
+
+`--hops`: the session, the brain server and the probe note when each cycle passes each
+point of its path (node_kit.hops, time.time_ns on one clock: the camera's stamp, the
+session taking the frame, its io:chunks built and written, the server reading and
+handling the first chunk, all inputs in, its run loop, compute, the cycle:update's emit, the session reading and
+decoding it, the command published, the probe getting it); the table of the hops' p50
+and p90 is printed before the relay. Off by default (no notes, no cost).
 
 `--compose` runs the arm and reward nodes in this process too, on the session's executor
 (as `make run` composes the demo): one interpreter lock for all of them.
@@ -80,8 +87,9 @@ def floor_figures() -> dict:
 
 
 def make_executor(kind: str, context):
-    """The executor the nodes share: `single` (SingleThreadedExecutor, as the demo runs) or
-    `multi` (rclpy's MultiThreadedExecutor with 4 threads), whose spin thread holds the
+    """The executor the nodes share: `events` (rclpy's EventsExecutor, as brain_session's
+    main runs it), `single` (SingleThreadedExecutor, as the composed demo runs) or `multi`
+    (rclpy's MultiThreadedExecutor with 4 threads), whose spin thread holds the
     interpreter lock much of the time, rebuilding its wait set in Python while the
     callbacks it handed out run (docs/results.md, "the demo's executor")."""
     from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
@@ -90,6 +98,10 @@ def make_executor(kind: str, context):
         return MultiThreadedExecutor(num_threads=4, context=context)
     if kind == "single":
         return SingleThreadedExecutor(context=context)
+    if kind == "events":
+        from rclpy.experimental import EventsExecutor
+
+        return EventsExecutor(context=context)
     raise ValueError(f"unknown executor {kind!r}")
 
 
@@ -118,14 +130,15 @@ class ChildProcess:
         return cls("the command probe", [sys.executable, str(Path(__file__).resolve()),
                                          "--probe-worker", str(out_path), source], log_path)
 
-    def arrivals(self, out_path: Path, since_ns: int, count: int) -> list[tuple[float, float]]:
+    def arrivals(self, out_path: Path, since_ns: int, count: int
+                 ) -> list[tuple[float, float, int, int]]:
         """Stop the command probe (after the last commands arrive) and read what it noted:
-        the loop times (total, made) in ms of the first `count` commands that arrived
-        after `since_ns`."""
+        (loop ms, frame -> made ms, cycle, arrival time_ns) of the first `count` commands
+        that arrived after `since_ns`."""
         time.sleep(0.5)
         self.stop()
         noted = json.loads(out_path.read_text()) if out_path.is_file() else []
-        return [(total, made) for arrived, total, made in sorted(noted)
+        return [(total, made, cycle, arrived) for arrived, total, made, cycle in sorted(noted)
                 if arrived >= since_ns][:count]
 
     def check(self) -> None:
@@ -150,6 +163,49 @@ def percentiles_ms(name: str, values_ms) -> dict[str, float]:
     return {f"{name}_p{q}_ms": round(float(np.percentile(values_ms, q)), 2) for q in (50, 90, 99)}
 
 
+#: The points of a cycle's path, in order, as node_kit.hops notes them (--hops).
+HOPS = ("camera: frame stamped", "session: frame callback", "session: answer starts",
+        "session: io:chunks built", "session: io:chunks written", "server: first io:chunk read",
+        "server: first chunk handled", "server: all inputs in", "server: run loop has them",
+        "server: compute start", "server: compute end", "server: cycle:update emit starts",
+        "session: cycle:update read", "session: decoded", "session: command published",
+        "probe: command arrived")
+
+
+def hop_table(noted: dict[str, dict[int, int]], cycles: set[int]) -> list[dict]:
+    """Per hop (from the point before it to its own): p50 and p90 in ms over the timed
+    `cycles` that have both points, and the p50 of its point from the frame's stamp."""
+    rows = []
+    start = noted.get(HOPS[0], {})
+    for before, after in zip(HOPS, HOPS[1:], strict=False):
+        a, b = noted.get(before, {}), noted.get(after, {})
+        both = [c for c in cycles if c in a and c in b]
+        since = [c for c in cycles if c in start and c in b]
+        if not both:
+            rows.append({"hop": after, "n": 0})
+            continue
+        delta = np.array([(b[c] - a[c]) / 1e6 for c in both])
+        rows.append({"hop": after, "n": len(both),
+                     "p50_ms": round(float(np.percentile(delta, 50)), 3),
+                     "p90_ms": round(float(np.percentile(delta, 90)), 3),
+                     "since_frame_p50_ms": round(float(np.percentile(
+                         [(b[c] - start[c]) / 1e6 for c in since], 50)), 3) if since else None})
+    return rows
+
+
+def print_hops(rows: list[dict]) -> None:
+    print("hop by hop (time.time_ns on one clock; p50 / p90 of each hop over the timed "
+          "cycles, and the p50 of each point since the frame's stamp):")
+    print(f"  {'point reached':34s} {'n':>5s} {'hop p50':>8s} {'hop p90':>8s} {'since frame':>11s}")
+    for row in rows:
+        if not row["n"]:
+            print(f"  {row['hop']:34s} {0:5d}        -        -           -")
+            continue
+        since = row["since_frame_p50_ms"]
+        print(f"  {row['hop']:34s} {row['n']:5d} {row['p50_ms']:8.3f} {row['p90_ms']:8.3f} "
+              f"{'-' if since is None else f'{since:.3f}':>11s}")
+
+
 def spin_collecting_errors(executor, context, running: threading.Event,
                            errors: list[str]) -> None:
     """Spin `executor` while `running` is set, noting the errors of callbacks: a
@@ -171,7 +227,7 @@ def spin_collecting_errors(executor, context, running: threading.Event,
 
 
 def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bool = False,
-                 executor_kind: str = "single", probe_here: bool = False) -> dict:
+                 executor_kind: str = "events", probe_here: bool = False) -> dict:
     import rclpy
     from rclpy.qos import QoSProfile
     from rclpy.signals import SignalHandlerOptions
@@ -243,6 +299,8 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
     started = threading.Event()
     lock = threading.Lock()
 
+    arrived_ns: dict[int, int] = {}     # cycle -> when its command reached the probe
+
     def note(total: float, made: float) -> None:
         with lock:
             latencies_ms.append(total)
@@ -255,9 +313,11 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
         probe = rclpy.create_node("loop_probe", context=context)
 
         def on_command(msg: ActuatorCommand) -> None:
-            timed = loop_time(msg, time.time_ns())
+            arrived = time.time_ns()
+            timed = loop_time(msg, arrived)
             if msg.source == "brain_session" and started.is_set() and timed is not None:
                 note(*timed)
+                arrived_ns[msg.cycle] = arrived
 
         probe.create_subscription(ActuatorCommand, "actuator_command", on_command,
                                   QoSProfile(depth=50))
@@ -308,8 +368,10 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
         server_cpu_s = cpu_seconds(server.process.pid) - server_cpu_s
         own_cpu_s = cpu_seconds(os.getpid()) - own_cpu_s
         if probe_process is not None:
-            for total, made in probe_process.arrivals(probe_out, start_ns, cycles):
+            for total, made, cycle, arrived in probe_process.arrivals(probe_out, start_ns,
+                                                                      cycles):
                 note(total, made)
+                arrived_ns[cycle] = arrived
     finally:
         spinning.clear()
         spinner.join(timeout=5)
@@ -322,6 +384,14 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
         for process in [*world, *([probe_process] if probe_process else [])]:
             process.stop()
         server.stop()
+    hops_rows = None
+    from node_kit import hops
+
+    if hops.ON:
+        hops.flush()
+        noted = hops.read(hops.DIRECTORY)
+        noted["probe: command arrived"] = dict(arrived_ns)
+        hops_rows = hop_table(noted, set(arrived_ns))
     with lock:
         loop = np.array(latencies_ms)
     if loop.size == 0:
@@ -340,18 +410,18 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
         # --compose also the arm and reward nodes)
         "server_cpu_ms_per_cycle": round(server_cpu_s * 1000.0 / cycles_run, 2),
         "session_cpu_ms_per_cycle": round(own_cpu_s * 1000.0 / cycles_run, 2),
+        "hops": hops_rows,
     }
 
 
-def measure_relay(cycles: int, warmup_s: float) -> dict:
+def measure_relay(cycles: int, warmup_s: float, executor_kind: str = "events") -> dict:
     """Frame -> command with no brain: the arm (camera at 50 Hz) and the probe in processes
     of their own as in measure_loop, and in this process, in the session's place, a relay
     node that publishes a command of the session's shape (its channels, one delta per
     timestep; source `loop_relay`, the frame's count as its cycle) as each frame arrives,
-    on a SingleThreadedExecutor. The reward node is left out: less load, so the relay is a
-    lower bound of what a brain session can do."""
+    on the session's executor (`executor_kind`). The reward node is left out: less load, so
+    the relay is a lower bound of what a brain session can do."""
     import rclpy
-    from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, qos_profile_sensor_data
     from rclpy.signals import SignalHandlerOptions
     from sensor_msgs.msg import Image
@@ -383,7 +453,11 @@ def measure_relay(cycles: int, warmup_s: float) -> dict:
     frames = [0]
     clock = node.get_clock()
 
+    taken_ms: list[float] = []   # frame stamp -> the relay's callback
+
     def on_frame(msg: Image) -> None:
+        taken_ms.append((time.time_ns() - msg.header.stamp.sec * 1_000_000_000
+                         - msg.header.stamp.nanosec) / 1e6)
         cycle = frames[0]
         frames[0] += 1
         command = command_msg("loop_relay", cycle, channels, deltas, 0.001)
@@ -392,9 +466,12 @@ def measure_relay(cycles: int, warmup_s: float) -> dict:
         publisher.publish(command)
 
     node.create_subscription(Image, "camera/image_raw", on_frame, qos_profile_sensor_data)
-    executor = SingleThreadedExecutor(context=context)
+    executor = make_executor(executor_kind, context)
     executor.add_node(node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinning, callback_errors = threading.Event(), []
+    spinning.set()
+    spinner = threading.Thread(target=spin_collecting_errors, daemon=True,
+                               args=(executor, context, spinning, callback_errors))
     spinner.start()
     latencies_ms = []
     try:
@@ -413,22 +490,27 @@ def measure_relay(cycles: int, warmup_s: float) -> dict:
             time.sleep(0.2)
             arm.check()
             probe.check()
-        latencies_ms = [total for total, _ in probe.arrivals(probe_out, start_ns, cycles)]
+        latencies_ms = [timed[0] for timed in probe.arrivals(probe_out, start_ns, cycles)]
     finally:
-        executor.shutdown(timeout_sec=5)
+        spinning.clear()
         spinner.join(timeout=5)
+        executor.shutdown(timeout_sec=5)
+        for error in callback_errors:
+            print(f"a relay callback failed: {error}", flush=True)
         node.destroy_node()
         context.try_shutdown()
         for process in (probe, arm):
             process.stop()
     if not latencies_ms:
         raise RuntimeError("relay: no command carried the stamp of its camera frame")
-    return {"relay_cycles": len(latencies_ms), **percentiles_ms("relay", latencies_ms)}
+    return {"relay_cycles": len(latencies_ms), **percentiles_ms("relay", latencies_ms),
+            "relay_frame_callback_p50_ms": round(float(np.percentile(taken_ms[-cycles:], 50)), 3)}
 
 
 def probe_worker(out_path: str, source: str = "brain_session") -> None:
     """The command probe in a process of its own: for each command of `source` that answers
-    a stamped input, [arrival time_ns, loop ms, frame -> made ms] (robot_bringup.loop_timing),
+    a stamped input, [arrival time_ns, loop ms, frame -> made ms, cycle]
+    (robot_bringup.loop_timing),
     written to `out_path` on SIGINT or SIGTERM."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
@@ -449,7 +531,7 @@ def probe_worker(out_path: str, source: str = "brain_session") -> None:
         arrived = time.time_ns()
         timed = loop_time(msg, arrived) if msg.source == source else None
         if timed is not None:
-            arrivals.append((arrived, *timed))
+            arrivals.append((arrived, *timed, msg.cycle))
 
     node.create_subscription(ActuatorCommand, "actuator_command", on_command,
                              QoSProfile(depth=50))
@@ -475,8 +557,9 @@ def main() -> None:
     parser.add_argument("--compose", action="store_true",
                         help="run the arm and reward nodes in this process, on the "
                         "session's executor (as make run composes the demo)")
-    parser.add_argument("--executor", choices=["single", "multi"], default="single",
-                        help="the executor of this process (default single)")
+    parser.add_argument("--executor", choices=["events", "single", "multi"], default="events",
+                        help="the executor of this process (default events, as brain_session "
+                        "runs; single as the composed demo runs)")
     parser.add_argument("--probe", choices=["process", "here"], default="process",
                         help="where commands are timed: a process of their own (default, "
                         "as an actuator gets them) or this one, on the session's executor")
@@ -484,11 +567,17 @@ def main() -> None:
                         help="skip bench/ros_latency.py (quick comparisons; no target)")
     parser.add_argument("--no-relay", action="store_true",
                         help="skip the relay (frame -> command with no brain)")
+    parser.add_argument("--hops", action="store_true",
+                        help="note when each cycle passes each point of its path (the "
+                        "session, the server and the probe; node_kit.hops) and print the "
+                        "hops' p50; off by default")
     args = parser.parse_args()
+    if args.hops:      # before node_kit.hops is imported here or in the server
+        os.environ["BRAINSTEM_HOPS"] = tempfile.mkdtemp(prefix="bench-loop-hops-")
     os.environ.setdefault("ROS_DOMAIN_ID", str(150 + os.getpid() % 50))
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     floor = None if args.no_floor else floor_figures()
-    relay = {} if args.no_relay else measure_relay(args.cycles, args.warmup_s)
+    relay = {} if args.no_relay else measure_relay(args.cycles, args.warmup_s, args.executor)
     print(f"pace {args.pace}; arm and reward nodes "
           f"{'in this process' if args.compose else 'in processes of their own'}; "
           f"executor {args.executor}; commands timed in "
@@ -508,10 +597,13 @@ def main() -> None:
           f"{figures['session_cpu_ms_per_cycle']} ms")
     print(f"  of which p50: frame -> command made {figures['frame_to_made_p50_ms']} ms, "
           f"command made -> arrived {figures['made_to_arrived_p50_ms']} ms")
+    if figures["hops"]:
+        print_hops(figures["hops"])
     if relay:
         print(f"relay (camera frame -> a command at once, no brain) over {relay['relay_cycles']} "
               f"frames: p50 {relay['relay_p50_ms']} ms, p90 {relay['relay_p90_ms']} ms, p99 "
-              f"{relay['relay_p99_ms']} ms")
+              f"{relay['relay_p99_ms']} ms; frame stamp -> its callback p50 "
+              f"{relay['relay_frame_callback_p50_ms']} ms")
     overhead = {}
     if relay and figures["brain_compute_p50_ms"] is not None:
         # The protocol's own cost: what the loop takes beyond the relay (the DDS hops no

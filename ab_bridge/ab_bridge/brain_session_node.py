@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import OrderedDict
 from typing import Any
 
@@ -30,7 +31,7 @@ from ab_bridge.session import BrainSession, CycleResult, SessionConfig, SessionE
 from ab_bridge.spikes_msg import command_msg, hold_msg, population_msg
 from ab_interfaces.msg import ActuatorCommand, CycleSpikes, Deviation, Reward
 from ab_interfaces.srv import StartRun, StopRun
-from node_kit import Params, run_node
+from node_kit import Params, hops, run_node
 from node_kit.config import load_structured
 from node_kit.diagnostics import ERROR, OK, WARN, Diagnostics, Status
 
@@ -215,6 +216,8 @@ class BrainSessionNode(Node):
             self._robot_state_timer = self.create_timer(value, self._send_robot_state)
 
     def _on_input(self, input_id: str, msg: Any, fresh: bool) -> None:
+        if hops.ON and input_id == self.stamp_input:
+            self._taken_ns = (msg, time.time_ns())
         self.latest.put(input_id, msg)
         if self.protocol == "device":
             self.session.input_arrived(input_id)    # posted as it arrives
@@ -240,6 +243,13 @@ class BrainSessionNode(Node):
             self.last_served[input_id] = msg
             cycle = getattr(self.session.streamer, "serving_cycle", None)
             if input_id == self.stamp_input and cycle is not None:
+                if hops.ON:
+                    stamp = msg.header.stamp
+                    hops.note("camera: frame stamped", cycle,
+                              stamp.sec * 1_000_000_000 + stamp.nanosec)
+                    taken = getattr(self, "_taken_ns", None)
+                    if taken is not None and taken[0] is msg:
+                        hops.note("session: frame callback", cycle, taken[1])
                 with self._stamps_lock:
                     self._input_stamps[cycle] = msg.header.stamp
                     while len(self._input_stamps) > 64:
@@ -347,6 +357,8 @@ class BrainSessionNode(Node):
         if input_stamp is not None:
             command.input_stamp = input_stamp
         self.command_pub.publish(command)
+        if hops.ON:
+            hops.note("session: command published", result.cycle)
         spikes = CycleSpikes()
         spikes.header.stamp = stamp
         spikes.run_id = result.run_id
@@ -407,7 +419,14 @@ class BrainSessionNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(BrainSessionNode, args, program="brain_session")
+    # rclpy's EventsExecutor: a message wakes its callback from the executor's event queue
+    # (C++), where the SingleThreadedExecutor rebuilds its wait set in Python for every
+    # wake-up (joint states, target, rewards, timers: several per cycle), holding the
+    # interpreter lock the realtime thread and the camera's callback wait for.
+    from rclpy.experimental import EventsExecutor
+
+    return run_node(BrainSessionNode, args, program="brain_session",
+                    executor_class=EventsExecutor)
 
 
 if __name__ == "__main__":

@@ -530,6 +530,25 @@ def _bits_array(bits: Any, where: str, max_neurons: int) -> np.ndarray:
     return array.astype(np.uint8)
 
 
+@dataclass(frozen=True)
+class RowBlock:
+    """`cycle:update` output rows read straight from their JSON text (see
+    ab_bridge.realtime.CycleUpdateJSON): each row's t and population id, and all rows' bits
+    as one [rows, n] uint8 array of 0/1; what `_plain_rows` makes of the same rows."""
+
+    times: list[int]
+    ids: list[str]
+    bits: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The rows as JSON decoding gives them."""
+        return [{"t": t, "id": i, "bits": b} for t, i, b in
+                zip(self.times, self.ids, self.bits.tolist(), strict=True)]
+
+
 def rows_to_cycle(rows: Any, *, max_timesteps: int = MAX_TIMESTEPS,
                   max_neurons: int = MAX_NEURONS, max_rows: int | None = None) -> CycleRasters:
     """Validate `cycle:update` output rows and gather them into rasters.
@@ -539,13 +558,17 @@ def rows_to_cycle(rows: Any, *, max_timesteps: int = MAX_TIMESTEPS,
     Raises DecodeError on wrong types, NaN, non-binary bits, a population whose
     rows differ in width, a repeated (t, id), or more than the limits allow.
     """
-    if not isinstance(rows, (list, tuple)):
+    if isinstance(rows, RowBlock):
+        if rows.bits.shape[1] > max_neurons:
+            rows = rows.rows()               # the checks below name the problem
+    elif not isinstance(rows, (list, tuple)):
         raise DecodeError(f"'outputs' must be a list of rows, got {type(rows).__name__}")
     if max_rows is None:
         max_rows = max_timesteps * 64
     if len(rows) > max_rows:
         raise DecodeError(f"'outputs' has {len(rows)} rows, more than the limit of {max_rows}")
-    fast = _plain_rows(rows, max_neurons)
+    fast = (rows.times, rows.ids, rows.bits) if isinstance(rows, RowBlock) \
+        else _plain_rows(rows, max_neurons)
     if fast is not None:
         times, ids, block = fast
         return _in_order(times, ids, block, max_timesteps) \

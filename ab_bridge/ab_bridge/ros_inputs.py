@@ -139,7 +139,7 @@ def frame_of(binding: InputBinding, msg: Any) -> InputFrame:
                            binding.channels)
     if kind in ("std_msgs/Float32", "std_msgs/Float64"):
         return scalar_frame([msg.data])
-    return scalar_frame(np.asarray(msg.data, dtype=np.float64))
+    return scalar_frame(msg.data)
 
 
 class LatestMessages:

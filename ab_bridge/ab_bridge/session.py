@@ -8,6 +8,11 @@ Results go to the `SessionListener` callbacks, on the realtime thread; the
 ROS node hands them over to its executor. Bad payloads are reported through
 `on_error` and skipped: the session keeps running.
 
+A deviation goes out as a Feedback chunk when it is sent (`send_deviation`); the server
+counts it for the cycle that waits for its inputs, so the next answer to `io:need`
+leaves that feedback out (without one since the last answer, the answer carries the
+deviation policy's, or zeros).
+
 `defer_needs(ready, max_wait_s)` holds each `io:need` until `ready()` (e.g. a camera
 frame no earlier cycle was served has arrived; the caller calls `serve_pending()` when
 that may have changed, and the answer goes out on its thread) or `max_wait_s` passed.
@@ -60,6 +65,7 @@ from ab_bridge.policies import (
 )
 from ab_bridge.realtime import RealtimeClient
 from ab_bridge.rest import RestClient, resolve_api_key, server_root
+from node_kit import hops
 
 
 class SessionError(RuntimeError):
@@ -176,6 +182,9 @@ class BrainSession:
         self._lock = threading.RLock()
         self._inputs_sent_at: dict[int, float] = {}
         self._deviations: dict[str, np.ndarray] = {}
+        # Feedback ids whose deviation went out (send_deviation) since the last answer to
+        # io:need: the server has it for the cycle that waits, the answer leaves it out.
+        self._feedback_sent: set[str] = set()
         self._feedback_baseline: dict[str, np.ndarray] = {}
         self._was_connected = False          # this run's link has been up before
         self._last_cycle: int | None = None  # newest cycle published on this connection
@@ -243,6 +252,7 @@ class BrainSession:
             self._connected_at = self._clock()
             self._was_connected = False
             self._last_cycle = None
+            self._feedback_sent.clear()
             self._link.start()
             return contract
 
@@ -525,6 +535,11 @@ class BrainSession:
         if not link.emit("io:chunk", chunk):
             self._error(f"deviation for {feedback_id!r} dropped: link down")
             return False
+        # Sent: it counts for the cycle waiting for inputs (or the next), and the next
+        # answer to io:need need not carry it again.
+        if self._deviations.get(feedback_id) is deviation:
+            del self._deviations[feedback_id]
+        self._feedback_sent.add(feedback_id)
         self.stats.deviations_sent += 1
         return True
 
@@ -552,6 +567,7 @@ class BrainSession:
             self._was_connected = True
             # Cycle order is checked per connection (a restarted server may count anew).
             self._last_cycle = None
+            self._feedback_sent.clear()     # what went out before may not have arrived
             self._connected_at = self._clock()
             self.stats.link = "connected"
         elif state == "disconnected":
@@ -635,17 +651,26 @@ class BrainSession:
         if contract is None or link is None:
             return
         with self._serving:
+            if hops.ON:
+                hops.note("session: answer starts", cycle)
             feedback_ids = {f.id for f in contract.feedback}
             plain = [n for n in needs if n.kind != "Feedback" and n.input_id not in feedback_ids]
             chunks, errors = self.streamer.serve(contract.run_id, cycle, plain, time.time())
             for need in needs:
                 if need.kind == "Feedback" or need.input_id in feedback_ids:
+                    if need.input_id in self._feedback_sent:    # the server has it
+                        self._feedback_sent.discard(need.input_id)
+                        continue
                     chunks.append(self._feedback_for_need(contract, need.input_id, cycle))
+            if hops.ON:
+                hops.note("session: io:chunks built", cycle)
             # On the critical path: all chunks in one write, on this thread.
             if not chunks or link.emit_many([("io:chunk", chunk) for chunk in chunks]):
                 self.stats.chunks_sent += len(chunks)
             else:
                 errors.append(f"inputs {[c['inputId'] for c in chunks]} dropped: link down")
+            if hops.ON:
+                hops.note("session: io:chunks written", cycle)
             if chunks:
                 self._inputs_sent_at[cycle] = self._clock()
                 while len(self._inputs_sent_at) > 64:
@@ -711,6 +736,11 @@ class BrainSession:
         spikes = self._keep_known(spikes, cycle, widths)
         decoded = self.decoder.decode(spikes)
         done = self._clock()
+        if hops.ON:
+            link = self._link
+            if link is not None:
+                hops.note("session: cycle:update read", cycle, link.message_ns)
+            hops.note("session: decoded", cycle)
         sent = self._inputs_sent_at.pop(cycle, None)
         compute_ms = payload.get("computeMs")
         result = CycleResult(contract.run_id, cycle, spikes, decoded, contract.dt_s, received,

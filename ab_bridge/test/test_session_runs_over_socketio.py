@@ -212,3 +212,28 @@ def test_link_retries_until_the_realtime_server_is_up():
         client.close()
         server.stop()
     assert not client.emit("robot:state", {})
+
+
+@pytest.mark.timeout(60)
+def test_a_deviation_sent_is_not_sent_again_with_the_next_answer(server, session):
+    brain, recorder = session
+    brain.streamer.register_input("target", lambda: scalar_frame([0.25, -0.5]))
+    brain.start()
+    assert wait_until(lambda: "run-1" in server.joined)
+    needs = [{"id": "target", "kind": "Scalar"}, {"id": "arm_error", "kind": "Feedback"}]
+
+    def chunks_after(count: int, expected: int) -> list[str]:
+        assert wait_until(lambda: len(server.received_of("io:chunk")) >= count + expected)
+        assert wait_until(lambda: brain.stats.chunks_sent + brain.stats.deviations_sent
+                          == len(server.received_of("io:chunk")))
+        return [c["inputId"] for c in server.received_of("io:chunk")[count:]]
+
+    assert brain.send_deviation("arm_error", [0.5] * 8, 3)
+    assert chunks_after(0, 1) == ["arm_error"]
+    server.emit_need(4, needs)      # the server has this cycle's feedback: target only
+    assert chunks_after(1, 1) == ["target"]
+    server.emit_need(5, needs)      # no deviation since: the answer carries zeros
+    assert chunks_after(2, 2) == ["target", "arm_error"]
+    zeros = server.received_of("io:chunk")[-1]
+    assert zeros["meta"]["cycle"] == 5 and not np.frombuffer(zeros["data"], "<f4").any()
+    assert not recorder.errors

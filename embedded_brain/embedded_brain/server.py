@@ -60,6 +60,7 @@ from embedded_brain.graph import (
     load_graph,
 )
 from embedded_brain.snn import Network
+from node_kit import hops
 from node_kit.checks import (
     HostRefusal,
     did_you_mean,
@@ -593,6 +594,8 @@ class BrainServer:
             return {"ok": True, "runId": run.run_id, "cycle": run.cycle}
 
         async def io_chunk(sid: str, run: Run, data: dict[str, Any]) -> None:
+            if hops.ON:
+                self._note_chunk_read(sid, run, data)
             self._accept_chunk(run, data)
 
         async def learn_reward(sid: str, run: Run, data: dict[str, Any]) -> None:
@@ -740,6 +743,16 @@ class BrainServer:
         return global_reward, {k: value(v, f"byLayer[{k}]") for k, v in by_layer_raw.items()}, \
             cycle
 
+    def _note_chunk_read(self, sid: str, run: Run, data: dict[str, Any]) -> None:
+        """(hops on) When the websocket message that completed this cycle's first io:chunk
+        was read (a directly read connection notes it; see node_kit.socketio_overrides)."""
+        meta = data.get("meta")
+        if isinstance(meta, dict) and meta.get("cycle") == run.cycle:
+            socket = self.sio.eio.sockets.get(self.sio.manager.eio_sid_from_sid(sid, NAMESPACE))
+            read_ns = getattr(socket, "read_ns", None)
+            if read_ns is not None:
+                hops.note("server: first io:chunk read", run.cycle, read_ns)
+
     def _accept_chunk(self, run: Run, data: dict[str, Any]) -> None:
         input_id = data.get("inputId")
         if not isinstance(input_id, str):
@@ -775,8 +788,12 @@ class BrainServer:
             # client's answers would stay one cycle behind). Feedback counts whenever it
             # comes: clients send it on cycle:update, for the next cycle.
             return
+        if hops.ON and chunk_cycle == run.cycle:
+            hops.note("server: first chunk handled", run.cycle)   # (the first note counts)
         run.received.add(str(input_id))
         if self._inputs_complete(run):
+            if hops.ON:
+                hops.note("server: all inputs in", run.cycle)
             run.arrived.set()
 
     @staticmethod
@@ -899,6 +916,8 @@ class BrainServer:
                     await _wait(run.arrived, self.deadline_ms / 1000.0)
                 if run.stopping:
                     break
+                if hops.ON:
+                    hops.note("server: run loop has them", run.cycle)
                 rasters = self._rasters(run)
                 # What the client sends (late answers included: they still tell what it
                 # provides) is what the next cycles wait for. Chunks arriving after the
@@ -912,6 +931,10 @@ class BrainServer:
                 result = run.network.run_cycle(rasters)   # on the loop: see __init__
                 run.last_cycle_ms = (time.perf_counter() - t0) * 1000.0
                 cycle = run.cycle
+                if hops.ON:
+                    hops.note("server: compute start", cycle,
+                              time.time_ns() - round(run.last_cycle_ms * 1e6))
+                    hops.note("server: compute end", cycle)
                 # From here on, a chunk answering this cycle's io:need is late (see
                 # _accept_chunk); the loop was busy computing, so chunks that came meanwhile
                 # are handled only now, during the emit.
@@ -919,6 +942,8 @@ class BrainServer:
                 run.received, run.received_next = run.received_next, set()
                 run.arrived.clear()
                 rows = OutputRows.of(result.outputs)
+                if hops.ON:
+                    hops.note("server: cycle:update emit starts", cycle)
                 await self.sio.emit("cycle:update", {
                     "runId": run.run_id, "cycle": cycle, "outputs": rows,
                     "spikeCounts": {o.id: result.spike_counts[o.population]

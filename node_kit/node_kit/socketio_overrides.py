@@ -4,7 +4,9 @@ Written for the versions in `WRITTEN_FOR`; test_socketio_overrides_match_their_v
 fails when the installed ones differ, so an upgrade re-checks each override:
 
 - `FastPacket`: the default JSON packet with a cheaper binary check (public extension
-  point `serializer=`; overrides `data_is_binary`). The stock check builds a list per
+  point `serializer=`; overrides `data_is_binary`, and the private
+  `_deconstruct_binary_internal` / `_reconstruct_binary_internal`, which skip plain
+  scalars instead of a call for each). The stock check builds a list per
   nesting level and visits every element, ~1 ms for a cycle:update of 40 rows of 32
   bits; the wire format is the same. Its JSON decoder (`json`, engineio's `loads`
   refuses integers of more than 100 digits by calling a Python function for every
@@ -15,8 +17,10 @@ fails when the installed ones differ, so an upgrade re-checks each override:
   handles each message on the reader thread in arrival order (private
   `_trigger_event`; the stock client starts a thread per message, which reorders
   them), writes websocket frames on the sending thread while `direct_send` is set and
-  batches them (private `_send_packet`), chosen through the private
-  `_engineio_client_class`. Used by ab_bridge.realtime.
+  batches them (private `_send_packet`), reads its websocket with one recv call per
+  frame or several instead of three per frame (websocket-client's private
+  `frame_buffer.recv`, set in the private `_connect_websocket`), chosen through the
+  private `_engineio_client_class`. Used by ab_bridge.realtime.
 - `DirectReadAsyncServer`: a socketio.AsyncServer (aiohttp) whose websocket connections
   read their messages in one loop, `await`ing aiohttp's `receive(timeout)` directly
   (engineio's handler starts a task and an `asyncio.wait_for` per message: several
@@ -24,7 +28,9 @@ fails when the installed ones differ, so an upgrade re-checks each override:
   private `_engineio_server_class`; the engineio server's websocket driver (private
   `_async["websocket"]`) hands a connection opened on the websocket transport to
   `_read_websocket`, a copy of `AsyncSocket._websocket_handler`'s loop; an upgrade from
-  polling keeps engineio's own handler. Used by the embedded brain's server.
+  polling keeps engineio's own handler. Its manager, `DirectEmitManager` (public
+  `client_manager=`; private `_send_eio_packet`), sends an emit's packets from the
+  emitting task instead of a task per packet. Used by the embedded brain's server.
 """
 
 from __future__ import annotations
@@ -32,7 +38,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
 import re
+import time
 from typing import Any
 
 import engineio
@@ -44,12 +52,16 @@ from engineio import json as engineio_json
 from engineio import packet as engineio_packet
 from socketio import packet as sio_packet
 
+from node_kit import hops
+
 #: The library versions these overrides were written for and tested with.
 WRITTEN_FOR = {"python-socketio": "5.18.1", "python-engineio": "4.15.1",
                "websocket-client": "1.9.2"}
 
 #: Socket.IO packet type of a namespace disconnect (its handler joins the reader thread).
 _SIO_DISCONNECT = "1"
+#: Bytes the realtime client's websocket reads at once (websocket-client's largest read).
+_RECV_SIZE = 16384
 
 
 _MAYBE_LONG_INT = re.compile(r"[0-9]{101}")
@@ -90,6 +102,35 @@ class FastPacket(sio_packet.Packet):
                 stack.extend(v for v in item.values() if type(v) not in _SCALARS)
         return False
 
+    @classmethod
+    def _reconstruct_binary_internal(cls, data: Any, attachments: list) -> Any:
+        # The stock one, without a call per plain scalar.
+        if isinstance(data, list):
+            return [x if type(x) in _SCALARS else cls._reconstruct_binary_internal(x, attachments)
+                    for x in data]
+        if isinstance(data, dict):
+            if data.get("_placeholder") and "num" in data:
+                return attachments[data["num"]]
+            return {k: v if type(v) in _SCALARS
+                    else cls._reconstruct_binary_internal(v, attachments)
+                    for k, v in data.items()}
+        return data
+
+    @classmethod
+    def _deconstruct_binary_internal(cls, data: Any, attachments: list) -> Any:
+        # The stock one, without a call per plain scalar (an io:chunk's meta has a dozen).
+        if isinstance(data, (bytes, bytearray)):
+            attachments.append(data)
+            return {"_placeholder": True, "num": len(attachments) - 1}
+        if isinstance(data, list):
+            return [x if type(x) in _SCALARS else cls._deconstruct_binary_internal(x, attachments)
+                    for x in data]
+        if isinstance(data, dict):
+            return {k: v if type(v) in _SCALARS
+                    else cls._deconstruct_binary_internal(v, attachments)
+                    for k, v in data.items()}
+        return data
+
 
 _SCALARS = frozenset({int, float, str, bool, type(None)})
 
@@ -105,6 +146,8 @@ class InOrderEngineIOClient(engineio.Client):
     #: While a list: direct messages are collected here as (packet, frame), and
     #: `send_batch` writes them with one send (see RealtimeClient.emit_many).
     batch: list[tuple[Any, Any]] | None = None
+    #: With hop stamps on (node_kit.hops): when the latest message was read (time_ns).
+    message_ns = 0
 
     def _send_packet(self, pkt: Any) -> None:
         ws = getattr(self, "ws", None)
@@ -121,7 +164,7 @@ class InOrderEngineIOClient(engineio.Client):
         encoded = pkt.encode()
         opcode = websocket.ABNF.OPCODE_BINARY if pkt.binary else websocket.ABNF.OPCODE_TEXT
         if self.batch is not None:
-            self.batch.append((pkt, websocket.ABNF.create_frame(encoded, opcode)))
+            self.batch.append((pkt, (encoded, opcode)))
             return
         try:
             ws.send(encoded, opcode)         # websocket-client locks each frame's send
@@ -146,7 +189,22 @@ class InOrderEngineIOClient(engineio.Client):
         for pkt, _ in batch:
             super()._send_packet(pkt)
 
+    def _connect_websocket(self, *args: Any, **kwargs: Any) -> Any:
+        connected = super()._connect_websocket(*args, **kwargs)
+        ws = getattr(self, "ws", None)
+        buffer = getattr(ws, "frame_buffer", None)
+        if connected and buffer is not None:
+            # websocket-client reads a frame with a recv call for its header, one for its
+            # length and one for its payload; its frame buffer keeps what a call returns
+            # beyond what it asked for, so reading what is there at once (up to the size
+            # it reads at most itself) takes one call for each frame, or for several.
+            read = ws._recv
+            buffer.recv = lambda size: read(max(size, _RECV_SIZE))
+        return connected
+
     def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
+        if hops.ON and event == "message":
+            self.message_ns = time.time_ns()
         if event == "message" and kwargs.get("run_async"):
             data = args[0] if args else None
             if not (isinstance(data, str) and data.startswith(_SIO_DISCONNECT)):
@@ -155,18 +213,37 @@ class InOrderEngineIOClient(engineio.Client):
 
 
 class _Frames:
-    """Several websocket frames that websocket-client's `send_frame` writes as one: it
-    sets their mask key source and sends what `format` returns."""
+    """Several websocket frames, (data, opcode), that websocket-client's `send_frame`
+    writes as one: it sets their mask key source and sends what `format` returns."""
 
-    def __init__(self, frames: list[Any]) -> None:
+    def __init__(self, frames: list[tuple[Any, int]]) -> None:
         self.frames = frames
         self.get_mask_key = None
 
     def format(self) -> bytes:
-        for frame in self.frames:
-            if self.get_mask_key is not None:
-                frame.get_mask_key = self.get_mask_key
-        return b"".join(frame.format() for frame in self.frames)
+        mask_key = self.get_mask_key or os.urandom
+        return b"".join(client_frame(data, opcode, mask_key(4)) for data, opcode in self.frames)
+
+
+def client_frame(data: bytes | str, opcode: int, mask_key: bytes) -> bytes:
+    """A final, masked websocket frame from a client: what websocket-client's
+    `ABNF.create_frame(data, opcode).format()` writes with that mask key, without its
+    per-frame checks and str building."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    length = len(data)
+    if length < 126:
+        header = bytes((0x80 | opcode, 0x80 | length))
+    elif length < 1 << 16:
+        header = bytes((0x80 | opcode, 0xFE)) + length.to_bytes(2, "big")
+    elif length < 1 << 63:
+        header = bytes((0x80 | opcode, 0xFF)) + length.to_bytes(8, "big")
+    else:
+        raise ValueError("data is too long")
+    if not length:
+        return header + mask_key
+    mask = int.from_bytes((mask_key * (length // 4 + 1))[:length], "big")
+    return header + mask_key + (int.from_bytes(data, "big") ^ mask).to_bytes(length, "big")
 
 
 class InOrderClient(socketio.Client):
@@ -241,6 +318,8 @@ async def _read_websocket(socket: Any, ws: Any) -> None:
             msg = await ws._sock.receive(timeout_s)
         except (asyncio.CancelledError, Exception):
             break
+        if hops.ON:
+            socket.read_ns = time.time_ns()      # when the latest message was read
         data = msg.data
         if not isinstance(data, (bytes, str)) or len(data) > server.max_http_buffer_size:
             break                # closed (or closing), or too large: as engineio ends it
@@ -265,10 +344,51 @@ class DirectReadEngineIOServer(engineio.AsyncServer):
             self._async = {**self._async, "websocket": _aiohttp_websocket_class()}
 
 
+class DirectEmitManager(socketio.AsyncManager):
+    """The AsyncManager whose `emit` without a callback sends the packets from the emitting
+    task, one recipient after the other, instead of starting a task per packet and
+    waiting for them all (a turn of the event loop or more before the first byte goes
+    out, and more before the emitter goes on). As there, a recipient that cannot be sent
+    to does not fail the emit."""
+
+    async def emit(self, event: str, data: Any, namespace: str, room: Any = None,
+                   skip_sid: Any = None, callback: Any = None, to: Any = None,
+                   **kwargs: Any) -> None:
+        if callback is not None:
+            return await super().emit(event, data, namespace, room=room, skip_sid=skip_sid,
+                                      callback=callback, to=to, **kwargs)
+        room = to or room
+        if namespace not in self.rooms:
+            return None
+        data = list(data) if isinstance(data, tuple) else [] if data is None else [data]
+        skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
+        encoded = self.server.packet_class(sio_packet.EVENT, namespace=namespace,
+                                           data=[event, *data]).encode()
+        eio_packets = [engineio_packet.Packet(engineio_packet.MESSAGE, p)
+                       for p in (encoded if isinstance(encoded, list) else [encoded])]
+        for sid, eio_sid in list(self.get_participants(namespace, room)):
+            if sid in skip:
+                continue
+            try:
+                for eio_packet in eio_packets:
+                    await self.server._send_eio_packet(eio_sid, eio_packet)
+            except Exception as exc:     # a closing connection: as a failed task there
+                self.server.logger.info("emit %s to %s failed: %r", event, sid, exc)
+        return None
+
+
 class DirectReadAsyncServer(socketio.AsyncServer):
+    """socketio.AsyncServer with DirectReadEngineIOServer and, unless another manager
+    is given, DirectEmitManager."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("client_manager") is None:
+            kwargs["client_manager"] = DirectEmitManager()
+        super().__init__(*args, **kwargs)
+
     def _engineio_server_class(self) -> type:
         return DirectReadEngineIOServer
 
 
-__all__ = ["DirectReadAsyncServer", "FastPacket", "InOrderClient", "InOrderEngineIOClient",
+__all__ = ["DirectEmitManager", "DirectReadAsyncServer", "FastPacket", "InOrderClient", "InOrderEngineIOClient",
            "WRITTEN_FOR"]

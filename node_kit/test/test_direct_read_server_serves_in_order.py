@@ -125,3 +125,42 @@ def test_fast_json_refuses_long_integers_as_engineio():
         engineio_json.loads(text)
     with pytest.raises(ValueError, match="too large"):
         FastPacket.json.loads(text)
+
+
+def test_the_in_order_client_reads_frames_with_fewer_recv_calls(server, monkeypatch):
+    """InOrderClient reads what the socket has at once: its server's emits arrive in order,
+    with fewer recv calls than frames x 3 (header, length, payload: websocket-client's)."""
+    import websocket._core
+
+    from node_kit.socketio_overrides import InOrderClient
+
+    url, got, _ = server
+    calls = [0]
+    stock_recv = websocket._core.recv
+
+    def counting_recv(sock, size):
+        calls[0] += 1
+        return stock_recv(sock, size)
+
+    monkeypatch.setattr(websocket._core, "recv", counting_recv)
+    client = InOrderClient(serializer=FastPacket, logger=False, engineio_logger=False)
+    back: list[int] = []
+    all_back = threading.Event()
+
+    def on_back(data):
+        back.append(data["n"])
+        if len(back) == COUNT:
+            all_back.set()
+
+    client.on("back", on_back, namespace=NS)
+    client.connect(url, transports=["websocket"], namespaces=[NS], wait_timeout=10)
+    try:
+        before = calls[0]
+        for n in range(COUNT):
+            client.emit("item", {"n": n, "pad": "x" * 300}, namespace=NS)
+        assert all_back.wait(10), f"{len(back)} of {COUNT} emits came back"
+        assert back == list(range(COUNT))
+        assert [d["n"] for d in got] == list(range(COUNT))
+        assert calls[0] - before <= COUNT + 5     # one per frame at most (stock: three)
+    finally:
+        client.disconnect()
