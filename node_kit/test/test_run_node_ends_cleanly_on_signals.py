@@ -4,6 +4,7 @@ one line and exits 1."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -16,8 +17,26 @@ TINY = Path(__file__).with_name("tiny_node.py")
 
 
 def start(*args: str) -> subprocess.Popen:
+    # faulthandler: a child that hangs prints every thread's stack on SIGABRT (ended())
     return subprocess.Popen([sys.executable, str(TINY), *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONFAULTHANDLER": "1"})
+
+
+def ended(child: subprocess.Popen, timeout_s: float = 20.0) -> str:
+    """The child's output once it exits; if it has not within `timeout_s`, fail with its
+    output and its threads' stacks."""
+    try:
+        return child.communicate(timeout=timeout_s)[0]
+    except subprocess.TimeoutExpired:
+        child.send_signal(signal.SIGABRT)
+        try:
+            output = child.communicate(timeout=10)[0]
+        except subprocess.TimeoutExpired:
+            child.kill()
+            output = child.communicate()[0]
+        pytest.fail(f"the node did not end within {timeout_s} s; its output and stacks:\n"
+                    f"{output}")
 
 
 def wait_ready(child: subprocess.Popen) -> None:
@@ -36,7 +55,7 @@ def test_signals_end_the_node_with_0_after_its_clean_up(signals):
             if i:
                 time.sleep(delay_s)
             child.send_signal(sig)
-        output, _ = child.communicate(timeout=20)
+        output = ended(child)
         assert child.returncode == 0, (delay_s, output)
         assert "Traceback" not in output, output
         assert "destroyed" in output
@@ -44,7 +63,7 @@ def test_signals_end_the_node_with_0_after_its_clean_up(signals):
 
 def test_a_node_that_cannot_start_says_why_in_one_line():
     child = start("fail")
-    output, _ = child.communicate(timeout=20)
+    output = ended(child)
     assert child.returncode == 1
     assert output.strip().splitlines()[0] == \
         "tiny: could not start: parameter 'port': cannot bind (a test failure)", output
@@ -53,6 +72,6 @@ def test_a_node_that_cannot_start_says_why_in_one_line():
 
 def test_a_misspelled_parameter_stops_the_start_naming_the_close_match():
     child = start("--ros-args", "-p", "rate_hzz:=5.0")
-    output, _ = child.communicate(timeout=20)
+    output = ended(child)
     assert child.returncode == 1
     assert "unknown parameter for node 'tiny': 'rate_hzz' (did you mean 'rate_hz'?)" in output
