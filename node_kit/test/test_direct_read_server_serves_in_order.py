@@ -68,11 +68,8 @@ def server(monkeypatch):
         loop.stop(runner.cleanup)
 
 
-@pytest.mark.parametrize("transports, engineio_handlers",
-                         [(["websocket"], 0), (["polling", "websocket"], 1)])
-def test_events_and_emits_keep_their_order(server, transports, engineio_handlers):
-    url, got, counted = server
-    client = socketio.Client(logger=False, engineio_logger=False)
+def collect_back(client) -> tuple[list[int], threading.Event]:
+    """The `n` of each "back" event the client gets, and an event set once COUNT came."""
     back: list[int] = []
     all_back = threading.Event()
 
@@ -82,6 +79,15 @@ def test_events_and_emits_keep_their_order(server, transports, engineio_handlers
             all_back.set()
 
     client.on("back", on_back, namespace=NS)
+    return back, all_back
+
+
+@pytest.mark.parametrize("transports, engineio_handlers",
+                         [(["websocket"], 0), (["polling", "websocket"], 1)])
+def test_events_and_emits_keep_their_order(server, transports, engineio_handlers):
+    url, got, counted = server
+    client = socketio.Client(logger=False, engineio_logger=False)
+    back, all_back = collect_back(client)
     client.connect(url, transports=transports, namespaces=[NS], wait_timeout=10)
     try:
         if transports != ["websocket"]:
@@ -144,15 +150,7 @@ def test_the_in_order_client_reads_frames_with_fewer_recv_calls(server, monkeypa
 
     monkeypatch.setattr(websocket._core, "recv", counting_recv)
     client = InOrderClient(serializer=FastPacket, logger=False, engineio_logger=False)
-    back: list[int] = []
-    all_back = threading.Event()
-
-    def on_back(data):
-        back.append(data["n"])
-        if len(back) == COUNT:
-            all_back.set()
-
-    client.on("back", on_back, namespace=NS)
+    back, all_back = collect_back(client)
     client.connect(url, transports=["websocket"], namespaces=[NS], wait_timeout=10)
     try:
         before = calls[0]
