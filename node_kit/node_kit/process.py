@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import signal
 import sys
-import threading
 import traceback
 from collections.abc import Callable
 
@@ -39,10 +38,14 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None, *,
     shutdown, destroy it, shut rclpy down. Returns the process exit code: 0 after a
     signal or shutdown, 1 when the node could not start or a callback raised."""
     program = program or getattr(make_node, "__name__", "node")
-    stop = threading.Event()
+    # The stop request is a plain flag: a signal handler runs between two bytecodes of the
+    # main thread, maybe inside another handler, so it must take no lock (a second signal
+    # arriving while the first one's threading.Event.set held the event's lock waited
+    # for that lock forever).
+    stop = [False]
 
     def on_signal(signum: int, _frame: object) -> None:
-        stop.set()  # a second signal during the clean-up changes nothing
+        stop[0] = True  # a second signal during the clean-up changes nothing
 
     # A signal only sets `stop` from now on; once the node is gone, signals are ignored:
     # at exit Python puts SIG_DFL back in place of a Python handler, and a late second
@@ -66,7 +69,7 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None, *,
             return 1
         executor = executor_class()
         executor.add_node(node)
-        while not stop.is_set():
+        while not stop[0]:
             executor.spin_once(timeout_sec=SPIN_PERIOD_S)
     except ExternalShutdownException:
         pass

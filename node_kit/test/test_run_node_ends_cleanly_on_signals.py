@@ -75,3 +75,29 @@ def test_a_misspelled_parameter_stops_the_start_naming_the_close_match():
     output = ended(child)
     assert child.returncode == 1
     assert "unknown parameter for node 'tiny': 'rate_hzz' (did you mean 'rate_hz'?)" in output
+
+
+def test_a_signal_during_the_handler_of_another_ends_the_node_with_0():
+    """A signal may arrive while the handler of the last one runs (ros2 launch sends
+    SIGINT, then SIGTERM): the handler takes no lock another handler could be waiting for
+    (a threading.Event's did, and the node never ended)."""
+    child = start("reenter")
+    wait_ready(child)
+    output = ended(child)
+    assert child.returncode == 0, output
+    assert "destroyed" in output
+
+
+def test_first_signal_only_runs_its_action_once_even_from_inside_itself():
+    from node_kit.signals import first_signal_only
+
+    calls = []
+
+    def action():
+        calls.append(1)
+        handler(signal.SIGTERM, None)      # a second signal while the first's runs
+
+    handler = first_signal_only(action)
+    handler(signal.SIGINT, None)
+    handler(signal.SIGINT, None)
+    assert calls == [1]

@@ -1,6 +1,10 @@
-"""A node for node_kit's tests: python tiny_node.py [fail] --ros-args ... ; prints
-'ready' once spinning and 'destroyed' from destroy_node."""
+"""A node for node_kit's tests: python tiny_node.py [fail|reenter] --ros-args ... ; prints
+'ready' once spinning and 'destroyed' from destroy_node. `reenter`: once spinning, it
+calls run_node's SIGINT handler as a signal would, and inside it, at every call the
+handler makes, the SIGTERM handler (a second signal arriving at any moment of the first
+one's handler)."""
 
+import signal
 import sys
 
 from rclpy.node import Node
@@ -30,10 +34,29 @@ class Tiny(Node):
         if not self._said:
             print("ready", flush=True)
             self._said = True
+            if "reenter" in sys.argv:
+                signal_during_signal()
 
     def destroy_node(self) -> None:
         print("destroyed", flush=True)
         super().destroy_node()
+
+
+def signal_during_signal() -> None:
+    first, second = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    inside = [False]
+
+    def at_each_call(_frame, event, _arg) -> None:
+        if event in ("call", "c_call") and not inside[0]:
+            inside[0] = True
+            second(signal.SIGTERM, None)
+            inside[0] = False
+
+    sys.setprofile(at_each_call)
+    try:
+        first(signal.SIGINT, None)
+    finally:
+        sys.setprofile(None)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ from dataclasses import dataclass, replace
 
 from node_kit.checks import is_loopback_host
 from node_kit.loop_thread import LoopThread
+from node_kit.signals import first_signal_only
 from pilot_hw import pigpio_wire as w
 from pilot_hw.pigpio_script import ScriptError, ScriptState, parse_script, start_script
 from pilot_hw.pigpio_wire import Cmd, Err
@@ -1182,7 +1183,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"virtual_pi listening on {args.host}:{vpi.port}", flush=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, first_signal_only(stop.set))
     try:
         while not stop.wait(0.5):
             pass

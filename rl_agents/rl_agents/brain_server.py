@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 
+from node_kit.signals import first_signal_only
 from rl_agents.agent import FileBrainDumper
 from rl_agents.registry import make_brain, make_environment, parse_mapping
 from rl_agents.transport import BrainServer
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"brain ({args.algorithm}) serving at {server.bind()}", flush=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, first_signal_only(stop.set))
     server.start()
     try:
         while not stop.wait(args.store_period_s):

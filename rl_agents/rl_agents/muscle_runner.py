@@ -30,6 +30,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from node_kit.signals import first_signal_only
 from rl_agents.agent import FileBrainDumper, Mode, Muscle, Objective
 from rl_agents.environment import Environment
 from rl_agents.information import ActuatorInformation, RewardInformation, SensorInformation
@@ -147,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         link = InProcessBrainLink(brain)
     runner = MuscleRunner(muscle, objective, link, mode)
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: runner.stop())
+        signal.signal(sig, first_signal_only(runner.stop))
     original_act = runner.worker.act
 
     def act(*a: Any, **kw: Any) -> Any:   # stop between two steps

@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from node_kit.signals import first_signal_only
 from robot_bringup.composition import Child, ComposedGraph, say
 from robot_bringup.config import ConfigError, config_file, node_parameters, unknown_sections
 from robot_bringup.graph import SECTION_NAMES
@@ -312,8 +313,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     say(f"on ROS_DOMAIN_ID {domain}: watch with ROS_DOMAIN_ID={domain} ros2 topic echo ...")
     demo = Demo(args)
-    previous = signal.signal(signal.SIGINT, lambda *_: demo.stop_event.set())
-    signal.signal(signal.SIGTERM, lambda *_: demo.stop_event.set())
+    stop = first_signal_only(demo.stop_event.set)     # (no lock taken in a handler)
+    previous = signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     code = 0
     metrics: dict[str, Any] = {}
     try:

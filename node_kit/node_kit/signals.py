@@ -1,0 +1,26 @@
+"""Signal handlers that cannot deadlock.
+
+A Python signal handler runs in the main thread between two bytecodes, possibly in the
+middle of another handler: one that sets a `threading.Event` holds the event's lock while
+it wakes the waiters, and a second signal arriving then (ros2 launch sends SIGINT, then
+SIGTERM; a user presses Ctrl-C twice) ran a handler that waited for that lock forever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+
+def first_signal_only(action: Callable[[], Any]) -> Callable[[int, Any], None]:
+    """A signal handler that runs `action` (e.g. an event's `set`) for the first signal
+    only: a signal arriving while it runs, or later, does nothing."""
+    seen = [False]
+
+    def handler(_signum: int, _frame: Any) -> None:
+        if seen[0]:
+            return
+        seen[0] = True
+        action()
+
+    return handler
