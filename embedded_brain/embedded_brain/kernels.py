@@ -401,9 +401,10 @@ def potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_tr
     # A pre neuron silent all cycle has x_k = x_0 d^k: its row's gains are x_0 times a
     # number per post neuron, post_gain[layer, j] = Σ_k c⁺_k d^k s_k[j] (and its Σ_k is
     # x_0 quiet_total[layer] = x_0 Σ_k c⁺_k d^k).
+    layer_powers = np.empty((c_plus.shape[1], width), dtype=np.float32)  # c⁺_k d^k, 0 at gamma
     for layer in range(c_plus.shape[1]):
         d = x_decay[layer_x[layer]]
-        powers = np.empty(gamma + 1, dtype=np.float32)
+        powers = layer_powers[layer]
         power = np.float32(1.0)
         quiet = np.float32(0.0)
         for k in range(gamma):
@@ -449,12 +450,7 @@ def potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_tr
         total = pot_total[pot_offset[p]:pot_offset[p] + n_pre]
         dep = pot_dep[pot_offset[p]:pot_offset[p] + n_pre]
         e = y_decay[layer_y[layer]]
-        powers = np.empty(width, dtype=np.float32)      # c⁺_k d^k, 0 at gamma
-        power = np.float32(1.0)
-        for k in range(gamma):
-            powers[k] = c_plus[k, layer] * power
-            power = power * x_decay[layer_x[layer]]
-        powers[gamma] = 0.0
+        powers = layer_powers[layer]
         quiet = quiet_total[layer]
         filled = 0                      # the rows of the pre neurons that fired, in order
         for local in range(n_pre):
@@ -573,47 +569,42 @@ def potentiate(spikes, proj_layer, proj_pre_start, proj_row_base, proj_syn_range
                 else:
                     for t in range(size):
                         gains[t] = x * layer_gain[row_post[t]]
-                if rewarded:
+            else:
+                flags = np.uint32(0)
+                # (the loops are written out per case, and index with unsigned integers
+                # from slices: a branch or a possibly negative index inside keeps them
+                # scalar)
+                row_table = table[filled * width:(filled + 1) * width]
+                usual = total[filled]
+                a = dep[filled]
+                filled += 1
+                if is_centered:
                     for t in range(size):
-                        e = row_e[t] + gains[t]
-                        row_e[t] = e
-                        row_w[t] = min(max(row_w[t] + c * e, lo), hi)
+                        j = row_post[t]
+                        code = np.uint32(codes[j])
+                        flags |= code
+                        gains[t] = (row_table[code & _U1023]
+                                    + row_table[(code >> _U10) & _U1023]
+                                    + row_table[(code >> _U20) & _U1023]) - a * y0[j] \
+                            - usual * layer_rate[j]
                 else:
                     for t in range(size):
-                        row_e[t] += gains[t]
-                continue
-            flags = np.uint32(0)
-            # (the loops are written out per case, and index with unsigned integers from
-            # slices: a branch or a possibly negative index inside keeps them scalar)
-            row_table = table[filled * width:(filled + 1) * width]
-            usual = total[filled]
-            a = dep[filled]
-            filled += 1
-            if is_centered:
-                for t in range(size):
-                    j = row_post[t]
-                    code = np.uint32(codes[j])
-                    flags |= code
-                    gains[t] = (row_table[code & _U1023] + row_table[(code >> _U10) & _U1023]
-                                + row_table[(code >> _U20) & _U1023]) - a * y0[j] \
-                        - usual * layer_rate[j]
-            else:
-                for t in range(size):
-                    j = row_post[t]
-                    code = np.uint32(codes[j])
-                    flags |= code
-                    gains[t] = (row_table[code & _U1023] + row_table[(code >> _U10) & _U1023]
-                                + row_table[(code >> _U20) & _U1023]) - a * y0[j]
-            if flags & MORE:
-                for t in range(size):
-                    j = row_post[t]
-                    code = codes[j]
-                    if code & MORE:
-                        extra = np.float32(0.0)
-                        for k in range(((code >> 20) & 1023) + 1, gamma):
-                            if spikes[k, base + j]:
-                                extra += row_table[k]
-                        gains[t] = gains[t] + extra
+                        j = row_post[t]
+                        code = np.uint32(codes[j])
+                        flags |= code
+                        gains[t] = (row_table[code & _U1023]
+                                    + row_table[(code >> _U10) & _U1023]
+                                    + row_table[(code >> _U20) & _U1023]) - a * y0[j]
+                if flags & MORE:
+                    for t in range(size):
+                        j = row_post[t]
+                        code = codes[j]
+                        if code & MORE:
+                            extra = np.float32(0.0)
+                            for k in range(((code >> 20) & 1023) + 1, gamma):
+                                if spikes[k, base + j]:
+                                    extra += row_table[k]
+                            gains[t] = gains[t] + extra
             if rewarded:
                 for t in range(size):
                     e = row_e[t] + gains[t]
