@@ -21,8 +21,8 @@ from typing import Any
 __all__ = ["Params", "ParameterError", "first_signal_only", "ignore_signals", "run_node"]
 
 _LAZY = {"Params": "node_kit.params", "ParameterError": "node_kit.params",
-         "ignore_signals": "node_kit.process", "run_node": "node_kit.process",
-         "first_signal_only": "node_kit.signals"}
+         "run_node": "node_kit.process", "first_signal_only": "node_kit.signals",
+         "ignore_signals": "node_kit.signals"}
 
 
 def __getattr__(name: str) -> Any:

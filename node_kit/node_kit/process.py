@@ -27,6 +27,8 @@ from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedE
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
+from node_kit.signals import ignore_signals
+
 #: How often the spin loop looks at the stop request (the longest a signal waits).
 SPIN_PERIOD_S = 0.1
 
@@ -88,12 +90,6 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None, *,
         rclpy.try_shutdown()
         ignore_signals()
     return code
-
-
-def ignore_signals() -> None:
-    """Ignore SIGINT and SIGTERM from here to the end of the process (see run_node)."""
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_IGN)
 
 
 def _describe(error: BaseException) -> str:

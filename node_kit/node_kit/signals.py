@@ -8,6 +8,7 @@ SIGTERM; a user presses Ctrl-C twice) ran a handler that waited for that lock fo
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from typing import Any
 
@@ -24,3 +25,12 @@ def first_signal_only(action: Callable[[], Any]) -> Callable[[int, Any], None]:
         action()
 
     return handler
+
+
+def ignore_signals() -> None:
+    """Ignore SIGINT and SIGTERM from here to the end of the process: at exit Python puts
+    SIG_DFL back in place of a Python handler, and a late second SIGINT (ros2 launch sends
+    one after the terminal's) would end the process by SIGINT (exit code -2) while it
+    finalises (see run_node)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)

@@ -43,7 +43,7 @@ from dataclasses import dataclass, replace
 
 from node_kit.checks import is_loopback_host
 from node_kit.loop_thread import LoopThread
-from node_kit.signals import first_signal_only
+from node_kit.signals import first_signal_only, ignore_signals
 from pilot_hw import pigpio_wire as w
 from pilot_hw.pigpio_script import ScriptError, ScriptState, parse_script, start_script
 from pilot_hw.pigpio_wire import Cmd, Err
@@ -1189,10 +1189,7 @@ def main(argv: list[str] | None = None) -> None:
             pass
     finally:
         vpi.stop()
-        # At exit Python puts SIG_DFL back in place of the handler above: a late second
-        # SIGINT (ros2 launch sends one after the terminal's) would end us by SIGINT.
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, signal.SIG_IGN)
+        ignore_signals()     # (a late second SIGINT must not end us by SIGINT at exit)
 
 
 if __name__ == "__main__":
