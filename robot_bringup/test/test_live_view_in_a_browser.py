@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import re
 import shutil
 import signal
@@ -76,13 +77,19 @@ class Browser:
 
 
 def test_the_live_page_updates_in_a_browser_while_the_demo_runs(start_process, tmp_path):
+    # PYTHONFAULTHANDLER: a demo that never gets to its live view dumps every thread's
+    # stack on SIGABRT, and the failure shows where it stood.
     demo = start_process([sys.executable, "-m", "robot_bringup.demo", "--duration", "45",
-                          "--report", str(tmp_path / "report"), "--seed", "3"])
+                          "--report", str(tmp_path / "report"), "--seed", "3"],
+                         env={**os.environ, "PYTHONFAULTHANDLER": "1"})
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(demo.stdout), daemon=True)
     reader.start()
-    assert wait_for(lambda: any("live view: http://127.0.0.1:" in line for line in lines), 120), \
-        "".join(lines[-20:])
+    if not wait_for(lambda: any("live view: http://127.0.0.1:" in line for line in lines), 120):
+        demo.send_signal(signal.SIGABRT)
+        reader.join(20)
+        pytest.fail("the demo printed no live view address within 120 s; its output and "
+                    "stacks:\n" + "".join(lines[-200:]))
     url = re.search(r"live view: (http://127\.0\.0\.1:\d+/)", "".join(lines)).group(1)
     browser = Browser(start_process)
     try:
