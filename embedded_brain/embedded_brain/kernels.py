@@ -29,8 +29,9 @@ scale back into `e_hat` when it gets small, so the decay needs no pass over the 
 Membrane noise is drawn a block of neurons at a time from the kernels' own generator
 (SplitMix64 bits, ziggurat normals), seeded from the network's seed. Every loop runs in
 float32 in a fixed order (no fastmath, so no reassociation or fused multiply-adds): a seed
-gives the same spikes on every run. The hot loops index row slices with unsigned integers,
-so that LLVM can drop wraparound checks and vectorise the loops without branches.
+gives the same spikes on every run. The hot loops index with unsigned integers (row slices,
+or in `potentiate` a row's start plus an offset), so that LLVM can drop wraparound checks
+and vectorise the loops without branches.
 """
 
 from __future__ import annotations
@@ -553,8 +554,8 @@ def potentiate(spikes, proj_layer, proj_pre_start, proj_row_base, proj_syn_range
         filled = 0                      # table rows: the pre neurons that fired, in order
         row_base = proj_row_base[p]
         for local in range(n_pre):
-            # (a row's synapses are indexed from its start with unsigned integers, not
-            # sliced: at ~100 synapses a row, making the slices cost a fifth of the pass)
+            # (a row's synapses are indexed from its start, not sliced: at ~100 synapses a
+            # row, making three slices per row is a large part of the pass)
             start = np.uint64(row_ptr[row_base + local])
             size = np.uint64(row_ptr[row_base + local + 1]) - start
             if (pre_codes[local] & 1023) == gamma:
