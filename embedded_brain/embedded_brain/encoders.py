@@ -179,8 +179,16 @@ def encode_feedback(spec: FeedbackSpec, gamma: int, fmt: str, meta: dict[str, An
 
 def poisson_spikes(rng: np.random.Generator, rates_hz: np.ndarray, gamma: int,
                    dt_ms: float) -> np.ndarray:
-    """A [gamma, n] 0/1 raster; rates are per neuron ([n]) or per step ([gamma, n])."""
+    """A [gamma, n] 0/1 raster; rates are per neuron ([n]) or per step ([gamma, n]).
+
+    Neuron i spikes at a step when a uniform draw u in [0, 1) is below
+    p = rates_hz[i] × dt (float32). Clipping p to [0, 1] first would change no answer
+    (u < p is always true for p ≥ 1 and never for p ≤ 0), so the rates are scaled once
+    per neuron and compared against the draws by broadcasting, and the comparison's
+    booleans are the raster's bytes."""
     rates_hz = np.asarray(rates_hz, dtype=np.float32)
     shape = (gamma, rates_hz.shape[-1])
-    p = np.clip(np.broadcast_to(rates_hz, shape) * np.float32(dt_ms / 1000.0), 0.0, 1.0)
-    return (rng.random(shape, dtype=np.float32) < p).astype(np.uint8)
+    if rates_hz.ndim != 1:
+        rates_hz = np.broadcast_to(rates_hz, shape)   # per step (or refused: wrong shape)
+    p = rates_hz * np.float32(dt_ms / 1000.0)
+    return np.less(rng.random(shape, dtype=np.float32), p).view(np.uint8)

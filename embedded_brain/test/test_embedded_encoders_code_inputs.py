@@ -100,3 +100,37 @@ def test_poisson_spikes_follow_the_rates_and_the_seed() -> None:
     assert np.array_equal(a, b)
     assert a[:, 0].sum() == 0 and a[:, 2].all()
     assert 150 < a[:, 1].sum() < 250
+
+
+def _poisson_clipped(rng: np.random.Generator, rates_hz: np.ndarray, gamma: int,
+                     dt_ms: float) -> np.ndarray:
+    """The written-out definition: p = clip(rate × dt, 0, 1) per step, spike when u < p."""
+    rates_hz = np.asarray(rates_hz, dtype=np.float32)
+    shape = (gamma, rates_hz.shape[-1])
+    p = np.clip(np.broadcast_to(rates_hz, shape) * np.float32(dt_ms / 1000.0), 0.0, 1.0)
+    return (rng.random(shape, dtype=np.float32) < p).astype(np.uint8)
+
+
+@pytest.mark.parametrize("per_step", [False, True])
+def test_poisson_spikes_are_the_clipped_definition_draw_for_draw(per_step: bool) -> None:
+    """The same rasters as clipping p to [0, 1] first, from the same generator state, for
+    rates below 0, at 0, ordinary, p ≥ 1, infinite and NaN; per neuron or per step."""
+    edge = np.array([-50.0, 0.0, 1e-3, 37.5, 300.0, 999.9, 1000.0, 5e3, np.inf, np.nan],
+                    np.float32)
+    rates = np.concatenate([edge, np.random.default_rng(0).uniform(0, 1200, 500)
+                            .astype(np.float32)])
+    if per_step:
+        rates = np.random.default_rng(2).permuted(np.tile(rates, (20, 1)), axis=1)
+    for dt_ms in (1.0, 0.5, 2.0):
+        got = poisson_spikes(np.random.default_rng(7), rates, 20, dt_ms)
+        want = _poisson_clipped(np.random.default_rng(7), rates, 20, dt_ms)
+        assert got.dtype == np.uint8 and got.shape == want.shape == (20, rates.shape[-1])
+        assert np.array_equal(got, want)
+        assert set(np.unique(got)) <= {0, 1}
+    # (a check that would catch a different draw order: a shifted generator differs)
+    rng = np.random.default_rng(7)
+    rng.random()
+    assert not np.array_equal(poisson_spikes(rng, rates, 20, 1.0),
+                              _poisson_clipped(np.random.default_rng(7), rates, 20, 1.0))
+    with pytest.raises(ValueError):
+        poisson_spikes(np.random.default_rng(7), np.zeros((3, 4), np.float32), 20, 1.0)
