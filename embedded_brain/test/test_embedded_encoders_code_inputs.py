@@ -8,7 +8,13 @@ import cv2
 import numpy as np
 import pytest
 
-from embedded_brain.encoders import EncodeError, encode_feedback, encode_input, poisson_spikes
+from embedded_brain.encoders import (
+    EncodeError,
+    encode_feedback,
+    encode_input,
+    poisson_spikes,
+    population_code,
+)
 from embedded_brain.graph import Encoder, bundled_graph_path, load_graph
 
 GRAPH = load_graph(bundled_graph_path("demo_arm"))
@@ -134,3 +140,44 @@ def test_poisson_spikes_are_the_clipped_definition_draw_for_draw(per_step: bool)
                               _poisson_clipped(np.random.default_rng(7), rates, 20, 1.0))
     with pytest.raises(ValueError):
         poisson_spikes(np.random.default_rng(7), np.zeros((3, 4), np.float32), 20, 1.0)
+
+
+def _population_written_out(values: np.ndarray, enc: Encoder) -> np.ndarray:
+    values = np.clip(np.asarray(values, dtype=np.float64), enc.min, enc.max)
+    centres = np.linspace(enc.min, enc.max, enc.per_value)
+    spacing = (enc.max - enc.min) / max(enc.per_value - 1, 1)
+    width = enc.sigma * spacing
+    rates = np.exp(-0.5 * ((values[:, None] - centres[None, :]) / width) ** 2)
+    return (rates * enc.max_rate_hz).ravel().astype(np.float32)
+
+
+def test_population_codes_are_the_written_out_tuning_curves_bit_for_bit() -> None:
+    """population_code keeps each encoder's centres between calls: the same rates as
+    computing them every time, for every encoder, called in any order."""
+    values = np.array([-9.0, -3.1416, -1.0, -0.3, 0.0, 1e-9, 0.77, 3.1416, 9.0])
+    encoders = [SPEC["joints"].encoder, POPULATION.encoder,
+                Encoder(type="population", count=9, per_value=1, min=0.0, max=2.0,
+                        sigma=0.5, max_rate_hz=50),
+                Encoder(type="population", count=9, per_value=7, min=-2.0, max=5.0,
+                        sigma=2.5, max_rate_hz=120)]
+    for enc in encoders * 2:
+        got = population_code(values, enc)
+        assert got.dtype == np.float32
+        assert np.array_equal(got, _population_written_out(values, enc))
+    wider = dataclasses.replace(encoders[3], sigma=2.6)
+    assert not np.array_equal(population_code(values, wider),
+                              _population_written_out(values, encoders[3]))
+
+
+@pytest.mark.parametrize("fmt", ["mono8", "gray8"])
+def test_one_channel_images_are_their_own_grey(fmt: str) -> None:
+    """A one-channel raw image's grey is its pixels / 255, as the mean over its one channel."""
+    spec = SPEC["camera"]
+    pixels = np.random.default_rng(3).integers(0, 256, (24, 32), dtype=np.uint8)
+    pixels[0, :4] = (0, 1, 254, 255)
+    rates = encode_input(spec, fmt, {"width": 32, "height": 24}, pixels.tobytes())
+    grey = (pixels.reshape(24, 32, 1).astype(np.float32) / 255.0).mean(axis=2)
+    small = cv2.resize(grey, (spec.encoder.width, spec.encoder.height),
+                       interpolation=cv2.INTER_AREA)
+    want = (np.clip(small.ravel(), 0.0, 1.0) * spec.encoder.max_rate_hz).astype(np.float32)
+    assert np.array_equal(rates, want)
