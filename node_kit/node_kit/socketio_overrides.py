@@ -35,8 +35,10 @@ fails when the installed ones differ, so an upgrade re-checks each override:
   at the top level of its only argument (an io:chunk), is decoded from its text with a
   regular expression and the packet's JSON decoder, and its attachment put in place
   without the stock reconstruction's walk (private `_handle_eio_message`,
-  `_binary_packet`, `_handle_eio_disconnect`); with handlers on the reading task and
-  info logging off, the handler is called through `_trigger_event` (what the private
+  `_binary_packet`, `_handle_eio_disconnect`), when the packet class decodes as
+  python-socketio's (or says `stock_decode_when_valid`: its own decode differs only on
+  text the stock one refuses, which then goes to it); with handlers on the reading
+  task and info logging off, the handler is called through `_trigger_event` (what the private
   `_handle_event` does then). Any other message takes the stock path. Used by the
   embedded brain's server.
 """
@@ -346,6 +348,18 @@ async def _read_websocket(socket: Any, ws: Any) -> None:
     await socket.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
 
 
+#: The reconstructions that replace each {"_placeholder": truthy, "num": i} by attachment i
+#: (python-socketio's, and FastPacket's: the same result).
+def _function(method: Any) -> Any:
+    return getattr(method, "__func__", method)
+
+
+_STOCK_RECONSTRUCTIONS = (_function(sio_packet.Packet._reconstruct_binary_internal),
+                          _function(FastPacket._reconstruct_binary_internal))
+_STOCK_RECONSTRUCT = _function(sio_packet.Packet.reconstruct_binary)
+_STOCK_ADD_ATTACHMENT = _function(sio_packet.Packet.add_attachment)
+
+
 def _placeholder_key(body: str, data: Any) -> str | None:
     """The key of `data`'s second item that holds the only attachment placeholder of the
     JSON text `body`, or None when that is not sure: no escapes in the text (every key is
@@ -443,12 +457,24 @@ class DirectReadAsyncServer(socketio.AsyncServer):
     def _fast_binary_text(self, eio_sid: str, text: str) -> bool:
         """The stock decoding and bookkeeping of a binary event's text (`51-...`), with the
         placeholder found from the text; False (nothing done) when it is not that shape."""
+        packet_class = self.packet_class
+        if packet_class.decode is not sio_packet.Packet.decode \
+                and not vars(packet_class).get("stock_decode_when_valid", False):
+            return False         # a decode of its own: only it knows what it makes
+        if _function(packet_class.add_attachment) is not _STOCK_ADD_ATTACHMENT \
+                or _function(packet_class.reconstruct_binary) is not _STOCK_RECONSTRUCT \
+                or _function(packet_class._reconstruct_binary_internal) \
+                not in _STOCK_RECONSTRUCTIONS:
+            return False         # attachments put in place its own way
         match = _ONE_ATTACHMENT_EVENT.match(text)
         if match is None:
             return False
         namespace = match.group(1)
         body = text[match.end():]
-        data = self.packet_class.json.loads(body)      # (its errors are the stock ones)
+        try:
+            data = packet_class.json.loads(body)
+        except ValueError:
+            return False         # the stock path decodes it again and fails its own way
         if not self.manager.sid_from_eio_sid(eio_sid, namespace or "/"):
             raise ValueError("Unexpected binary packet")
         pkt = self.packet_class(sio_packet.BINARY_EVENT, data=data, namespace=namespace,

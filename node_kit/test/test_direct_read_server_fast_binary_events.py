@@ -129,7 +129,8 @@ def test_a_binary_event_reaches_the_handlers_as_on_the_stock_server(name):
 
 def test_the_io_chunk_shape_takes_the_shorter_path(monkeypatch):
     """The io:chunk case never decodes its text as a stock packet nor reconstructs it (so
-    the comparison above is of the shorter path), and the other shapes still do."""
+    the comparison above is of the shorter path: python-socketio's `_handle_eio_message`
+    never sees its messages), and the other shapes still do."""
     decoded = []
     stock_decode = sio_packet.Packet.decode
 
@@ -137,15 +138,22 @@ def test_the_io_chunk_shape_takes_the_shorter_path(monkeypatch):
         decoded.append(encoded_packet)
         return stock_decode(self, encoded_packet)
 
+    stock_handle = socketio.AsyncServer._handle_eio_message
+    handled = []
+
+    async def counting_handle(self, eio_sid, data):
+        handled.append(data)
+        return await stock_handle(self, eio_sid, data)
+
     monkeypatch.setattr(sio_packet.Packet, "decode", counting)
-    monkeypatch.setattr(sio_packet.Packet, "reconstruct_binary",
-                        lambda *a: pytest.fail("reconstructed on the shorter path"))
+    monkeypatch.setattr(socketio.AsyncServer, "_handle_eio_message", counting_handle)
     for name in ("io:chunk", "placeholder first", "default namespace", "sync handler",
                  "catch-all", "two in a row"):
         seen = asyncio.run(_run(DirectReadAsyncServer, CASES[name], serializer=FastPacket))
         assert seen[1][0], name                      # a handler got it
     texts = [m for m in CASES["io:chunk"] if isinstance(m, str)]
     assert not set(texts) & set(decoded)
+    assert [m for m in handled if m not in ("0", f"0{NS},")] == []   # none went the stock way
     monkeypatch.undo()
     decoded.clear()
     monkeypatch.setattr(sio_packet.Packet, "decode", counting)
@@ -159,3 +167,57 @@ def test_the_comparison_tells_a_wrong_placeholder_apart(monkeypatch):
     monkeypatch.setattr(socketio_overrides, "_placeholder_key", lambda body, data: "runId")
     ours, stock = _both(CASES["io:chunk"])
     assert ours != stock
+
+
+class _ErrorsAsEvents(FastPacket):
+    """A packet class whose decode turns text it cannot decode into an event (as the
+    embedded brain's ServerPacket does), the same as FastPacket's otherwise."""
+
+    stock_decode_when_valid = True
+
+    def decode(self, encoded_packet):
+        try:
+            return super().decode(encoded_packet)
+        except ValueError as exc:
+            self.packet_type = sio_packet.EVENT
+            self.data = ["e", {"malformed": str(exc)}]
+            return 0
+
+
+class _OwnDecode(FastPacket):
+    """A decode of its own that does not say it is the stock one on valid text."""
+
+    def decode(self, encoded_packet):
+        count = super().decode(encoded_packet)
+        if isinstance(self.data, list) and self.data and self.data[0] == "e":
+            self.data = ["s", *self.data[1:]]
+        return count
+
+
+@pytest.mark.parametrize("packet_class", [_ErrorsAsEvents, _OwnDecode])
+@pytest.mark.parametrize("name", ["io:chunk", "bad JSON", "two in a row", "not a list"])
+def test_a_packet_class_s_own_decode_is_kept(packet_class, name):
+    ours = asyncio.run(_run(DirectReadAsyncServer, CASES[name], serializer=packet_class))
+    stock = asyncio.run(_run(socketio.AsyncServer, CASES[name], serializer=packet_class))
+    assert ours == stock
+    if name == "bad JSON" and packet_class is _ErrorsAsEvents:
+        assert ours[0][0] and ours[0][0][0][1][0]["malformed"]   # its decode answered
+    if name == "io:chunk" and packet_class is _OwnDecode:
+        assert ours[1][0][0][0] == "s"                           # its decode ran
+
+
+def test_the_shorter_path_skips_only_a_decode_that_says_so(monkeypatch):
+    decoded = []
+    for packet_class in (_ErrorsAsEvents, _OwnDecode):
+        stock_decode = packet_class.decode
+
+        def counting(self, encoded_packet, stock_decode=stock_decode):
+            decoded.append((type(self), encoded_packet))
+            return stock_decode(self, encoded_packet)
+
+        monkeypatch.setattr(packet_class, "decode", counting)
+        monkeypatch.setattr(packet_class, "stock_decode_when_valid",
+                            packet_class is _ErrorsAsEvents, raising=False)
+        asyncio.run(_run(DirectReadAsyncServer, CASES["io:chunk"], serializer=packet_class))
+    text = CASES["io:chunk"][0]
+    assert (_ErrorsAsEvents, text) not in decoded and (_OwnDecode, text) in decoded
