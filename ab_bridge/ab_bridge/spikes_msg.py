@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -87,7 +88,8 @@ def command_msg(source: str, cycle: int, channels: Sequence[str], deltas: np.nda
     msg.channels = list(channels)
     msg.step_count = int(deltas.shape[1])
     msg.step_dt_s = float(step_dt_s)
-    msg.deltas = deltas.ravel().tolist()
+    # (an array.array of doubles is taken as it is; a list is checked value by value)
+    msg.deltas = array.array("d", np.ascontiguousarray(deltas).tobytes())
     return msg
 
 

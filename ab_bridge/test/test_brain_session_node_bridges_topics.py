@@ -295,3 +295,21 @@ def test_a_session_without_a_mapping_publishes_empty_commands() -> None:
     assert (hold.channels, hold.step_count) == ([], 1)
     command = command_msg("x", 1, ["a", "b"], np.arange(6.0), 0.001)   # flat, channel-major
     assert command.step_count == 3 and list(command.deltas) == [0, 1, 2, 3, 4, 5]
+
+
+def test_a_command_s_deltas_are_the_checked_list_s_values_and_bytes() -> None:
+    """command_msg hands the deltas over as an array of doubles (the message takes it as it
+    is): the same message, and the same serialized bytes, as the value-checked list."""
+    from rclpy.serialization import serialize_message
+
+    deltas = np.array([[0.0, -0.5, 1e-300, np.inf], [3.25, -0.0, 2.0 ** 60, -7.0]])
+    for given in (deltas, deltas.T.copy().T, deltas.astype(np.float32), deltas.ravel()):
+        fast = command_msg("x", 3, ["a", "b"], given, 0.001)
+        checked = ActuatorCommand(source="x", cycle=3, channels=["a", "b"], step_count=4,
+                                  step_dt_s=0.001)
+        checked.deltas = np.asarray(given, dtype=np.float64).reshape(2, -1).ravel().tolist()
+        assert fast == checked
+        assert serialize_message(fast) == serialize_message(checked)
+    # (and a check that tells two messages apart: one delta differs)
+    checked.deltas = [0.0, -0.5, 1e-300, np.inf, 3.25, 0.0, 2.0 ** 60, -7.5]
+    assert serialize_message(fast) != serialize_message(checked)

@@ -19,6 +19,7 @@ it is (up to max), the other half to how far below (down to min).
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -34,11 +35,18 @@ class EncodeError(ValueError):
 def population_code(values: np.ndarray, enc: Encoder) -> np.ndarray:
     """Rates (Hz) of count × per_value neurons coding `values` with Gaussian tuning."""
     values = np.clip(np.asarray(values, dtype=np.float64), enc.min, enc.max)
-    centres = np.linspace(enc.min, enc.max, enc.per_value)
-    spacing = (enc.max - enc.min) / max(enc.per_value - 1, 1)
-    width = enc.sigma * spacing
-    rates = np.exp(-0.5 * ((values[:, None] - centres[None, :]) / width) ** 2)
+    centres, width = _tuning(enc)
+    rates = np.exp(-0.5 * ((values[:, None] - centres) / width) ** 2)
     return (rates * enc.max_rate_hz).ravel().astype(np.float32)
+
+
+@functools.lru_cache(maxsize=256)
+def _tuning(enc: Encoder) -> tuple[np.ndarray, float]:
+    """The tuning curves' centres ([1, per_value], read-only) and width of an encoder."""
+    centres = np.linspace(enc.min, enc.max, enc.per_value)[None, :]
+    centres.flags.writeable = False
+    spacing = (enc.max - enc.min) / max(enc.per_value - 1, 1)
+    return centres, enc.sigma * spacing
 
 
 def signed_code(values: np.ndarray, enc: Encoder) -> np.ndarray:
@@ -104,6 +112,8 @@ def _image_grey(data: bytes, fmt: str, meta: dict[str, Any], where: str) -> np.n
         raise EncodeError(f"{where}: {fmt} data has {buf.size} bytes, expected "
                           f"{width}x{height}x{channels}")
     img = buf.reshape(height, width, channels).astype(np.float32) / 255.0
+    if channels == 1:
+        return img[:, :, 0]      # (the mean of one channel is that channel)
     return img.mean(axis=2)
 
 
@@ -179,8 +189,16 @@ def encode_feedback(spec: FeedbackSpec, gamma: int, fmt: str, meta: dict[str, An
 
 def poisson_spikes(rng: np.random.Generator, rates_hz: np.ndarray, gamma: int,
                    dt_ms: float) -> np.ndarray:
-    """A [gamma, n] 0/1 raster; rates are per neuron ([n]) or per step ([gamma, n])."""
+    """A [gamma, n] 0/1 raster; rates are per neuron ([n]) or per step ([gamma, n]).
+
+    Neuron i spikes at a step when a uniform draw u in [0, 1) is below
+    p = rates_hz[i] × dt (float32). Clipping p to [0, 1] first would change no answer
+    (u < p is always true for p ≥ 1 and never for p ≤ 0), so the rates are scaled once
+    per neuron and compared against the draws by broadcasting, and the comparison's
+    booleans are the raster's bytes."""
     rates_hz = np.asarray(rates_hz, dtype=np.float32)
     shape = (gamma, rates_hz.shape[-1])
-    p = np.clip(np.broadcast_to(rates_hz, shape) * np.float32(dt_ms / 1000.0), 0.0, 1.0)
-    return (rng.random(shape, dtype=np.float32) < p).astype(np.uint8)
+    if rates_hz.ndim != 1:
+        rates_hz = np.broadcast_to(rates_hz, shape)   # per step (or refused: wrong shape)
+    p = rates_hz * np.float32(dt_ms / 1000.0)
+    return np.less(rng.random(shape, dtype=np.float32), p).view(np.uint8)

@@ -224,6 +224,8 @@ class ServerPacket(FastPacket):
     engineio's message handler and no answer."""
 
     json = _PacketJSON
+    #: (node_kit.socketio_overrides) decode is FastPacket's for text it decodes
+    stock_decode_when_valid = True
 
     def decode(self, encoded_packet: Any) -> int:
         try:

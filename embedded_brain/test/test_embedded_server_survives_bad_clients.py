@@ -62,6 +62,31 @@ def drain(q: queue.Queue) -> list[Any]:
 
 
 @pytest.mark.timeout(60)
+def test_a_malformed_binary_chunk_is_answered_and_the_next_one_counts(brain: ServerThread
+                                                                     ) -> None:
+    """A binary io:chunk whose text is not JSON (written as the client's first frame of
+    one) gets its io:error; the well-formed chunks after it (the server's shorter path
+    for binary events) feed the next cycles."""
+    rid = start(brain.url)
+    client = Client(brain.url)
+    try:
+        client.join(rid)
+        client.sio.eio.send('51-' + NS + ',["io:chunk",{"runId":"' + rid + '","data":')
+        error = client.next("io:error")
+        assert error["error"].startswith("malformed Socket.IO packet: Expecting value"), error
+        cycles = []
+        for _ in range(3):
+            need = client.next("io:need")
+            for payload in demo_inputs(rid, need["cycle"]):
+                client.emit("io:chunk", payload)
+            cycles.append(client.next("cycle:update")["cycle"])
+        assert cycles == list(range(cycles[0], cycles[0] + 3))
+        assert client.events["io:error"].empty()
+    finally:
+        client.close()
+
+
+@pytest.mark.timeout(60)
 def test_malformed_robot_state_never_stops_the_run(brain: ServerThread) -> None:
     """q null (the SDK's RobotLoop without joints) is no q; q 5, too short or not numbers
     is refused at once; the JointState input that gets no chunk keeps the run going."""

@@ -30,7 +30,17 @@ fails when the installed ones differ, so an upgrade re-checks each override:
   `_read_websocket`, a copy of `AsyncSocket._websocket_handler`'s loop; an upgrade from
   polling keeps engineio's own handler. Its manager, `DirectEmitManager` (public
   `client_manager=`; private `_send_eio_packet`), sends an emit's packets from the
-  emitting task instead of a task per packet. Used by the embedded brain's server.
+  emitting task instead of a task per packet. A binary event with one attachment whose
+  text is `51-[` or `51-/namespace,[` (no ack id, no query), with the one placeholder
+  at the top level of its only argument (an io:chunk), is decoded from its text with a
+  regular expression and the packet's JSON decoder, and its attachment put in place
+  without the stock reconstruction's walk (private `_handle_eio_message`,
+  `_binary_packet`, `_handle_eio_disconnect`), when the packet class decodes as
+  python-socketio's (or says `stock_decode_when_valid`: its own decode differs only on
+  text the stock one refuses, which then goes to it); with handlers on the reading
+  task and info logging off, the handler is called through `_trigger_event` (what the private
+  `_handle_event` does then). Any other message takes the stock path. Used by the
+  embedded brain's server.
 """
 
 from __future__ import annotations
@@ -38,6 +48,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 import os
 import re
 import time
@@ -337,6 +348,36 @@ async def _read_websocket(socket: Any, ws: Any) -> None:
     await socket.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
 
 
+#: The reconstructions that replace each {"_placeholder": truthy, "num": i} by attachment i
+#: (python-socketio's, and FastPacket's: the same result).
+def _function(method: Any) -> Any:
+    return getattr(method, "__func__", method)
+
+
+_STOCK_RECONSTRUCTIONS = (_function(sio_packet.Packet._reconstruct_binary_internal),
+                          _function(FastPacket._reconstruct_binary_internal))
+_STOCK_RECONSTRUCT = _function(sio_packet.Packet.reconstruct_binary)
+_STOCK_ADD_ATTACHMENT = _function(sio_packet.Packet.add_attachment)
+
+
+def _placeholder_key(body: str, data: Any) -> str | None:
+    """The key of `data`'s second item that holds the only attachment placeholder of the
+    JSON text `body`, or None when that is not sure: no escapes in the text (every key is
+    written as it is), `_placeholder` written once, and that one {"_placeholder": true,
+    "num": 0} (as the stock reconstruction reads it) at the top level of an object after
+    the event name, the event's only argument."""
+    if "\\" in body or body.count('"_placeholder"') != 1:
+        return None
+    if not (isinstance(data, list) and len(data) == 2 and isinstance(data[0], str)
+            and isinstance(data[1], dict)):
+        return None
+    for key, value in data[1].items():
+        if type(value) is dict and value.get("_placeholder") and value.get("num", None) == 0 \
+                and type(value["num"]) is int:
+            return key
+    return None
+
+
 class DirectReadEngineIOServer(engineio.AsyncServer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -377,14 +418,89 @@ class DirectEmitManager(socketio.AsyncManager):
         return None
 
 
+#: The start of a binary event's text with one attachment and no ack id, in the default
+#: namespace or a named one without a query: `51-[` or `51-/name,[`.
+_ONE_ATTACHMENT_EVENT = re.compile(r"51-(?:(/[^,?]*),)?(?=\[)")
+
+
 class DirectReadAsyncServer(socketio.AsyncServer):
     """socketio.AsyncServer with DirectReadEngineIOServer and, unless another manager
-    is given, DirectEmitManager."""
+    is given, DirectEmitManager; a binary event with one attachment sent as
+    `[event, {..., key: <the attachment>, ...}]` (an io:chunk) takes a shorter path
+    through `_handle_eio_message` (see `_fast_binary_text`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         if kwargs.get("client_manager") is None:
             kwargs["client_manager"] = DirectEmitManager()
         super().__init__(*args, **kwargs)
+        #: eio sid → (the pending binary packet, the key of its attachment's placeholder)
+        self._fast_attachment: dict[str, tuple[Any, str]] = {}
+
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        fast = self._fast_attachment.pop(eio_sid, None)
+        if fast is not None:
+            pkt, key = fast
+            if self._binary_packet.get(eio_sid) is pkt and isinstance(data, bytes) \
+                    and not pkt.attachments:
+                # add_attachment and reconstruct_binary with what the text told: the one
+                # placeholder anywhere in it is {"_placeholder": true, "num": 0} at key.
+                del self._binary_packet[eio_sid]
+                pkt.attachments.append(data)
+                pkt.data[1][key] = data
+                await self._dispatch_event(eio_sid, pkt.namespace, pkt.data)
+                return
+        elif isinstance(data, str) and data.startswith("51-") \
+                and eio_sid not in self._binary_packet and self._fast_binary_text(eio_sid, data):
+            return
+        await super()._handle_eio_message(eio_sid, data)
+
+    def _fast_binary_text(self, eio_sid: str, text: str) -> bool:
+        """The stock decoding and bookkeeping of a binary event's text (`51-...`), with the
+        placeholder found from the text; False (nothing done) when it is not that shape."""
+        packet_class = self.packet_class
+        if packet_class.decode is not sio_packet.Packet.decode \
+                and not vars(packet_class).get("stock_decode_when_valid", False):
+            return False         # a decode of its own: only it knows what it makes
+        if _function(packet_class.add_attachment) is not _STOCK_ADD_ATTACHMENT \
+                or _function(packet_class.reconstruct_binary) is not _STOCK_RECONSTRUCT \
+                or _function(packet_class._reconstruct_binary_internal) \
+                not in _STOCK_RECONSTRUCTIONS:
+            return False         # attachments put in place its own way
+        match = _ONE_ATTACHMENT_EVENT.match(text)
+        if match is None:
+            return False
+        namespace = match.group(1)
+        body = text[match.end():]
+        try:
+            data = packet_class.json.loads(body)
+        except ValueError:
+            return False         # the stock path decodes it again and fails its own way
+        if not self.manager.sid_from_eio_sid(eio_sid, namespace or "/"):
+            raise ValueError("Unexpected binary packet")
+        pkt = self.packet_class(sio_packet.BINARY_EVENT, data=data, namespace=namespace,
+                                binary=False)
+        pkt.attachment_count = 1
+        self._binary_packet[eio_sid] = pkt
+        key = _placeholder_key(body, data)
+        if key is not None:
+            self._fast_attachment[eio_sid] = (pkt, key)
+        return True
+
+    async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
+        self._fast_attachment.pop(eio_sid, None)
+        await super()._handle_eio_disconnect(eio_sid, reason)
+
+    async def _dispatch_event(self, eio_sid: str, namespace: str | None, data: list) -> None:
+        """`_handle_event` for an event without an ack id, its checks and log kept, when
+        handlers run on the reading task: the handler is called without a task, a log
+        line or a lookup more than the stock path's."""
+        namespace = namespace or "/"
+        sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
+        if self.async_handlers or not self.manager.is_connected(sid, namespace) \
+                or self.logger.isEnabledFor(logging.INFO):
+            await self._handle_event(eio_sid, namespace, None, data)
+            return
+        await self._trigger_event(data[0], namespace, sid, *data[1:])
 
     def _engineio_server_class(self) -> type:
         return DirectReadEngineIOServer

@@ -162,3 +162,37 @@ def test_the_in_order_client_reads_frames_with_fewer_recv_calls(server, monkeypa
         assert calls[0] - before <= COUNT + 5     # one per frame at most (stock: three)
     finally:
         client.disconnect()
+
+
+def test_the_stock_client_s_binary_events_take_the_shorter_path(server, monkeypatch):
+    """The stock python-socketio client's binary events ({"n", "data": bytes}) over a real
+    websocket are the shape DirectReadAsyncServer reads without python-socketio's generic
+    decoding (see test_direct_read_server_fast_binary_events): each one is placed by the
+    shorter path, and arrives whole and in order."""
+    from node_kit import socketio_overrides
+
+    url, got, _ = server
+    placed = []
+    stock_key = socketio_overrides._placeholder_key
+
+    def counting(body, data):
+        key = stock_key(body, data)
+        placed.append(key)
+        return key
+
+    monkeypatch.setattr(socketio_overrides, "_placeholder_key", counting)
+    client = socketio.Client(logger=False, engineio_logger=False)
+    client.connect(url, transports=["websocket"], namespaces=[NS], wait_timeout=10)
+    try:
+        for n in range(COUNT):
+            client.emit("item", {"n": n, "meta": {"cycle": n, "k": "v"},
+                                 "data": bytes([n % 256]) * 7}, namespace=NS)
+        for _ in range(200):
+            if len(got) == COUNT:
+                break
+            threading.Event().wait(0.05)
+        assert [d["n"] for d in got] == list(range(COUNT))
+        assert [d["data"] for d in got] == [bytes([n % 256]) * 7 for n in range(COUNT)]
+        assert placed == ["data"] * COUNT
+    finally:
+        client.disconnect()

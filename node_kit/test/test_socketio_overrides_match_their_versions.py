@@ -29,6 +29,18 @@ def test_the_overridden_internals_still_exist_with_their_signatures():
     assert "_engineio_client_class" in vars(socketio.Client)
     assert InOrderClient(logger=False)._engineio_client_class().__name__ == \
         "InOrderEngineIOClient"
+    # DirectReadAsyncServer's shorter path for binary events
+    server = socketio.AsyncServer
+    assert list(inspect.signature(server._handle_eio_message).parameters) == \
+        ["self", "eio_sid", "data"]
+    assert list(inspect.signature(server._handle_eio_disconnect).parameters) == \
+        ["self", "eio_sid", "reason"]
+    assert list(inspect.signature(server._handle_event).parameters) == \
+        ["self", "eio_sid", "namespace", "id", "data"]
+    assert list(inspect.signature(server._trigger_event).parameters) == \
+        ["self", "event", "namespace", "args"]
+    assert "self._binary_packet[eio_sid] = pkt" in inspect.getsource(server._handle_eio_message)
+    assert "add_attachment" in inspect.getsource(server._handle_eio_message)
 
 
 def test_fast_packet_encodes_as_the_stock_packet():
