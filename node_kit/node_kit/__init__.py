@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Params", "ParameterError", "first_signal_only", "ignore_signals", "run_node"]
+__all__ = ["Params", "ParameterError", "first_signal_only", "ignore_signals", "run_node",
+           "stop_on_signals"]
 
 _LAZY = {"Params": "node_kit.params", "ParameterError": "node_kit.params",
          "run_node": "node_kit.process", "first_signal_only": "node_kit.signals",
-         "ignore_signals": "node_kit.signals"}
+         "ignore_signals": "node_kit.signals", "stop_on_signals": "node_kit.signals"}
 
 
 def __getattr__(name: str) -> Any:

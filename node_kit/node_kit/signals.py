@@ -27,6 +27,14 @@ def first_signal_only(action: Callable[[], Any]) -> Callable[[int, Any], None]:
     return handler
 
 
+def stop_on_signals(action: Callable[[], Any]) -> dict[int, Any]:
+    """Install one `first_signal_only(action)` handler for both SIGINT and SIGTERM (one
+    for both: a SIGTERM arriving while the SIGINT's action runs does nothing); returns the
+    handlers it replaced, by signal."""
+    handler = first_signal_only(action)
+    return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
 def ignore_signals() -> None:
     """Ignore SIGINT and SIGTERM from here to the end of the process: at exit Python puts
     SIG_DFL back in place of a Python handler, and a late second SIGINT (ros2 launch sends

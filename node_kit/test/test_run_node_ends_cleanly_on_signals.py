@@ -100,3 +100,26 @@ def test_first_signal_only_runs_its_action_once_even_from_inside_itself():
     handler(signal.SIGINT, None)
     handler(signal.SIGINT, None)
     assert calls == [1]
+
+
+def test_stop_on_signals_runs_its_action_once_for_sigint_then_sigterm():
+    """One handler for both signals: ros2 launch sends SIGINT, then SIGTERM, and a SIGTERM
+    arriving while the SIGINT's action runs must not run it again (a second Event.set
+    inside the first waited for the event's lock forever)."""
+    from node_kit.signals import stop_on_signals
+
+    calls = []
+
+    def action():
+        calls.append(1)
+        signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)   # SIGTERM arrives meanwhile
+
+    previous = stop_on_signals(action)
+    try:
+        assert set(previous) == {signal.SIGINT, signal.SIGTERM}
+        signal.getsignal(signal.SIGINT)(signal.SIGINT, None)
+        signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
+        assert calls == [1]
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

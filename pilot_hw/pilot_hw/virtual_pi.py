@@ -32,7 +32,6 @@ import contextlib
 import ipaddress
 import os
 import shutil
-import signal
 import struct
 import tempfile
 import threading
@@ -43,7 +42,7 @@ from dataclasses import dataclass, replace
 
 from node_kit.checks import is_loopback_host
 from node_kit.loop_thread import LoopThread
-from node_kit.signals import first_signal_only, ignore_signals
+from node_kit.signals import ignore_signals, stop_on_signals
 from pilot_hw import pigpio_wire as w
 from pilot_hw.pigpio_script import ScriptError, ScriptState, parse_script, start_script
 from pilot_hw.pigpio_wire import Cmd, Err
@@ -1182,8 +1181,7 @@ def main(argv: list[str] | None = None) -> None:
                     allow=allow).start()
     print(f"virtual_pi listening on {args.host}:{vpi.port}", flush=True)
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, first_signal_only(stop.set))
+    stop_on_signals(stop.set)
     try:
         while not stop.wait(0.5):
             pass

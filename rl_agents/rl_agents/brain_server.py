@@ -16,11 +16,10 @@ needs none). With
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import threading
 
-from node_kit.signals import first_signal_only
+from node_kit.signals import stop_on_signals
 from rl_agents.agent import FileBrainDumper
 from rl_agents.registry import make_brain, make_environment, parse_mapping
 from rl_agents.transport import BrainServer
@@ -56,8 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     server = BrainServer(brain, args.endpoint)
     print(f"brain ({args.algorithm}) serving at {server.bind()}", flush=True)
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, first_signal_only(stop.set))
+    stop_on_signals(stop.set)
     server.start()
     try:
         while not stop.wait(args.store_period_s):

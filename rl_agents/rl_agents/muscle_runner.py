@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import threading
 from collections.abc import Sequence
 from typing import Any
 
-from node_kit.signals import first_signal_only
+from node_kit.signals import stop_on_signals
 from rl_agents.agent import FileBrainDumper, Mode, Muscle, Objective
 from rl_agents.environment import Environment
 from rl_agents.information import ActuatorInformation, RewardInformation, SensorInformation
@@ -147,8 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         load=bool(loaders))
         link = InProcessBrainLink(brain)
     runner = MuscleRunner(muscle, objective, link, mode)
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, first_signal_only(runner.stop))
+    stop_on_signals(runner.stop)
     original_act = runner.worker.act
 
     def act(*a: Any, **kw: Any) -> Any:   # stop between two steps

@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from node_kit.signals import first_signal_only
+from node_kit.signals import stop_on_signals
 from robot_bringup.composition import Child, ComposedGraph, say
 from robot_bringup.config import ConfigError, config_file, node_parameters, unknown_sections
 from robot_bringup.graph import SECTION_NAMES
@@ -313,9 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     say(f"on ROS_DOMAIN_ID {domain}: watch with ROS_DOMAIN_ID={domain} ros2 topic echo ...")
     demo = Demo(args)
-    stop = first_signal_only(demo.stop_event.set)     # (no lock taken in a handler)
-    previous = signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    previous = stop_on_signals(demo.stop_event.set)[signal.SIGINT]
     code = 0
     metrics: dict[str, Any] = {}
     try:
