@@ -42,9 +42,10 @@ compute; when nothing is left, no brain meets the target on this machine.
 `--hops`: the session, the brain server and the probe note when each cycle passes each
 point of its path (node_kit.hops, time.time_ns on one clock: the camera's stamp, the
 session taking the frame, its io:chunks built and written, the server reading and
-handling the first chunk, all inputs in, its run loop, compute, the cycle:update's emit, the session reading and
-decoding it, the command published, the probe getting it); the table of the hops' p50
-and p90 is printed before the relay. Off by default (no notes, no cost).
+handling the first chunk, all inputs in, its run loop, compute, the cycle:update's emit,
+the session reading and decoding it, the command published, the probe getting it); the
+table of the hops' p50 and p90 is printed before the relay. Off by default (no notes, no
+cost).
 
 `--compose` runs the arm and reward nodes in this process too, on the session's executor
 (as `make run` composes the demo): one interpreter lock for all of them.
@@ -196,7 +197,8 @@ def hop_table(noted: dict[str, dict[int, int]], cycles: set[int]) -> list[dict]:
 def print_hops(rows: list[dict]) -> None:
     print("hop by hop (time.time_ns on one clock; p50 / p90 of each hop over the timed "
           "cycles, and the p50 of each point since the frame's stamp):")
-    print(f"  {'point reached':34s} {'n':>5s} {'hop p50':>8s} {'hop p90':>8s} {'since frame':>11s}")
+    print(f"  {'point reached':34s} {'n':>5s} {'hop p50':>8s} {'hop p90':>8s} "
+          f"{'since frame':>11s}")
     for row in rows:
         if not row["n"]:
             print(f"  {row['hop']:34s} {0:5d}        -        -           -")

@@ -59,8 +59,9 @@ PREFETCH_AHEAD = 2
 # n-th output is a function of the seed plus n times a constant, so a block of deviates is
 # drawn in one loop that runs on vector units. Each 64-bit output makes two draws of 32
 # bits: a layer (10 bits) and a signed 22-bit number, which give a deviate and whether the
-# layer's rectangle takes it (~99.6 % of draws; the tables, 8 kB, stay in the L1 cache). The others (the wedges and the tail) are
-# redone one by one with uniforms of a second SplitMix64 stream.
+# layer's rectangle takes it (~99.6 % of draws; the tables, 8 kB, stay in the L1 cache).
+# The others (the wedges and the tail) are redone one by one with uniforms of a second
+# SplitMix64 stream.
 
 ZIG_LAYERS = 1024
 # the base layer's edge and each layer's area for 1024 layers (solved so that the top
