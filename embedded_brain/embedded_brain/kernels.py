@@ -6,20 +6,21 @@ one after another; a learning layer is one projection, so its synapses are one c
 range and its parameters are scalars inside the loops.
 
 `run_cycle` steps the neurons through one cycle, population by population in blocks whose
-parameters are scalars (a loop without branches, on vector units), and delivers the spikes
-of each step through the rows of the neurons that fired (projection by projection, in
-graph order) into a ring buffer of future input currents. With learning on, the cycle's
-STDP is described at its end by small tables (`potentiation_tables`, which also steps the
-pre traces through the cycle): per pre neuron that spiked, a row over the steps of what a
-post spike at that step adds (its potentiation, less the depression of the pre neuron's
-later spikes), the depression by the post trace as the cycle started, and for centered
-layers a number per row. One pass over each layer's synapses, row by row (`potentiate`),
-adds it to the eligibility and applies a reward when one comes before the next cycle: the
-reward reads the same arrays. The rows of pre neurons silent all cycle need no table:
-their trace is x_0 d^k and they were not depressed, so a synapse's gain is x_0 times a
-number per post neuron (`post_gain`). No synapse is reached by a random jump, and the
-delivery reads no eligibility: a post spike potentiating its incoming synapses one by one,
-scattered over the synapse arrays, cost several times this pass.
+parameters are scalars (a loop without branches, on vector units), and delivers the
+spikes of each step through the rows of the neurons that fired (projection by projection,
+in graph order) into a ring buffer of future input currents. With learning on, the
+cycle's STDP is described at its end by small tables (`potentiation_tables`, which also
+steps the pre and post traces through the cycle from the neurons' spike steps): per pre
+neuron that spiked, a row over the steps of what a post spike at that step adds (its
+potentiation, less the depression of the pre neuron's later spikes), the depression by
+the post trace as the cycle started, and for centered layers a number per row. One pass
+over each layer's synapses, row by row (`potentiate`), adds it to the eligibility and
+applies a reward when one comes before the next cycle: the reward reads the same arrays.
+The rows of pre neurons silent all cycle need no table: their trace is x_0 d^k and they
+were not depressed, so a synapse's gain is x_0 times a number per post neuron
+(`post_gain`). No synapse is reached by a random jump, and the delivery reads no
+eligibility: a post spike potentiating its incoming synapses one by one, scattered over
+the synapse arrays, cost several times this pass.
 
 The eligibility is kept scaled: the true value of synapse s in layer L is
 `e_hat[s] * scale[L]`, and a cycle's decay of layer L only multiplies `scale[L]`;
@@ -351,19 +352,11 @@ def run_cycle(v, i_syn, refractory, pop_bounds, pop_param, pop_refractory, pop_s
                     if target >= u_rows:
                         target -= u_rows
                     flat_ring[target * u_n + np.uint64(row_post[t])] += row_w[t]
-        if learn:
-            for g in range(n_y):
-                d = y_decay[g]
-                for i in range(n):
-                    y = y_tr[g, i] * d
-                    y_tr[g, i] = y if y >= TINY else np.float32(0.0)
-                for a in range(count):
-                    y_tr[g, fired[a]] += 1.0
     if learn:
         potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_tr,
                             x_decay, layer_x, c_plus, pot_offset, pot_table, pot_total,
-                            pot_x0, post_gain, quiet_total, spike_code, y_decay, layer_y,
-                            c_minus, ybar_per_rate, pot_dep)
+                            pot_x0, post_gain, quiet_total, spike_code, y_tr, y_decay,
+                            layer_y, c_minus, ybar_per_rate, pot_dep)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -383,10 +376,10 @@ def _note_spike(spike_code, j, k, gamma):
 @njit(cache=True, nogil=True)
 def potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_tr, x_decay,
                         layer_x, c_plus, pot_offset, pot_table, pot_total, pot_x0, post_gain,
-                        quiet_total, spike_code, y_decay, layer_y, c_minus, ybar_per_rate,
-                        pot_dep):
+                        quiet_total, spike_code, y_tr, y_decay, layer_y, c_minus,
+                        ybar_per_rate, pot_dep):
     """Describe the STDP of the cycle that `spikes` recorded for `potentiate`, and step the
-    pre traces x to the cycle's end. The cycle's potentiation is Σ_k c⁺_k x_k[i]
+    pre traces x and the post traces y to the cycle's end. The cycle's potentiation is Σ_k c⁺_k x_k[i]
     (s_k[j] − ρ_j) (x_k: the trace before step k's spikes); for each pre neuron that
     spiked, its table row holds c⁺_k x_k[i] by step, less the depression its later
     spikes owe a post spike at that step, with a zero column at step gamma (no spike);
@@ -439,6 +432,18 @@ def potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_tr
             for k in range(s - 1, -1, -1):
                 shift[layer, s, k] = -c_minus[s, layer] * power
                 power = power * e
+    # per layer and spike step s: Σ_{k>s} of its shift (what it adds to the row's sum), and
+    # its depression by the post trace the cycle started with, c⁻_s e^s
+    tail = np.zeros((c_plus.shape[1], gamma), dtype=np.float32)
+    dep_at = np.empty((c_plus.shape[1], gamma), dtype=np.float32)
+    for layer in range(c_plus.shape[1]):
+        e = y_decay[layer_y[layer]]
+        power = np.float32(1.0)
+        for s in range(gamma):
+            for k in range(s + 1, gamma):
+                tail[layer, s] += shift[layer, s, k]
+            dep_at[layer, s] = c_minus[s, layer] * power
+            power = power * e
     steps = np.empty(gamma, dtype=np.int64)
     for p in range(proj_layer.size):
         layer = proj_layer[p]
@@ -451,7 +456,6 @@ def potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_tr
         table = pot_table[pot_offset[p] * width:(pot_offset[p] + n_pre) * width]
         total = pot_total[pot_offset[p]:pot_offset[p] + n_pre]
         dep = pot_dep[pot_offset[p]:pot_offset[p] + n_pre]
-        e = y_decay[layer_y[layer]]
         powers = layer_powers[layer]
         quiet = quiet_total[layer]
         filled = 0                      # the rows of the pre neurons that fired, in order
@@ -482,36 +486,45 @@ def potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_tr
                 added = shift[layer, s]
                 for k in range(gamma):
                     row[k] += added[k]
-                for k in range(s + 1, gamma):
-                    acc += added[k]
-                at_start += c_minus[s, layer] * e ** s
+                acc += tail[layer, s]
+                at_start += dep_at[layer, s]
                 plain += c_minus[s, layer]
             total[filled] = acc - plain * ybar_per_rate[layer]
             dep[filled] = at_start
             filled += 1
-    # the pre traces at the cycle's end: x_0 d^gamma + Σ_spikes d^(gamma−s−1)
-    left = np.empty(width, dtype=np.float32)
-    for g in range(x_tr.shape[0]):
-        d = x_decay[g]
+    # the traces at the cycle's end (x of the pre neurons, y of the post neurons)
+    _traces_to_end(x_tr, x_decay, spikes, spike_code)
+    _traces_to_end(y_tr, y_decay, spikes, spike_code)
+
+
+@njit(cache=True, nogil=True)
+def _traces_to_end(tr, decay, spikes, spike_code):
+    """Step the spike traces `tr` [time constants, n] (each decays by `decay` per step and
+    adds 1 at a spike, after the step's decay) through the cycle that `spikes` recorded:
+    x_0 d^gamma + Σ_spikes d^(gamma−s−1), from each neuron's spike code."""
+    gamma, n = spikes.shape
+    left = np.empty(gamma + 1, dtype=np.float32)
+    for g in range(tr.shape[0]):
+        d = decay[g]
         power = np.float32(1.0)
         for k in range(gamma - 1, -1, -1):
             left[k] = power
             power = power * d
         left[gamma] = 0.0
-        x_g = x_tr[g]
+        tr_g = tr[g]
         for i in range(n):
             code = np.uint32(spike_code[i])
-            x_g[i] = x_g[i] * power + left[code & _U1023] + left[(code >> _U10) & _U1023] \
+            tr_g[i] = tr_g[i] * power + left[code & _U1023] + left[(code >> _U10) & _U1023] \
                 + left[(code >> _U20) & _U1023]
         for i in range(n):
             code = spike_code[i]
             if code & MORE:
                 for k in range(((code >> 20) & 1023) + 1, gamma):
                     if spikes[k, i]:
-                        x_g[i] += left[k]
+                        tr_g[i] += left[k]
         for i in range(n):
-            x = x_g[i]
-            x_g[i] = x if x >= TINY else np.float32(0.0)
+            x = tr_g[i]
+            tr_g[i] = x if x >= TINY else np.float32(0.0)
 
 
 @njit(cache=True, nogil=True)
