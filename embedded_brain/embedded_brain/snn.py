@@ -226,6 +226,7 @@ class Network:
         self.refractory = np.zeros(n, dtype=np.int32)
         self.ring = np.zeros((self.ring_rows, n), dtype=np.float32)
         self.ring_base = 0
+        self.deviates = np.empty((self.gamma, n), dtype=np.float32)   # a cycle's noise
         self.stdp.reset_traces(n)
         self.stdp.reset_eligibility()
         self.stdp.forget_history()
@@ -252,7 +253,8 @@ class Network:
         spikes = np.empty((gamma, n), dtype=bool)
         kernels.run_cycle(
             self.v, self.i_syn, self.refractory, self.pop_bounds, self.pop_param,
-            self.pop_refractory, self.pop_spontaneous, self.noise_state, drive, spikes,
+            self.pop_refractory, self.pop_spontaneous, self.noise_state, self.deviates, drive,
+            spikes,
             self.ring, self.ring_base, self.pop_of, self.pop_proj_ptr, self.pop_proj,
             self.proj_pre_start, self.proj_row_base, self.proj_syn_range, self.row_ptr,
             self.post, self.delay, self.weights,
