@@ -387,19 +387,17 @@ def potentiation_tables(spikes, proj_layer, proj_pre_start, proj_syn_range, x_tr
                         quiet_total, spike_code, y_tr, y_decay, layer_y, c_minus,
                         ybar_per_rate, pot_dep):
     """Describe the STDP of the cycle that `spikes` recorded for `potentiate`, and step the
-    pre traces x and the post traces y to the cycle's end. The cycle's potentiation is
-    Σ_k c⁺_k x_k[i] (s_k[j] − ρ_j) (x_k: the trace before step k's spikes); for each pre
-    neuron that
-    spiked, its table row holds c⁺_k x_k[i] by step, less the depression its later
+    pre traces x and the post traces y to the cycle's end. The cycle's potentiation is Σ_k
+    c⁺_k x_k[i] (s_k[j] − ρ_j) (x_k: the trace before step k's spikes); for each pre neuron
+    that spiked, its table row holds c⁺_k x_k[i] by step, less the depression its later
     spikes owe a post spike at that step, with a zero column at step gamma (no spike);
-    `pot_dep` the depression by the post trace the cycle started with (Σ over its spikes
-    of c⁻_s e^s, e the post trace's decay) and `pot_total` Σ_k c⁺_k x_k[i] less the
-    centered layers' part of the depression. x_k[i] is x_0 d^k plus d^(k−s−1) per spike s
-    before k, so a row is x_0 times one table plus one table per spike. The other half,
-    each post neuron's spike steps, is its spike code, which `run_cycle` writes as the
-    neurons fire: its first, second and third spike step (gamma: none) and whether it
-    spiked three times or more, packed as first | second << 10 | third << 20 | more << 30
-    (gamma < 1023)."""
+    `pot_dep` the depression by the post trace the cycle started with (Σ over its spikes of
+    c⁻_s e^s, e the post trace's decay) and `pot_total` Σ_k c⁺_k x_k[i] less the centered
+    layers' part of the depression. x_k[i] is x_0 d^k plus d^(k−s−1) per spike s before k,
+    so a row is x_0 times one table plus one table per spike. The other half, each post
+    neuron's spike steps, is its spike code, which `run_cycle` writes as the neurons fire:
+    its first, second and third spike step (gamma: none) and whether it spiked three times
+    or more, packed as first | second << 10 | third << 20 | more << 30 (gamma < 1023)."""
     gamma, n = spikes.shape
     width = gamma + 1
     # A pre neuron silent all cycle has x_k = x_0 d^k: its row's gains are x_0 times a
