@@ -348,12 +348,12 @@ async def _read_websocket(socket: Any, ws: Any) -> None:
     await socket.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
 
 
-#: The reconstructions that replace each {"_placeholder": truthy, "num": i} by attachment i
-#: (python-socketio's, and FastPacket's: the same result).
 def _function(method: Any) -> Any:
     return getattr(method, "__func__", method)
 
 
+#: The reconstructions that replace each {"_placeholder": truthy, "num": i} by attachment i
+#: (python-socketio's, and FastPacket's: the same result).
 _STOCK_RECONSTRUCTIONS = (_function(sio_packet.Packet._reconstruct_binary_internal),
                           _function(FastPacket._reconstruct_binary_internal))
 _STOCK_RECONSTRUCT = _function(sio_packet.Packet.reconstruct_binary)
@@ -435,6 +435,9 @@ class DirectReadAsyncServer(socketio.AsyncServer):
         super().__init__(*args, **kwargs)
         #: eio sid → (the pending binary packet, the key of its attachment's placeholder)
         self._fast_attachment: dict[str, tuple[Any, str]] = {}
+        #: the packet class decodes and puts attachments in place as python-socketio's
+        #: (the shorter path may stand in for it; the class is fixed from here on)
+        self._stock_binary_packets = self._packets_are_stock()
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         fast = self._fast_attachment.pop(eio_sid, None)
@@ -454,18 +457,22 @@ class DirectReadAsyncServer(socketio.AsyncServer):
             return
         await super()._handle_eio_message(eio_sid, data)
 
-    def _fast_binary_text(self, eio_sid: str, text: str) -> bool:
-        """The stock decoding and bookkeeping of a binary event's text (`51-...`), with the
-        placeholder found from the text; False (nothing done) when it is not that shape."""
+    def _packets_are_stock(self) -> bool:
         packet_class = self.packet_class
         if packet_class.decode is not sio_packet.Packet.decode \
                 and not vars(packet_class).get("stock_decode_when_valid", False):
             return False         # a decode of its own: only it knows what it makes
-        if _function(packet_class.add_attachment) is not _STOCK_ADD_ATTACHMENT \
-                or _function(packet_class.reconstruct_binary) is not _STOCK_RECONSTRUCT \
-                or _function(packet_class._reconstruct_binary_internal) \
-                not in _STOCK_RECONSTRUCTIONS:
-            return False         # attachments put in place its own way
+        return _function(packet_class.add_attachment) is _STOCK_ADD_ATTACHMENT \
+            and _function(packet_class.reconstruct_binary) is _STOCK_RECONSTRUCT \
+            and _function(packet_class._reconstruct_binary_internal) \
+            in _STOCK_RECONSTRUCTIONS    # (else attachments are put in place its own way)
+
+    def _fast_binary_text(self, eio_sid: str, text: str) -> bool:
+        """The stock decoding and bookkeeping of a binary event's text (`51-...`), with the
+        placeholder found from the text; False (nothing done) when it is not that shape."""
+        if not self._stock_binary_packets:
+            return False
+        packet_class = self.packet_class
         match = _ONE_ATTACHMENT_EVENT.match(text)
         if match is None:
             return False
@@ -477,8 +484,8 @@ class DirectReadAsyncServer(socketio.AsyncServer):
             return False         # the stock path decodes it again and fails its own way
         if not self.manager.sid_from_eio_sid(eio_sid, namespace or "/"):
             raise ValueError("Unexpected binary packet")
-        pkt = self.packet_class(sio_packet.BINARY_EVENT, data=data, namespace=namespace,
-                                binary=False)
+        pkt = packet_class(sio_packet.BINARY_EVENT, data=data, namespace=namespace,
+                           binary=False)
         pkt.attachment_count = 1
         self._binary_packet[eio_sid] = pkt
         key = _placeholder_key(body, data)
