@@ -35,9 +35,17 @@ floor's round trips run back to back, with both processes awake). What 4 x floor
 leaves after the relay's p99 is the budget for encoding, the brain link and the spread of
 compute; when nothing is left, no brain meets the target on this machine.
 
+The round trip, run third (`--no-round-trip` skips it): the relay again, with every other
+frame's command held back for one round trip to a second Python process (TCP on loopback,
+an asyncio server there, the bytes of a demo cycle's io:chunks one way and its
+cycle:update the other, the answer read on a thread of its own). It is what the brain link
+costs before any of its work: the protocol's own cost (below) less this is what Socket.IO,
+the encoding and the decoding on both ends take. The frames between take the relay's path
+in the same minutes, and the cost is the difference of the halves' p50.
+
     python bench/loop.py [--cycles 1500] [--warmup-s 5] [--pace inputs|clock]
                          [--compose] [--executor events|single|multi] [--probe process|here]
-                         [--no-floor] [--no-relay] [--hops]
+                         [--no-floor] [--no-relay] [--no-round-trip] [--hops]
 
 `--hops`: the session, the brain server and the probe note when each cycle passes each
 point of its path (node_kit.hops, time.time_ns on one clock: the camera's stamp, the
@@ -55,7 +63,8 @@ _p99_ms, the relay's relay_p50_ms, relay_p99_ms, the protocol's own cost
 protocol_overhead_p50_ms / _p99_ms (loop − relay − compute at that percentile), the CPU
 time per brain cycle of the server process (server_cpu_ms_per_cycle) and of this one
 (session_cpu_ms_per_cycle: the session, its executor and the nodes composed here) while
-the loop was timed, and the machine's load average at the end.
+the loop was timed, the round trip's own cost round_trip_cost_p50_ms, and the machine's
+load average at the end.
 """
 
 from __future__ import annotations
@@ -416,13 +425,23 @@ def measure_loop(cycles: int, warmup_s: float, pace: str = "inputs", compose: bo
     }
 
 
-def measure_relay(cycles: int, warmup_s: float, executor_kind: str = "events") -> dict:
+def measure_relay(cycles: int, warmup_s: float, executor_kind: str = "events",
+                  round_trip: bool = False) -> dict:
     """Frame -> command with no brain: the arm (camera at 50 Hz) and the probe in processes
     of their own as in measure_loop, and in this process, in the session's place, a relay
     node that publishes a command of the session's shape (its channels, one delta per
     timestep; source `loop_relay`, the frame's count as its cycle) as each frame arrives,
     on the session's executor (`executor_kind`). The reward node is left out: less load, so
-    the relay is a lower bound of what a brain session can do."""
+    the relay is a lower bound of what a brain session can do.
+
+    `round_trip`: every other frame (odd counts) takes one round trip to a second Python
+    process before its command goes out, the hops the brain link cannot do without and
+    nothing else: the frame's callback writes ROUND_TRIP_REQUEST bytes to a TCP socket
+    (TCP_NODELAY, as websocket-client sets it), an asyncio server (`--echo-worker`, the
+    event loop aiohttp serves on) answers each with ROUND_TRIP_REPLY bytes in one write,
+    and a reader thread takes the answer and publishes the frame's command (as the
+    session's Socket.IO thread does). No Socket.IO, no encoding, no brain. The even frames
+    go straight out, so both halves share the processes and the minutes they ran in."""
     import rclpy
     from rclpy.qos import QoSProfile, qos_profile_sensor_data
     from rclpy.signals import SignalHandlerOptions
@@ -457,6 +476,8 @@ def measure_relay(cycles: int, warmup_s: float, executor_kind: str = "events") -
 
     taken_ms: list[float] = []   # frame stamp -> the relay's callback
 
+    link: RoundTrip | None = None
+
     def on_frame(msg: Image) -> None:
         taken_ms.append((time.time_ns() - msg.header.stamp.sec * 1_000_000_000
                          - msg.header.stamp.nanosec) / 1e6)
@@ -465,7 +486,10 @@ def measure_relay(cycles: int, warmup_s: float, executor_kind: str = "events") -
         command = command_msg("loop_relay", cycle, channels, deltas, 0.001)
         command.input_stamp = msg.header.stamp     # as brain_session stamps its commands
         command.header.stamp = clock.now().to_msg()
-        publisher.publish(command)
+        if link is not None and cycle % 2:
+            link.send(command)
+        else:
+            publisher.publish(command)
 
     node.create_subscription(Image, "camera/image_raw", on_frame, qos_profile_sensor_data)
     executor = make_executor(executor_kind, context)
@@ -475,8 +499,10 @@ def measure_relay(cycles: int, warmup_s: float, executor_kind: str = "events") -
     spinner = threading.Thread(target=spin_collecting_errors, daemon=True,
                                args=(executor, context, spinning, callback_errors))
     spinner.start()
-    latencies_ms = []
+    latencies_ms, timed_commands = [], []
     try:
+        if round_trip:
+            link = RoundTrip(workdir, publisher.publish)
         deadline = time.monotonic() + 60
         while frames[0] == 0 and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -492,21 +518,128 @@ def measure_relay(cycles: int, warmup_s: float, executor_kind: str = "events") -
             time.sleep(0.2)
             arm.check()
             probe.check()
-        latencies_ms = [timed[0] for timed in probe.arrivals(probe_out, start_ns, cycles)]
+        timed_commands = probe.arrivals(probe_out, start_ns, cycles)
+        latencies_ms = [timed[0] for timed in timed_commands]
     finally:
         spinning.clear()
         spinner.join(timeout=5)
         executor.shutdown(timeout_sec=5)
         for error in callback_errors:
             print(f"a relay callback failed: {error}", flush=True)
+        if link is not None:
+            link.close()
         node.destroy_node()
         context.try_shutdown()
         for process in (probe, arm):
             process.stop()
     if not latencies_ms:
         raise RuntimeError("relay: no command carried the stamp of its camera frame")
+    if round_trip:
+        direct = [timed[0] for timed in timed_commands if timed[2] % 2 == 0]
+        through = [timed[0] for timed in timed_commands if timed[2] % 2]
+        if not direct or not through:
+            raise RuntimeError("round trip: no command of one half arrived")
+        figures = {"round_trip_cycles": len(through),
+                   **percentiles_ms("round_trip_direct", direct),
+                   **percentiles_ms("round_trip", through)}
+        figures["round_trip_cost_p50_ms"] = round(figures["round_trip_p50_ms"]
+                                                  - figures["round_trip_direct_p50_ms"], 2)
+        return figures
     return {"relay_cycles": len(latencies_ms), **percentiles_ms("relay", latencies_ms),
             "relay_frame_callback_p50_ms": round(float(np.percentile(taken_ms[-cycles:], 50)), 3)}
+
+
+#: The bytes of a demo cycle's brain link, as bench/loop.py's brain phase writes them (strace
+#: of the server): the session's io:chunks in one write, the server's cycle:update.
+ROUND_TRIP_REQUEST, ROUND_TRIP_REPLY = 1333, 3953
+
+
+class RoundTrip:
+    """The relay's round trip (measure_relay): a TCP connection to an `--echo-worker` child;
+    `send(command)` writes a request, and a reader thread publishes each command when its
+    answer is in."""
+
+    def __init__(self, workdir: Path, publish) -> None:
+        import socket
+        from collections import deque
+
+        port_file = workdir / "echo.port"
+        self.echo = ChildProcess("the echo server", [sys.executable, str(Path(__file__).resolve()),
+                                                     "--echo-worker", str(port_file)],
+                                 workdir / "echo.log")
+        deadline = time.monotonic() + 30
+        while not port_file.is_file() or not port_file.read_text().endswith("\n"):
+            self.echo.check()
+            if time.monotonic() > deadline:
+                raise RuntimeError("round trip: the echo server did not start in 30 s")
+            time.sleep(0.05)
+        self.sock = socket.create_connection(("127.0.0.1", int(port_file.read_text())))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.publish = publish
+        self.waiting: deque = deque()     # commands sent, in order (deque: thread-safe ends)
+        self.request = b"x" * ROUND_TRIP_REQUEST
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def send(self, command) -> None:
+        self.waiting.append(command)
+        self.sock.sendall(self.request)
+
+    def _read(self) -> None:
+        pending = 0
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            pending += len(data)
+            while pending >= ROUND_TRIP_REPLY:
+                pending -= ROUND_TRIP_REPLY
+                self.publish(self.waiting.popleft())
+
+    def close(self) -> None:
+        import socket
+
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        self.reader.join(timeout=5)
+        self.echo.stop()
+
+
+def echo_worker(port_file: str) -> None:
+    """The round trip's far end: an asyncio server on 127.0.0.1 that answers every
+    ROUND_TRIP_REQUEST bytes it reads with ROUND_TRIP_REPLY bytes in one write; its port
+    goes to `port_file`. Ends on SIGINT or SIGTERM."""
+    import asyncio
+
+    reply = b"y" * ROUND_TRIP_REPLY
+
+    class Echo(asyncio.Protocol):
+        def connection_made(self, transport) -> None:
+            self.transport, self.pending = transport, 0
+
+        def data_received(self, data: bytes) -> None:
+            self.pending += len(data)
+            while self.pending >= ROUND_TRIP_REQUEST:
+                self.pending -= ROUND_TRIP_REQUEST
+                self.transport.write(reply)
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        server = await loop.create_server(Echo, "127.0.0.1", 0)
+        Path(port_file).write_text(f"{server.sockets[0].getsockname()[1]}\n")
+        await stop.wait()
+        server.close()
+
+    asyncio.run(serve())
 
 
 def probe_worker(out_path: str, source: str = "brain_session") -> None:
@@ -550,6 +683,9 @@ def main() -> None:
     if len(sys.argv) in (3, 4) and sys.argv[1] == "--probe-worker":
         probe_worker(*sys.argv[2:])
         return
+    if len(sys.argv) == 3 and sys.argv[1] == "--echo-worker":
+        echo_worker(sys.argv[2])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=1500, help="cycles to time (50 Hz)")
     parser.add_argument("--warmup-s", type=float, default=5.0)
@@ -569,6 +705,9 @@ def main() -> None:
                         help="skip bench/ros_latency.py (quick comparisons; no target)")
     parser.add_argument("--no-relay", action="store_true",
                         help="skip the relay (frame -> command with no brain)")
+    parser.add_argument("--no-round-trip", action="store_true",
+                        help="skip the relay with a bare round trip to a second process "
+                        "(the brain link's hops with no Socket.IO and no encoding)")
     parser.add_argument("--hops", action="store_true",
                         help="note when each cycle passes each point of its path (the "
                         "session, the server and the probe; node_kit.hops) and print the "
@@ -580,6 +719,8 @@ def main() -> None:
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     floor = None if args.no_floor else floor_figures()
     relay = {} if args.no_relay else measure_relay(args.cycles, args.warmup_s, args.executor)
+    round_trip = {} if args.no_relay or args.no_round_trip else measure_relay(
+        args.cycles, args.warmup_s, args.executor, round_trip=True)
     print(f"pace {args.pace}; arm and reward nodes "
           f"{'in this process' if args.compose else 'in processes of their own'}; "
           f"executor {args.executor}; commands timed in "
@@ -606,6 +747,14 @@ def main() -> None:
               f"frames: p50 {relay['relay_p50_ms']} ms, p90 {relay['relay_p90_ms']} ms, p99 "
               f"{relay['relay_p99_ms']} ms; frame stamp -> its callback p50 "
               f"{relay['relay_frame_callback_p50_ms']} ms")
+    if round_trip:
+        print(f"relay with a bare round trip (every other frame: {ROUND_TRIP_REQUEST} bytes to "
+              f"a second Python process and {ROUND_TRIP_REPLY} back over TCP before its "
+              f"command; no Socket.IO, no encoding) over {round_trip['round_trip_cycles']} "
+              f"frames: p50 {round_trip['round_trip_p50_ms']} ms against "
+              f"{round_trip['round_trip_direct_p50_ms']} ms for the frames between them: "
+              f"the round trip's own cost {round_trip['round_trip_cost_p50_ms']:.2f} ms at "
+              "p50", flush=True)
     overhead = {}
     if relay and figures["brain_compute_p50_ms"] is not None:
         # The protocol's own cost: what the loop takes beyond the relay (the DDS hops no
@@ -637,6 +786,7 @@ def main() -> None:
         "brain_compute_p99_ms": figures["brain_compute_p99_ms"],
         "protocol_overhead_p50_ms": overhead.get(50),
         "protocol_overhead_p99_ms": overhead.get(99),
+        "round_trip_cost_p50_ms": round_trip.get("round_trip_cost_p50_ms"),
         "server_cpu_ms_per_cycle": figures["server_cpu_ms_per_cycle"],
         "session_cpu_ms_per_cycle": figures["session_cpu_ms_per_cycle"],
         "load_average": round(os.getloadavg()[0], 1),
