@@ -73,11 +73,13 @@ import argparse
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -560,20 +562,19 @@ class RoundTrip:
     answer is in."""
 
     def __init__(self, workdir: Path, publish) -> None:
-        import socket
-        from collections import deque
+        from robot_bringup.composition import Child, free_port
 
-        port_file = workdir / "echo.port"
-        self.echo = ChildProcess("the echo server", [sys.executable, str(Path(__file__).resolve()),
-                                                     "--echo-worker", str(port_file)],
-                                 workdir / "echo.log")
-        deadline = time.monotonic() + 30
-        while not port_file.is_file() or not port_file.read_text().endswith("\n"):
-            self.echo.check()
-            if time.monotonic() > deadline:
-                raise RuntimeError("round trip: the echo server did not start in 30 s")
-            time.sleep(0.05)
-        self.sock = socket.create_connection(("127.0.0.1", int(port_file.read_text())))
+        port = free_port()
+        self.echo = Child("echo server", [str(Path(__file__).resolve()), "--echo-worker",
+                                          str(port)], port, workdir / "echo.log")
+        if not self.echo.start(30):
+            raise RuntimeError(f"round trip: the echo server did not start: "
+                               f"{self.echo.log_tail()}")
+        try:
+            self.sock = socket.create_connection(("127.0.0.1", port))
+        except OSError:
+            self.echo.stop()
+            raise
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.publish = publish
         self.waiting: deque = deque()     # commands sent, in order (deque: thread-safe ends)
@@ -600,8 +601,6 @@ class RoundTrip:
                 self.publish(self.waiting.popleft())
 
     def close(self) -> None:
-        import socket
-
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -611,10 +610,10 @@ class RoundTrip:
         self.echo.stop()
 
 
-def echo_worker(port_file: str) -> None:
-    """The round trip's far end: an asyncio server on 127.0.0.1 that answers every
-    ROUND_TRIP_REQUEST bytes it reads with ROUND_TRIP_REPLY bytes in one write; its port
-    goes to `port_file`. Ends on SIGINT or SIGTERM."""
+def echo_worker(port: int) -> None:
+    """The round trip's far end: an asyncio server on 127.0.0.1:`port` that answers every
+    ROUND_TRIP_REQUEST bytes it reads with ROUND_TRIP_REPLY bytes in one write. Ends on
+    SIGINT or SIGTERM."""
     import asyncio
 
     reply = b"y" * ROUND_TRIP_REPLY
@@ -634,8 +633,7 @@ def echo_worker(port_file: str) -> None:
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        server = await loop.create_server(Echo, "127.0.0.1", 0)
-        Path(port_file).write_text(f"{server.sockets[0].getsockname()[1]}\n")
+        server = await loop.create_server(Echo, "127.0.0.1", port)
         await stop.wait()
         server.close()
 
@@ -684,7 +682,7 @@ def main() -> None:
         probe_worker(*sys.argv[2:])
         return
     if len(sys.argv) == 3 and sys.argv[1] == "--echo-worker":
-        echo_worker(sys.argv[2])
+        echo_worker(int(sys.argv[2]))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=1500, help="cycles to time (50 Hz)")
