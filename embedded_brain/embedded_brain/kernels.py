@@ -51,8 +51,19 @@ TINY = np.float32(1e-30)
 #: In a neuron's spike code (`potentiation_tables`): it spiked three times or more.
 MORE = np.int32(1 << 30)
 _U10, _U20, _U1023 = np.uint32(10), np.uint32(20), np.uint32(1023)
-#: The delivery prefetches the rows of the neuron that fired this many places later.
-PREFETCH_AHEAD = 2
+#: The delivery prefetches the rows of the neuron that fired this many places later
+#: (`prefetch_ahead` of `run_cycle`): a little ahead while the synapse arrays the delivery
+#: reads fit in the caches, further when their rows come from memory (see
+#: `prefetch_distance`).
+PREFETCH_NEAR, PREFETCH_FAR = 2, 6
+#: The delivery's arrays (post neurons, delays, weights) take PREFETCH_FAR above this size.
+PREFETCH_FAR_BYTES = 16 * 2 ** 20
+
+
+def prefetch_distance(delivery_bytes: int) -> int:
+    """How many fired neurons ahead the delivery prefetches rows, for synapse arrays of
+    `delivery_bytes` in all."""
+    return PREFETCH_FAR if delivery_bytes > PREFETCH_FAR_BYTES else PREFETCH_NEAR
 
 
 # ---- membrane noise: normal deviates drawn inside the loops ------------------------------
@@ -268,7 +279,7 @@ def _step_block(v, i_syn, refractory, ring_row, drive, spikes, xi, decay_syn, de
 def run_cycle(v, i_syn, refractory, pop_bounds, pop_param, pop_refractory, pop_spontaneous,
               rng_state, deviates, drive, spikes,
               ring, ring_base, pop_of, pop_proj_ptr, pop_proj, proj_pre_start, proj_row_base,
-              proj_syn_range, row_ptr, post, delay, weights,
+              proj_syn_range, row_ptr, post, delay, weights, prefetch_ahead,
               learn, proj_layer, x_tr, y_tr, y_start, x_decay, y_decay, layer_x, layer_y,
               c_plus, c_minus, ybar_per_rate, pot_offset, pot_table, pot_total, pot_dep,
               pot_x0, post_gain, quiet_total, spike_code):
@@ -278,7 +289,8 @@ def run_cycle(v, i_syn, refractory, pop_bounds, pop_param, pop_refractory, pop_s
     population's parameters (`pop_param` [populations, 8], columns P_*), its refractory
     steps and whether it spikes on its own (else only where `drive` says). `deviates`
     ([gamma, n] float32, scratch) takes the cycle's membrane noise, drawn before the first
-    step in the order the steps use it."""
+    step in the order the steps use it. The delivery prefetches the rows of the neuron
+    that fired `prefetch_ahead` places later (`prefetch_distance`)."""
     gamma, n = spikes.shape
     rows = ring.shape[0]
     n_y = y_tr.shape[0]
@@ -337,10 +349,10 @@ def run_cycle(v, i_syn, refractory, pop_bounds, pop_param, pop_refractory, pop_s
             for a in range(count):
                 _note_spike(spike_code, fired[a], k, gamma)
         for a in range(count):
-            if a + PREFETCH_AHEAD < count:
+            if a + prefetch_ahead < count:
                 # the rows of a neuron that fired lie anywhere in the synapse arrays: ask
                 # for those of a later one while this one's are delivered
-                ahead = fired[a + PREFETCH_AHEAD]
+                ahead = fired[a + prefetch_ahead]
                 pop = pop_of[ahead]
                 for q in range(pop_proj_ptr[pop], pop_proj_ptr[pop + 1]):
                     p = pop_proj[q]

@@ -185,6 +185,8 @@ class Network:
         delay_type = np.uint8 if self.max_delay < 2 ** 8 else np.uint16
         self.delay = cat([d.astype(delay_type) for d in delays], delay_type)
         del delays
+        self.prefetch_ahead = kernels.prefetch_distance(
+            self.post.nbytes + self.delay.nbytes + self.weights.nbytes)
         # Which projections a neuron's spikes go through: per population, in graph order.
         pop_ids = list(self.slices)
         self.pop_of = np.zeros(n, dtype=np.int32)
@@ -257,7 +259,7 @@ class Network:
             spikes,
             self.ring, self.ring_base, self.pop_of, self.pop_proj_ptr, self.pop_proj,
             self.proj_pre_start, self.proj_row_base, self.proj_syn_range, self.row_ptr,
-            self.post, self.delay, self.weights,
+            self.post, self.delay, self.weights, self.prefetch_ahead,
             learn, self.proj_layer, stdp.x_tr, stdp.y_tr, stdp.y_start, stdp.x_decay,
             stdp.y_decay, stdp.layer_x, stdp.layer_y, c_plus, c_minus, stdp.ybar_per_rate,
             stdp.pot_offset, stdp.pot_table, stdp.pot_total, stdp.pot_dep,
